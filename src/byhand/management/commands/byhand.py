@@ -1,0 +1,101 @@
+"""``manage.py byhand``: the planning side (sql today; record, verify, post-migrate later)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from argparse import ArgumentParser
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from byhand import compiling, planning
+from byhand.exceptions import ByhandError
+
+__all__ = ["Command"]
+
+SQL_HELP = """\
+Write ONE runbook for the migrations `manage.py migrate` would run with the same
+arguments: no argument = every pending migration; APP_LABEL = up to the app's
+leaf; APP_LABEL MIGRATION = forwards or backwards to it; APP_LABEL zero = unapply
+the app. Each migration's SQL is rehearsed on a schema-only scratch copy of the
+database, so later migrations get the index and constraint names the database
+will really have. The database itself is only read."""
+
+
+class Command(BaseCommand):
+    help = "Plan Django migrations as a reviewable SQL runbook (see 'byhand sql --help')."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        commands = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+        sql = commands.add_parser("sql", help="write the runbook for pending migrations", description=SQL_HELP)
+        sql.add_argument("app_label", nargs="?", help="app label, as for migrate")
+        sql.add_argument("migration_name", nargs="?", help="target migration (exact name or unique prefix), or 'zero'")
+        sql.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias (default: %(default)s)")
+        sql.add_argument("-o", "--output", type=Path, help="write the runbook to this file instead of standard output")
+        sql.add_argument(
+            "--migration",
+            nargs=2,
+            metavar=("APP_LABEL", "NAME"),
+            help="one migration alone, as sqlmigrate does (its dependencies must be applied)",
+        )
+        sql.add_argument("--backwards", action="store_true", help="with --migration: unapply it")
+        sql.add_argument(
+            "--manual-steps",
+            action="store_true",
+            help="write RunPython operations into the runbook as manual steps (default: refuse and list them)",
+        )
+        sql.add_argument(
+            "--scratch-database",
+            metavar="ALIAS",
+            help="create the rehearsal copy on this alias's server instead of the target's "
+            "(same vendor and version; for a read-only role on the target)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            if options["subcommand"] == "sql":
+                self.sql(**options)
+        except ByhandError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def sql(self, *, database: str, output: Path | None, **options: Any) -> None:
+        if database not in connections:
+            raise CommandError(f"unknown database alias '{database}'; settings.DATABASES has {', '.join(connections)}.")
+        plan = _plan(database, options)
+        if not plan.migrations and not compiling.replacement_rows(plan):
+            self.stderr.write(f"No migrations to {'unapply' if plan.backwards else 'apply'} on '{database}': nothing to write.")
+            return
+        text = compiling.compile_runbook(
+            plan, manual_steps=options["manual_steps"], scratch_database=options["scratch_database"]
+        ).render()
+        if output is None:
+            self.stdout.write(text, ending="")
+            return
+        _write_atomically(output, text)
+        self.stderr.write(f"Wrote {output} ({len(plan.migrations)} migrations).")
+
+
+def _plan(database: str, options: dict[str, Any]) -> planning.Plan:
+    if options["migration"]:
+        if options["app_label"]:
+            raise CommandError("give either --migration APP NAME or APP_LABEL [MIGRATION], not both.")
+        app_label, name = options["migration"]
+        return planning.single_plan(database=database, app_label=app_label, migration=name, backwards=options["backwards"])
+    if options["backwards"]:
+        raise CommandError("--backwards goes with --migration; to go back, name the target: APP_LABEL MIGRATION (or zero).")
+    return planning.pending_plan(database=database, app_label=options["app_label"], migration=options["migration_name"])
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write the whole file or nothing: a temporary file beside it, then a rename."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise

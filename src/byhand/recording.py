@@ -1,0 +1,53 @@
+"""django_migrations rows as SQL text, per vendor, quoted by the backend itself."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db.migrations.migration import Migration
+from django.db.migrations.recorder import MigrationRecorder
+
+from byhand.vendors import Vendor
+
+__all__ = ["records_of", "deletes_of", "insert_sql", "delete_sql"]
+
+Row = tuple[str, str]
+
+
+def records_of(migration: Migration) -> list[Row]:
+    """Rows applying ``migration`` writes: a squash records each replaced name, then
+    itself (as check_replacements does once all replaced names are recorded)."""
+    own = (migration.app_label, migration.name)
+    return [*map(tuple, migration.replaces), own] if migration.replaces else [own]
+
+
+def deletes_of(migration: Migration) -> list[Row]:
+    """Rows unapplying ``migration`` deletes: the replaced names and the migration itself."""
+    return records_of(migration)
+
+
+def _table(connection: Any) -> str:
+    return str(connection.ops.quote_name(MigrationRecorder.Migration._meta.db_table))
+
+
+def insert_sql(connection: Any, vendor: Vendor, row: Row, *, use_tz: bool) -> str:
+    """One INSERT as Django's recorder writes it, with the time taken when it runs."""
+    quote_name = connection.ops.quote_name
+    quote = connection.SchemaEditorClass(connection).quote_value
+    columns = ", ".join(quote_name(c) for c in ("app", "name", "applied"))
+    app, name = row
+    now = vendor.now_sql(use_tz=use_tz)
+    return f"INSERT INTO {_table(connection)} ({columns}) VALUES ({quote(app)}, {quote(name)}, {now});"
+
+
+def delete_sql(connection: Any, rows: Sequence[Row]) -> str:
+    """One DELETE for all rows of one migration (they share the app label)."""
+    quote_name = connection.ops.quote_name
+    quote = connection.SchemaEditorClass(connection).quote_value
+    app = rows[0][0]
+    names = ", ".join(quote(name) for _app, name in rows)
+    return (
+        f"DELETE FROM {_table(connection)} WHERE {quote_name('app')} = {quote(app)} "
+        f"AND {quote_name('name')} IN ({names});"
+    )

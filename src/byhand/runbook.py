@@ -1,0 +1,283 @@
+"""The runbook: one plain-SQL file that vendors' CLIs run as it is and byhand reads back.
+
+Layout (every machine-readable line starts with ``-- byhand``)::
+
+    -- byhand runbook v1
+    -- byhand: {header as JSON}
+    -- free comments (the plan)
+    -- byhand: {"block": "migration", "migration": "shop.0002_x", "atomic": true, ...}
+    BEGIN;                                     <- control statements, fixed per vendor
+    --
+    -- Add field x to book                     <- comments, as sqlmigrate prints them
+    --
+    -- byhand: {"step": "schema", "op": 0, "lines": 1}
+    ALTER TABLE ...;                           <- exactly ``lines`` lines of SQL
+    COMMIT;
+    -- byhand checksum: sha256:...
+
+This module is pure data: no Django, no connection, no clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from byhand.exceptions import RunbookChecksumMismatch, RunbookFormatError
+
+__all__ = [
+    "CONTROL_STATEMENTS",
+    "Block",
+    "Comment",
+    "Control",
+    "Item",
+    "Runbook",
+    "Step",
+    "parse_runbook",
+    "terminate",
+]
+
+MAGIC = "-- byhand runbook v1"
+MARKER = "-- byhand: "
+CHECKSUM_PREFIX = "-- byhand checksum: sha256:"
+
+#: The only statements a runbook may hold outside steps: transaction control and
+#: SQLite's foreign-key PRAGMAs, placed by the renderer per vendor.
+CONTROL_STATEMENTS = frozenset(
+    {
+        "BEGIN;",
+        "COMMIT;",
+        "PRAGMA foreign_keys = OFF;",
+        "PRAGMA foreign_key_check;",
+        "PRAGMA foreign_keys = ON;",
+        "PRAGMA legacy_alter_table = OFF;",
+    }
+)
+
+StepKind = Literal["schema", "record", "setup", "manual"]
+BlockKind = Literal["setup", "migration", "replacements"]
+
+
+def terminate(sql: str) -> str:
+    """Return ``sql`` ended by a terminator that no trailing ``--`` comment can swallow.
+
+    Django appends ``;`` to a statement that lacks one, which lands inside a
+    trailing comment (``INSERT ... -- note;``). Here such a statement gets its
+    ``;`` on a line of its own.
+    """
+    text = sql.rstrip()
+    last_line = text.rsplit("\n", 1)[-1]
+    if "--" in last_line:
+        return text + "\n;"
+    return text if text.endswith(";") else text + ";"
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A comment line, kept so that the file reads like ``sqlmigrate``."""
+
+    text: str  # the whole line, starting with "--"
+
+
+@dataclass(frozen=True)
+class Control:
+    """A transaction or PRAGMA statement placed by the renderer (see CONTROL_STATEMENTS)."""
+
+    sql: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One statement to execute, or one manual step to perform by hand.
+
+    ``op`` is the index of the migration's top-level operation it comes from
+    (None for deferred SQL and bookkeeping). A manual step has no SQL; its
+    ``callable`` is the dotted path of the Python function to run.
+    """
+
+    kind: StepKind
+    sql: str = ""
+    op: int | None = None
+    callable: str | None = None
+
+    def marker(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"step": self.kind, "op": self.op}
+        if self.kind == "manual":
+            data["callable"] = self.callable
+        else:
+            data["lines"] = self.sql.count("\n") + 1
+        return data
+
+
+Item = Comment | Control | Step
+
+
+@dataclass
+class Block:
+    """One migration (or the setup / squash bookkeeping) with everything it runs."""
+
+    kind: BlockKind
+    atomic: bool
+    migration: str | None = None  # "app.name"
+    requires: list[str] = field(default_factory=list)
+    records: list[list[str]] = field(default_factory=list)  # [app, name] rows inserted
+    deletes: list[list[str]] = field(default_factory=list)  # [app, name] rows deleted
+    items: list[Item] = field(default_factory=list)
+
+    @property
+    def steps(self) -> list[Step]:
+        return [item for item in self.items if isinstance(item, Step)]
+
+    @property
+    def manual_steps(self) -> list[Step]:
+        return [step for step in self.steps if step.kind == "manual"]
+
+    def marker(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"block": self.kind}
+        if self.migration is not None:
+            data["migration"] = self.migration
+        data["atomic"] = self.atomic
+        if self.kind == "migration":
+            data["requires"] = self.requires
+        data["records"] = self.records
+        data["deletes"] = self.deletes
+        return data
+
+    @classmethod
+    def from_marker(cls, data: dict[str, Any]) -> Block:
+        kind = data.get("block")
+        if kind not in ("setup", "migration", "replacements"):
+            raise RunbookFormatError(f"unknown block kind {kind!r}")
+        return cls(
+            kind=kind,
+            atomic=bool(data["atomic"]),
+            migration=data.get("migration"),
+            requires=list(data.get("requires", [])),
+            records=[list(row) for row in data.get("records", [])],
+            deletes=[list(row) for row in data.get("deletes", [])],
+        )
+
+
+@dataclass
+class Runbook:
+    """A whole runbook: header facts, free comment lines, and blocks in order."""
+
+    header: dict[str, Any]
+    preamble: list[Item] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
+
+    @property
+    def direction(self) -> str:
+        return str(self.header["direction"])
+
+    @property
+    def vendor(self) -> str:
+        return str(self.header["vendor"])
+
+    @property
+    def migrations(self) -> list[Block]:
+        return [block for block in self.blocks if block.kind == "migration"]
+
+    def body(self) -> str:
+        lines = [MAGIC, MARKER + _dump(self.header)]
+        lines.extend(_render_item(item) for item in self.preamble)
+        for block in self.blocks:
+            lines.append("")
+            lines.append(MARKER + _dump(block.marker()))
+            lines.extend(_render_item(item) for item in block.items)
+        lines.append("")
+        return "\n".join(lines) + "\n"
+
+    def checksum(self) -> str:
+        return hashlib.sha256(self.body().encode()).hexdigest()
+
+    def render(self) -> str:
+        return f"{self.body()}{CHECKSUM_PREFIX}{self.checksum()}\n"
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _render_item(item: Item) -> str:
+    if isinstance(item, Comment):
+        return item.text
+    if isinstance(item, Control):
+        return item.sql
+    return MARKER + _dump(item.marker()) + ("" if item.kind == "manual" else "\n" + item.sql)
+
+
+def parse_runbook(text: str, *, verify_checksum: bool = True) -> Runbook:
+    """Read a runbook back; refuse anything the renderer would not have written."""
+    body, checksum = _split_checksum(text)
+    actual = hashlib.sha256(body.encode()).hexdigest()
+    if verify_checksum and checksum != actual:
+        raise RunbookChecksumMismatch(expected=checksum, actual=actual)
+    lines = body.split("\n")
+    if len(lines) < 2 or lines[0] != MAGIC or not lines[1].startswith(MARKER):
+        raise RunbookFormatError("it does not start with '-- byhand runbook v1' and its header")
+    runbook = Runbook(header=_load(lines[1], 2))
+    target: list[Item] = runbook.preamble
+    index = 2
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if line == "":
+            continue
+        if line.startswith(MARKER):
+            data = _load(line, index)
+            if "block" in data:
+                block = Block.from_marker(data)
+                runbook.blocks.append(block)
+                target = block.items
+                continue
+            step, index = _read_step(data, lines, index)
+            if not runbook.blocks:
+                raise RunbookFormatError(f"line {index}: a step outside any block")
+            target.append(step)
+        elif line.startswith("--"):
+            target.append(Comment(line))
+        elif line in CONTROL_STATEMENTS:
+            target.append(Control(line))
+        else:
+            raise RunbookFormatError(
+                f"line {index}: SQL outside a step ({line[:60]!r}); "
+                "the file was edited by hand or is not a byhand runbook"
+            )
+    if runbook.render() != body + f"{CHECKSUM_PREFIX}{checksum}\n" and verify_checksum:
+        raise RunbookFormatError("its layout differs from what byhand writes (blank lines or spacing)")
+    return runbook
+
+
+def _split_checksum(text: str) -> tuple[str, str]:
+    stripped = text.rstrip("\n")
+    head, _, last = stripped.rpartition("\n")
+    if not last.startswith(CHECKSUM_PREFIX):
+        raise RunbookFormatError("its last line is not '-- byhand checksum: sha256:…' (truncated?)")
+    return head + "\n", last[len(CHECKSUM_PREFIX) :].strip()
+
+
+def _load(line: str, number: int) -> dict[str, Any]:
+    try:
+        data = json.loads(line[len(MARKER) :])
+    except json.JSONDecodeError as exc:
+        raise RunbookFormatError(f"line {number}: unreadable byhand marker ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise RunbookFormatError(f"line {number}: a byhand marker must hold a JSON object")
+    return data
+
+
+def _read_step(data: dict[str, Any], lines: list[str], index: int) -> tuple[Step, int]:
+    kind = data.get("step")
+    op = data.get("op")
+    if kind == "manual":
+        return Step(kind="manual", op=op, callable=data.get("callable")), index
+    if kind not in ("schema", "record", "setup"):
+        raise RunbookFormatError(f"line {index}: unknown step kind {kind!r}")
+    count = data.get("lines")
+    if not isinstance(count, int) or count < 1 or index + count > len(lines):
+        raise RunbookFormatError(f"line {index}: step claims {count!r} lines of SQL")
+    sql = "\n".join(lines[index : index + count])
+    return Step(kind=kind, sql=sql, op=op), index + count

@@ -1,0 +1,101 @@
+"""What byhand needs to know about a database vendor, and the parts they share."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from byhand.exceptions import RehearsalError
+
+__all__ = ["ScratchDatabase", "Vendor", "run_client", "scratch_name"]
+
+
+@dataclass
+class ScratchDatabase:
+    """A throw-away copy of the target's schema (never its data)."""
+
+    settings: dict[str, Any]  # a Django DATABASES entry pointing at the copy
+    fingerprint: str  # sha256 of the schema as dumped from the target
+    server_version: str
+
+
+def scratch_name() -> str:
+    """A database name no one else uses: byhand_scratch_<pid>_<random>."""
+    return f"byhand_scratch_{os.getpid()}_{secrets.token_hex(4)}"
+
+
+def fingerprint(schema_text: str) -> str:
+    """Hash a schema dump, ignoring comment and blank lines (they carry dates and versions)."""
+    kept = [
+        line
+        for line in schema_text.splitlines()
+        if line.strip() and not line.startswith("--") and not line.startswith("/*M!")
+    ]
+    return "sha256:" + hashlib.sha256("\n".join(kept).encode()).hexdigest()
+
+
+def run_client(
+    args: Sequence[str], *, env: dict[str, str] | None, stdin: str | None = None, what: str
+) -> str:
+    """Run a vendor CLI (pg_dump, psql, mysqldump, mysql) and return its output.
+
+    The password travels in the environment only, never on the command line,
+    so that neither ``ps`` nor an error message shows it.
+    """
+    full_env = {**os.environ, **(env or {})}
+    try:
+        done = subprocess.run(
+            list(args), input=stdin, env=full_env, capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise RehearsalError(
+            f"could not {what}: the program {args[0]!r} is not installed. Install the "
+            "database's client tools on this host (same major version as the server)."
+        ) from None
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        raise RehearsalError(f"could not {what}: {args[0]} said: {' / '.join(detail[-3:])}")
+    return done.stdout
+
+
+class Vendor:
+    """The interface each vendor module implements (see postgresql.py, mysql.py, sqlite.py)."""
+
+    name: str
+    #: BEGIN/COMMIT around atomic migrations (transactional DDL).
+    can_rollback_ddl: bool
+
+    def render_executed(self, connection: Any, sql: str, params: Any) -> str:
+        """The statement text the database received for ``cursor.execute(sql, params)``."""
+        raise NotImplementedError
+
+    def now_sql(self, *, use_tz: bool) -> str:
+        """An SQL expression for django_migrations.applied as Django would write it."""
+        raise NotImplementedError
+
+    def server_version(self, connection: Any) -> str:
+        raise NotImplementedError
+
+    def make_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
+        """Copy the target's schema into a new database on ``server``'s server."""
+        raise NotImplementedError
+
+    def drop_scratch(self, scratch: ScratchDatabase, *, server: Any) -> None:
+        raise NotImplementedError
+
+    def before_migration(self, *, atomic: bool) -> list[str]:
+        """Control statements that open a migration block."""
+        return ["BEGIN;"] if atomic and self.can_rollback_ddl else []
+
+    def after_migration(self, *, atomic: bool) -> list[str]:
+        """Control statements that close a migration block."""
+        return ["COMMIT;"] if atomic and self.can_rollback_ddl else []
+
+    def preamble(self) -> list[str]:
+        """Control statements at the top of the runbook."""
+        return []

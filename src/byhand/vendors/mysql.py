@@ -1,0 +1,76 @@
+"""MySQL and MariaDB: no transactional DDL; scratch copies via mysqldump --no-data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from byhand.exceptions import RehearsalError
+from byhand.vendors.base import ScratchDatabase, Vendor, fingerprint, run_client, scratch_name
+
+__all__ = ["MySQL"]
+
+
+class MySQL(Vendor):
+    name = "mysql"
+    can_rollback_ddl = False
+
+    def render_executed(self, connection: Any, sql: str, params: Any) -> str:
+        # mysqlclient interpolates client-side: query % tuple(literal(arg) ...).
+        if params is None:
+            return sql
+        quote = connection.SchemaEditorClass(connection).quote_value
+        return sql % tuple(quote(param) for param in params)
+
+    def now_sql(self, *, use_tz: bool) -> str:
+        # datetime(6) holds naive UTC when USE_TZ; otherwise Django writes local
+        # time, for which the server's session time zone is the nearest we have.
+        return "UTC_TIMESTAMP(6)" if use_tz else "NOW(6)"
+
+    def server_version(self, connection: Any) -> str:
+        return str(connection.mysql_server_info)
+
+    def make_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
+        args, env = target.client.settings_to_cmd_args_env(target.settings_dict, [])
+        dump_args = [
+            "mysqldump",
+            *args[1:],
+            "--no-data",
+            "--single-transaction",
+            "--skip-lock-tables",
+            "--skip-comments",
+            "--skip-add-drop-table",
+        ]
+        schema = run_client(dump_args, env=env, what="copy the target's schema with mysqldump")
+        with target.cursor() as cursor:
+            cursor.execute(
+                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
+                "FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()"
+            )
+            charset, collation = cursor.fetchone()
+        name = scratch_name()
+        try:
+            with server.cursor() as cursor:
+                cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET {charset} COLLATE {collation}")
+        except Exception as exc:
+            raise RehearsalError(
+                f"could not create the scratch database {name!r} on the server of "
+                f"'{server.alias}' ({exc}). byhand rehearses every migration on a schema-only "
+                "copy; grant CREATE and DROP on byhand_scratch_% to this user, or name another "
+                "alias of the same server version with --scratch-database."
+            ) from exc
+        scratch = ScratchDatabase(
+            settings={**server.settings_dict, "NAME": name},
+            fingerprint=fingerprint(schema),
+            server_version=self.server_version(target),
+        )
+        try:
+            args, env = server.client.settings_to_cmd_args_env(scratch.settings, [])
+            run_client(["mysql", *args[1:]], env=env, stdin=schema, what="load the schema into the scratch database")
+        except BaseException:
+            self.drop_scratch(scratch, server=server)
+            raise
+        return scratch
+
+    def drop_scratch(self, scratch: ScratchDatabase, *, server: Any) -> None:
+        with server.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{scratch.settings['NAME']}`")

@@ -1,0 +1,79 @@
+"""SQLite: transactional DDL, foreign keys switched off around each migration, file copies."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import tempfile
+from typing import Any
+
+from byhand.vendors.base import ScratchDatabase, Vendor, fingerprint
+
+__all__ = ["SQLite"]
+
+# Django's SQLite cursor turns unescaped %s into ? and %% into % (convert_query).
+_PLACEHOLDER = re.compile(r"%%|(?<!%)%s")
+
+
+class SQLite(Vendor):
+    name = "sqlite"
+    can_rollback_ddl = True
+
+    def render_executed(self, connection: Any, sql: str, params: Any) -> str:
+        if params is None:
+            return sql
+        quote = connection.SchemaEditorClass(connection).quote_value
+        values = iter(params)
+
+        def substitute(match: re.Match[str]) -> str:
+            return "%" if match.group() == "%%" else str(quote(next(values)))
+
+        return _PLACEHOLDER.sub(substitute, sql)
+
+    def now_sql(self, *, use_tz: bool) -> str:
+        # Django stores text 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC with USE_TZ).
+        modifier = "" if use_tz else ", 'localtime'"
+        return f"strftime('%Y-%m-%d %H:%M:%f', 'now'{modifier})"
+
+    def server_version(self, connection: Any) -> str:
+        return sqlite3.sqlite_version
+
+    def before_migration(self, *, atomic: bool) -> list[str]:
+        # As Django's schema editor: foreign keys off outside the transaction.
+        return ["PRAGMA foreign_keys = OFF;", *super().before_migration(atomic=atomic)]
+
+    def after_migration(self, *, atomic: bool) -> list[str]:
+        # The sqlite3 CLI prints violations instead of failing; byhand apply fails on them.
+        commit = super().after_migration(atomic=atomic)
+        return ["PRAGMA foreign_key_check;", *commit, "PRAGMA foreign_keys = ON;"]
+
+    def preamble(self) -> list[str]:
+        return ["PRAGMA legacy_alter_table = OFF;"]
+
+    def make_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
+        with target.cursor() as cursor:
+            cursor.execute(
+                "SELECT type, sql FROM sqlite_master WHERE sql IS NOT NULL "
+                "AND name NOT LIKE 'sqlite_%' ORDER BY CASE type WHEN 'table' THEN 0 "
+                "WHEN 'index' THEN 1 WHEN 'view' THEN 2 ELSE 3 END, rowid"
+            )
+            statements = [sql for _type, sql in cursor.fetchall()]
+        handle, path = tempfile.mkstemp(prefix="byhand_scratch_", suffix=".sqlite3")
+        os.close(handle)
+        with sqlite3.connect(path) as scratch:
+            for statement in statements:
+                scratch.execute(statement)
+        scratch.close()
+        return ScratchDatabase(
+            settings={**target.settings_dict, "NAME": path},
+            fingerprint=fingerprint("\n".join(statements)),
+            server_version=self.server_version(target),
+        )
+
+    def drop_scratch(self, scratch: ScratchDatabase, *, server: Any) -> None:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            try:
+                os.unlink(scratch.settings["NAME"] + suffix)
+            except FileNotFoundError:
+                pass
