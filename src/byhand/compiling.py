@@ -29,7 +29,7 @@ from byhand.planning import Plan
 from byhand.runbook import Block, Comment, Control, Item, Runbook, Step, terminate
 from byhand.vendors import Vendor, get_vendor
 
-__all__ = ["compile_runbook", "describe", "manual_steps_of", "replacement_rows"]
+__all__ = ["compile_runbook", "describe", "manual_steps_of", "replacement_rows", "use_database"]
 
 #: At most this many statements of a RunPython's rehearsal are shown under its manual step.
 INFO_LIMIT = 40
@@ -100,11 +100,12 @@ def _inject_contenttype_renames(plan: Plan, state: ProjectState) -> None:
 
 
 @contextmanager
-def _scratch_connection(alias: str, scratch_settings: dict[str, Any]) -> Iterator[Any]:
-    """Point the alias at the scratch copy while compiling, so that everything Django
-    does through the alias (schema editor, atomic(), RunPython's ORM) lands there."""
+def use_database(alias: str, database_settings: dict[str, Any]) -> Iterator[Any]:
+    """Point the alias at another database (the scratch copy) for a while, so that
+    everything Django does through the alias (schema editor, atomic(), RunPython's
+    ORM, routers) lands there, and nothing reaches the target."""
     original = connections[alias]
-    scratch = original.__class__(scratch_settings, alias)
+    scratch = original.__class__(database_settings, alias)
     connections[alias] = scratch
     try:
         yield scratch
@@ -415,7 +416,8 @@ def compile_runbook(plan: Plan, *, manual_steps: bool = False, scratch_database:
         _inject_contenttype_renames(plan, state)
     scratch = vendor.make_scratch(target, server=server)
     try:
-        with _scratch_connection(plan.alias, scratch.settings) as connection:
+        with use_database(plan.alias, scratch.settings) as connection:
+            connection.ensure_connection()  # its set-up queries are not the migration's
             compiler = _Compiler(plan, connection, vendor)
             blocks = [] if plan.has_recorder_table else [_setup_block(compiler)]
             for migration in plan.migrations:
