@@ -18,7 +18,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.migrations.migration import Migration
-from django.db.migrations.operations import RunPython, SeparateDatabaseAndState
+from django.db.migrations.operations import RenameModel, RunPython, SeparateDatabaseAndState
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.recorder import MigrationRecorder
 from django.db.migrations.state import ProjectState
@@ -57,6 +57,14 @@ def _is_noop(operation: RunPython, backwards: bool) -> bool:
     return (operation.reverse_code if backwards else operation.code) is RunPython.noop
 
 
+def _file_index(migration: Migration, index: int) -> int:
+    """The operation's index in the migration file: contenttypes injects a
+    RenameContentType after each RenameModel, which takes the RenameModel's index."""
+    injected = sum(1 for op in migration.operations[:index] if op.__class__.__name__ == "RenameContentType")
+    own = migration.operations[index].__class__.__name__ == "RenameContentType"
+    return index - injected - (1 if own else 0)
+
+
 def _python_operations(operation: Operation) -> Iterator[RunPython]:
     if isinstance(operation, RunPython):
         yield operation
@@ -73,7 +81,7 @@ def manual_steps_of(plan: Plan) -> list[str]:
             for python in _python_operations(operation):
                 allowed = router.allow_migrate(plan.alias, migration.app_label, **python.hints)
                 if allowed and not _is_noop(python, plan.backwards):
-                    where = f"{migration.app_label}.{migration.name} operation {index}"
+                    where = f"{migration.app_label}.{migration.name} operation {_file_index(migration, index)}"
                     steps.append(f"{where}: {_callable_path(python, plan.backwards)}")
     return steps
 
@@ -89,14 +97,17 @@ def _check_reversible(plan: Plan) -> None:
         raise IrreversibleMigrations(irreversible)
 
 
-def _inject_contenttype_renames(plan: Plan, state: ProjectState) -> None:
-    """Do what contenttypes' pre_migrate receiver does to the plan before migrate runs it."""
+def _inject_contenttype_renames(plan: Plan, pre_state: Callable[[], ProjectState]) -> None:
+    """Do what contenttypes' pre_migrate receiver does to the plan before migrate runs it:
+    a RenameContentType (a RunPython) after every RenameModel, in both directions."""
     if not apps.is_installed("django.contrib.contenttypes"):
+        return
+    if not any(isinstance(op, RenameModel) for m in plan.migrations for op in m.operations):
         return
     from django.contrib.contenttypes.management import inject_rename_contenttypes_operations
 
     pairs = [(migration, plan.backwards) for migration in plan.migrations]
-    inject_rename_contenttypes_operations(plan=pairs, apps=state.apps, using=plan.alias)
+    inject_rename_contenttypes_operations(plan=pairs, apps=pre_state().apps, using=plan.alias)
 
 
 @contextmanager
@@ -227,7 +238,7 @@ class _Compiler:
         items: list[Item],
     ) -> None:
         items.extend([Comment("--"), Comment(f"-- {describe(operation)}"), Comment("--")])
-        op_index = self._file_index(migration, index)
+        op_index = _file_index(migration, index)
         before = len(items)
         statements: list[str] = []
         self.recorder.sink = statements
@@ -242,15 +253,6 @@ class _Compiler:
         self.recorder.sink = None
         if len(items) == before:
             items.append(Comment("-- (no-op)"))
-
-    @staticmethod
-    def _file_index(migration: Migration, index: int) -> int:
-        """The operation's index in the migration file (contenttypes injects operations)."""
-        injected = sum(
-            1 for op in migration.operations[:index] if op.__class__.__name__ == "RenameContentType"
-        )
-        own = migration.operations[index].__class__.__name__ == "RenameContentType"
-        return index - injected - (1 if own else 0)
 
     def _flush(self, statements: list[str], op_index: int, items: list[Item]) -> None:
         items.extend(Step(kind="schema", sql=terminate(sql), op=op_index) for sql in statements)
@@ -317,12 +319,14 @@ class _Compiler:
         executed: list[str] = []
         error = None
         self.recorder.python_sink = executed
+        run = operation.database_backwards if backwards else operation.database_forwards
+        connection = editor.connection
         try:
-            with transaction.atomic(editor.connection.alias):
-                if backwards:
-                    operation.database_backwards(migration.app_label, editor, from_state, to_state)
-                else:
-                    operation.database_forwards(migration.app_label, editor, from_state, to_state)
+            if connection.in_atomic_block:  # a savepoint keeps a failure from spoiling the migration
+                with transaction.atomic(connection.alias):
+                    run(migration.app_label, editor, from_state, to_state)
+            else:
+                run(migration.app_label, editor, from_state, to_state)
         except Exception as exc:  # the rehearsal copy has no data; the code may expect some
             error = f"{exc.__class__.__name__}: {' '.join(str(exc).split())}"
         finally:
@@ -397,6 +401,14 @@ def compile_runbook(plan: Plan, *, manual_steps: bool = False, scratch_database:
     vendor = get_vendor(target.vendor)
     if plan.backwards:
         _check_reversible(plan)
+    if plan.backwards:
+        states = _states_backwards(plan)
+        _inject_contenttype_renames(plan, lambda: plan.executor._create_project_state(with_applied_migrations=True))
+    else:
+        state = plan.executor._create_project_state(with_applied_migrations=True)
+        state.apps  # noqa: B018 -- render once, as migrate does before cloning
+        state = state.clone()
+        _inject_contenttype_renames(plan, lambda: state)
     if not manual_steps:
         steps = manual_steps_of(plan)
         if steps:
@@ -407,13 +419,6 @@ def compile_runbook(plan: Plan, *, manual_steps: bool = False, scratch_database:
             f"the scratch alias '{server.alias}' is {server.vendor}, the target is {target.vendor}; "
             "the rehearsal needs the same vendor and server version."
         )
-    if plan.backwards:
-        states = _states_backwards(plan)
-    else:
-        state = plan.executor._create_project_state(with_applied_migrations=True)
-        state.apps  # noqa: B018 -- render once, as migrate does before cloning
-        state = state.clone()
-        _inject_contenttype_renames(plan, state)
     scratch = vendor.make_scratch(target, server=server)
     try:
         with use_database(plan.alias, scratch.settings) as connection:

@@ -1,0 +1,207 @@
+"""manage.py byhand sql: bad input, nothing to do, manual steps, read-only generation."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connections
+from django.test import override_settings
+
+from byhand.exceptions import UnsupportedVendor
+from byhand.planning import find_migration
+from byhand.runbook import parse_runbook
+from byhand.vendors import get_vendor
+from support import VENDOR, fresh_database, recorded_rows, require_server, use_database
+
+
+@pytest.fixture
+def empty_db() -> Iterator[dict[str, Any]]:
+    require_server()
+    with fresh_database("default") as settings, use_database("default", settings):
+        yield settings
+
+
+def sql(*args: str) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("byhand", "sql", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def error_of(*args: str) -> str:
+    with pytest.raises(CommandError) as caught:
+        sql(*args)
+    return str(caught.value)
+
+
+def test_unknown_app_label(empty_db: dict[str, Any]) -> None:
+    """An unknown label is named, with the hint to use labels."""
+    assert error_of("nope") == "No installed app with label 'nope'. Use the app's label (AppConfig.label), as migrate does."
+
+
+def test_app_without_migrations(empty_db: dict[str, Any]) -> None:
+    """An installed app without a migrations package is refused."""
+    assert error_of("byhand") == "app 'byhand' does not have migrations."
+
+
+def test_unknown_migration(empty_db: dict[str, Any]) -> None:
+    """A name no migration starts with."""
+    assert error_of("shop", "0099") == "cannot find a migration matching '0099' in app 'shop'."
+
+
+def test_ambiguous_prefix_lists_the_candidates(empty_db: dict[str, Any]) -> None:
+    """'0001' matches the squash and the first replaced migration."""
+    assert error_of("catalog", "0001") == (
+        "more than one migration matches '0001' in app 'catalog': 0001_initial, "
+        "0001_squashed_0003_alter_category_slug. Give more of the name."
+    )
+
+
+def test_exact_name_wins_over_a_longer_name_it_prefixes() -> None:
+    """'0002_foo' is exact although '0002_foo_bar' starts with it (Django finds it ambiguous)."""
+
+    class Loader:
+        disk_migrations = {("a", "0002_foo"): None, ("a", "0002_foo_bar"): None}
+
+    assert find_migration(Loader(), "a", "0002_foo") == ("a", "0002_foo")  # type: ignore[arg-type]
+    assert find_migration(Loader(), "a", "0002_foo_b") == ("a", "0002_foo_bar")  # type: ignore[arg-type]
+
+
+def test_unsupported_vendor() -> None:
+    """Oracle (or anything else) is refused by name."""
+    with pytest.raises(UnsupportedVendor, match="database vendor 'oracle' is not supported"):
+        get_vendor("oracle")
+
+
+def test_unknown_database_alias(empty_db: dict[str, Any]) -> None:
+    """An alias that is not in DATABASES."""
+    assert error_of("--database", "nope") == "unknown database alias 'nope'; settings.DATABASES has default, archive."
+
+
+def test_inconsistent_history_is_refused(empty_db: dict[str, Any], tmp_path: Path) -> None:
+    """shop.0002 recorded without shop.0001: refuse, write nothing."""
+    call_command("migrate", "contenttypes", database="default", verbosity=0)
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO django_migrations (app, name, applied) VALUES ('shop', '0002_book_index_together', %s)",
+            ["2026-01-01 00:00:00"],
+        )
+    output = tmp_path / "runbook.sql"
+    message = error_of("-o", str(output))
+    assert message.startswith("Migration shop.0002_book_index_together is applied before its dependency shop.0001_initial")
+    assert not output.exists()
+
+
+def test_conflicting_leaves_are_refused(empty_db: dict[str, Any]) -> None:
+    """Two leaves in one app: merge first."""
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.conflict"}):
+        assert error_of() == (
+            "conflicting migrations, several leaf nodes in the graph: (0002_a, 0002_b in catalog). "
+            "Run 'manage.py makemigrations --merge' first."
+        )
+
+
+def test_unreachable_database(tmp_path: Path) -> None:
+    """A server that does not answer: one line saying so."""
+    settings = dict(connections["default"].settings_dict)
+    if VENDOR == "sqlite":
+        settings["NAME"] = str(tmp_path / "missing-dir" / "db.sqlite3")
+    else:
+        settings.update(HOST="127.0.0.1", PORT="1")
+    with use_database("default", settings):
+        message = error_of()
+    assert message.startswith("could not read the migration history of database 'default': ")
+    assert message.endswith("Check that the server is up and the settings are right.")
+
+
+def test_manual_steps_are_listed_and_nothing_is_written(empty_db: dict[str, Any], tmp_path: Path) -> None:
+    """Without --manual-steps the RunPython operations are listed and no file appears."""
+    call_command("migrate", "contenttypes", database="default", verbosity=0)  # else no rename is injected
+    output = tmp_path / "runbook.sql"
+    message = error_of("shop", "-o", str(output))
+    assert message == (
+        "the plan holds 3 Python operation(s) that cannot be written as SQL:\n"
+        "  shop.0005_rename_publisher operation 0: django.contrib.contenttypes: rename content type "
+        "shop.publisher to shop.imprint\n"
+        "  shop.0007_sql_and_python operation 3: shop.migrations.0007_sql_and_python.add_first_author\n"
+        "  shop.0007_sql_and_python operation 4: shop.migrations.0007_sql_and_python.fill_pages\n"
+        "Rerun with --manual-steps to write them into the runbook as manual steps for the operator "
+        "(nothing was written)."
+    )
+    assert not output.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_nothing_to_do_exits_cleanly(empty_db: dict[str, Any], tmp_path: Path) -> None:
+    """A migrated database: a message, no file."""
+    call_command("migrate", database="default", verbosity=0)
+    output = tmp_path / "runbook.sql"
+    out, err = sql("-o", str(output))
+    assert (out, err) == ("", "No migrations to apply on 'default': nothing to write.\n")
+    assert not output.exists()
+
+
+def test_irreversible_backwards_plan_names_the_operations(empty_db: dict[str, Any]) -> None:
+    """A RunSQL without reverse_sql cannot be unapplied."""
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.irreversible"}):
+        call_command("migrate", "catalog", database="default", verbosity=0)
+        assert error_of("catalog", "zero") == (
+            "the backwards plan holds 1 irreversible operation(s):\n"
+            "  catalog.0002_drop_name operation 0: Raw SQL operation\n"
+            "Choose a target after them, or give them a reverse_code / reverse_sql."
+        )
+
+
+def test_python_ddl_is_shown_as_information_only(empty_db: dict[str, Any]) -> None:
+    """What a RunPython executed while rehearsing is commented under its manual step."""
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.python_ddl"}):
+        out, _ = sql("catalog", "--manual-steps")
+    runbook = parse_runbook(out)
+    block = runbook.migrations[-1]
+    assert block.migration == "catalog.0002_view"
+    assert [s.kind for s in block.steps] == ["manual", "record"]
+    assert block.steps[0].callable == "scenarios.python_ddl.0002_view.create_view"
+    assert "\n--   CREATE VIEW catalog_names AS SELECT name FROM catalog_category\n" in out
+
+
+def test_single_migration_needs_its_dependencies(empty_db: dict[str, Any]) -> None:
+    """--migration refuses to print SQL for a schema the database does not have."""
+    assert error_of("--migration", "shop", "0002") == (
+        "shop.0002_book_index_together depends on unapplied shop.0001_initial; "
+        "use 'byhand sql shop 0002_book_index_together' to include them."
+    )
+    call_command("migrate", "reviews", database="default", verbosity=0)  # and shop.0001
+    out, _ = sql("--migration", "shop", "0002")
+    assert [b.migration for b in parse_runbook(out).migrations] == ["shop.0002_book_index_together"]
+    assert error_of("--migration", "shop", "0001", "--backwards") == (
+        "applied migrations depend on shop.0001_initial: reviews.0001_initial; "
+        "use 'byhand sql shop <earlier migration>' to unapply them too."
+    )
+
+
+def test_generation_only_reads_the_target(empty_db: dict[str, Any]) -> None:
+    """Every statement byhand sends to the target while generating is a read."""
+    call_command("migrate", "shop", "0004", database="default", verbosity=0)
+    target = connections["default"]
+    target.ensure_connection()
+    sent: list[str] = []
+
+    def spy(execute: Any, query: str, params: Any, many: bool, context: Any) -> Any:
+        sent.append(query)
+        return execute(query, params, many, context)
+
+    with target.execute_wrapper(spy):
+        out, _ = sql("--manual-steps")
+    assert len(parse_runbook(out).migrations) > 10
+    assert sent, "the target was never read"
+    reads = re.compile(r"\s*(SELECT|SHOW|PRAGMA (?!.*=)|WITH)\b", re.I)
+    # The scratch copy is created and dropped on the target's server, not in its database.
+    scratch = re.compile(r'(CREATE|DROP) DATABASE (IF EXISTS )?["`]byhand_scratch_\d+_[0-9a-f]{8}["`]')
+    writes = [q for q in sent if not reads.match(q) and not scratch.match(q)]
+    assert writes == []
+    assert ("shop", "0005_rename_publisher") not in recorded_rows("default")
