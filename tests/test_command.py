@@ -205,3 +205,29 @@ def test_generation_only_reads_the_target(empty_db: dict[str, Any]) -> None:
     writes = [q for q in sent if not reads.match(q) and not scratch.match(q)]
     assert writes == []
     assert ("shop", "0005_rename_publisher") not in recorded_rows("default")
+
+
+@pytest.mark.skipif(VENDOR != "postgresql", reason="uses PostgreSQL's default_transaction_read_only role setting")
+def test_a_read_only_role_generates_with_a_scratch_server(empty_db: dict[str, Any]) -> None:
+    """A role that can only read the target: refused alone, works with --scratch-database."""
+    call_command("migrate", "shop", "0004", database="default", verbosity=0)
+    role = f"byhand_ro_{empty_db['NAME'][-8:]}"
+    with connections["default"].cursor() as cursor:
+        cursor.execute(f'CREATE ROLE "{role}" LOGIN')
+        cursor.execute(f'ALTER ROLE "{role}" SET default_transaction_read_only = on')
+        cursor.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"')
+    try:
+        with use_database("default", {**empty_db, "USER": role}):
+            message = error_of("--manual-steps")
+            assert message.startswith("could not create the scratch database 'byhand_scratch_")
+            assert message.endswith("or name another alias of the same PostgreSQL version with --scratch-database.")
+            server = {**connections["archive"].settings_dict, "NAME": "postgres"}
+            with use_database("archive", server):
+                out, _ = sql("--manual-steps", "--scratch-database", "archive")
+        names = [block.migration for block in parse_runbook(out).migrations]
+        assert "contenttypes.0001_initial" in names and "shop.0005_rename_publisher" in names
+        assert ("shop", "0005_rename_publisher") not in recorded_rows("default")
+    finally:
+        with connections["default"].cursor() as cursor:
+            cursor.execute(f'DROP OWNED BY "{role}"')
+            cursor.execute(f'DROP ROLE "{role}"')
