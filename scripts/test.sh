@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite: Django 4.2 and 5.2 x SQLite, PostgreSQL, MariaDB, real servers.
+# Usage: scripts/test.sh [pytest args...]
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+bash scripts/system.sh || exit 1
+
+declare -A urls=(
+  [sqlite]=""
+  [postgresql]="postgres://postgres@127.0.0.1:5432/byhand_example"
+  [mariadb]="mysql://root@127.0.0.1:3306/byhand_example"
+)
+reports="$(mktemp -d)"
+status=0
+for series in 4.2 5.2; do
+  python="$(bash scripts/venv.sh "$series")" || exit 1
+  for vendor in sqlite postgresql mariadb; do
+    echo "=== Django $series, $vendor"
+    DATABASE_URL="${urls[$vendor]}" "$python" -m pytest -q -p no:cacheprovider \
+      --junitxml="$reports/django${series}-${vendor}.xml" "$@" tests || status=1
+  done
+done
+python3 - "$reports" <<'PY'
+import sys, pathlib, xml.etree.ElementTree as ET
+totals = dict(tests=0, failures=0, errors=0, skipped=0)
+for report in sorted(pathlib.Path(sys.argv[1]).glob("*.xml")):
+    suite = ET.parse(report).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    counts = {key: int(suite.get(key, 0)) for key in totals}
+    for key in totals:
+        totals[key] += counts[key]
+    print(f"{report.stem:24} {counts['tests']:4} tests, {counts['failures'] + counts['errors']} failed, {counts['skipped']} skipped")
+failed = totals["failures"] + totals["errors"]
+passed = totals["tests"] - failed - totals["skipped"]
+print(f"{passed} passed, {failed} failed, {totals['skipped']} skipped")
+PY
+rm -rf "$reports"
+exit $status
