@@ -15,6 +15,12 @@ reports="$(mktemp -d)"
 status=0
 for series in 4.2 5.2; do
   python="$(bash scripts/venv.sh "$series")" || exit 1
+  if [ "$series" = 5.2 ]; then
+    echo "=== lint: ruff check, ruff format --check, mypy --strict"
+    bin="$(dirname "$python")"
+    "$bin/ruff" check src tests example && "$bin/ruff" format --check src tests example \
+      && "$bin/mypy" src || status=1
+  fi
   for vendor in sqlite postgresql mariadb; do
     echo "=== Django $series, $vendor"
     DATABASE_URL="${urls[$vendor]}" "$python" -m pytest -q -p no:cacheprovider \

@@ -9,5 +9,5 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv" >&2
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-  -e "$root[postgresql,mysql,test]" "django~=${series}.0" 1>&2
+  -e "$root[postgresql,mysql,test,lint]" "django~=${series}.0" 1>&2
 echo "$venv/bin/python"

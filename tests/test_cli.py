@@ -19,7 +19,7 @@ SCRIPT = Path(sys.executable).with_name("byhand")
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """The installed console script, in a bare environment: no settings, no example on the path."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO", "PYTHONPATH"))}
-    return subprocess.run([str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True)
+    return subprocess.run([str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_inspect_never_imports_django(runbook: Path) -> None:
         "from byhand.cli import main\n"
         f"raise SystemExit(main(['inspect', {str(runbook)!r}]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
 
 

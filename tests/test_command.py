@@ -6,7 +6,7 @@ import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -41,7 +41,10 @@ def error_of(*args: str) -> str:
 
 def test_unknown_app_label(empty_db: dict[str, Any]) -> None:
     """An unknown label is named, with the hint to use labels."""
-    assert error_of("nope") == "No installed app with label 'nope'. Use the app's label (AppConfig.label), as migrate does."
+    assert (
+        error_of("nope")
+        == "No installed app with label 'nope'. Use the app's label (AppConfig.label), as migrate does."
+    )
 
 
 def test_app_without_migrations(empty_db: dict[str, Any]) -> None:
@@ -66,7 +69,7 @@ def test_exact_name_wins_over_a_longer_name_it_prefixes() -> None:
     """'0002_foo' is exact although '0002_foo_bar' starts with it (Django finds it ambiguous)."""
 
     class Loader:
-        disk_migrations = {("a", "0002_foo"): None, ("a", "0002_foo_bar"): None}
+        disk_migrations: ClassVar[dict[tuple[str, str], None]] = {("a", "0002_foo"): None, ("a", "0002_foo_bar"): None}
 
     assert find_migration(Loader(), "a", "0002_foo") == ("a", "0002_foo")  # type: ignore[arg-type]
     assert find_migration(Loader(), "a", "0002_foo_b") == ("a", "0002_foo_bar")  # type: ignore[arg-type]
@@ -93,7 +96,9 @@ def test_inconsistent_history_is_refused(empty_db: dict[str, Any], tmp_path: Pat
         )
     output = tmp_path / "runbook.sql"
     message = error_of("-o", str(output))
-    assert message.startswith("Migration shop.0002_book_index_together is applied before its dependency shop.0001_initial")
+    assert message.startswith(
+        "Migration shop.0002_book_index_together is applied before its dependency shop.0001_initial"
+    )
     assert not output.exists()
 
 

@@ -11,7 +11,15 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 
 from byhand.runbook import Runbook, parse_runbook
-from support import capturing_migrate, fresh_database, recorded_rows, require_server, run_with_cli, schema_of, use_database
+from support import (
+    capturing_migrate,
+    fresh_database,
+    recorded_rows,
+    require_server,
+    run_with_cli,
+    schema_of,
+    use_database,
+)
 
 #: Unapplying app by app, dependents first, until every app is at zero.
 BACKWARDS = ["reviews", "shop", "catalog", "archive", "auth", "contenttypes"]

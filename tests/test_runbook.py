@@ -22,7 +22,9 @@ def sample() -> Runbook:
         Step(kind="record", sql="INSERT INTO \"django_migrations\" VALUES ('shop', '0002_x', NOW());"),
         Control("COMMIT;"),
     ]
-    return Runbook(header={"direction": "forwards", "vendor": "postgresql"}, preamble=[Comment("-- Plan")], blocks=[block])
+    return Runbook(
+        header={"direction": "forwards", "vendor": "postgresql"}, preamble=[Comment("-- Plan")], blocks=[block]
+    )
 
 
 def test_render_then_parse_gives_the_same_runbook() -> None:

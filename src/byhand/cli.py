@@ -59,7 +59,9 @@ def format_plan(runbook: Runbook) -> str:
     for block in runbook.blocks:
         steps = block.steps
         sql = [s for s in steps if s.kind in ("schema", "setup")]
-        name = block.migration or {"setup": "(create django_migrations)", "replacements": "(record squashes)"}[block.kind]
+        name = (
+            block.migration or {"setup": "(create django_migrations)", "replacements": "(record squashes)"}[block.kind]
+        )
         atomic = "atomic" if block.atomic else "NOT atomic"
         lines.append(f"  {name:50} {atomic:10} {len(sql):3} statement(s)")
         rows = block.records or block.deletes

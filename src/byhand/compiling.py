@@ -50,7 +50,8 @@ def _callable_path(operation: RunPython, backwards: bool) -> str:
             f"{operation.app_label}.{old} to {operation.app_label}.{new}"  # type: ignore[attr-defined]
         )
     code = operation.reverse_code if backwards else operation.code
-    return f"{code.__module__}.{code.__qualname__}"
+    name = getattr(code, "__qualname__", None) or repr(code)
+    return f"{getattr(code, '__module__', '?')}.{name}"
 
 
 def _is_noop(operation: RunPython, backwards: bool) -> bool:
@@ -217,7 +218,7 @@ class _Compiler:
 
     def _unapply(self, migration: Migration, state: ProjectState, editor: Any, items: list[Item]) -> None:
         # Migration.unapply: phase 1 builds the intermediate states, phase 2 runs in reverse.
-        to_run = []
+        to_run: list[tuple[int, Operation, ProjectState, ProjectState]] = []
         new_state = state
         for index, operation in enumerate(migration.operations):
             new_state = new_state.clone()
@@ -243,7 +244,10 @@ class _Compiler:
         statements: list[str] = []
         self.recorder.sink = statements
         atomic_operation = operation.atomic or (migration.atomic and operation.atomic is not False)
-        run = lambda: self._database(migration, op_index, operation, editor, from_state, to_state, items, statements)  # noqa: E731
+
+        def run() -> None:
+            self._database(migration, op_index, operation, editor, from_state, to_state, items, statements)
+
         if not editor.atomic_migration and atomic_operation:
             with transaction.atomic(editor.connection.alias):
                 run()
@@ -327,7 +331,7 @@ class _Compiler:
                     run(migration.app_label, editor, from_state, to_state)
             else:
                 run(migration.app_label, editor, from_state, to_state)
-        except Exception as exc:  # the rehearsal copy has no data; the code may expect some
+        except Exception as exc:  # noqa: BLE001 -- the empty scratch copy may break the code; shown, not fatal
             error = f"{exc.__class__.__name__}: {' '.join(str(exc).split())}"
         finally:
             self.recorder.python_sink = None
@@ -356,13 +360,23 @@ def _rehearsal_notes(executed: list[str], error: str | None) -> list[Item]:
     return notes
 
 
+def _project_state(plan: Plan, *, with_applied: bool) -> ProjectState:
+    """The executor's own starting state (unmigrated apps, plus every applied migration)."""
+    state: ProjectState = plan.executor._create_project_state(  # type: ignore[attr-defined]
+        with_applied_migrations=with_applied
+    )
+    return state
+
+
 def _states_backwards(plan: Plan) -> dict[Migration, ProjectState]:
     """Each migration's pre-state, computed as MigrationExecutor._migrate_all_backwards does."""
     executor = plan.executor
     to_run = set(plan.migrations)
     states: dict[Migration, ProjectState] = {}
-    state = executor._create_project_state()
-    applied = {executor.loader.graph.nodes[k] for k in executor.loader.applied_migrations if k in executor.loader.graph.nodes}
+    state = _project_state(plan, with_applied=False)
+    applied = {
+        executor.loader.graph.nodes[k] for k in executor.loader.applied_migrations if k in executor.loader.graph.nodes
+    }
     full_plan = executor.migration_plan(executor.loader.graph.leaf_nodes(), clean_start=True)
     for migration, _ in full_plan:
         if not to_run:
@@ -401,11 +415,10 @@ def compile_runbook(plan: Plan, *, manual_steps: bool = False, scratch_database:
     vendor = get_vendor(target.vendor)
     if plan.backwards:
         _check_reversible(plan)
-    if plan.backwards:
         states = _states_backwards(plan)
-        _inject_contenttype_renames(plan, lambda: plan.executor._create_project_state(with_applied_migrations=True))
+        _inject_contenttype_renames(plan, lambda: _project_state(plan, with_applied=True))
     else:
-        state = plan.executor._create_project_state(with_applied_migrations=True)
+        state = _project_state(plan, with_applied=True)
         state.apps  # noqa: B018 -- render once, as migrate does before cloning
         state = state.clone()
         _inject_contenttype_renames(plan, lambda: state)
@@ -442,7 +455,9 @@ def _setup_block(compiler: _Compiler) -> Block:
     """django_migrations as Django's recorder would create it (the DDL comes from Django)."""
     block = Block(kind="setup", atomic=True, migration=None)
     block.items.extend(Control(sql) for sql in compiler.vendor.before_migration(atomic=True))
-    block.items.extend([Comment("--"), Comment("-- Create django_migrations, as Django's recorder does"), Comment("--")])
+    block.items.extend(
+        [Comment("--"), Comment("-- Create django_migrations, as Django's recorder does"), Comment("--")]
+    )
     statements: list[str] = []
     with compiler.connection.execute_wrapper(compiler.recorder):
         with compiler.connection.schema_editor() as editor:
@@ -458,7 +473,9 @@ def _setup_block(compiler: _Compiler) -> Block:
 def _replacements_block(compiler: _Compiler, rows: list[tuple[str, str]]) -> Block:
     block = Block(kind="replacements", atomic=True, records=[list(r) for r in rows])
     block.items.extend(Control(sql) for sql in compiler.vendor.before_migration(atomic=True))
-    block.items.extend([Comment("--"), Comment("-- Squashed migrations whose replaced migrations are all applied"), Comment("--")])
+    block.items.extend(
+        [Comment("--"), Comment("-- Squashed migrations whose replaced migrations are all applied"), Comment("--")]
+    )
     block.items.extend(
         Step(kind="record", sql=recording.insert_sql(compiler.connection, compiler.vendor, row, use_tz=compiler.use_tz))
         for row in rows

@@ -30,8 +30,7 @@ class UnsupportedVendor(ByhandError):
     def __init__(self, vendor: str) -> None:
         self.vendor = vendor
         super().__init__(
-            f"database vendor {vendor!r} is not supported; byhand works with "
-            "PostgreSQL, MySQL/MariaDB and SQLite."
+            f"database vendor {vendor!r} is not supported; byhand works with PostgreSQL, MySQL/MariaDB and SQLite."
         )
 
 

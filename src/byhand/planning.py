@@ -118,9 +118,7 @@ def pending_plan(*, database: str, app_label: str | None = None, migration: str 
     plan = executor.migration_plan(targets)
     directions = {backwards for _migration, backwards in plan}
     if len(directions) > 1:
-        raise PlanError(
-            "the plan mixes forwards and backwards migrations; split it into separate runbooks."
-        )
+        raise PlanError("the plan mixes forwards and backwards migrations; split it into separate runbooks.")
     backwards = directions == {True}
     migrations = [migration_ for migration_, _ in plan]
     if not backwards:

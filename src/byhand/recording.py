@@ -10,7 +10,7 @@ from django.db.migrations.recorder import MigrationRecorder
 
 from byhand.vendors import Vendor
 
-__all__ = ["records_of", "deletes_of", "insert_sql", "delete_sql"]
+__all__ = ["delete_sql", "deletes_of", "insert_sql", "records_of"]
 
 Row = tuple[str, str]
 
@@ -19,7 +19,7 @@ def records_of(migration: Migration) -> list[Row]:
     """Rows applying ``migration`` writes: a squash records each replaced name, then
     itself (as check_replacements does once all replaced names are recorded)."""
     own = (migration.app_label, migration.name)
-    return [*map(tuple, migration.replaces), own] if migration.replaces else [own]
+    return [(app, name) for app, name in migration.replaces] + [own] if migration.replaces else [own]
 
 
 def deletes_of(migration: Migration) -> list[Row]:

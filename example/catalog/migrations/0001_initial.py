@@ -3,4 +3,9 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     initial = True
-    operations = [migrations.CreateModel("Category", [("id", models.BigAutoField(primary_key=True, serialize=False)), ("name", models.CharField(max_length=50))])]
+    operations = [
+        migrations.CreateModel(
+            "Category",
+            [("id", models.BigAutoField(primary_key=True, serialize=False)), ("name", models.CharField(max_length=50))],
+        )
+    ]

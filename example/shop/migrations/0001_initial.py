@@ -7,7 +7,10 @@ class Migration(migrations.Migration):
     operations = [
         migrations.CreateModel(
             "Author",
-            [("id", models.AutoField(primary_key=True, serialize=False)), ("name", models.CharField(max_length=100, unique=True))],
+            [
+                ("id", models.AutoField(primary_key=True, serialize=False)),
+                ("name", models.CharField(max_length=100, unique=True)),
+            ],
         ),
         migrations.CreateModel(
             "Publisher",
@@ -20,7 +23,12 @@ class Migration(migrations.Migration):
                 ("title", models.CharField(max_length=200)),
                 ("code", models.CharField(max_length=20, unique=True)),
                 ("author", models.ForeignKey(on_delete=models.CASCADE, to="shop.author")),
-                ("editor", models.ForeignKey(null=True, on_delete=models.SET_NULL, related_name="edited_books", to="shop.author")),
+                (
+                    "editor",
+                    models.ForeignKey(
+                        null=True, on_delete=models.SET_NULL, related_name="edited_books", to="shop.author"
+                    ),
+                ),
                 ("publisher", models.ForeignKey(null=True, on_delete=models.SET_NULL, to="shop.publisher")),
             ],
             options={"unique_together": {("title", "author")}},

@@ -39,9 +39,7 @@ def fingerprint(schema_text: str) -> str:
     return "sha256:" + hashlib.sha256("\n".join(kept).encode()).hexdigest()
 
 
-def run_client(
-    args: Sequence[str], *, env: dict[str, str] | None, stdin: str | None = None, what: str
-) -> str:
+def run_client(args: Sequence[str], *, env: dict[str, str] | None, stdin: str | None = None, what: str) -> str:
     """Run a vendor CLI (pg_dump, psql, mysqldump, mysql) and return its output.
 
     The password travels in the environment only, never on the command line,
@@ -49,9 +47,7 @@ def run_client(
     """
     full_env = {**os.environ, **(env or {})}
     try:
-        done = subprocess.run(
-            list(args), input=stdin, env=full_env, capture_output=True, text=True, check=False
-        )
+        done = subprocess.run(list(args), input=stdin, env=full_env, capture_output=True, text=True, check=False)
     except FileNotFoundError:
         raise RehearsalError(
             f"could not {what}: the program {args[0]!r} is not installed. Install the "

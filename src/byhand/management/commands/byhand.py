@@ -66,7 +66,9 @@ class Command(BaseCommand):
             raise CommandError(f"unknown database alias '{database}'; settings.DATABASES has {', '.join(connections)}.")
         plan = _plan(database, options)
         if not plan.migrations and not compiling.replacement_rows(plan):
-            self.stderr.write(f"No migrations to {'unapply' if plan.backwards else 'apply'} on '{database}': nothing to write.")
+            self.stderr.write(
+                f"No migrations to {'unapply' if plan.backwards else 'apply'} on '{database}': nothing to write."
+            )
             return
         text = compiling.compile_runbook(
             plan, manual_steps=options["manual_steps"], scratch_database=options["scratch_database"]
@@ -83,9 +85,13 @@ def _plan(database: str, options: dict[str, Any]) -> planning.Plan:
         if options["app_label"]:
             raise CommandError("give either --migration APP NAME or APP_LABEL [MIGRATION], not both.")
         app_label, name = options["migration"]
-        return planning.single_plan(database=database, app_label=app_label, migration=name, backwards=options["backwards"])
+        return planning.single_plan(
+            database=database, app_label=app_label, migration=name, backwards=options["backwards"]
+        )
     if options["backwards"]:
-        raise CommandError("--backwards goes with --migration; to go back, name the target: APP_LABEL MIGRATION (or zero).")
+        raise CommandError(
+            "--backwards goes with --migration; to go back, name the target: APP_LABEL MIGRATION (or zero)."
+        )
     return planning.pending_plan(database=database, app_label=options["app_label"], migration=options["migration_name"])
 
 

@@ -1,0 +1,3 @@
+"""No views: the real-world project only migrates."""
+
+urlpatterns: list[object] = []
