@@ -11,7 +11,7 @@ from byhand import __version__
 from byhand.exceptions import ByhandError
 from byhand.runbook import Runbook, parse_runbook
 
-__all__ = ["main"]
+__all__ = ["format_plan", "main"]
 
 #: Exit statuses: 0 done, 1 failed, 2 bad input (unreadable or invalid runbook, bad arguments).
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2

@@ -436,6 +436,7 @@ def compile_runbook(plan: Plan, *, manual_steps: bool = False, scratch_database:
     try:
         with use_database(plan.alias, scratch.settings) as connection:
             connection.ensure_connection()  # its set-up queries are not the migration's
+            vendor.prepare_scratch(connection)
             compiler = _Compiler(plan, connection, vendor)
             blocks = [] if plan.has_recorder_table else [_setup_block(compiler)]
             for migration in plan.migrations:

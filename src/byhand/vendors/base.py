@@ -12,7 +12,7 @@ from typing import Any
 
 from byhand.exceptions import RehearsalError
 
-__all__ = ["ScratchDatabase", "Vendor", "run_client", "scratch_name"]
+__all__ = ["ScratchDatabase", "Vendor", "fingerprint", "run_client", "scratch_name"]
 
 
 @dataclass
@@ -83,6 +83,9 @@ class Vendor:
 
     def drop_scratch(self, scratch: ScratchDatabase, *, server: Any) -> None:
         raise NotImplementedError
+
+    def prepare_scratch(self, connection: Any) -> None:
+        """Session settings for the throw-away copy: it need not survive a crash."""
 
     def before_migration(self, *, atomic: bool) -> list[str]:
         """Control statements that open a migration block."""

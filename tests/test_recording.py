@@ -1,0 +1,63 @@
+"""django_migrations rows as SQL: quoted by the backend, whatever the names hold."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import pytest
+from django.conf import settings
+from django.db.migrations.recorder import MigrationRecorder
+
+from byhand import recording
+from byhand.vendors import get_vendor
+from support import fresh_database, require_server, use_database
+
+ODD = [
+    ("shop", "0001_it's"),
+    ("shop", "0002_back\\slash"),
+    ("shop", '0003_"q"; DROP TABLE x; --'),
+    ("shop", "0004_100%"),
+]
+
+
+@pytest.fixture
+def connection() -> Iterator[Any]:
+    require_server()
+    with fresh_database("default") as database, use_database("default", database) as connection:
+        MigrationRecorder(connection).ensure_schema()
+        yield connection
+
+
+def test_insert_and_delete_round_trip_odd_names(connection: Any) -> None:
+    """Quotes, backslashes, semicolons and percent signs come back exactly."""
+    vendor = get_vendor(connection.vendor)
+    with connection.cursor() as cursor:
+        for row in ODD:
+            cursor.execute(recording.insert_sql(connection, vendor, row, use_tz=settings.USE_TZ))
+    assert set(MigrationRecorder(connection).applied_migrations()) == set(ODD)
+    with connection.cursor() as cursor:
+        cursor.execute(recording.delete_sql(connection, ODD[:3]))
+    assert set(MigrationRecorder(connection).applied_migrations()) == {ODD[3]}
+
+
+def test_applied_is_a_time_django_reads_back(connection: Any) -> None:
+    """The applied column holds a value Django's recorder model parses as a datetime."""
+    vendor = get_vendor(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(recording.insert_sql(connection, vendor, ("shop", "0001_initial"), use_tz=settings.USE_TZ))
+    applied = MigrationRecorder(connection).migration_qs.get().applied
+    assert applied.year >= 2026
+    assert (applied.tzinfo is not None) == settings.USE_TZ
+
+
+def test_squash_records_replaced_names_and_itself() -> None:
+    """A squash writes its replaced rows, then its own (as check_replacements would)."""
+
+    class Squash:
+        app_label, name = "catalog", "0001_squashed_0003_c"
+        replaces: ClassVar[list[tuple[str, str]]] = [("catalog", "0001_a"), ("catalog", "0002_b"), ("catalog", "0003_c")]
+
+    rows = recording.records_of(Squash())  # type: ignore[arg-type]
+    assert rows == [*Squash.replaces, ("catalog", "0001_squashed_0003_c")]
+    assert recording.deletes_of(Squash()) == rows  # type: ignore[arg-type]
