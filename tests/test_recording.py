@@ -56,7 +56,11 @@ def test_squash_records_replaced_names_and_itself() -> None:
 
     class Squash:
         app_label, name = "catalog", "0001_squashed_0003_c"
-        replaces: ClassVar[list[tuple[str, str]]] = [("catalog", "0001_a"), ("catalog", "0002_b"), ("catalog", "0003_c")]
+        replaces: ClassVar[list[tuple[str, str]]] = [
+            ("catalog", "0001_a"),
+            ("catalog", "0002_b"),
+            ("catalog", "0003_c"),
+        ]
 
     rows = recording.records_of(Squash())  # type: ignore[arg-type]
     assert rows == [*Squash.replaces, ("catalog", "0001_squashed_0003_c")]
