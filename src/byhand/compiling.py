@@ -66,6 +66,22 @@ def _file_index(migration: Migration, index: int) -> int:
     return index - injected - (1 if own else 0)
 
 
+def _frozen_default(app_label: str, operation: Operation, state: ProjectState) -> str | None:
+    """The callable default (or auto_now) of the field an operation leaves in place, if any."""
+    model_name, field_name = getattr(operation, "model_name_lower", ""), getattr(operation, "name", "")
+    model = state.models.get((app_label, model_name))
+    field = model.fields.get(field_name) if model and field_name else None
+    if field is None:
+        return None
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return f"the auto_now default of {model_name}.{field_name}"
+    if field.has_default() and callable(field.default):
+        default = field.default
+        path = f"{getattr(default, '__module__', '?')}.{getattr(default, '__qualname__', repr(default))}"
+        return f"the default {path}() of {model_name}.{field_name}"
+    return None
+
+
 def _python_operations(operation: Operation) -> Iterator[RunPython]:
     if isinstance(operation, RunPython):
         yield operation
@@ -257,6 +273,10 @@ class _Compiler:
         self.recorder.sink = None
         if len(items) == before:
             items.append(Comment("-- (no-op)"))
+        else:
+            frozen = _frozen_default(migration.app_label, operation, to_state)
+            if frozen:
+                items.append(Comment(f"-- NOTE: {frozen} was evaluated when this runbook was made; its value is fixed above."))
 
     def _flush(self, statements: list[str], op_index: int, items: list[Item]) -> None:
         items.extend(Step(kind="schema", sql=terminate(sql), op=op_index) for sql in statements)
