@@ -276,7 +276,8 @@ class _Compiler:
         else:
             frozen = _frozen_default(migration.app_label, operation, to_state)
             if frozen:
-                items.append(Comment(f"-- NOTE: {frozen} was evaluated when this runbook was made; its value is fixed above."))
+                note = f"-- NOTE: {frozen} was evaluated when this runbook was made; its value is fixed above."
+                items.append(Comment(note))
 
     def _flush(self, statements: list[str], op_index: int, items: list[Item]) -> None:
         items.extend(Step(kind="schema", sql=terminate(sql), op=op_index) for sql in statements)
