@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import glob
 import io
+import os
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -236,3 +239,42 @@ def test_a_read_only_role_generates_with_a_scratch_server(empty_db: dict[str, An
         with connections["default"].cursor() as cursor:
             cursor.execute(f'DROP OWNED BY "{role}"')
             cursor.execute(f'DROP ROLE "{role}"')
+
+
+def test_unwritable_output_is_refused_before_any_work(empty_db: dict[str, Any], tmp_path: Path) -> None:
+    """A folder that does not exist: said at once."""
+    output = tmp_path / "missing" / "runbook.sql"
+    assert error_of("-o", str(output)) == f"cannot write {output}: its folder does not exist or is not writable."
+
+
+def test_unknown_scratch_alias(empty_db: dict[str, Any]) -> None:
+    """--scratch-database names an alias that is not configured."""
+    assert error_of("--scratch-database", "elsewhere") == (
+        "unknown scratch database alias 'elsewhere'; settings.DATABASES has default, archive."
+    )
+
+
+def test_no_scratch_database_left_behind_after_a_failed_rehearsal(empty_db: dict[str, Any]) -> None:
+    """A migration that fails on the scratch copy: an error, and the copy is dropped."""
+    with connections["default"].cursor() as cursor:  # shop.0001 will collide with this table
+        cursor.execute("CREATE TABLE shop_author (id integer PRIMARY KEY)")
+    message = error_of("shop", "--manual-steps")
+    assert message.startswith("shop.0001_initial failed on the scratch copy of the schema: ")
+    assert "shop_author" in message
+    assert message.endswith("its schema does not match what django_migrations records.")
+    assert scratch_databases() == []
+
+
+def scratch_databases() -> list[str]:
+    """This process's byhand_scratch_<pid>_* databases (or files) that still exist."""
+    prefix = f"byhand_scratch_{os.getpid()}_"
+    if VENDOR == "sqlite":
+        return glob.glob(f"{tempfile.gettempdir()}/{prefix}*")
+    query = (
+        f"SELECT datname FROM pg_database WHERE datname LIKE '{prefix}%%'"
+        if VENDOR == "postgresql"
+        else f"SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '{prefix}%%'"
+    )
+    with connections["default"].cursor() as cursor:
+        cursor.execute(query)
+        return [row[0] for row in cursor.fetchall()]

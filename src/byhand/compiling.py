@@ -16,7 +16,7 @@ from typing import Any
 import django
 from django.apps import apps
 from django.conf import settings
-from django.db import connections, router, transaction
+from django.db import DatabaseError, connections, router, transaction
 from django.db.migrations.migration import Migration
 from django.db.migrations.operations import RenameModel, RunPython, SeparateDatabaseAndState
 from django.db.migrations.operations.base import Operation
@@ -461,10 +461,14 @@ def compile_runbook(plan: Plan, *, manual_steps: bool = False, scratch_database:
             compiler = _Compiler(plan, connection, vendor)
             blocks = [] if plan.has_recorder_table else [_setup_block(compiler)]
             for migration in plan.migrations:
-                if plan.backwards:
-                    blocks.append(compiler.compile_migration(migration, states[migration]))
-                else:
-                    blocks.append(compiler.compile_migration(migration, state))
+                try:
+                    blocks.append(compiler.compile_migration(migration, states[migration] if plan.backwards else state))
+                except DatabaseError as exc:
+                    raise RehearsalError(
+                        f"{migration.app_label}.{migration.name} failed on the scratch copy of the schema: "
+                        f"{' '.join(str(exc).split())}. migrate would fail the same way on this database: "
+                        "its schema does not match what django_migrations records."
+                    ) from exc
             rows = replacement_rows(plan)
             if rows:
                 blocks.append(_replacements_block(compiler, rows))

@@ -8,7 +8,7 @@ import sqlite3
 import tempfile
 from typing import Any
 
-from byhand.vendors.base import ScratchDatabase, Vendor, fingerprint
+from byhand.vendors.base import ScratchDatabase, Vendor, fingerprint, scratch_name
 
 __all__ = ["SQLite"]
 
@@ -59,7 +59,7 @@ class SQLite(Vendor):
                 "WHEN 'index' THEN 1 WHEN 'view' THEN 2 ELSE 3 END, rowid"
             )
             statements = [sql for _type, sql in cursor.fetchall()]
-        handle, path = tempfile.mkstemp(prefix="byhand_scratch_", suffix=".sqlite3")
+        handle, path = tempfile.mkstemp(prefix=f"{scratch_name()}_", suffix=".sqlite3")
         os.close(handle)
         with sqlite3.connect(path) as scratch:
             for statement in statements:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from argparse import ArgumentParser
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,22 +65,31 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
 
     def sql(self, *, database: str, output: Path | None, **options: Any) -> None:
-        if database not in connections:
-            raise CommandError(f"unknown database alias '{database}'; settings.DATABASES has {', '.join(connections)}.")
+        scratch = options["scratch_database"]
+        _check_arguments(database, scratch, output)
         plan = _plan(database, options)
         if not plan.migrations and not compiling.replacement_rows(plan):
             self.stderr.write(
                 f"No migrations to {'unapply' if plan.backwards else 'apply'} on '{database}': nothing to write."
             )
             return
-        text = compiling.compile_runbook(
-            plan, manual_steps=options["manual_steps"], scratch_database=options["scratch_database"]
-        ).render()
+        with _terminate_as_interrupt():  # so that the scratch database is dropped on SIGTERM too
+            runbook = compiling.compile_runbook(plan, manual_steps=options["manual_steps"], scratch_database=scratch)
+        text = runbook.render()
         if output is None:
             self.stdout.write(text, ending="")
             return
         _write_atomically(output, text)
         self.stderr.write(f"Wrote {output} ({len(plan.migrations)} migrations).")
+
+
+def _check_arguments(database: str, scratch: str | None, output: Path | None) -> None:
+    """Refuse bad arguments before any work, so that nothing is rehearsed in vain."""
+    for alias, what in ((database, "database"), (scratch, "scratch database")):
+        if alias is not None and alias not in connections:
+            raise CommandError(f"unknown {what} alias '{alias}'; settings.DATABASES has {', '.join(connections)}.")
+    if output is not None and not os.access(output.parent, os.W_OK):
+        raise CommandError(f"cannot write {output}: its folder does not exist or is not writable.")
 
 
 def _plan(database: str, options: dict[str, Any]) -> planning.Plan:
@@ -93,6 +105,24 @@ def _plan(database: str, options: dict[str, Any]) -> planning.Plan:
             "--backwards goes with --migration; to go back, name the target: APP_LABEL MIGRATION (or zero)."
         )
     return planning.pending_plan(database=database, app_label=options["app_label"], migration=options["migration_name"])
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt for a while, so that cleanups in finally run."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _write_atomically(path: Path, text: str) -> None:
