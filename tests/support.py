@@ -22,13 +22,14 @@ from byhand.runbook import terminate
 from byhand.vendors import get_vendor
 
 VENDOR = connections["default"].vendor
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def require_server() -> None:
     """Skip (or, in CI, fail) when the vendor under test has a server that is down."""
     if VENDOR == "sqlite":
         return
-    admin = _admin("default")
+    admin = admin_connection("default")
     try:
         admin.ensure_connection()
     except Exception as exc:  # noqa: BLE001 -- whatever the driver raises: down or refusing
@@ -40,7 +41,7 @@ def require_server() -> None:
         admin.close()
 
 
-def _admin(alias: str) -> Any:
+def admin_connection(alias: str) -> Any:
     """A connection to the server of ``alias`` that is not inside any test database."""
     settings = dict(connections[alias].settings_dict)
     settings["NAME"] = "postgres" if VENDOR == "postgresql" else ""
@@ -61,7 +62,7 @@ def fresh_database(alias: str = "default") -> Iterator[dict[str, Any]]:
         return
     name = f"byhand_test_{secrets.token_hex(4)}"
     quote = '"%s"' if VENDOR == "postgresql" else "`%s`"
-    admin = _admin(alias)
+    admin = admin_connection(alias)
     with admin.cursor() as cursor:
         cursor.execute("CREATE DATABASE " + quote % name)
     try:
@@ -181,7 +182,9 @@ def recorded_rows(alias: str) -> set[tuple[str, str]]:
 
 
 __all__ = [
+    "ROOT",
     "VENDOR",
+    "admin_connection",
     "capturing_migrate",
     "fresh_database",
     "recorded_rows",

@@ -6,7 +6,11 @@ import glob
 import io
 import os
 import re
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,7 +24,9 @@ from byhand.exceptions import UnsupportedVendor
 from byhand.planning import find_migration
 from byhand.runbook import parse_runbook
 from byhand.vendors import get_vendor
-from support import VENDOR, fresh_database, recorded_rows, require_server, use_database
+from support import ROOT, VENDOR, admin_connection, fresh_database, recorded_rows, require_server, use_database
+
+EXAMPLE = ROOT / "example"
 
 
 @pytest.fixture
@@ -265,9 +271,9 @@ def test_no_scratch_database_left_behind_after_a_failed_rehearsal(empty_db: dict
     assert scratch_databases() == []
 
 
-def scratch_databases() -> list[str]:
-    """This process's byhand_scratch_<pid>_* databases (or files) that still exist."""
-    prefix = f"byhand_scratch_{os.getpid()}_"
+def scratch_databases(pid: int | None = None) -> list[str]:
+    """A process's byhand_scratch_<pid>_* databases (or files) that still exist."""
+    prefix = f"byhand_scratch_{pid or os.getpid()}_"
     if VENDOR == "sqlite":
         return glob.glob(f"{tempfile.gettempdir()}/{prefix}*")
     query = (
@@ -275,6 +281,32 @@ def scratch_databases() -> list[str]:
         if VENDOR == "postgresql"
         else f"SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '{prefix}%%'"
     )
-    with connections["default"].cursor() as cursor:
-        cursor.execute(query)
-        return [row[0] for row in cursor.fetchall()]
+    admin = admin_connection("default")
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(query)
+            return [row[0] for row in cursor.fetchall()]
+    finally:
+        admin.close()
+
+
+def test_sigterm_during_rehearsal_drops_the_scratch_copy() -> None:
+    """Killed politely while rehearsing: exit 1, a message, no scratch database left."""
+    require_server()
+    with fresh_database("default") as database:
+        base = os.environ.get("DATABASE_URL", "")
+        url = f"{base.rsplit('/', 1)[0]}/{database['NAME']}" if base else f"sqlite:///{database['NAME']}"
+        env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(EXAMPLE)}
+        command = [sys.executable, str(EXAMPLE / "manage.py"), "byhand", "sql", "--manual-steps"]
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not scratch_databases(process.pid) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert scratch_databases(process.pid), "the scratch copy never appeared"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert stderr.strip().endswith("interrupted (signal 15); the scratch copy was dropped, nothing was written."), (
+        stderr
+    )
+    assert scratch_databases(process.pid) == []

@@ -63,6 +63,9 @@ class Command(BaseCommand):
                 self.sql(**options)
         except ByhandError as exc:
             raise CommandError(str(exc)) from exc
+        except KeyboardInterrupt as exc:
+            what = exc or "Ctrl-C"
+            raise CommandError(f"interrupted ({what}); the scratch copy was dropped, nothing was written.") from exc
 
     def sql(self, *, database: str, output: Path | None, **options: Any) -> None:
         scratch = options["scratch_database"]
