@@ -17,7 +17,7 @@ from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.operations import RunPython
 
-from byhand.compiling import use_database
+from byhand.rehearsing import use_database
 from byhand.runbook import terminate
 from byhand.vendors import get_vendor
 

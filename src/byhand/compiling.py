@@ -8,62 +8,42 @@ target will really have at that point. The target itself is only read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
 import django
-from django.apps import apps
 from django.conf import settings
 from django.db import DatabaseError, connections, router, transaction
 from django.db.migrations.migration import Migration
-from django.db.migrations.operations import RenameModel, RunPython, SeparateDatabaseAndState
+from django.db.migrations.operations import RunPython, SeparateDatabaseAndState
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.recorder import MigrationRecorder
 from django.db.migrations.state import ProjectState
 
 from byhand import __version__, recording
-from byhand.exceptions import IrreversibleMigrations, ManualStepsRequired, RehearsalError
-from byhand.planning import Plan
+from byhand.exceptions import ManualStepsRequired, RehearsalError
+from byhand.planning import (
+    Plan,
+    check_reversible,
+    describe,
+    file_index,
+    inject_contenttype_renames,
+    is_noop,
+    manual_steps_of,
+    project_state,
+    python_operations,
+    python_step_name,
+    replacement_rows,
+    states_backwards,
+)
+from byhand.rehearsing import StatementRecorder, scratch_copy, use_database
 from byhand.runbook import Block, Comment, Control, Item, Runbook, Step, terminate
 from byhand.vendors import Vendor, get_vendor
 
-__all__ = ["compile_runbook", "describe", "manual_steps_of", "replacement_rows", "use_database"]
+__all__ = ["compile_runbook"]
 
 #: At most this many statements of a RunPython's rehearsal are shown under its manual step.
 INFO_LIMIT = 40
-
-
-def describe(operation: Operation) -> str:
-    """The operation's description as sqlmigrate prints it, on one line."""
-    return " ".join(str(operation.describe()).split("\n"))
-
-
-def _callable_path(operation: RunPython, backwards: bool) -> str:
-    if operation.__class__.__name__ == "RenameContentType":
-        old, new = operation.old_model, operation.new_model  # type: ignore[attr-defined]
-        if backwards:
-            old, new = new, old
-        return (
-            f"django.contrib.contenttypes: rename content type "
-            f"{operation.app_label}.{old} to {operation.app_label}.{new}"  # type: ignore[attr-defined]
-        )
-    code = operation.reverse_code if backwards else operation.code
-    name = getattr(code, "__qualname__", None) or repr(code)
-    return f"{getattr(code, '__module__', '?')}.{name}"
-
-
-def _is_noop(operation: RunPython, backwards: bool) -> bool:
-    return (operation.reverse_code if backwards else operation.code) is RunPython.noop
-
-
-def _file_index(migration: Migration, index: int) -> int:
-    """The operation's index in the migration file: contenttypes injects a
-    RenameContentType after each RenameModel, which takes the RenameModel's index."""
-    injected = sum(1 for op in migration.operations[:index] if op.__class__.__name__ == "RenameContentType")
-    own = migration.operations[index].__class__.__name__ == "RenameContentType"
-    return index - injected - (1 if own else 0)
 
 
 def _frozen_default(app_label: str, operation: Operation, state: ProjectState) -> str | None:
@@ -82,102 +62,12 @@ def _frozen_default(app_label: str, operation: Operation, state: ProjectState) -
     return None
 
 
-def _python_operations(operation: Operation) -> Iterator[RunPython]:
-    if isinstance(operation, RunPython):
-        yield operation
-    elif isinstance(operation, SeparateDatabaseAndState):
-        for inner in operation.database_operations:
-            yield from _python_operations(inner)
-
-
-def manual_steps_of(plan: Plan) -> list[str]:
-    """Every RunPython the plan would need run by hand, as 'app.migration #op: path'."""
-    steps = []
-    for migration in plan.migrations:
-        for index, operation in enumerate(migration.operations):
-            for python in _python_operations(operation):
-                allowed = router.allow_migrate(plan.alias, migration.app_label, **python.hints)
-                if allowed and not _is_noop(python, plan.backwards):
-                    where = f"{migration.app_label}.{migration.name} operation {_file_index(migration, index)}"
-                    steps.append(f"{where}: {_callable_path(python, plan.backwards)}")
-    return steps
-
-
-def _check_reversible(plan: Plan) -> None:
-    irreversible = [
-        f"{migration.app_label}.{migration.name} operation {index}: {describe(operation)}"
-        for migration in plan.migrations
-        for index, operation in enumerate(migration.operations)
-        if not operation.reversible
-    ]
-    if irreversible:
-        raise IrreversibleMigrations(irreversible)
-
-
-def _inject_contenttype_renames(plan: Plan, pre_state: Callable[[], ProjectState]) -> None:
-    """Do what contenttypes' pre_migrate receiver does to the plan before migrate runs it:
-    a RenameContentType (a RunPython) after every RenameModel, in both directions."""
-    if not apps.is_installed("django.contrib.contenttypes"):
-        return
-    if not any(isinstance(op, RenameModel) for m in plan.migrations for op in m.operations):
-        return
-    from django.contrib.contenttypes.management import inject_rename_contenttypes_operations
-
-    pairs = [(migration, plan.backwards) for migration in plan.migrations]
-    inject_rename_contenttypes_operations(plan=pairs, apps=pre_state().apps, using=plan.alias)
-
-
-@contextmanager
-def use_database(alias: str, database_settings: dict[str, Any]) -> Iterator[Any]:
-    """Point the alias at another database (the scratch copy) for a while, so that
-    everything Django does through the alias (schema editor, atomic(), RunPython's
-    ORM, routers) lands there, and nothing reaches the target."""
-    original = connections[alias]
-    scratch = original.__class__(database_settings, alias)
-    connections[alias] = scratch
-    try:
-        yield scratch
-    finally:
-        scratch.close()
-        connections[alias] = original
-
-
-class _Recorder:
-    """Captures what the schema editor sends to the database, statement by statement."""
-
-    def __init__(self, connection: Any, vendor: Vendor) -> None:
-        self.connection = connection
-        self.vendor = vendor
-        self.in_editor = 0
-        self.sink: list[str] | None = None
-        self.python_sink: list[str] | None = None
-
-    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
-        if self.python_sink is not None:
-            self.python_sink.append(self.vendor.render_executed(self.connection, sql, params))
-        elif self.in_editor and self.sink is not None:
-            self.sink.append(self.vendor.render_executed(self.connection, sql, params))
-        return execute(sql, params, many, context)
-
-    def watch(self, editor: Any) -> None:
-        original = editor.execute
-
-        def execute(sql: Any, params: Any = ()) -> Any:
-            self.in_editor += 1
-            try:
-                return original(sql, params)
-            finally:
-                self.in_editor -= 1
-
-        editor.execute = execute
-
-
 class _Compiler:
     def __init__(self, plan: Plan, connection: Any, vendor: Vendor) -> None:
         self.plan = plan
         self.connection = connection
         self.vendor = vendor
-        self.recorder = _Recorder(connection, vendor)
+        self.recorder = StatementRecorder(connection, vendor)
         self.use_tz = bool(settings.USE_TZ)
 
     # -- one migration -------------------------------------------------------------
@@ -189,8 +79,7 @@ class _Compiler:
             kind="migration",
             atomic=migration.atomic,
             migration=f"{migration.app_label}.{migration.name}",
-            requires=sorted(f"{a}.{n}" for a, n in migration.dependencies if n not in ("__first__", "__latest__"))
-            + sorted(f"{a}.{n}" for a, n in migration.dependencies if n in ("__first__", "__latest__")),
+            requires=self._requires(migration),
             records=[] if backwards else [list(r) for r in rows],
             deletes=[list(r) for r in rows] if backwards else [],
         )
@@ -212,6 +101,13 @@ class _Compiler:
         items.extend(self._bookkeeping(rows, backwards))
         items.extend(Control(sql) for sql in self.vendor.after_migration(atomic=migration.atomic))
         return block
+
+    def _requires(self, migration: Migration) -> list[str]:
+        """What must be applied first, from the graph: __first__/__latest__, run_before
+        and squash replacements already resolved, as migrate sees them."""
+        node = self.plan.loader.graph.node_map.get((migration.app_label, migration.name))
+        parents = [p.key for p in node.parents] if node else list(migration.dependencies)
+        return sorted(f"{app}.{name}" for app, name in parents)
 
     def _bookkeeping(self, rows: list[tuple[str, str]], backwards: bool) -> list[Item]:
         verb = "unapplied" if backwards else "applied"
@@ -255,7 +151,7 @@ class _Compiler:
         items: list[Item],
     ) -> None:
         items.extend([Comment("--"), Comment(f"-- {describe(operation)}"), Comment("--")])
-        op_index = _file_index(migration, index)
+        op_index = file_index(migration, index)
         before = len(items)
         statements: list[str] = []
         self.recorder.sink = statements
@@ -299,7 +195,7 @@ class _Compiler:
         if isinstance(operation, RunPython):
             self._flush(statements, op_index, items)
             self._python(migration, op_index, operation, editor, from_state, to_state, items)
-        elif isinstance(operation, SeparateDatabaseAndState) and any(_python_operations(operation)):
+        elif isinstance(operation, SeparateDatabaseAndState) and any(python_operations(operation)):
             # SeparateDatabaseAndState's own loops, so that nested Python is kept out too.
             database_operations = operation.database_operations
             if not backwards:
@@ -335,10 +231,10 @@ class _Compiler:
         backwards = self.plan.backwards
         if not router.allow_migrate(editor.connection.alias, migration.app_label, **operation.hints):
             return
-        if _is_noop(operation, backwards):
+        if is_noop(operation, backwards):
             items.append(Comment("-- (no-op: RunPython.noop)"))
             return
-        path = _callable_path(operation, backwards)
+        path = python_step_name(operation, backwards)
         direction = "backwards" if backwards else "forwards"
         items.append(Comment(f"-- MANUAL STEP: run {path} ({direction}) on a host with the project's code."))
         executed: list[str] = []
@@ -381,51 +277,6 @@ def _rehearsal_notes(executed: list[str], error: str | None) -> list[Item]:
     return notes
 
 
-def _project_state(plan: Plan, *, with_applied: bool) -> ProjectState:
-    """The executor's own starting state (unmigrated apps, plus every applied migration)."""
-    state: ProjectState = plan.executor._create_project_state(  # type: ignore[attr-defined]
-        with_applied_migrations=with_applied
-    )
-    return state
-
-
-def _states_backwards(plan: Plan) -> dict[Migration, ProjectState]:
-    """Each migration's pre-state, computed as MigrationExecutor._migrate_all_backwards does."""
-    executor = plan.executor
-    to_run = set(plan.migrations)
-    states: dict[Migration, ProjectState] = {}
-    state = _project_state(plan, with_applied=False)
-    applied = {
-        executor.loader.graph.nodes[k] for k in executor.loader.applied_migrations if k in executor.loader.graph.nodes
-    }
-    full_plan = executor.migration_plan(executor.loader.graph.leaf_nodes(), clean_start=True)
-    for migration, _ in full_plan:
-        if not to_run:
-            break
-        if migration in to_run:
-            if "apps" not in state.__dict__:
-                state.apps  # noqa: B018 -- render once, as Django does
-            states[migration] = state
-            state = migration.mutate_state(state, preserve=True)
-            to_run.remove(migration)
-        elif migration in applied:
-            migration.mutate_state(state, preserve=False)
-    return states
-
-
-def replacement_rows(plan: Plan) -> list[tuple[str, str]]:
-    """Squash rows check_replacements() would write after this plan (outside the plan)."""
-    recorded = set(plan.recorded)
-    for migration in plan.migrations:
-        rows = set(recording.records_of(migration))
-        recorded = recorded - rows if plan.backwards else recorded | rows
-    return sorted(
-        key
-        for key, migration in plan.loader.replacements.items()
-        if key not in recorded and all(tuple(r) in recorded for r in migration.replaces)
-    )
-
-
 def compile_runbook(plan: Plan, *, manual_steps: bool = False, scratch_database: str | None = None) -> Runbook:
     """Rehearse the plan on a scratch copy of the target's schema and return its runbook.
 
@@ -435,14 +286,14 @@ def compile_runbook(plan: Plan, *, manual_steps: bool = False, scratch_database:
     target = connections[plan.alias]
     vendor = get_vendor(target.vendor)
     if plan.backwards:
-        _check_reversible(plan)
-        states = _states_backwards(plan)
-        _inject_contenttype_renames(plan, lambda: _project_state(plan, with_applied=True))
+        check_reversible(plan)
+        states = states_backwards(plan)
+        inject_contenttype_renames(plan, lambda: project_state(plan, with_applied=True))
     else:
-        state = _project_state(plan, with_applied=True)
+        state = project_state(plan, with_applied=True)
         state.apps  # noqa: B018 -- render once, as migrate does before cloning
         state = state.clone()
-        _inject_contenttype_renames(plan, lambda: state)
+        inject_contenttype_renames(plan, lambda: state)
     if not manual_steps:
         steps = manual_steps_of(plan)
         if steps:
@@ -453,28 +304,31 @@ def compile_runbook(plan: Plan, *, manual_steps: bool = False, scratch_database:
             f"the scratch alias '{server.alias}' is {server.vendor}, the target is {target.vendor}; "
             "the rehearsal needs the same vendor and server version."
         )
-    scratch = vendor.make_scratch(target, server=server)
-    try:
-        with use_database(plan.alias, scratch.settings) as connection:
-            connection.ensure_connection()  # its set-up queries are not the migration's
-            vendor.prepare_scratch(connection)
-            compiler = _Compiler(plan, connection, vendor)
-            blocks = [] if plan.has_recorder_table else [_setup_block(compiler)]
-            for migration in plan.migrations:
-                try:
-                    blocks.append(compiler.compile_migration(migration, states[migration] if plan.backwards else state))
-                except DatabaseError as exc:
-                    raise RehearsalError(
-                        f"{migration.app_label}.{migration.name} failed on the scratch copy of the schema: "
-                        f"{' '.join(str(exc).split())}. migrate would fail the same way on this database: "
-                        "its schema does not match what django_migrations records."
-                    ) from exc
-            rows = replacement_rows(plan)
-            if rows:
-                blocks.append(_replacements_block(compiler, rows))
-    finally:
-        vendor.drop_scratch(scratch, server=server)
+    with (
+        scratch_copy(vendor, target, server=server) as scratch,
+        use_database(plan.alias, scratch.settings) as scratch_db,
+    ):
+        scratch_db.ensure_connection()  # its set-up queries are not the migration's
+        vendor.prepare_scratch(scratch_db)
+        compiler = _Compiler(plan, scratch_db, vendor)
+        blocks = [] if plan.has_recorder_table else [_setup_block(compiler)]
+        for migration in plan.migrations:
+            blocks.append(_compile_rehearsed(compiler, migration, states[migration] if plan.backwards else state))
+        rows = replacement_rows(plan)
+        if rows:
+            blocks.append(_replacements_block(compiler, rows))
     return Runbook(header=_header(plan, vendor, scratch), preamble=_preamble(plan, vendor), blocks=blocks)
+
+
+def _compile_rehearsed(compiler: _Compiler, migration: Migration, state: ProjectState) -> Block:
+    try:
+        return compiler.compile_migration(migration, state)
+    except DatabaseError as exc:
+        raise RehearsalError(
+            f"{migration.app_label}.{migration.name} failed on the scratch copy of the schema: "
+            f"{' '.join(str(exc).split())}. migrate would fail the same way on this database: "
+            "its schema does not match what django_migrations records."
+        ) from exc
 
 
 def _setup_block(compiler: _Compiler) -> Block:
@@ -534,7 +388,7 @@ def _preamble(plan: Plan, vendor: Vendor) -> list[Item]:
     lines: list[Item] = [Comment(f"-- Plan ({len(plan.migrations)} migrations, {direction}):")]
     for migration in plan.migrations:
         notes = [] if migration.atomic else ["not atomic"]
-        python = [p for op in migration.operations for p in _python_operations(op) if not _is_noop(p, plan.backwards)]
+        python = [p for op in migration.operations for p in python_operations(op) if not is_noop(p, plan.backwards)]
         if python:
             notes.append(f"{len(python)} manual step(s)")
         suffix = f"  ({', '.join(notes)})" if notes else ""

@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.apps import apps
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, router
 from django.db.migrations.exceptions import InconsistentMigrationHistory
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.migration import Migration
+from django.db.migrations.operations import RenameModel, RunPython, SeparateDatabaseAndState
+from django.db.migrations.operations.base import Operation
 from django.db.migrations.recorder import MigrationRecorder
+from django.db.migrations.state import ProjectState
 
-from byhand.exceptions import ByhandError, PlanError
+from byhand import recording
+from byhand.exceptions import ByhandError, IrreversibleMigrations, PlanError
 
-__all__ = ["DatabaseUnavailable", "Plan", "find_migration", "pending_plan", "single_plan"]
+__all__ = [
+    "DatabaseUnavailable",
+    "Plan",
+    "check_reversible",
+    "describe",
+    "file_index",
+    "find_migration",
+    "inject_contenttype_renames",
+    "is_noop",
+    "manual_steps_of",
+    "pending_plan",
+    "project_state",
+    "python_operations",
+    "python_step_name",
+    "replacement_rows",
+    "single_plan",
+    "states_backwards",
+]
 
 Key = tuple[str, str]
 
@@ -168,3 +190,127 @@ def single_plan(*, database: str, app_label: str, migration: str, backwards: boo
             )
     migration_ = loader.graph.nodes[key]
     return Plan(database, executor, [migration_], backwards, f"{key[0]}.{key[1]}", recorded, has_table)
+
+
+# -- what the plan holds: Python, irreversible operations, Django's states ----------
+
+
+def describe(operation: Operation) -> str:
+    """The operation's description as sqlmigrate prints it, on one line."""
+    return " ".join(str(operation.describe()).split("\n"))
+
+
+def python_step_name(operation: RunPython, backwards: bool) -> str:
+    if operation.__class__.__name__ == "RenameContentType":
+        old, new = operation.old_model, operation.new_model  # type: ignore[attr-defined]
+        if backwards:
+            old, new = new, old
+        return (
+            f"django.contrib.contenttypes: rename content type "
+            f"{operation.app_label}.{old} to {operation.app_label}.{new}"  # type: ignore[attr-defined]
+        )
+    code = operation.reverse_code if backwards else operation.code
+    name = getattr(code, "__qualname__", None) or repr(code)
+    return f"{getattr(code, '__module__', '?')}.{name}"
+
+
+def is_noop(operation: RunPython, backwards: bool) -> bool:
+    return (operation.reverse_code if backwards else operation.code) is RunPython.noop
+
+
+def file_index(migration: Migration, index: int) -> int:
+    """The operation's index in the migration file: contenttypes injects a
+    RenameContentType after each RenameModel, which takes the RenameModel's index."""
+    injected = sum(1 for op in migration.operations[:index] if op.__class__.__name__ == "RenameContentType")
+    own = migration.operations[index].__class__.__name__ == "RenameContentType"
+    return index - injected - (1 if own else 0)
+
+
+def python_operations(operation: Operation) -> Iterator[RunPython]:
+    if isinstance(operation, RunPython):
+        yield operation
+    elif isinstance(operation, SeparateDatabaseAndState):
+        for inner in operation.database_operations:
+            yield from python_operations(inner)
+
+
+def manual_steps_of(plan: Plan) -> list[str]:
+    """Every RunPython the plan would need run by hand, as 'app.migration #op: path'."""
+    steps = []
+    for migration in plan.migrations:
+        for index, operation in enumerate(migration.operations):
+            for python in python_operations(operation):
+                allowed = router.allow_migrate(plan.alias, migration.app_label, **python.hints)
+                if allowed and not is_noop(python, plan.backwards):
+                    where = f"{migration.app_label}.{migration.name} operation {file_index(migration, index)}"
+                    steps.append(f"{where}: {python_step_name(python, plan.backwards)}")
+    return steps
+
+
+def check_reversible(plan: Plan) -> None:
+    irreversible = [
+        f"{migration.app_label}.{migration.name} operation {index}: {describe(operation)}"
+        for migration in plan.migrations
+        for index, operation in enumerate(migration.operations)
+        if not operation.reversible
+    ]
+    if irreversible:
+        raise IrreversibleMigrations(irreversible)
+
+
+def inject_contenttype_renames(plan: Plan, pre_state: Callable[[], ProjectState]) -> None:
+    """Do what contenttypes' pre_migrate receiver does to the plan before migrate runs it:
+    a RenameContentType (a RunPython) after every RenameModel, in both directions."""
+    if not apps.is_installed("django.contrib.contenttypes"):
+        return
+    if not any(isinstance(op, RenameModel) for m in plan.migrations for op in m.operations):
+        return
+    from django.contrib.contenttypes.management import inject_rename_contenttypes_operations
+
+    pairs = [(migration, plan.backwards) for migration in plan.migrations]
+    inject_rename_contenttypes_operations(plan=pairs, apps=pre_state().apps, using=plan.alias)
+
+
+def project_state(plan: Plan, *, with_applied: bool) -> ProjectState:
+    """The executor's own starting state (unmigrated apps, plus every applied migration)."""
+    state: ProjectState = plan.executor._create_project_state(  # type: ignore[attr-defined]
+        with_applied_migrations=with_applied
+    )
+    return state
+
+
+def states_backwards(plan: Plan) -> dict[Migration, ProjectState]:
+    """Each migration's pre-state, computed as MigrationExecutor._migrate_all_backwards does."""
+    executor = plan.executor
+    to_run = set(plan.migrations)
+    states: dict[Migration, ProjectState] = {}
+    state = project_state(plan, with_applied=False)
+    applied = {
+        executor.loader.graph.nodes[k] for k in executor.loader.applied_migrations if k in executor.loader.graph.nodes
+    }
+    full_plan = executor.migration_plan(executor.loader.graph.leaf_nodes(), clean_start=True)
+    for migration, _ in full_plan:
+        if not to_run:
+            break
+        if migration in to_run:
+            if "apps" not in state.__dict__:
+                state.apps  # noqa: B018 -- render once, as Django does
+            states[migration] = state
+            state = migration.mutate_state(state, preserve=True)
+            to_run.remove(migration)
+        elif migration in applied:
+            migration.mutate_state(state, preserve=False)
+    return states
+
+
+def replacement_rows(plan: Plan) -> list[tuple[str, str]]:
+    """Squash rows check_replacements() would write after this plan (outside the plan)."""
+    recorded = set(plan.recorded)
+    for migration in plan.migrations:
+        rows = set(recording.records_of(migration))
+        recorded = recorded - rows if plan.backwards else recorded | rows
+    return sorted(
+        key
+        for key, migration in plan.loader.replacements.items()
+        if key not in recorded and all(tuple(r) in recorded for r in migration.replaces)
+    )

@@ -71,7 +71,7 @@ class Command(BaseCommand):
         scratch = options["scratch_database"]
         _check_arguments(database, scratch, output)
         plan = _plan(database, options)
-        if not plan.migrations and not compiling.replacement_rows(plan):
+        if not plan.migrations and not planning.replacement_rows(plan):
             self.stderr.write(
                 f"No migrations to {'unapply' if plan.backwards else 'apply'} on '{database}': nothing to write."
             )

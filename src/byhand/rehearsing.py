@@ -1,0 +1,74 @@
+"""The rehearsal: a schema-only scratch copy of the target, and what Django sends to it.
+
+While a plan is compiled, the target's alias points at the scratch copy
+(``use_database``), so that every schema editor, ``atomic()`` and ORM query Django
+makes through the alias lands there; ``StatementRecorder`` keeps what the schema
+editor executed, statement by statement, apart from what RunPython code executed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import connections
+
+from byhand.vendors import ScratchDatabase, Vendor
+
+__all__ = ["StatementRecorder", "scratch_copy", "use_database"]
+
+
+@contextmanager
+def scratch_copy(vendor: Vendor, target: Any, *, server: Any) -> Iterator[ScratchDatabase]:
+    """A schema-only copy of ``target`` on ``server``'s server, dropped afterwards, also on failure."""
+    scratch = vendor.make_scratch(target, server=server)
+    try:
+        yield scratch
+    finally:
+        vendor.drop_scratch(scratch, server=server)
+
+
+@contextmanager
+def use_database(alias: str, database_settings: dict[str, Any]) -> Iterator[Any]:
+    """Point the alias at another database (the scratch copy) for a while, so that
+    everything Django does through the alias (schema editor, atomic(), RunPython's
+    ORM, routers) lands there, and nothing reaches the target."""
+    original = connections[alias]
+    scratch = original.__class__(database_settings, alias)
+    connections[alias] = scratch
+    try:
+        yield scratch
+    finally:
+        scratch.close()
+        connections[alias] = original
+
+
+class StatementRecorder:
+    """Captures what the schema editor sends to the database, statement by statement."""
+
+    def __init__(self, connection: Any, vendor: Vendor) -> None:
+        self.connection = connection
+        self.vendor = vendor
+        self.in_editor = 0
+        self.sink: list[str] | None = None
+        self.python_sink: list[str] | None = None
+
+    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        if self.python_sink is not None:
+            self.python_sink.append(self.vendor.render_executed(self.connection, sql, params))
+        elif self.in_editor and self.sink is not None:
+            self.sink.append(self.vendor.render_executed(self.connection, sql, params))
+        return execute(sql, params, many, context)
+
+    def watch(self, editor: Any) -> None:
+        original = editor.execute
+
+        def execute(sql: Any, params: Any = ()) -> Any:
+            self.in_editor += 1
+            try:
+                return original(sql, params)
+            finally:
+                self.in_editor -= 1
+
+        editor.execute = execute
