@@ -37,7 +37,7 @@ def test_insert_and_delete_round_trip_odd_names(connection: Any) -> None:
             cursor.execute(recording.insert_sql(connection, vendor, row, use_tz=settings.USE_TZ))
     assert set(MigrationRecorder(connection).applied_migrations()) == set(ODD)
     with connection.cursor() as cursor:
-        cursor.execute(recording.delete_sql(connection, ODD[:3]))
+        cursor.execute(recording.delete_sql(connection, vendor, ODD[:3]))
     assert set(MigrationRecorder(connection).applied_migrations()) == {ODD[3]}
 
 
@@ -65,3 +65,19 @@ def test_squash_records_replaced_names_and_itself() -> None:
     rows = recording.records_of(Squash())  # type: ignore[arg-type]
     assert rows == [*Squash.replaces, ("catalog", "0001_squashed_0003_c")]
     assert recording.deletes_of(Squash()) == rows  # type: ignore[arg-type]
+
+
+LITERALS = ["50% off", "%s and %%", "it's", "back\\slash", "naïve ☃", "", None, 0, -7, 2.5, True, False]
+
+
+@pytest.mark.parametrize("value", LITERALS, ids=repr)
+def test_rendered_statements_mean_what_the_driver_sent(connection: Any, value: Any) -> None:
+    """A statement rendered with its parameters inlined returns what it returned with them bound."""
+    vendor = get_vendor(connection.vendor)
+    query = "SELECT %s"
+    with connection.cursor() as cursor:
+        cursor.execute(query, [value])
+        bound = cursor.fetchone()[0]
+        cursor.execute(vendor.render_executed(connection, query, [value]), None)
+        inlined = cursor.fetchone()[0]
+    assert inlined == bound

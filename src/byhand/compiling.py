@@ -113,7 +113,7 @@ class _Compiler:
         verb = "unapplied" if backwards else "applied"
         items: list[Item] = [Comment("--"), Comment(f"-- Record {verb} in django_migrations"), Comment("--")]
         if backwards:
-            items.append(Step(kind="record", sql=recording.delete_sql(self.connection, rows)))
+            items.append(Step(kind="record", sql=recording.delete_sql(self.connection, self.vendor, rows)))
         else:
             items.extend(
                 Step(kind="record", sql=recording.insert_sql(self.connection, self.vendor, row, use_tz=self.use_tz))

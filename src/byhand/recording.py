@@ -34,20 +34,19 @@ def _table(connection: Any) -> str:
 def insert_sql(connection: Any, vendor: Vendor, row: Row, *, use_tz: bool) -> str:
     """One INSERT as Django's recorder writes it, with the time taken when it runs."""
     quote_name = connection.ops.quote_name
-    quote = connection.SchemaEditorClass(connection).quote_value
     columns = ", ".join(quote_name(c) for c in ("app", "name", "applied"))
     app, name = row
     now = vendor.now_sql(use_tz=use_tz)
-    return f"INSERT INTO {_table(connection)} ({columns}) VALUES ({quote(app)}, {quote(name)}, {now});"
+    values = f"{vendor.quote_literal(connection, app)}, {vendor.quote_literal(connection, name)}, {now}"
+    return f"INSERT INTO {_table(connection)} ({columns}) VALUES ({values});"
 
 
-def delete_sql(connection: Any, rows: Sequence[Row]) -> str:
+def delete_sql(connection: Any, vendor: Vendor, rows: Sequence[Row]) -> str:
     """One DELETE for all rows of one migration (they share the app label)."""
     quote_name = connection.ops.quote_name
-    quote = connection.SchemaEditorClass(connection).quote_value
     app = rows[0][0]
-    names = ", ".join(quote(name) for _app, name in rows)
+    names = ", ".join(vendor.quote_literal(connection, name) for _app, name in rows)
     return (
-        f"DELETE FROM {_table(connection)} WHERE {quote_name('app')} = {quote(app)} "
+        f"DELETE FROM {_table(connection)} WHERE {quote_name('app')} = {vendor.quote_literal(connection, app)} "
         f"AND {quote_name('name')} IN ({names});"
     )

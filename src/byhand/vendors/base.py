@@ -70,6 +70,11 @@ class Vendor:
         """The statement text the database received for ``cursor.execute(sql, params)``."""
         raise NotImplementedError
 
+    def quote_literal(self, connection: Any, value: Any) -> str:
+        """``value`` as an SQL literal, exactly as the driver would send it as a parameter
+        (not Django's schema-editor quote_value, which doubles % on some versions)."""
+        raise NotImplementedError
+
     def now_sql(self, *, use_tz: bool) -> str:
         """An SQL expression for django_migrations.applied as Django would write it."""
         raise NotImplementedError

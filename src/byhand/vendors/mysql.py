@@ -18,8 +18,13 @@ class MySQL(Vendor):
         # mysqlclient interpolates client-side: query % tuple(literal(arg) ...).
         if params is None:
             return sql
-        quote = connection.SchemaEditorClass(connection).quote_value
-        return sql % tuple(quote(param) for param in params)
+        return sql % tuple(self.quote_literal(connection, param) for param in params)
+
+    def quote_literal(self, connection: Any, value: Any) -> str:
+        connection.ensure_connection()
+        driver = connection.connection
+        literal = driver.literal(value)
+        return literal.decode(getattr(driver, "encoding", "utf-8")) if isinstance(literal, bytes) else str(literal)
 
     def now_sql(self, *, use_tz: bool) -> str:
         # datetime(6) holds naive UTC when USE_TZ; otherwise Django writes local

@@ -22,6 +22,9 @@ class PostgreSQL(Vendor):
         # params=None; other callers (RunSQL with params) are composed the same way.
         return sql if params is None else str(connection.ops.compose_sql(sql, params))
 
+    def quote_literal(self, connection: Any, value: Any) -> str:
+        return str(connection.ops.compose_sql("%s", [value]))
+
     def now_sql(self, *, use_tz: bool) -> str:
         return "NOW()"  # timestamptz: the same instant whatever USE_TZ says
 

@@ -23,13 +23,16 @@ class SQLite(Vendor):
     def render_executed(self, connection: Any, sql: str, params: Any) -> str:
         if params is None:
             return sql
-        quote = connection.SchemaEditorClass(connection).quote_value
         values = iter(params)
 
         def substitute(match: re.Match[str]) -> str:
-            return "%" if match.group() == "%%" else str(quote(next(values)))
+            return "%" if match.group() == "%%" else self.quote_literal(connection, next(values))
 
         return _PLACEHOLDER.sub(substitute, sql)
+
+    def quote_literal(self, connection: Any, value: Any) -> str:
+        # Django's own emulation of SQLite's parameter binding (it never doubles %).
+        return str(connection.SchemaEditorClass(connection).quote_value(value))
 
     def now_sql(self, *, use_tz: bool) -> str:
         # Django stores text 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC with USE_TZ).
