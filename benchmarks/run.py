@@ -215,6 +215,7 @@ class Bench:
     project: Path
     server: Server
     workdir: Path
+    pythonpath: str | None = None  # an exported byhand commit's src/, ahead of the installed byhand
     migrate: list[float] = field(default_factory=list)
     byhand: list[float] = field(default_factory=list)
     sqlmigrate: list[float] = field(default_factory=list)
@@ -224,6 +225,8 @@ class Bench:
         """One whole ``manage.py`` process, timed from start to exit."""
         env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
         env["DATABASE_URL"] = url
+        if self.pythonpath:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [self.pythonpath, env.get("PYTHONPATH")]))
         command = [self.python, "manage.py", *args]
         start = time.perf_counter()
         done = subprocess.run(command, cwd=self.project, env=env, capture_output=True, text=True, check=False)
@@ -261,9 +264,11 @@ class Bench:
         with self.server.fresh("byhand") as url:
             timing = self.manage(url, "byhand", "sql", "--manual-steps", "-o", str(runbook))
         self._check("byhand sql", timing)
-        wrote = _WROTE.search(timing.stderr)
-        if not wrote or int(wrote.group(1)) != expected or not runbook.exists():
-            raise BenchmarkError(f"byhand sql did not write a runbook of {expected} migrations: {timing.stderr!r}")
+        if not runbook.exists() or runbook.stat().st_size == 0:
+            raise BenchmarkError(f"byhand sql wrote no runbook: {timing.stderr!r}")
+        wrote = _WROTE.search(timing.stderr)  # "Wrote FILE (N migrations)."
+        if wrote and int(wrote.group(1)) != expected:
+            raise BenchmarkError(f"byhand sql wrote {wrote.group(1)} migrations, the plan has {expected}")
         return timing.seconds
 
     def run_sqlmigrate(self, url: str, migrations: list[tuple[str, str]]) -> None:
@@ -282,10 +287,52 @@ def sample_plan(plan: list[tuple[str, str]], size: int, seed: int) -> list[tuple
     return [plan[rng.randrange(k * len(plan) // size, (k + 1) * len(plan) // size)] for k in range(size)]
 
 
-def _versions(python: str) -> dict[str, str]:
-    code = "import django, platform; print(django.get_version()); print(platform.python_version())"
-    django_version, python_version = _run_client([python, "-c", code], {}).splitlines()
-    return {"django": django_version, "python": python_version}
+def _versions(python: str, pythonpath: str | None) -> dict[str, str]:
+    """Django, Python and byhand as the timed processes see them (same interpreter and path)."""
+    code = (
+        "import byhand, django, platform; print(django.get_version()); "
+        "print(platform.python_version()); print(byhand.__version__); print(byhand.__file__)"
+    )
+    path = os.pathsep.join(filter(None, [pythonpath, os.environ.get("PYTHONPATH")]))
+    env = {"PYTHONPATH": path} if path else {}
+    django_version, python_version, byhand_version, byhand_file = _run_client([python, "-c", code], env).splitlines()
+    return {
+        "django": django_version,
+        "python": python_version,
+        "byhand": f"byhand {byhand_version} from {_describe_source(Path(byhand_file).parent)}",
+    }
+
+
+def _describe_source(package: Path) -> str:
+    """Where the timed byhand comes from: a commit, and whether its src/ has uncommitted changes."""
+    exported = package.parent.parent / "COMMIT"
+    if exported.exists():
+        return f"commit {exported.read_text().strip()} (exported with git archive)"
+    try:
+        commit = _run_client(["git", "-C", str(package), "rev-parse", "--short", "HEAD"], {})
+        dirty = _run_client(["git", "-C", str(package), "status", "--porcelain", "--", "."], {})
+    except (BenchmarkError, OSError):
+        return str(package)
+    return f"{package} at commit {commit}" + (" with uncommitted changes in src/byhand" if dirty else "")
+
+
+def export_commit(revision: str, workdir: Path) -> str:
+    """``git archive`` the repository's src/ at ``revision`` into ``workdir``; the path to put first."""
+    repo = HERE.parent
+    commit = _run_client(["git", "-C", str(repo), "rev-parse", "--short", f"{revision}^{{commit}}"], {})
+    target = workdir / f"byhand-{commit}"
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", "--format=tar", commit, "src"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    (target / "COMMIT").write_text(commit + "\n")
+    return str(target / "src")
+
+
+def _load() -> str:
+    one, five, _fifteen = os.getloadavg()
+    return f"{one:.2f}/{five:.2f}"
 
 
 def _fmt(seconds: float) -> str:
@@ -301,10 +348,7 @@ def report(bench: Bench, plan_size: int, sample_size: int, context: dict[str, st
     over_byhand = loop / byhand
 
     def row(label: str, runs: str, values: list[float]) -> str:
-        return (
-            f"| {label} | {runs} | {_fmt(statistics.median(values))} | "
-            f"{_fmt(min(values))} | {_fmt(max(values))} |"
-        )
+        return f"| {label} | {runs} | {_fmt(statistics.median(values))} | {_fmt(min(values))} | {_fmt(max(values))} |"
 
     def verdict(met: bool) -> str:
         return "met" if met else "**not met**"
@@ -312,8 +356,9 @@ def report(bench: Bench, plan_size: int, sample_size: int, context: dict[str, st
     lines = [
         f"### {context['vendor']}: {context['server']}, Django {context['django']}, Python {context['python']}",
         "",
-        f"{plan_size} migrations in the plan (generated project {context['project']}); "
-        f"{context['machine']}, {context['nproc']} CPUs; {context['when']}.",
+        f"{plan_size} migrations in the plan (generated project {context['project']}); {context['byhand']}; "
+        f"{context['machine']}, {context['nproc']} CPUs; {context['when']}; load average (1/5 min) "
+        f"{context['load_before']} before, {_load()} after.",
         "",
         "| measurement | runs | median (s) | min (s) | max (s) |",
         "| --- | --- | ---: | ---: | ---: |",
@@ -354,12 +399,24 @@ def main(argv: list[str] | None = None) -> int:
         "postgres://USER@HOST:PORT/NAME or mysql://USER@HOST:PORT/NAME; fresh databases are "
         "named NAME_<step> and dropped afterwards",
     )
-    parser.add_argument("--python", default=sys.executable, help="the interpreter with Django and byhand (default: this one)")
-    parser.add_argument("--project", type=Path, default=DEFAULT_PROJECT, help="generated project (default: %(default)s)")
-    parser.add_argument("--generate", action="store_true", help="(re)write the project with generate.py's defaults first")
+    parser.add_argument(
+        "--python", default=sys.executable, help="the interpreter with Django and byhand (default: this one)"
+    )
+    parser.add_argument(
+        "--project", type=Path, default=DEFAULT_PROJECT, help="generated project (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--generate", action="store_true", help="(re)write the project with generate.py's defaults first"
+    )
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of (a) and of (b) (default: %(default)s)")
     parser.add_argument("--sample", type=int, default=40, help="sqlmigrate processes to time (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the sqlmigrate sample (default: %(default)s)")
+    parser.add_argument(
+        "--byhand-commit",
+        metavar="REV",
+        help="time byhand as committed at REV (git archive of src/ put first on PYTHONPATH) "
+        "instead of the installed one, e.g. to keep others' uncommitted edits out",
+    )
     parser.add_argument("--markdown", type=Path, help="also append the report to this file")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.sample < 1:
@@ -370,50 +427,55 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([args.python, str(HERE / "generate.py"), str(project)], check=True)
 
     workdir = Path(tempfile.mkdtemp(prefix="byhand_bench_"))
-    url = args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
-    server = server_for(url, args.python)
-    bench = Bench(python=args.python, project=project, server=server, workdir=workdir)
-
-    def say(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
     try:
-        context = {
-            **_versions(args.python),
-            "vendor": server.vendor,
-            "server": server.version(),
-            "nproc": str(os.cpu_count()),
-            "project": str(project.relative_to(HERE.parent) if project.is_relative_to(HERE.parent) else project),
-            "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": f"{platform.system()} {platform.release()} {platform.machine()}",
-        }
-        plan = bench.plan()
-        sample = sample_plan(plan, args.sample, args.seed)
-        say(f"{server.vendor}: {len(plan)} migrations; warm-up (untimed) ...")
-        bench.run_migrate(len(plan))
-        bench.run_byhand(len(plan))
-        chunks = [sample[i :: args.repeat] for i in range(args.repeat)]
-        with server.fresh("sqlmigrate") as sqlmigrate_url:
-            for i in range(args.repeat):
-                bench.migrate.append(bench.run_migrate(len(plan)))
-                bench.byhand.append(bench.run_byhand(len(plan)))
-                bench.run_sqlmigrate(sqlmigrate_url, chunks[i])
-                say(
-                    f"  run {i + 1}/{args.repeat}: migrate {_fmt(bench.migrate[-1])} s, "
-                    f"byhand {_fmt(bench.byhand[-1])} s, {len(bench.sqlmigrate)} sqlmigrate processes so far"
-                )
+        text = measure(args, project, workdir)
     except BenchmarkError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
-    text = report(bench, len(plan), len(sample), context)
     print(text, end="")
     if args.markdown:
         with args.markdown.open("a", encoding="utf-8") as stream:
             stream.write(text + "\n")
     return 0
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def measure(args: argparse.Namespace, project: Path, workdir: Path) -> str:
+    """Run the whole benchmark in ``workdir`` and return its markdown report."""
+    server = server_for(args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}", args.python)
+    pythonpath = export_commit(args.byhand_commit, workdir) if args.byhand_commit else None
+    bench = Bench(python=args.python, project=project, server=server, workdir=workdir, pythonpath=pythonpath)
+    context = {
+        "load_before": _load(),
+        **_versions(args.python, pythonpath),
+        "vendor": server.vendor,
+        "server": server.version(),
+        "nproc": str(os.cpu_count()),
+        "project": str(project.relative_to(HERE.parent) if project.is_relative_to(HERE.parent) else project),
+        "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.system()} {platform.release()} {platform.machine()}",
+    }
+    plan = bench.plan()
+    sample = sample_plan(plan, args.sample, args.seed)
+    _say(f"{server.vendor}: {len(plan)} migrations; warm-up (untimed) ...")
+    bench.run_migrate(len(plan))
+    bench.run_byhand(len(plan))
+    chunks = [sample[i :: args.repeat] for i in range(args.repeat)]
+    with server.fresh("sqlmigrate") as sqlmigrate_url:
+        for i in range(args.repeat):
+            bench.migrate.append(bench.run_migrate(len(plan)))
+            bench.byhand.append(bench.run_byhand(len(plan)))
+            bench.run_sqlmigrate(sqlmigrate_url, chunks[i])
+            _say(
+                f"  run {i + 1}/{args.repeat}: migrate {_fmt(bench.migrate[-1])} s, "
+                f"byhand {_fmt(bench.byhand[-1])} s, {len(bench.sqlmigrate)} sqlmigrate processes so far"
+            )
+    return report(bench, len(plan), len(sample), context)
 
 
 if __name__ == "__main__":
