@@ -8,6 +8,7 @@ target will really have at that point. The target itself is only read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,7 +16,7 @@ import django
 from django.conf import settings
 from django.db import DatabaseError, connections, router, transaction
 from django.db.migrations.migration import Migration
-from django.db.migrations.operations import RunPython, SeparateDatabaseAndState
+from django.db.migrations.operations import RunPython, RunSQL, SeparateDatabaseAndState
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.recorder import MigrationRecorder
 from django.db.migrations.state import ProjectState
@@ -60,6 +61,18 @@ def _frozen_default(app_label: str, operation: Operation, state: ProjectState) -
         path = f"{getattr(default, '__module__', '?')}.{getattr(default, '__qualname__', repr(default))}"
         return f"the default {path}() of {model_name}.{field_name}"
     return None
+
+
+def _reads_no_state(operation: Operation) -> bool:
+    """Operations whose database_forwards never looks at the state it is given, so the
+    copy Migration.apply makes for them (a full clone of the rendered state) is waste:
+    RunSQL, RunPython.noop (not even run here), state-only SeparateDatabaseAndState."""
+    kind = type(operation)
+    if kind is RunSQL:
+        return True
+    if kind is RunPython:
+        return is_noop(operation, backwards=False)  # type: ignore[arg-type]
+    return kind is SeparateDatabaseAndState and not operation.database_operations  # type: ignore[attr-defined]
 
 
 class _Compiler:
@@ -124,7 +137,7 @@ class _Compiler:
     def _apply(self, migration: Migration, state: ProjectState, editor: Any, items: list[Item]) -> None:
         # Migration.apply, statement by statement and with Python kept out of the runbook.
         for index, operation in enumerate(migration.operations):
-            old_state = state.clone()
+            old_state = state if _reads_no_state(operation) else state.clone()
             operation.state_forwards(migration.app_label, state)
             self._operation(migration, index, operation, editor, old_state, state, items)
 
@@ -285,39 +298,53 @@ def compile_runbook(plan: Plan, *, manual_steps: bool = False, scratch_database:
     """
     target = connections[plan.alias]
     vendor = get_vendor(target.vendor)
-    if plan.backwards:
-        check_reversible(plan)
-        states = states_backwards(plan)
-        inject_contenttype_renames(plan, lambda: project_state(plan, with_applied=True))
-    else:
-        state = project_state(plan, with_applied=True)
-        state.apps  # noqa: B018 -- render once, as migrate does before cloning
-        state = state.clone()
-        inject_contenttype_renames(plan, lambda: state)
-    if not manual_steps:
-        steps = manual_steps_of(plan)
-        if steps:
-            raise ManualStepsRequired(steps)
     server = connections[scratch_database] if scratch_database else target
     if server.vendor != target.vendor:
         raise RehearsalError(
             f"the scratch alias '{server.alias}' is {server.vendor}, the target is {target.vendor}; "
             "the rehearsal needs the same vendor and server version."
         )
-    with (
-        scratch_copy(vendor, target, server=server) as scratch,
-        use_database(plan.alias, scratch.settings) as scratch_db,
-    ):
-        scratch_db.ensure_connection()  # its set-up queries are not the migration's
-        vendor.prepare_scratch(scratch_db)
-        compiler = _Compiler(plan, scratch_db, vendor)
-        blocks = [] if plan.has_recorder_table else [_setup_block(compiler)]
-        for migration in plan.migrations:
-            blocks.append(_compile_rehearsed(compiler, migration, states[migration] if plan.backwards else state))
-        rows = replacement_rows(plan)
-        if rows:
-            blocks.append(_replacements_block(compiler, rows))
+    if plan.backwards:
+        check_reversible(plan)
+    with scratch_copy(vendor, target, server=server) as copying:
+        state_before = _states(plan)  # Django's states, while the copy is being made
+        if not manual_steps:
+            _refuse_manual_steps(plan)  # after contenttypes injected its RenameContentType
+        scratch = copying.result()
+        with use_database(plan.alias, scratch.settings) as scratch_db:
+            scratch_db.ensure_connection()  # its set-up queries are not the migration's
+            vendor.prepare_scratch(scratch_db)
+            compiler = _Compiler(plan, scratch_db, vendor)
+            blocks = [] if plan.has_recorder_table else [_setup_block(compiler)]
+            blocks.extend(_compile_rehearsed(compiler, m, state_before(m)) for m in plan.migrations)
+            rows = replacement_rows(plan)
+            if rows:
+                blocks.append(_replacements_block(compiler, rows))
     return Runbook(header=_header(plan, vendor, scratch), preamble=_preamble(plan, vendor), blocks=blocks)
+
+
+def _states(plan: Plan) -> Callable[[Migration], ProjectState]:
+    """The state each migration starts from, as the executor computes it.
+
+    Forwards: one state, rendered once and evolved migration by migration (the
+    compiler mutates it in place, as Migration.apply does). Backwards: each
+    migration's own pre-state. Also injects contenttypes' RenameContentType.
+    """
+    if plan.backwards:
+        states = states_backwards(plan)
+        inject_contenttype_renames(plan, lambda: project_state(plan, with_applied=True))
+        return states.__getitem__
+    state = project_state(plan, with_applied=True)
+    state.apps  # noqa: B018 -- render once, as migrate does before cloning
+    state = state.clone()
+    inject_contenttype_renames(plan, lambda: state)
+    return lambda _migration: state
+
+
+def _refuse_manual_steps(plan: Plan) -> None:
+    steps = manual_steps_of(plan)
+    if steps:
+        raise ManualStepsRequired(steps)
 
 
 def _compile_rehearsed(compiler: _Compiler, migration: Migration, state: ProjectState) -> Block:

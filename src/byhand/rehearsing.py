@@ -9,6 +9,7 @@ editor executed, statement by statement, apart from what RunPython code executed
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,13 +21,34 @@ __all__ = ["StatementRecorder", "scratch_copy", "use_database"]
 
 
 @contextmanager
-def scratch_copy(vendor: Vendor, target: Any, *, server: Any) -> Iterator[ScratchDatabase]:
-    """A schema-only copy of ``target`` on ``server``'s server, dropped afterwards, also on failure."""
-    scratch = vendor.make_scratch(target, server=server)
+def scratch_copy(vendor: Vendor, target: Any, *, server: Any) -> Iterator[Future[ScratchDatabase]]:
+    """A schema-only copy of ``target`` on ``server``'s server, dropped afterwards, also on failure.
+
+    For a server vendor the copy (dump, CREATE DATABASE, load: other processes, mostly)
+    is made in a thread while the caller computes Django's states; ``.result()`` waits
+    for it. The thread uses connections of its own: Django's are bound to their thread.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="byhand-scratch") as pool:
+        if vendor.copies_in_background:
+            future = pool.submit(_copy_with_own_connections, vendor, target, server)
+        else:
+            future = Future()
+            future.set_result(vendor.make_scratch(target, server=server))
+        try:
+            yield future
+        finally:
+            if future.exception() is None:
+                vendor.drop_scratch(future.result(), server=server)
+
+
+def _copy_with_own_connections(vendor: Vendor, target: Any, server: Any) -> ScratchDatabase:
+    own_target = target.__class__(dict(target.settings_dict), target.alias)
+    own_server = server.__class__(dict(server.settings_dict), server.alias)
     try:
-        yield scratch
+        return vendor.make_scratch(own_target, server=own_server)
     finally:
-        vendor.drop_scratch(scratch, server=server)
+        own_target.close()
+        own_server.close()
 
 
 @contextmanager

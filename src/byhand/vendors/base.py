@@ -65,6 +65,8 @@ class Vendor:
     name: str
     #: BEGIN/COMMIT around atomic migrations (transactional DDL).
     can_rollback_ddl: bool
+    #: Make the scratch copy in a thread while Django's states are computed (server vendors).
+    copies_in_background: bool = True
 
     def render_executed(self, connection: Any, sql: str, params: Any) -> str:
         """The statement text the database received for ``cursor.execute(sql, params)``."""

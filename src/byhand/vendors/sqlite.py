@@ -19,6 +19,7 @@ _PLACEHOLDER = re.compile(r"%%|(?<!%)%s")
 class SQLite(Vendor):
     name = "sqlite"
     can_rollback_ddl = True
+    copies_in_background = False  # a file copy is quick, and ":memory:" is per connection
 
     def render_executed(self, connection: Any, sql: str, params: Any) -> str:
         if params is None:
