@@ -135,10 +135,11 @@ def capturing_migrate(alias: str) -> Iterator[dict[str, list[str]]]:
         return run
 
     def wrapper(execute_: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        result = execute_(sql, params, many, context)  # a statement that failed did nothing
         if state["migration"] and state["editor"] and not state["python"]:
             text = terminate(vendor.render_executed(connection, sql, params))
             captured[state["migration"]].append(text)
-        return execute_(sql, params, many, context)
+        return result
 
     patches = [
         (BaseDatabaseSchemaEditor, "execute", execute),

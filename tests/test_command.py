@@ -310,3 +310,12 @@ def test_sigterm_during_rehearsal_drops_the_scratch_copy() -> None:
         stderr
     )
     assert scratch_databases(process.pid) == []
+
+
+@pytest.mark.skipif(VENDOR != "sqlite", reason="FTS5 virtual tables are SQLite's")
+def test_sqlite_virtual_tables_are_copied_without_their_shadow_tables(empty_db: dict[str, Any]) -> None:
+    """An FTS5 table's shadow tables come back with it; copying them too would fail."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute("CREATE VIRTUAL TABLE notes USING fts5(body)")
+    out, _ = sql("catalog")
+    assert [b.migration for b in parse_runbook(out).migrations][-1] == "catalog.0004_category_parent"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
+from django.test import override_settings
 
 from byhand.runbook import Runbook, parse_runbook
 from support import (
@@ -88,3 +89,14 @@ def test_partial_plans_and_squash_bookkeeping(tmp_path: Path) -> None:
         step(alias, a, b, tmp_path / "shop-back-0005.sql", "shop", "0005_rename_publisher")
         with use_database(alias, b):
             assert ("catalog", "0001_squashed_0003_alter_category_slug") in recorded_rows(alias)
+
+
+def test_a_statement_whose_failure_the_operation_caught_is_not_in_the_runbook(tmp_path: Path) -> None:
+    """migrate changed nothing for it, so the runbook holds nothing for it (the CLI would stop)."""
+    require_server()
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.tolerant"}):
+        with fresh_database("default") as a, fresh_database("default") as b:
+            step("default", a, b, tmp_path / "catalog.sql", "catalog")
+            with use_database("default", b):
+                runbook = parse_runbook((tmp_path / "catalog.sql").read_text())
+    assert [s.sql for s in runbook.migrations[-1].steps if s.kind == "schema"] == []

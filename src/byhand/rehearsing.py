@@ -67,7 +67,12 @@ def use_database(alias: str, database_settings: dict[str, Any]) -> Iterator[Any]
 
 
 class StatementRecorder:
-    """Captures what the schema editor sends to the database, statement by statement."""
+    """Captures what the schema editor sends to the database, statement by statement.
+
+    A statement is kept once it has succeeded: an operation may catch the failure of
+    its own statement (django-celery-results' TryRemoveIndex drops an index that may
+    not exist), and then migrate changed nothing, so the runbook must not hold it.
+    """
 
     def __init__(self, connection: Any, vendor: Vendor) -> None:
         self.connection = connection
@@ -77,11 +82,11 @@ class StatementRecorder:
         self.python_sink: list[str] | None = None
 
     def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
-        if self.python_sink is not None:
-            self.python_sink.append(self.vendor.render_executed(self.connection, sql, params))
-        elif self.in_editor and self.sink is not None:
-            self.sink.append(self.vendor.render_executed(self.connection, sql, params))
-        return execute(sql, params, many, context)
+        sink = self.python_sink if self.python_sink is not None else self.sink if self.in_editor else None
+        result = execute(sql, params, many, context)
+        if sink is not None:
+            sink.append(self.vendor.render_executed(self.connection, sql, params))
+        return result
 
     def watch(self, editor: Any) -> None:
         original = editor.execute

@@ -16,6 +16,35 @@ __all__ = ["SQLite"]
 _PLACEHOLDER = re.compile(r"%%|(?<!%)%s")
 
 
+#: Shadow tables of FTS3/4, FTS5 and R*Tree, for SQLite older than 3.37 (no PRAGMA table_list).
+_SHADOW_SUFFIXES = (
+    "content",
+    "segments",
+    "segdir",
+    "docsize",
+    "stat",
+    "data",
+    "idx",
+    "config",
+    "node",
+    "parent",
+    "rowid",
+)
+
+
+def _shadow_tables(cursor: Any) -> set[str]:
+    """Tables a virtual table (FTS5, R*Tree) made for itself: its CREATE VIRTUAL TABLE
+    makes them again, so copying them too would fail with 'already exists'."""
+    if sqlite3.sqlite_version_info >= (3, 37):
+        cursor.execute("PRAGMA table_list")
+        return {row[1] for row in cursor.fetchall() if row[2] == "shadow"}
+    cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'")
+    virtual = [row[0] for row in cursor.fetchall()]
+    cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    names = {name for (name,) in cursor.fetchall()}
+    return {f"{v}_{suffix}" for v in virtual for suffix in _SHADOW_SUFFIXES} & names
+
+
 class SQLite(Vendor):
     name = "sqlite"
     can_rollback_ddl = True
@@ -57,12 +86,13 @@ class SQLite(Vendor):
 
     def make_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
         with target.cursor() as cursor:
+            shadow = _shadow_tables(cursor)
             cursor.execute(
-                "SELECT type, sql FROM sqlite_master WHERE sql IS NOT NULL "
+                "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL "
                 "AND name NOT LIKE 'sqlite_%' ORDER BY CASE type WHEN 'table' THEN 0 "
                 "WHEN 'index' THEN 1 WHEN 'view' THEN 2 ELSE 3 END, rowid"
             )
-            statements = [sql for _type, sql in cursor.fetchall()]
+            statements = [sql for name, sql in cursor.fetchall() if name not in shadow]
         handle, path = tempfile.mkstemp(prefix=f"{scratch_name()}_", suffix=".sqlite3")
         os.close(handle)
         with sqlite3.connect(path) as scratch:
