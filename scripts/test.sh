@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: Django 4.2 and 5.2 x SQLite, PostgreSQL, MariaDB, real servers.
-# Usage: scripts/test.sh [pytest args...]
+# The whole test suite: Django 4.2 and 5.2 x SQLite, PostgreSQL, MariaDB, real servers,
+# then the oracle on real third-party apps (scripts/realworld.sh, Django 5.2).
+# Usage: scripts/test.sh [pytest args...]   (BYHAND_SKIP_REALWORLD=1 leaves the real-world apps out)
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -27,6 +28,10 @@ for series in 4.2 5.2; do
       --junitxml="$reports/django${series}-${vendor}.xml" "$@" tests || status=1
   done
 done
+if [ "${BYHAND_SKIP_REALWORLD:-}" != 1 ]; then
+  echo "=== real-world apps (tests/realworld), Django 5.2, the three vendors side by side"
+  REPORTS="$reports" bash scripts/realworld.sh 5.2 || status=1
+fi
 python3 - "$reports" <<'PY'
 import sys, pathlib, xml.etree.ElementTree as ET
 totals = dict(tests=0, failures=0, errors=0, skipped=0)
