@@ -234,7 +234,9 @@ def test_a_read_only_role_generates_with_a_scratch_server(empty_db: dict[str, An
         with use_database("default", {**empty_db, "USER": role}):
             message = error_of("--manual-steps")
             assert message.startswith("could not create the scratch database 'byhand_scratch_")
-            assert message.endswith("or name another alias of the same PostgreSQL version with --scratch-database.")
+            assert message.endswith(
+                "grant CREATEDB to this role, or name another alias of the same server version with --scratch-database."
+            )
             server = {**connections["archive"].settings_dict, "NAME": "postgres"}
             with use_database("archive", server):
                 out, _ = sql("--manual-steps", "--scratch-database", "archive")

@@ -84,8 +84,42 @@ class Vendor:
     def server_version(self, connection: Any) -> str:
         raise NotImplementedError
 
+    #: What to grant when CREATE DATABASE is refused, for the error message.
+    create_hint = ""
+
     def make_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
-        """Copy the target's schema into a new database on ``server``'s server."""
+        """Copy the target's schema into a new database on ``server``'s server:
+        dump it with the vendor's tool, create the database, load the dump."""
+        schema = self.dump_schema(target)
+        name = scratch_name()
+        try:
+            self.create_database(name, target=target, server=server)
+        except Exception as exc:
+            raise RehearsalError(
+                f"could not create the scratch database {name!r} on the server of '{server.alias}' "
+                f"({' '.join(str(exc).split())}). byhand rehearses every migration on a schema-only "
+                f"copy; {self.create_hint}, or name another alias of the same server version with "
+                "--scratch-database."
+            ) from exc
+        scratch = ScratchDatabase(
+            settings={**server.settings_dict, "NAME": name},
+            fingerprint=fingerprint(schema),
+            server_version=self.server_version(target),
+        )
+        try:
+            self.load_schema(schema, scratch=scratch, server=server)
+        except BaseException:
+            self.drop_scratch(scratch, server=server)
+            raise
+        return scratch
+
+    def dump_schema(self, target: Any) -> str:
+        raise NotImplementedError
+
+    def create_database(self, name: str, *, target: Any, server: Any) -> None:
+        raise NotImplementedError
+
+    def load_schema(self, schema: str, *, scratch: ScratchDatabase, server: Any) -> None:
         raise NotImplementedError
 
     def drop_scratch(self, scratch: ScratchDatabase, *, server: Any) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from byhand.exceptions import RehearsalError
-from byhand.vendors.base import ScratchDatabase, Vendor, fingerprint, run_client, scratch_name
+from byhand.vendors.base import ScratchDatabase, Vendor, run_client
 
 __all__ = ["MySQL"]
 
@@ -34,7 +33,9 @@ class MySQL(Vendor):
     def server_version(self, connection: Any) -> str:
         return str(connection.mysql_server_info)
 
-    def make_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
+    create_hint = "grant CREATE and DROP on `byhand_scratch_%` to this user"
+
+    def dump_schema(self, target: Any) -> str:
         args, env = target.client.settings_to_cmd_args_env(target.settings_dict, [])
         dump_args = [
             "mysqldump",
@@ -45,36 +46,22 @@ class MySQL(Vendor):
             "--skip-comments",
             "--skip-add-drop-table",
         ]
-        schema = run_client(dump_args, env=env, what="copy the target's schema with mysqldump")
+        return run_client(dump_args, env=env, what="copy the target's schema with mysqldump")
+
+    def create_database(self, name: str, *, target: Any, server: Any) -> None:
+        # The same default character set and collation as the target's database.
         with target.cursor() as cursor:
             cursor.execute(
                 "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
                 "FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()"
             )
             charset, collation = cursor.fetchone()
-        name = scratch_name()
-        try:
-            with server.cursor() as cursor:
-                cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET {charset} COLLATE {collation}")
-        except Exception as exc:
-            raise RehearsalError(
-                f"could not create the scratch database {name!r} on the server of "
-                f"'{server.alias}' ({exc}). byhand rehearses every migration on a schema-only "
-                "copy; grant CREATE and DROP on byhand_scratch_% to this user, or name another "
-                "alias of the same server version with --scratch-database."
-            ) from exc
-        scratch = ScratchDatabase(
-            settings={**server.settings_dict, "NAME": name},
-            fingerprint=fingerprint(schema),
-            server_version=self.server_version(target),
-        )
-        try:
-            args, env = server.client.settings_to_cmd_args_env(scratch.settings, [])
-            run_client(["mysql", *args[1:]], env=env, stdin=schema, what="load the schema into the scratch database")
-        except BaseException:
-            self.drop_scratch(scratch, server=server)
-            raise
-        return scratch
+        with server.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET {charset} COLLATE {collation}")
+
+    def load_schema(self, schema: str, *, scratch: ScratchDatabase, server: Any) -> None:
+        args, env = server.client.settings_to_cmd_args_env(scratch.settings, [])
+        run_client(["mysql", *args[1:]], env=env, stdin=schema, what="load the schema into the scratch database")
 
     def drop_scratch(self, scratch: ScratchDatabase, *, server: Any) -> None:
         with server.cursor() as cursor:

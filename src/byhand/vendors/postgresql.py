@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from byhand.exceptions import RehearsalError
-from byhand.vendors.base import ScratchDatabase, Vendor, fingerprint, run_client, scratch_name
+from byhand.vendors.base import ScratchDatabase, Vendor, run_client
 
 __all__ = ["PostgreSQL"]
 
@@ -33,7 +32,9 @@ class PostgreSQL(Vendor):
             cursor.execute("SHOW server_version")
             return str(cursor.fetchone()[0])
 
-    def make_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
+    create_hint = "grant CREATEDB to this role"
+
+    def dump_schema(self, target: Any) -> str:
         args, env = target.client.settings_to_cmd_args_env(target.settings_dict, [])
         dump_args = [
             "pg_dump",
@@ -43,31 +44,16 @@ class PostgreSQL(Vendor):
             f"--lock-wait-timeout={DUMP_LOCK_WAIT}",
             *args[1:],
         ]
-        schema = run_client(dump_args, env=env, what="copy the target's schema with pg_dump")
-        name = scratch_name()
-        try:
-            with server.cursor() as cursor:
-                cursor.execute(f'CREATE DATABASE "{name}"')
-        except Exception as exc:
-            raise RehearsalError(
-                f"could not create the scratch database {name!r} on the server of "
-                f"'{server.alias}' ({str(exc).strip()}). byhand rehearses every migration on a "
-                "schema-only copy; grant CREATEDB to this role, or name another alias of the "
-                "same PostgreSQL version with --scratch-database."
-            ) from exc
-        scratch = ScratchDatabase(
-            settings={**server.settings_dict, "NAME": name},
-            fingerprint=fingerprint(schema),
-            server_version=self.server_version(target),
-        )
-        try:
-            args, env = server.client.settings_to_cmd_args_env(scratch.settings, [])
-            load_args = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", *args[1:]]
-            run_client(load_args, env=env, stdin=schema, what="load the schema into the scratch database")
-        except BaseException:
-            self.drop_scratch(scratch, server=server)
-            raise
-        return scratch
+        return run_client(dump_args, env=env, what="copy the target's schema with pg_dump")
+
+    def create_database(self, name: str, *, target: Any, server: Any) -> None:
+        with server.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+
+    def load_schema(self, schema: str, *, scratch: ScratchDatabase, server: Any) -> None:
+        args, env = server.client.settings_to_cmd_args_env(scratch.settings, [])
+        load_args = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", *args[1:]]
+        run_client(load_args, env=env, stdin=schema, what="load the schema into the scratch database")
 
     def prepare_scratch(self, connection: Any) -> None:
         # The copy is thrown away: no need to wait for the WAL flush at every COMMIT.
