@@ -65,7 +65,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         except KeyboardInterrupt as exc:
             what = exc or "Ctrl-C"
-            raise CommandError(f"interrupted ({what}); the scratch copy was dropped, nothing was written.") from exc
+            raise CommandError(f"interrupted ({what}); no scratch copy is left behind, nothing was written.") from exc
 
     def sql(self, *, database: str, output: Path | None, **options: Any) -> None:
         scratch = options["scratch_database"]
