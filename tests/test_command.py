@@ -321,3 +321,16 @@ def test_sqlite_virtual_tables_are_copied_without_their_shadow_tables(empty_db: 
         cursor.execute("CREATE VIRTUAL TABLE notes USING fts5(body)")
     out, _ = sql("catalog")
     assert [b.migration for b in parse_runbook(out).migrations][-1] == "catalog.0004_category_parent"
+
+
+@pytest.mark.skipif(VENDOR != "sqlite", reason="Django's SQL functions are registered on SQLite connections")
+def test_sqlite_functional_indexes_are_copied_with_djangos_functions(empty_db: dict[str, Any]) -> None:
+    """An index on ExtractYear calls django_datetime_extract; the copy must know it."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute('CREATE TABLE "notes" ("created" datetime NOT NULL)')
+        cursor.execute(
+            'CREATE INDEX "notes_year" ON "notes" (django_datetime_extract(\'year\', "created", NULL, NULL))'
+        )
+    out, _ = sql("catalog")
+    assert [b.migration for b in parse_runbook(out).migrations][-1] == "catalog.0004_category_parent"
+    assert scratch_databases() == []

@@ -8,6 +8,7 @@ import sqlite3
 import tempfile
 from typing import Any
 
+from byhand.exceptions import RehearsalError
 from byhand.vendors.base import ScratchDatabase, Vendor, fingerprint, scratch_name
 
 __all__ = ["SQLite"]
@@ -95,15 +96,24 @@ class SQLite(Vendor):
             statements = [sql for name, sql in cursor.fetchall() if name not in shadow]
         handle, path = tempfile.mkstemp(prefix=f"{scratch_name()}_", suffix=".sqlite3")
         os.close(handle)
-        with sqlite3.connect(path) as scratch:
-            for statement in statements:
-                scratch.execute(statement)
-        scratch.close()
-        return ScratchDatabase(
+        scratch = ScratchDatabase(
             settings={**target.settings_dict, "NAME": path},
             fingerprint=fingerprint("\n".join(statements)),
             server_version=self.server_version(target),
         )
+        # Through a Django connection: functional indexes call the SQL functions
+        # (django_datetime_extract, ...) that Django registers on its SQLite connections.
+        copy = target.__class__(scratch.settings, target.alias)
+        try:
+            with copy.cursor() as cursor:
+                for statement in statements:
+                    cursor.execute(statement)
+        except Exception as exc:
+            copy.close()
+            self.drop_scratch(scratch, server=server)
+            raise RehearsalError(f"could not copy the schema into the scratch file: {exc}") from exc
+        copy.close()
+        return scratch
 
     def prepare_scratch(self, connection: Any) -> None:
         # The copy is thrown away: no fsync at every COMMIT, journal in memory.
