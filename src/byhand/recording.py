@@ -10,21 +10,17 @@ from django.db.migrations.recorder import MigrationRecorder
 
 from byhand.vendors import Vendor
 
-__all__ = ["delete_sql", "deletes_of", "insert_sql", "records_of"]
+__all__ = ["delete_sql", "insert_sql", "records_of"]
 
 Row = tuple[str, str]
 
 
 def records_of(migration: Migration) -> list[Row]:
-    """Rows applying ``migration`` writes: a squash records each replaced name, then
-    itself (as check_replacements does once all replaced names are recorded)."""
+    """Rows applying ``migration`` writes, and unapplying it deletes: a squash records
+    each replaced name, then itself (as check_replacements does once all replaced
+    names are recorded); unapplying deletes them all, as the executor does."""
     own = (migration.app_label, migration.name)
     return [(app, name) for app, name in migration.replaces] + [own] if migration.replaces else [own]
-
-
-def deletes_of(migration: Migration) -> list[Row]:
-    """Rows unapplying ``migration`` deletes: the replaced names and the migration itself."""
-    return records_of(migration)
 
 
 def _table(connection: Any) -> str:

@@ -191,10 +191,15 @@ class Runbook:
         return "\n".join(lines) + "\n"
 
     def checksum(self) -> str:
-        return hashlib.sha256(self.body().encode()).hexdigest()
+        return _sha256(self.body())
 
     def render(self) -> str:
-        return f"{self.body()}{CHECKSUM_PREFIX}{self.checksum()}\n"
+        body = self.body()
+        return f"{body}{CHECKSUM_PREFIX}{_sha256(body)}\n"
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _dump(data: dict[str, Any]) -> str:
@@ -212,7 +217,7 @@ def _render_item(item: Item) -> str:
 def parse_runbook(text: str, *, verify_checksum: bool = True) -> Runbook:
     """Read a runbook back; refuse anything the renderer would not have written."""
     body, checksum = _split_checksum(text)
-    actual = hashlib.sha256(body.encode()).hexdigest()
+    actual = _sha256(body)
     if verify_checksum and checksum != actual:
         raise RunbookChecksumMismatch(expected=checksum, actual=actual)
     lines = body.split("\n")
@@ -246,7 +251,7 @@ def parse_runbook(text: str, *, verify_checksum: bool = True) -> Runbook:
                 f"line {index}: SQL outside a step ({line[:60]!r}); "
                 "the file was edited by hand or is not a byhand runbook"
             )
-    if runbook.render() != body + f"{CHECKSUM_PREFIX}{checksum}\n" and verify_checksum:
+    if verify_checksum and runbook.body() != body:
         raise RunbookFormatError("its layout differs from what byhand writes (blank lines or spacing)")
     return runbook
 
