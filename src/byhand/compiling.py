@@ -95,6 +95,7 @@ class _Compiler:
             requires=self._requires(migration),
             records=[] if backwards else [list(r) for r in rows],
             deletes=[list(r) for r in rows] if backwards else [],
+            required_by=self._required_by(migration) if backwards else [],
         )
         items = block.items
         items.extend(Control(sql) for sql in self.vendor.before_migration(atomic=migration.atomic))
@@ -121,6 +122,12 @@ class _Compiler:
         node = self.plan.loader.graph.node_map.get((migration.app_label, migration.name))
         parents = [p.key for p in node.parents] if node else list(migration.dependencies)
         return sorted(f"{app}.{name}" for app, name in parents)
+
+    def _required_by(self, migration: Migration) -> list[str]:
+        """What depends on ``migration`` in the graph: apply refuses to unapply it while
+        one of them is still recorded."""
+        node = self.plan.loader.graph.node_map.get((migration.app_label, migration.name))
+        return sorted(f"{app}.{name}" for app, name in (c.key for c in node.children)) if node else []
 
     def _bookkeeping(self, rows: list[tuple[str, str]], backwards: bool) -> list[Item]:
         verb = "unapplied" if backwards else "applied"

@@ -5,14 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "ApplyError",
+    "BadDatabaseUrl",
     "ByhandError",
+    "CannotConnect",
+    "ConnectionLost",
+    "GaveUpOnLocks",
+    "Interrupted",
     "IrreversibleMigrations",
+    "ManualStepPending",
     "ManualStepsRequired",
     "PlanError",
+    "PreflightRefused",
     "RehearsalError",
+    "RunLockHeld",
     "RunbookChecksumMismatch",
     "RunbookFormatError",
+    "StatementFailed",
     "UnsupportedVendor",
+    "VendorMismatch",
 ]
 
 
@@ -81,4 +92,138 @@ class RunbookChecksumMismatch(ByhandError):
             f"the runbook was changed after it was written: its checksum says sha256:{expected}, "
             f"its body hashes to sha256:{actual}. Generate it again, or review the change "
             "and re-sign it."
+        )
+
+
+# -- applying: refused before any change -------------------------------------------------
+
+
+class BadDatabaseUrl(ByhandError):
+    """The database URL cannot be read."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"bad database URL: {reason}.")
+
+
+class CannotConnect(ByhandError):
+    """The database refused the connection or could not be reached."""
+
+    def __init__(self, database: str, detail: str) -> None:
+        self.database = database
+        self.detail = detail
+        super().__init__(
+            f"cannot connect to {database}: {detail}. Check the host, port, user, password and database "
+            "name (nothing was changed)."
+        )
+
+
+class VendorMismatch(ByhandError):
+    """The runbook was written for another database vendor."""
+
+    def __init__(self, *, runbook: str, database: str) -> None:
+        self.runbook = runbook
+        self.database = database
+        super().__init__(
+            f"the runbook was written for {runbook}, but the database is {database}. Generate the runbook "
+            "against this database (manage.py byhand sql) (nothing was changed)."
+        )
+
+
+class RunLockHeld(ByhandError):
+    """Another byhand apply is running against the same database."""
+
+    def __init__(self, holder: str) -> None:
+        self.holder = holder
+        super().__init__(
+            f"another byhand apply is running against this database: {holder}. Wait for it to finish, "
+            "or find out why it is still running (nothing was changed)."
+        )
+
+
+class PreflightRefused(ByhandError):
+    """The runbook does not fit the database's django_migrations, or the options do not fit the runbook."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        listing = "\n".join(f"  {problem}" for problem in self.problems)
+        super().__init__(f"preflight refused the runbook (nothing was changed):\n{listing}")
+
+
+# -- applying: stopped part-way, database consistent ---------------------------------------
+
+
+class ApplyError(ByhandError):
+    """A run stopped part-way; every migration is fully applied and recorded, or not at all
+    (or, for non-atomic ones, resumable from the journal)."""
+
+
+class StatementFailed(ApplyError):
+    """The database refused a statement (not a lock timeout)."""
+
+    def __init__(self, *, where: str, error: str, rolled_back: bool) -> None:
+        self.where = where
+        self.error = error
+        undone = "its transaction was rolled back" if rolled_back else "statements before it stay applied"
+        super().__init__(
+            f"{where} failed: {error.rstrip('.')}. {undone.capitalize()}; fix the cause and run the same runbook "
+            "again to resume."
+        )
+
+
+class GaveUpOnLocks(ApplyError):
+    """A statement did not get its lock within --max-attempts / --max-wait."""
+
+    def __init__(
+        self, *, where: str, attempts: int, waited: float, lock_timeout: float, blockers: Sequence[str]
+    ) -> None:
+        self.where = where
+        self.attempts = attempts
+        self.blockers = list(blockers)
+        blocked = "; ".join(self.blockers) if self.blockers else "no blocker found at the last attempt"
+        super().__init__(
+            f"{where}: gave up after {attempts} attempt(s) over {waited:.1f}s at a {lock_timeout:g}s lock timeout. "
+            f"Blocked by {blocked}. That migration is untouched; run the runbook again later "
+            "(applied migrations are skipped), or pass --cancel-blockers-after."
+        )
+
+
+class ManualStepPending(ApplyError):
+    """The run reached a manual step (RunPython) the operator has not confirmed."""
+
+    def __init__(self, *, migration: str, op: int, callable: str, committed: int) -> None:
+        self.migration = migration
+        self.op = op
+        self.callable = callable
+        before = (
+            f"Its first {committed} statement(s) are committed; the migration is not recorded yet. "
+            if committed
+            else ""
+        )
+        super().__init__(
+            f"{migration}: stopped before manual step {op}, the Python function {callable}. {before}"
+            f"Run that function against this database on a host with the project's code, then run the "
+            f"same runbook again with --manual-step-done {migration}:{op} (or --skip-manual-steps if "
+            "it is not needed here)."
+        )
+
+
+class ConnectionLost(ApplyError):
+    """The connection to the database was lost part-way (server restart, session terminated)."""
+
+    def __init__(self, *, where: str, detail: str) -> None:
+        self.where = where
+        super().__init__(
+            f"{where}: lost the connection to the database ({detail}). An open transaction was rolled "
+            "back by the server; run the same runbook again to resume."
+        )
+
+
+class Interrupted(ApplyError):
+    """The operator interrupted the run (Ctrl-C, SIGTERM)."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        super().__init__(
+            f"interrupted at {where}. The open transaction was rolled back; run the same runbook again to resume."
         )

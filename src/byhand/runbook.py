@@ -36,6 +36,7 @@ __all__ = [
     "Runbook",
     "Step",
     "parse_runbook",
+    "sign_runbook",
     "terminate",
 ]
 
@@ -124,6 +125,8 @@ class Block:
     requires: list[str] = field(default_factory=list)
     records: list[list[str]] = field(default_factory=list)  # [app, name] rows inserted
     deletes: list[list[str]] = field(default_factory=list)  # [app, name] rows deleted
+    #: Backwards only: the migrations that depend on this one (they must be unapplied first).
+    required_by: list[str] = field(default_factory=list)
     items: list[Item] = field(default_factory=list)
 
     @property
@@ -143,6 +146,8 @@ class Block:
             data["requires"] = self.requires
         data["records"] = self.records
         data["deletes"] = self.deletes
+        if self.deletes and self.kind == "migration":
+            data["required_by"] = self.required_by
         return data
 
     @classmethod
@@ -157,6 +162,7 @@ class Block:
             requires=list(data.get("requires", [])),
             records=[list(row) for row in data.get("records", [])],
             deletes=[list(row) for row in data.get("deletes", [])],
+            required_by=list(data.get("required_by", [])),
         )
 
 
@@ -286,3 +292,18 @@ def _read_step(data: dict[str, Any], lines: list[str], index: int) -> tuple[Step
         raise RunbookFormatError(f"line {index}: step claims {count!r} lines of SQL")
     sql = "\n".join(lines[index : index + count])
     return Step(kind=kind, sql=sql, op=op), index + count
+
+
+def sign_runbook(text: str, *, by: str, at: str) -> tuple[str, str, str]:
+    """Re-sign a runbook after a reviewed edit: (new text, previous checksum, new checksum).
+
+    The structure must still be one byhand writes (every statement inside a step
+    whose ``lines`` count is right); the header keeps who signed, when, and the
+    checksum it replaced, so that apply can journal it.
+    """
+    body, claimed = _split_checksum(text)
+    runbook = parse_runbook(text, verify_checksum=False)
+    if claimed == _sha256(body) and runbook.body() == body:
+        return text, claimed, claimed
+    runbook.header.setdefault("signed", []).append({"by": by, "at": at, "was": claimed})
+    return runbook.render(), claimed, runbook.checksum()

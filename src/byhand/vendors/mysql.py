@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from byhand.vendors.base import ScratchDatabase, Vendor, run_client
+from byhand.vendors.target import Blocker, RunLockHolder, Target, digest, strip_comments, tables_named_in
 
-__all__ = ["MySQL"]
+__all__ = ["MySQL", "MySQLTarget"]
 
 
 class MySQL(Vendor):
@@ -66,3 +69,203 @@ class MySQL(Vendor):
     def drop_scratch(self, scratch: ScratchDatabase, *, server: Any) -> None:
         with server.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{scratch.settings['NAME']}`")
+
+
+# -- operating side -------------------------------------------------------------------
+
+#: Statements that do not commit by themselves, so their journal row can share their transaction.
+_DML = re.compile(r"^\s*(?:INSERT|UPDATE|DELETE|REPLACE|SELECT)\b", re.IGNORECASE)
+#: Lock wait timeout, deadlock: worth a retry.
+_LOCK_ERRORS = {1205, 1213}
+#: Server gone, lost, or this connection killed.
+_LOST_ERRORS = {2006, 2013, 1927, 4031}
+
+_SESSIONS_SQL = """
+SELECT p.ID, p.USER, p.HOST, p.COMMAND, p.STATE, p.INFO,
+       t.trx_started, TIMESTAMPDIFF(MICROSECOND, t.trx_started, NOW(6))
+FROM information_schema.PROCESSLIST p
+LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID
+WHERE p.ID <> CONNECTION_ID() AND p.ID <> %s AND {condition}
+ORDER BY t.trx_started IS NULL, t.trx_started
+LIMIT 10
+"""
+
+
+class MySQLTarget(Target):
+    vendor = "mysql"
+    transactional_ddl = False
+
+    def connect(self, *, application: str) -> None:
+        import MySQLdb  # type: ignore[import-untyped]
+
+        params = self.params
+        kwargs: dict[str, Any] = {
+            "database": params.database,
+            "charset": params.options.get("charset", "utf8mb4"),
+            "autocommit": True,
+            "connect_timeout": int(params.options.get("connect_timeout", 10)),
+        }
+        for key, value in (("host", params.host), ("port", params.port), ("user", params.user)):
+            if value is not None:
+                kwargs[key] = value
+        if params.password is not None:
+            kwargs["password"] = params.password
+        self.connection = MySQLdb.connect(**kwargs)
+        self._mariadb = "mariadb" in self.server_version().lower()
+
+    def session_id(self) -> int:
+        return int(self.connection.thread_id())
+
+    def server_version(self) -> str:
+        return str(self.connection.get_server_info())
+
+    def quote_name(self, name: str) -> str:
+        return "`" + name.replace("`", "``") + "`"
+
+    def set_timeouts(self, *, lock_timeout: timedelta, statement_timeout: timedelta | None, local: bool) -> None:
+        # lock_wait_timeout takes whole seconds: rounded down, 0 means NOWAIT (MariaDB;
+        # MySQL's minimum is 1). InnoDB row locks (DML in RunSQL) wait at least 1 s.
+        seconds = int(lock_timeout.total_seconds())
+        self.execute(f"SET SESSION lock_wait_timeout = {seconds if self._mariadb else max(1, seconds)}")
+        self.execute(f"SET SESSION innodb_lock_wait_timeout = {max(1, seconds)}")
+        if statement_timeout is not None and self._mariadb:
+            self.execute(f"SET SESSION max_statement_time = {statement_timeout.total_seconds():.3f}")
+
+    def is_lock_timeout(self, exc: BaseException) -> bool:
+        return _error_code(exc) in _LOCK_ERRORS
+
+    def is_connection_lost(self, exc: BaseException) -> bool:
+        return _error_code(exc) in _LOST_ERRORS
+
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        import MySQLdb
+
+        return (MySQLdb.Error,)
+
+    def runs_alone(self, sql: str) -> bool:
+        return not _DML.match(strip_comments(sql))
+
+    def _has_metadata_lock_info(self) -> bool:
+        rows = self.execute(
+            "SELECT COUNT(*) FROM information_schema.PLUGINS "
+            "WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'"
+        )
+        return bool(rows[0][0])
+
+    def find_blockers(self, *, waiting_session: int, tables: list[str], older_than: timedelta) -> list[Blocker]:
+        # With metadata_lock_info the holders of a lock on the table are known; without
+        # it, every session with an open transaction may hold one.
+        certain = bool(tables) and self._has_metadata_lock_info()
+        if certain:
+            marks = ", ".join(["%s"] * len(tables))
+            condition = (
+                "p.ID IN (SELECT THREAD_ID FROM information_schema.METADATA_LOCK_INFO "
+                f"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ({marks}))"
+            )
+            args: tuple[Any, ...] = (waiting_session, *tables)
+        else:
+            condition = "t.trx_id IS NOT NULL AND t.trx_started < NOW(6) - INTERVAL %s MICROSECOND"
+            args = (waiting_session, int(older_than.total_seconds() * 1e6))
+        rows = self.execute(_SESSIONS_SQL.format(condition=condition), args)
+        blockers = []
+        for pid, user, host, command, state, info, started, age_us in rows:
+            idle = command == "Sleep"
+            blockers.append(
+                Blocker(
+                    pid=int(pid),
+                    user=user,
+                    application=None,
+                    client=host,
+                    state="idle in transaction" if idle and started else (state or command),
+                    transaction_age=timedelta(microseconds=int(age_us)) if age_us is not None else None,
+                    query_start=None,
+                    query=info or ("" if idle else None),
+                    certain=certain,
+                )
+            )
+        return blockers
+
+    def cancel(self, blocker: Blocker) -> None:
+        self.execute(f"KILL QUERY {int(blocker.pid)}")
+
+    def terminate(self, blocker: Blocker) -> None:
+        self.execute(f"KILL CONNECTION {int(blocker.pid)}")
+
+    def _lock_name(self, name: str) -> str:
+        return f"byhand:{self.params.database}:{name}"[:64]
+
+    def try_run_lock(self, name: str) -> bool:
+        return bool(self.execute("SELECT GET_LOCK(%s, 0)", (self._lock_name(name),))[0][0] == 1)
+
+    def release_run_lock(self, name: str) -> None:
+        self.execute("SELECT RELEASE_LOCK(%s)", (self._lock_name(name),))
+
+    def run_lock_holder(self, name: str) -> RunLockHolder | None:
+        rows = self.execute(
+            "SELECT p.ID, p.USER, p.HOST FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK(%s)",
+            (self._lock_name(name),),
+        )
+        if not rows:
+            return None
+        pid, user, host = rows[0]
+        return RunLockHolder(f"connection {pid}, user {user} from {host}")
+
+    def table_exists(self, name: str) -> bool:
+        rows = self.execute(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+            (name,),
+        )
+        return bool(rows[0][0])
+
+    def journal_ddl(self, table: str) -> str:
+        return _JOURNAL_DDL.format(table=self.quote_name(table), index=self.quote_name(f"{table}_runbook"))
+
+    def state_of(self, sql: str) -> str:
+        # SHOW CREATE TABLE of every table the statement names, or the columns and
+        # indexes of the whole schema when it names none.
+        parts = []
+        tables = tables_named_in(sql)
+        for table in tables:
+            try:
+                parts.append(str(self.execute(f"SHOW CREATE TABLE {self.quote_name(table)}")[0][1]))
+            except self.driver_errors() as exc:
+                parts.append(f"{table}: absent ({_error_code(exc)})")
+        if not tables:
+            for query in (
+                "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT "
+                "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() ORDER BY 1, 2",
+                "SELECT TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME "
+                "FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() ORDER BY 1, 2, 3",
+                "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES "
+                "WHERE TABLE_SCHEMA = DATABASE() ORDER BY 1",
+            ):
+                parts.append(repr(self.execute(query)))
+        return digest("\n".join(parts))
+
+    def timestamp(self, moment: datetime) -> Any:
+        return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+_JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS {table} (
+    `id` bigint AUTO_INCREMENT NOT NULL PRIMARY KEY,
+    `run_id` varchar(32) NOT NULL,
+    `event` varchar(32) NOT NULL,
+    `status` varchar(16) NOT NULL,
+    `runbook_checksum` varchar(64) NOT NULL,
+    `migration` varchar(255) NULL,
+    `statement_index` integer NULL,
+    `statement_hash` varchar(64) NULL,
+    `attempts` integer NOT NULL,
+    `started_at` datetime(6) NOT NULL,
+    `finished_at` datetime(6) NULL,
+    `error` longtext NULL,
+    `operator` varchar(255) NOT NULL,
+    `byhand_version` varchar(32) NOT NULL,
+    `detail` longtext NULL,
+    INDEX {index} (`runbook_checksum`, `migration`)
+);"""
+
+
+def _error_code(exc: BaseException) -> int | None:
+    args = getattr(exc, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None

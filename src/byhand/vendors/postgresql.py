@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Any
 
 from byhand.vendors.base import ScratchDatabase, Vendor, run_client
+from byhand.vendors.target import Blocker, RunLockHolder, Target, digest, milliseconds, strip_comments, tables_named_in
 
-__all__ = ["PostgreSQL"]
+__all__ = ["PostgreSQL", "PostgreSQLTarget"]
 
 #: pg_dump takes ACCESS SHARE locks; never queue behind a pending ALTER TABLE for long.
 DUMP_LOCK_WAIT = "5s"
@@ -65,3 +68,207 @@ class PostgreSQL(Vendor):
         with server.cursor() as cursor:
             force = " WITH (FORCE)" if server.pg_version >= 130000 else ""
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}"{force}')
+
+
+# -- operating side -------------------------------------------------------------------
+
+_NEEDS_AUTOCOMMIT = re.compile(
+    r"^\s*(?:CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY|DROP\s+INDEX\s+CONCURRENTLY|REINDEX\b[^;]*\bCONCURRENTLY"
+    r"|VACUUM|CREATE\s+DATABASE|DROP\s+DATABASE|ALTER\s+SYSTEM)\b",
+    re.IGNORECASE,
+)
+_CONCURRENT_INDEX = re.compile(
+    r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?(\"[^\"]+\"|\w+)",
+    re.IGNORECASE,
+)
+#: SQLSTATEs worth a retry: lock_not_available (lock_timeout), deadlock_detected.
+_LOCK_STATES = {"55P03", "40P01"}
+
+_BLOCKERS_SQL = """
+SELECT DISTINCT a.pid, a.usename, a.application_name, host(a.client_addr), a.state,
+       now() - a.xact_start, a.query_start, a.query, a.xact_start
+FROM pg_stat_activity a
+LEFT JOIN pg_locks l ON l.pid = a.pid AND l.granted AND l.locktype = 'relation'
+WHERE a.pid <> pg_backend_pid() AND a.pid <> %s
+  AND (a.pid = ANY(pg_blocking_pids(%s))
+       OR (l.relation IN (SELECT to_regclass(quote_ident(t)) FROM unnest(%s::text[]) AS t)
+           AND coalesce(a.xact_start, a.query_start) < now() - %s::interval))
+ORDER BY a.xact_start NULLS LAST
+LIMIT 10
+"""
+
+_STATE_SQL = """
+WITH rels AS (
+  SELECT c.oid FROM pg_class c
+  WHERE c.relnamespace = ANY(current_schemas(false)::regnamespace[])
+    AND (cardinality(%s::text[]) = 0 OR c.relname = ANY(%s::text[]))
+)
+SELECT md5(coalesce(string_agg(x, E'\\n' ORDER BY x), '')) FROM (
+  SELECT c.relname || ' ' || c.relkind::text FROM pg_class c WHERE c.oid IN (SELECT oid FROM rels)
+  UNION ALL
+  SELECT a.attrelid::regclass || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+         || ' ' || a.attnotnull || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+  FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+  WHERE a.attrelid IN (SELECT oid FROM rels) AND a.attnum > 0 AND NOT a.attisdropped
+  UNION ALL
+  SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+  WHERE conrelid IN (SELECT oid FROM rels)
+  UNION ALL
+  SELECT pg_get_indexdef(indexrelid) || ' ' || indisvalid FROM pg_index WHERE indrelid IN (SELECT oid FROM rels)
+) AS s(x)
+"""
+
+
+class PostgreSQLTarget(Target):
+    vendor = "postgresql"
+    transactional_ddl = True
+
+    def connect(self, *, application: str) -> None:
+        import psycopg
+
+        params = self.params
+        kwargs: dict[str, Any] = {
+            "dbname": params.database,
+            "application_name": application[:63],
+            "connect_timeout": int(params.options.get("connect_timeout", 10)),
+            **{k: v for k, v in params.options.items() if k != "connect_timeout"},
+        }
+        for key, value in (("host", params.host), ("port", params.port), ("user", params.user)):
+            if value is not None:
+                kwargs[key] = value
+        if params.password is not None:
+            kwargs["password"] = params.password
+        self.connection = psycopg.connect(autocommit=True, **kwargs)
+
+    def session_id(self) -> int:
+        return int(self.connection.info.backend_pid)
+
+    def server_version(self) -> str:
+        return str(self.execute("SHOW server_version")[0][0])
+
+    def set_timeouts(self, *, lock_timeout: timedelta, statement_timeout: timedelta | None, local: bool) -> None:
+        scope = "SET LOCAL" if local else "SET"
+        self.execute(f"{scope} lock_timeout = '{milliseconds(lock_timeout)}ms'")
+        if statement_timeout is not None:
+            self.execute(f"{scope} statement_timeout = '{milliseconds(statement_timeout)}ms'")
+
+    def is_lock_timeout(self, exc: BaseException) -> bool:
+        return getattr(exc, "sqlstate", None) in _LOCK_STATES
+
+    def is_connection_lost(self, exc: BaseException) -> bool:
+        connection = self.connection
+        return connection is None or bool(connection.closed or connection.broken)
+
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        import psycopg
+
+        return (psycopg.Error,)
+
+    def needs_autocommit(self, sql: str) -> bool:
+        return bool(_NEEDS_AUTOCOMMIT.match(strip_comments(sql)))
+
+    def find_blockers(self, *, waiting_session: int, tables: list[str], older_than: timedelta) -> list[Blocker]:
+        rows = self.execute(_BLOCKERS_SQL, (waiting_session, waiting_session, tables, f"{milliseconds(older_than)} ms"))
+        return [
+            Blocker(
+                pid=pid,
+                user=user,
+                application=app or None,
+                client=client,
+                state=state,
+                transaction_age=age,
+                query_start=started,
+                query=query,
+            )
+            for pid, user, app, client, state, age, started, query, _xact in rows
+        ]
+
+    def cancel(self, blocker: Blocker) -> None:
+        self.execute("SELECT pg_cancel_backend(%s)", (blocker.pid,))
+
+    def terminate(self, blocker: Blocker) -> None:
+        self.execute("SELECT pg_terminate_backend(%s)", (blocker.pid,))
+
+    def progress(self, *, session: int) -> str | None:
+        rows = self.execute(
+            "SELECT phase, blocks_done, blocks_total, tuples_done, tuples_total "
+            "FROM pg_stat_progress_create_index WHERE pid = %s",
+            (session,),
+        )
+        if not rows:
+            return None
+        phase, blocks_done, blocks_total, tuples_done, tuples_total = rows[0]
+        if blocks_total:
+            return f"index build: {phase}, {100 * blocks_done / blocks_total:.0f}% of blocks"
+        if tuples_total:
+            return f"index build: {phase}, {100 * tuples_done / tuples_total:.0f}% of tuples"
+        return f"index build: {phase}"
+
+    def _lock_key(self, name: str) -> tuple[int, int]:
+        number = int(digest(name)[:16], 16)
+        return _int4(number >> 32), _int4(number & 0xFFFFFFFF)
+
+    def try_run_lock(self, name: str) -> bool:
+        return bool(self.execute("SELECT pg_try_advisory_lock(%s, %s)", self._lock_key(name))[0][0])
+
+    def release_run_lock(self, name: str) -> None:
+        self.execute("SELECT pg_advisory_unlock(%s, %s)", self._lock_key(name))
+
+    def run_lock_holder(self, name: str) -> RunLockHolder | None:
+        rows = self.execute(
+            "SELECT a.pid, a.usename, host(a.client_addr), a.application_name, a.backend_start "
+            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = %s AND l.objid::bigint = %s "
+            "AND l.objsubid = 2 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            tuple(k % 2**32 for k in self._lock_key(name)),
+        )
+        if not rows:
+            return None
+        pid, user, client, app, since = rows[0]
+        return RunLockHolder(f"server pid {pid}, user {user} from {client or 'local socket'} ({app}), since {since}")
+
+    def table_exists(self, name: str) -> bool:
+        return bool(self.execute("SELECT to_regclass(quote_ident(%s)) IS NOT NULL", (name,))[0][0])
+
+    def journal_ddl(self, table: str) -> str:
+        return _JOURNAL_DDL.format(table=self.quote_name(table), index=self.quote_name(f"{table}_runbook"))
+
+    def state_of(self, sql: str) -> str:
+        tables = tables_named_in(sql)
+        return str(self.execute(_STATE_SQL, (tables, tables))[0][0])
+
+    def leftover_of(self, sql: str) -> str | None:
+        match = _CONCURRENT_INDEX.match(strip_comments(sql))
+        if not match:
+            return None
+        name = match.group(1).strip('"')
+        rows = self.execute(
+            "SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = %s AND c.relnamespace = ANY(current_schemas(false)::regnamespace[])",
+            (name,),
+        )
+        return f"DROP INDEX CONCURRENTLY IF EXISTS {self.quote_name(name)};" if rows and rows[0][0] else None
+
+
+_JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS {table} (
+    "id" bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    "run_id" varchar(32) NOT NULL,
+    "event" varchar(32) NOT NULL,
+    "status" varchar(16) NOT NULL,
+    "runbook_checksum" varchar(64) NOT NULL,
+    "migration" varchar(255) NULL,
+    "statement_index" integer NULL,
+    "statement_hash" varchar(64) NULL,
+    "attempts" integer NOT NULL,
+    "started_at" timestamp with time zone NOT NULL,
+    "finished_at" timestamp with time zone NULL,
+    "error" text NULL,
+    "operator" varchar(255) NOT NULL,
+    "byhand_version" varchar(32) NOT NULL,
+    "detail" text NULL
+);
+CREATE INDEX IF NOT EXISTS {index} ON {table} ("runbook_checksum", "migration");"""
+
+
+def _int4(value: int) -> int:
+    return value - 2**32 if value >= 2**31 else value

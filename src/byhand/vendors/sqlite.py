@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import getpass
+import json
 import os
 import re
+import socket
 import sqlite3
 import tempfile
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from byhand.exceptions import RehearsalError
 from byhand.vendors.base import ScratchDatabase, Vendor, fingerprint, scratch_name
+from byhand.vendors.target import Blocker, RunLockHolder, Target, digest, milliseconds, tables_named_in
 
-__all__ = ["SQLite"]
+__all__ = ["SQLite", "SQLiteTarget"]
 
 # Django's SQLite cursor turns unescaped %s into ? and %% into % (convert_query).
 _PLACEHOLDER = re.compile(r"%%|(?<!%)%s")
@@ -127,3 +132,167 @@ class SQLite(Vendor):
                 os.unlink(scratch.settings["NAME"] + suffix)
             except FileNotFoundError:
                 pass
+
+
+# -- operating side -------------------------------------------------------------------
+
+
+class SQLiteTarget(Target):
+    vendor = "sqlite"
+    transactional_ddl = True
+    placeholder = "?"
+    watchable = False  # who holds the lock is read from /proc after a timeout instead
+
+    def connect(self, *, application: str) -> None:
+        path = self.params.database
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no SQLite database at {path!r}")
+        # Autocommit: byhand sends BEGIN IMMEDIATE / COMMIT itself.
+        self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
+        _register_django_functions(self.connection)
+
+    def session_id(self) -> int:
+        return os.getpid()
+
+    def server_version(self) -> str:
+        return sqlite3.sqlite_version
+
+    def begin(self) -> None:
+        # Take the write lock now, so that waiting for it happens here, bounded by busy_timeout.
+        self.execute("BEGIN IMMEDIATE")
+
+    def set_timeouts(self, *, lock_timeout: timedelta, statement_timeout: timedelta | None, local: bool) -> None:
+        self.execute(f"PRAGMA busy_timeout = {milliseconds(lock_timeout)}")
+
+    def is_lock_timeout(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) and (
+            "database is locked" in str(exc) or "database table is locked" in str(exc)
+        )
+
+    def is_connection_lost(self, exc: BaseException) -> bool:
+        return False
+
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        return (sqlite3.Error,)
+
+    def find_blockers(self, *, waiting_session: int, tables: list[str], older_than: timedelta) -> list[Blocker]:
+        # SQLite does not say who holds its lock; the processes that have the file open might.
+        return [
+            Blocker(
+                pid=pid,
+                user=None,
+                application=command,
+                client=None,
+                state=None,
+                transaction_age=None,
+                query_start=None,
+                query=None,
+                certain=False,
+            )
+            for pid, command in _processes_with_open(self.params.database)
+        ]
+
+    def _lock_path(self, name: str) -> str:
+        return f"{self.params.database}.{name}.lock"
+
+    def try_run_lock(self, name: str) -> bool:
+        import fcntl
+
+        handle = open(self._lock_path(name), "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps(_holder_facts()))
+        handle.flush()
+        self._lock_handle = handle
+        return True
+
+    def release_run_lock(self, name: str) -> None:
+        handle = getattr(self, "_lock_handle", None)
+        if handle is not None:
+            handle.close()  # closing releases the flock
+            del self._lock_handle
+
+    def run_lock_holder(self, name: str) -> RunLockHolder | None:
+        try:
+            with open(self._lock_path(name)) as handle:
+                facts = json.loads(handle.read() or "{}")
+        except (OSError, ValueError):
+            return None
+        return RunLockHolder(f"pid {facts.get('pid')} of {facts.get('operator')}, since {facts.get('since')}")
+
+    def table_exists(self, name: str) -> bool:
+        return bool(self.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))[0][0])
+
+    def journal_ddl(self, table: str) -> str:
+        return _JOURNAL_DDL.format(table=self.quote_name(table), index=self.quote_name(f"{table}_runbook"))
+
+    def state_of(self, sql: str) -> str:
+        tables = tables_named_in(sql)
+        marks = ", ".join("?" * len(tables))
+        where = f"WHERE tbl_name IN ({marks})" if tables else ""
+        rows = self.execute(f"SELECT type, name, sql FROM sqlite_master {where} ORDER BY name", tables)
+        return digest(repr(rows))
+
+    def timestamp(self, moment: datetime) -> Any:
+        return moment.astimezone(timezone.utc).isoformat(sep=" ")
+
+
+_JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS {table} (
+    "id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+    "run_id" varchar(32) NOT NULL,
+    "event" varchar(32) NOT NULL,
+    "status" varchar(16) NOT NULL,
+    "runbook_checksum" varchar(64) NOT NULL,
+    "migration" varchar(255) NULL,
+    "statement_index" integer NULL,
+    "statement_hash" varchar(64) NULL,
+    "attempts" integer NOT NULL,
+    "started_at" text NOT NULL,
+    "finished_at" text NULL,
+    "error" text NULL,
+    "operator" varchar(255) NOT NULL,
+    "byhand_version" varchar(32) NOT NULL,
+    "detail" text NULL
+);
+CREATE INDEX IF NOT EXISTS {index} ON {table} ("runbook_checksum", "migration");"""
+
+
+def _register_django_functions(connection: sqlite3.Connection) -> None:
+    """Functional indexes may call the SQL functions Django registers on its SQLite
+    connections (django_date_extract, ...): register them when Django is importable."""
+    try:
+        from django.db.backends.sqlite3._functions import register  # type: ignore[import-untyped]
+    except ImportError:
+        return
+    register(connection)
+
+
+def _holder_facts() -> dict[str, Any]:
+    return {
+        "pid": os.getpid(),
+        "operator": f"{getpass.getuser()}@{socket.gethostname()}",
+        "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _processes_with_open(path: str) -> list[tuple[int, str]]:
+    """(pid, command) of the other processes that have ``path`` open (Linux /proc)."""
+    wanted = os.path.realpath(path)
+    found = []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{entry}/fd")
+            if any(os.path.realpath(f"/proc/{entry}/fd/{fd}") == wanted for fd in fds):
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    command = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                found.append((int(entry), command[:80]))
+        except OSError:
+            continue
+    return found

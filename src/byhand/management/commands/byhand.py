@@ -1,11 +1,12 @@
-"""``manage.py byhand``: the planning side (sql today; record, verify, post-migrate later)."""
+"""``manage.py byhand``: the planning side (sql), and apply with the connection from settings."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import tempfile
-from argparse import ArgumentParser
+from argparse import ArgumentParser, Namespace
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from byhand import compiling, planning
+from byhand.cli import add_apply_arguments, run_apply
 from byhand.exceptions import ByhandError
+from byhand.vendors.target import params_from_settings
 
 __all__ = ["Command"]
 
@@ -56,11 +59,20 @@ class Command(BaseCommand):
             help="create the rehearsal copy on this alias's server instead of the target's "
             "(same vendor and version; for a read-only role on the target)",
         )
+        apply = commands.add_parser(
+            "apply",
+            help="run a runbook against a database of settings.DATABASES",
+            description="The console script's 'byhand apply', with the connection taken from settings.",
+        )
+        add_apply_arguments(apply)
+        apply.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias (default: %(default)s)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             if options["subcommand"] == "sql":
                 self.sql(**options)
+            elif options["subcommand"] == "apply":
+                self.apply(**options)
         except ByhandError as exc:
             raise CommandError(str(exc)) from exc
         except KeyboardInterrupt as exc:
@@ -84,6 +96,15 @@ class Command(BaseCommand):
             return
         _write_atomically(output, text)
         self.stderr.write(f"Wrote {output} ({len(plan.migrations)} migrations).")
+
+    def apply(self, *, database: str, runbook: Path, **options: Any) -> None:
+        if database not in connections:
+            raise CommandError(f"unknown database alias '{database}'; settings.DATABASES has {', '.join(connections)}.")
+        connection = connections[database]
+        params = params_from_settings(connection.settings_dict, vendor=connection.vendor)
+        status = run_apply(runbook, params, Namespace(**options))
+        if status:
+            sys.exit(status)
 
 
 def _check_arguments(database: str, scratch: str | None, output: Path | None) -> None:

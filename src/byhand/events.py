@@ -1,0 +1,75 @@
+"""What applying reports, as data: the front ends print, draw progress or emit JSON lines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["Event", "EventSink", "describe", "to_json"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing that happened. ``name`` is kebab-case; ``data`` is JSON-serialisable."""
+
+    name: str
+    data: dict[str, Any] = field(default_factory=dict)
+    at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+
+EventSink = Callable[[Event], None]
+
+
+def to_json(event: Event) -> str:
+    """One line of ``--json`` output."""
+    return json.dumps({"event": event.name, "time": event.at.isoformat(), **event.data}, default=str)
+
+
+def _where(data: dict[str, Any]) -> str:
+    where = data.get("migration") or "(setup)"
+    if data.get("index") is not None:
+        where += f" statement {data['index']}/{data['total']}"
+    return where
+
+
+def _blockers(data: dict[str, Any]) -> str:
+    blockers = data.get("blockers") or []
+    if not blockers:
+        return "no blocker found (it may have finished)"
+    return "; ".join(str(b["text"]) for b in blockers)
+
+
+_TEXT: dict[str, Callable[[dict[str, Any]], str]] = {
+    "preflight": lambda d: d["text"],
+    "run-started": lambda d: f"run {d['run']} started by {d['operator']} on {d['database']}",
+    "migration-skipped": lambda d: f"{d['migration']}: skipped, {d['reason']}",
+    "migration-started": lambda d: (
+        f"[{d['position']}/{d['count']}] {d['migration'] or '(' + d['block'] + ')'}"
+        + (f" (resuming after statement {d['resume_after']})" if d.get("resume_after") else "")
+    ),
+    "statement-started": lambda d: f"  {_where(d)}, attempt {d['attempt']}: {d['summary']}",
+    "statement-done": lambda d: f"  {_where(d)} done in {d['elapsed']:.3f}s: {d['summary']}",
+    "statement-took-effect": lambda d: f"  {_where(d)}: {d['decision']}",
+    "lock-timeout": lambda d: (
+        f"  {_where(d)}: lock not granted within {d['lock_timeout']}s (attempt {d['attempt']}); "
+        f"blocked by {_blockers(d)}; retrying in {d['retry_in']:.2f}s"
+    ),
+    "blocker-cancelled": lambda d: f"  cancelled the query of {d['blocker']['text']}",
+    "blocker-terminated": lambda d: f"  terminated the session of {d['blocker']['text']}",
+    "invalid-index-dropped": lambda d: f"  dropped the INVALID index a failed attempt left: {d['sql']}",
+    "waiting": lambda d: f"  {_where(d)}: running {d['elapsed']:.1f}s; {d.get('progress') or _blockers(d)}",
+    "manual-step": lambda d: f"  {d['migration']}: manual step {d['step']} ({d['callable']}): {d['status']}",
+    "migration-done": lambda d: (
+        f"  {d['migration'] or '(' + d['block'] + ')'}: done in {d['elapsed']:.2f}s, {d['attempts']} attempt(s)"
+    ),
+    "run-finished": lambda d: f"run {d['run']} {d['outcome']} in {d['elapsed']:.2f}s: {d['summary']}",
+}
+
+
+def describe(event: Event) -> str:
+    """One line for a person (logs, non-TTY output)."""
+    render = _TEXT.get(event.name)
+    return render(event.data) if render else f"{event.name}: {event.data}"

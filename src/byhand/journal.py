@@ -1,0 +1,195 @@
+"""The byhand_journal table: an append-only audit of every run, and what makes resuming exact.
+
+One row per outcome, never updated: a run's start and end, each statement (done,
+failed, or ``started`` for statements that commit alone and so cannot share a
+transaction with their row), each migration done or skipped, each manual step
+and each blocker cancelled. Statement rows of a migration count for resuming
+only after its last migration row, so that a runbook applied, reversed and
+applied again starts that migration from the top.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from byhand import __version__
+from byhand.vendors.target import Target
+
+__all__ = ["DEFAULT_TABLE", "Entry", "Journal", "MigrationProgress", "RunSummary", "operator"]
+
+DEFAULT_TABLE = "byhand_journal"
+
+_COLUMNS = (
+    "run_id",
+    "event",
+    "status",
+    "runbook_checksum",
+    "migration",
+    "statement_index",
+    "statement_hash",
+    "attempts",
+    "started_at",
+    "finished_at",
+    "error",
+    "operator",
+    "byhand_version",
+    "detail",
+)
+
+
+def operator() -> str:
+    """Who runs byhand: the operating-system user at this host (never database credentials)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+@dataclass
+class Entry:
+    """One journal row to write."""
+
+    event: str  # run-started, run-finished, statement, migration, manual-step, blocker-cancelled, ...
+    status: str  # done, failed, started, skipped, ...
+    migration: str | None = None
+    statement_index: int | None = None
+    statement_hash: str | None = None
+    attempts: int = 0
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    finished_at: datetime | None = None
+    error: str | None = None
+    detail: dict[str, Any] | None = None
+
+
+@dataclass
+class MigrationProgress:
+    """What the journal knows about one migration of this runbook since it was last completed."""
+
+    done: set[int] = field(default_factory=set)  # statement indexes committed
+    started: dict[int, str] = field(default_factory=dict)  # index -> state before an attempt whose end is unknown
+    failed: tuple[int, str] | None = None  # last failed statement and its error
+    manual_done: set[int] = field(default_factory=set)  # operation indexes of manual steps passed
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    operator: str
+    started_at: Any
+    finished_at: Any
+    outcome: str  # done, failed, gave-up, stopped, interrupted, running
+    detail: dict[str, Any]
+
+
+class Journal:
+    """The journal of one database, written through ``target`` for one runbook."""
+
+    def __init__(self, target: Target, *, table: str, checksum: str) -> None:
+        self.target = target
+        self.table = table
+        self.checksum = checksum
+        self.run_id = uuid.uuid4().hex
+        self.operator = operator()
+
+    def ddl(self) -> str:
+        return self.target.journal_ddl(self.table)
+
+    def exists(self) -> bool:
+        return self.target.table_exists(self.table)
+
+    def create(self) -> None:
+        for statement in self.ddl().split(";\n"):
+            self.target.execute(statement.rstrip(";"))
+
+    def insert_sql(self, count: int = 1) -> str:
+        columns = ", ".join(self.target.quote_name(c) for c in _COLUMNS)
+        row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+        return f"INSERT INTO {self.target.quote_name(self.table)} ({columns}) VALUES " + ", ".join([row] * count)
+
+    def write(self, *entries: Entry) -> None:
+        """Insert ``entries`` in one statement, inside whatever transaction is open."""
+        if not entries:
+            return
+        params: list[Any] = []
+        for entry in entries:
+            params.extend(self._values(entry))
+        self.target.execute(self.insert_sql(len(entries)), params)
+
+    def _values(self, entry: Entry) -> tuple[Any, ...]:
+        stamp = self.target.timestamp
+        return (
+            self.run_id,
+            entry.event,
+            entry.status,
+            self.checksum,
+            entry.migration,
+            entry.statement_index,
+            entry.statement_hash,
+            entry.attempts,
+            stamp(entry.started_at),
+            stamp(entry.finished_at) if entry.finished_at else None,
+            entry.error,
+            self.operator,
+            __version__,
+            json.dumps(entry.detail, default=str) if entry.detail is not None else None,
+        )
+
+    # -- reading ---------------------------------------------------------------------
+
+    def _rows(self, where: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        q = self.target.quote_name
+        columns = ", ".join(q(c) for c in ("id", *_COLUMNS))
+        return self.target.execute(f"SELECT {columns} FROM {q(self.table)} WHERE {where} ORDER BY {q('id')}", params)
+
+    def progress(self) -> dict[str, MigrationProgress]:
+        """Per migration of this runbook: statements done since it was last completed or skipped."""
+        found: dict[str, MigrationProgress] = {}
+        if not self.exists():
+            return found
+        q = self.target.quote_name
+        rows = self._rows(f"{q('runbook_checksum')} = %s AND {q('migration')} IS NOT NULL", (self.checksum,))
+        for row in rows:
+            _id, _run, event, status, _sum, migration, index, _hash, *_rest = row
+            error, detail = row[11], row[14]
+            if event == "migration":
+                found[migration] = MigrationProgress()  # completed (or skipped): start afresh next time
+                continue
+            progress = found.setdefault(migration, MigrationProgress())
+            if event == "statement" and status == "done":
+                progress.done.add(index)
+                progress.started.pop(index, None)
+                if progress.failed and progress.failed[0] == index:
+                    progress.failed = None
+            elif event == "statement" and status == "started":
+                progress.started[index] = json.loads(detail or "{}").get("before", "")
+            elif event == "statement" and status == "failed":
+                progress.started.pop(index, None)
+                progress.failed = (index, error or "")
+            elif event == "manual-step" and status in {"done", "skipped"}:
+                progress.manual_done.add(index)
+        return found
+
+    def runs(self, *, limit: int = 20) -> list[RunSummary]:
+        """The latest runs against this database (of any runbook), newest first."""
+        if not self.exists():
+            return []
+        q = self.target.quote_name
+        rows = self._rows(f"{q('event')} IN ('run-started', 'run-finished')", ())
+        runs: dict[str, RunSummary] = {}
+        for row in rows:
+            run_id, event, status = row[1], row[2], row[3]
+            detail = json.loads(row[14] or "{}")
+            if event == "run-started":
+                runs[run_id] = RunSummary(run_id, row[12], row[9], None, "running or crashed", detail)
+            elif run_id in runs:
+                runs[run_id].finished_at = row[10]
+                runs[run_id].outcome = status
+                runs[run_id].detail.update(detail)
+        return list(reversed(runs.values()))[:limit]

@@ -1,0 +1,146 @@
+"""Before any change: what each block of a runbook will do on this database, or why not.
+
+Pure: it reads django_migrations rows and the journal's progress, never a connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from byhand.exceptions import PreflightRefused
+from byhand.journal import MigrationProgress
+from byhand.runbook import Block, Runbook, Step
+
+__all__ = ["BlockPlan", "check_runbook", "manual_step_id", "numbered_steps"]
+
+Row = tuple[str, str]
+Action = Literal["run", "skip"]
+
+
+def manual_step_id(block: Block, step: Step) -> str:
+    """How the operator names a manual step: APP.MIGRATION:OPERATION."""
+    return f"{block.migration}:{step.op}"
+
+
+def numbered_steps(block: Block) -> list[tuple[int, Step]]:
+    """The block's SQL steps numbered from 1, as the journal and messages count them."""
+    sql_steps = [step for step in block.steps if step.kind != "manual"]
+    return list(enumerate(sql_steps, start=1))
+
+
+@dataclass
+class BlockPlan:
+    """The verdict for one block."""
+
+    block: Block
+    action: Action
+    reason: str
+    progress: MigrationProgress = field(default_factory=MigrationProgress)
+    #: Record steps to leave out: rows already recorded (the squash bookkeeping block only).
+    skip_steps: set[int] = field(default_factory=set)
+    #: Manual steps (operation indexes) the operator confirmed, now or in an earlier run.
+    manual_passed: set[int] = field(default_factory=set)
+
+    @property
+    def name(self) -> str:
+        return self.block.migration or f"({self.block.kind})"
+
+    def resumes_after(self) -> int:
+        """The number of statements already committed (the resume point)."""
+        return len(self.progress.done)
+
+    def first_pending_manual(self) -> Step | None:
+        for step in self.block.manual_steps:
+            if step.op not in self.manual_passed:
+                return step
+        return None
+
+
+def _rows(rows: list[list[str]]) -> list[Row]:
+    return [(app, name) for app, name in rows]
+
+
+def _key(dotted: str) -> Row:
+    app, _, name = dotted.partition(".")
+    return app, name
+
+
+def check_runbook(
+    runbook: Runbook,
+    *,
+    applied: set[Row],
+    has_migrations_table: bool,
+    progress: dict[str, MigrationProgress],
+    manual_done: frozenset[str],
+    skip_manual: bool,
+) -> list[BlockPlan]:
+    """One plan per block, or PreflightRefused listing every problem at once."""
+    problems: list[str] = []
+    known = {manual_step_id(b, s) for b in runbook.blocks for s in b.manual_steps}
+    for unknown in sorted(manual_done - known):
+        listing = ", ".join(sorted(known)) or "none"
+        problems.append(f"--manual-step-done {unknown}: the runbook has no such manual step (it has: {listing})")
+    backwards = runbook.direction == "backwards"
+    will_record: set[Row] = set()  # rows earlier blocks of this runbook write
+    will_delete: set[Row] = set()
+    plans: list[BlockPlan] = []
+    for block in runbook.blocks:
+        plan = _plan_block(block, applied=applied, has_migrations_table=has_migrations_table, backwards=backwards)
+        if plan is None:
+            problems.append(
+                f"{block.migration}: only some of its rows are recorded ({_listing(block.records, applied)}); "
+                "the database changed since the runbook was written: generate it again"
+            )
+            continue
+        if block.migration and plan.action == "run":
+            plan.progress = progress.get(block.migration, MigrationProgress())
+            confirmed = {s.op for s in block.manual_steps if manual_step_id(block, s) in manual_done or skip_manual}
+            plan.manual_passed = {op for op in confirmed | plan.progress.manual_done if op is not None}
+        if block.kind == "migration" and not backwards:
+            missing = [r for r in block.requires if _key(r) not in applied and _key(r) not in will_record]
+            if missing:
+                problems.append(
+                    f"{block.migration}: needs {', '.join(missing)}, which is neither recorded in "
+                    "django_migrations nor applied earlier in this runbook"
+                )
+        if block.kind == "migration" and backwards and plan.action == "run":
+            deleting = will_delete | set(_rows(block.deletes))
+            dependents = [r for r in block.required_by if _key(r) in applied and _key(r) not in deleting]
+            if dependents:
+                problems.append(
+                    f"{block.migration}: {', '.join(dependents)} depend(s) on it and are still recorded; "
+                    "unapply them first (a runbook down to an earlier target does)"
+                )
+        will_record.update(_rows(block.records))
+        will_delete.update(_rows(block.deletes))
+        plans.append(plan)
+    if problems:
+        raise PreflightRefused(problems)
+    return plans
+
+
+def _listing(rows: list[list[str]], applied: set[Row]) -> str:
+    return ", ".join(f"{a}.{n} {'recorded' if (a, n) in applied else 'not recorded'}" for a, n in rows)
+
+
+def _plan_block(block: Block, *, applied: set[Row], has_migrations_table: bool, backwards: bool) -> BlockPlan | None:
+    if block.kind == "setup":
+        if has_migrations_table:
+            return BlockPlan(block, "skip", "django_migrations exists already")
+        return BlockPlan(block, "run", "django_migrations does not exist yet")
+    if block.kind == "replacements":
+        recorded = [i for i, row in enumerate(_rows(block.records), start=1) if row in applied]
+        if len(recorded) == len(block.records):
+            return BlockPlan(block, "skip", "every squash is recorded already")
+        return BlockPlan(block, "run", "records squashed migrations", skip_steps=set(recorded))
+    if backwards:
+        if not any(row in applied for row in _rows(block.deletes)):
+            return BlockPlan(block, "skip", "not recorded: nothing to unapply")
+        return BlockPlan(block, "run", "recorded: will be unapplied")
+    present = [row in applied for row in _rows(block.records)]
+    if all(present):
+        return BlockPlan(block, "skip", "already recorded in django_migrations")
+    if any(present):
+        return None
+    return BlockPlan(block, "run", "not recorded: will be applied")

@@ -1,0 +1,64 @@
+"""Where a runbook stands on a database: per migration applied, pending or partial, and the runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from byhand.journal import Journal, MigrationProgress, RunSummary
+from byhand.preflight import numbered_steps
+from byhand.runbook import Runbook
+from byhand.vendors.target import Target
+
+__all__ = ["MigrationStatus", "RunbookStatus", "runbook_status"]
+
+
+@dataclass
+class MigrationStatus:
+    name: str
+    state: str  # applied, pending, partial (forwards); unapplied, pending, partial (backwards)
+    statements: int
+    done: int
+    failed: tuple[int, str] | None  # statement index and error of the last failure
+
+
+@dataclass
+class RunbookStatus:
+    migrations: list[MigrationStatus]
+    runs: list[RunSummary]
+    lock_holder: str | None
+
+
+def runbook_status(runbook: Runbook, target: Target, *, journal_table: str) -> RunbookStatus:
+    """Read-only: django_migrations, the journal and the run lock."""
+    q = target.quote_name
+    applied: set[tuple[str, str]] = set()
+    if target.table_exists("django_migrations"):
+        rows = target.execute(f"SELECT {q('app')}, {q('name')} FROM {q('django_migrations')}")
+        applied = {(str(app), str(name)) for app, name in rows}
+    journal = Journal(target, table=journal_table, checksum=runbook.checksum())
+    progress = journal.progress()
+    backwards = runbook.direction == "backwards"
+    migrations = []
+    for block in runbook.migrations:
+        name = str(block.migration)
+        own = block.deletes if backwards else block.records
+        recorded = any((app, n) in applied for app, n in own)
+        finished = not recorded if backwards else all((app, n) in applied for app, n in own)
+        known = progress.get(name, MigrationProgress())
+        if finished:
+            state = "unapplied" if backwards else "applied"
+        elif known.done or known.failed or known.started:
+            state = "partial"
+        else:
+            state = "pending"
+        migrations.append(
+            MigrationStatus(
+                name=name,
+                state=state,
+                statements=len(numbered_steps(block)),
+                done=len(known.done),
+                failed=known.failed if not finished else None,
+            )
+        )
+    holder = target.run_lock_holder(journal_table)
+    return RunbookStatus(migrations, journal.runs(), holder.describe() if holder else None)

@@ -1,0 +1,338 @@
+"""The operating side's view of a database: a connection from a URL, and what each
+vendor must answer while a runbook runs (timeouts, blockers, the run lock).
+
+No Django here: the console script runs next to the database with only a driver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from byhand.exceptions import BadDatabaseUrl
+
+__all__ = [
+    "Blocker",
+    "ConnectionParams",
+    "RunLockHolder",
+    "Target",
+    "digest",
+    "milliseconds",
+    "params_from_settings",
+    "parse_database_url",
+    "strip_comments",
+    "tables_named_in",
+]
+
+_SCHEMES = {
+    "postgres": "postgresql",
+    "postgresql": "postgresql",
+    "pgsql": "postgresql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "sqlite": "sqlite",
+}
+
+
+@dataclass(frozen=True)
+class ConnectionParams:
+    """Where to connect. The password never appears in ``display()`` or ``repr()``."""
+
+    vendor: str  # "postgresql", "mysql", "sqlite"
+    database: str  # a database name, or a file path for SQLite
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    options: dict[str, str] = field(default_factory=dict)
+
+    def display(self) -> str:
+        """The URL without its password, for messages, logs and the journal."""
+        if self.vendor == "sqlite":
+            return f"sqlite:///{self.database}"
+        user = f"{self.user}@" if self.user else ""
+        port = f":{self.port}" if self.port else ""
+        return f"{self.vendor}://{user}{self.host or 'localhost'}{port}/{self.database}"
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the password removed, for errors that might quote it."""
+        return text.replace(self.password, "********") if self.password else text
+
+
+def parse_database_url(url: str) -> ConnectionParams:
+    """``postgres://user:pass@host:port/db``, ``mysql://...``, ``sqlite:///relative`` or ``sqlite:////abs``."""
+    parts = urlsplit(url)
+    vendor = _SCHEMES.get(parts.scheme.lower())
+    if vendor is None:
+        known = ", ".join(f"{scheme}://" for scheme in _SCHEMES)
+        raise BadDatabaseUrl(f"unknown scheme {parts.scheme + '://' if parts.scheme else '(none)'}; use one of {known}")
+    if vendor == "sqlite":
+        path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+        if not path or parts.netloc:
+            raise BadDatabaseUrl("an SQLite URL is sqlite:///relative/path or sqlite:////absolute/path")
+        return ConnectionParams(vendor=vendor, database=path)
+    database = unquote(parts.path.lstrip("/"))
+    if not database:
+        raise BadDatabaseUrl(f"no database name in {parts.scheme}://…; add it as the path: /dbname")
+    try:
+        port = parts.port
+    except ValueError:
+        raise BadDatabaseUrl("the port is not a number") from None
+    return ConnectionParams(
+        vendor=vendor,
+        database=database,
+        host=unquote(parts.hostname) if parts.hostname else None,
+        port=port,
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        options=dict(parse_qsl(parts.query)),
+    )
+
+
+def params_from_settings(settings: dict[str, Any], *, vendor: str) -> ConnectionParams:
+    """The same connection as a Django DATABASES entry (for ``manage.py byhand apply``)."""
+    options = {k: str(v) for k, v in (settings.get("OPTIONS") or {}).items() if isinstance(v, (str, int))}
+    if vendor == "sqlite":
+        return ConnectionParams(vendor=vendor, database=str(settings["NAME"]))
+    return ConnectionParams(
+        vendor=vendor,
+        database=str(settings["NAME"]),
+        host=settings.get("HOST") or None,
+        port=int(settings["PORT"]) if settings.get("PORT") else None,
+        user=settings.get("USER") or None,
+        password=settings.get("PASSWORD") or None,
+        options={k: v for k, v in options.items() if k in {"sslmode", "charset", "connect_timeout"}},
+    )
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """A session that holds a lock a runbook statement waits for."""
+
+    pid: int
+    user: str | None
+    application: str | None
+    client: str | None
+    state: str | None
+    transaction_age: timedelta | None
+    query_start: datetime | None
+    query: str | None
+    certain: bool = True  # False when the vendor cannot say who holds the lock, only who might
+
+    def is_idle_in_transaction(self) -> bool:
+        return (self.state or "").lower() in {"idle in transaction", "idle in transaction (aborted)", "sleep"}
+
+    def describe(self) -> str:
+        age = f", transaction open {self.transaction_age.total_seconds():.1f}s" if self.transaction_age else ""
+        query = " ".join((self.query or "").split())[:120]
+        who = f"{self.user or '?'}@{self.client or 'local'}"
+        app = f" ({self.application})" if self.application else ""
+        maybe = "" if self.certain else " [may hold it]"
+        return f"pid {self.pid} {who}{app}, {self.state or '?'}{age}: {query or '-'}{maybe}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "user": self.user,
+            "application": self.application,
+            "client": self.client,
+            "state": self.state,
+            "transaction_age": self.transaction_age.total_seconds() if self.transaction_age else None,
+            "query_start": self.query_start.isoformat() if self.query_start else None,
+            "query": self.query,
+            "certain": self.certain,
+        }
+
+
+@dataclass(frozen=True)
+class RunLockHolder:
+    """Who holds the run lock, as far as the server can tell."""
+
+    session: str  # e.g. "pid 4121, user deploy from 10.0.0.5, since 2026-11-25 21:04:07+00"
+
+    def describe(self) -> str:
+        return self.session
+
+
+_TABLE_AFTER = re.compile(
+    r"\b(?:TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?|ON|REFERENCES|INTO|UPDATE|FROM|RENAME\s+TO|TO)\s+"
+    r"(?:ONLY\s+)?((?:[`\"][^`\"]+[`\"]|\w+)(?:\.(?:[`\"][^`\"]+[`\"]|\w+))?)",
+    re.IGNORECASE,
+)
+
+
+def tables_named_in(sql: str) -> list[str]:
+    """Table names a DDL/DML statement touches, unquoted, in order of appearance.
+
+    Good enough for Django's own statements (every one names its table after
+    TABLE, ON, REFERENCES, INTO, UPDATE or FROM); used to find blockers and to
+    fingerprint tables, never to decide what runs.
+    """
+    names: list[str] = []
+    for match in _TABLE_AFTER.finditer(sql):
+        name = match.group(1).split(".")[-1].strip('`"')
+        if name.upper() not in {"SET", "SELECT", "TABLE", "NOT", "IF"} and name not in names:
+            names.append(name)
+    return names
+
+
+class Target:
+    """A database a runbook is applied to, through the vendor's own driver (autocommit;
+    byhand opens and closes transactions itself). Vendor modules subclass it."""
+
+    vendor: str
+    #: DDL rolls back (PostgreSQL, SQLite): a migration runs as one transaction.
+    transactional_ddl: bool
+    #: The driver's parameter marker.
+    placeholder = "%s"
+    #: A second connection can watch blockers and progress while a statement runs.
+    watchable = True
+
+    def __init__(self, params: ConnectionParams) -> None:
+        self.params = params
+        self.connection: Any = None
+
+    # -- connection ------------------------------------------------------------------
+
+    def connect(self, *, application: str) -> None:
+        raise NotImplementedError
+
+    def open_monitor(self) -> Target:
+        """A second connection for watching blockers and progress while a statement runs."""
+        other = type(self)(self.params)
+        other.connect(application="byhand monitor")
+        return other
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.close()
+            except Exception:  # noqa: BLE001 -- already gone: nothing left to close
+                pass
+            self.connection = None
+
+    def execute(self, sql: str, params: tuple[Any, ...] | list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run one statement; return its rows (empty for statements without a result)."""
+        cursor = self.connection.cursor()
+        try:
+            if params is None:
+                cursor.execute(sql)
+            else:
+                cursor.execute(sql.replace("%s", self.placeholder), params)
+            return list(cursor.fetchall()) if cursor.description else []
+        finally:
+            cursor.close()
+
+    def begin(self) -> None:
+        self.execute("BEGIN")
+
+    def commit(self) -> None:
+        self.execute("COMMIT")
+
+    def rollback(self) -> None:
+        """Roll back whatever is open; never raises (the connection may be gone)."""
+        try:
+            self.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 -- a lost connection has rolled back already
+            pass
+
+    def session_id(self) -> int:
+        raise NotImplementedError
+
+    def server_version(self) -> str:
+        raise NotImplementedError
+
+    def quote_name(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    # -- timeouts and errors ---------------------------------------------------------
+
+    def set_timeouts(self, *, lock_timeout: timedelta, statement_timeout: timedelta | None, local: bool) -> None:
+        raise NotImplementedError
+
+    def is_lock_timeout(self, exc: BaseException) -> bool:
+        raise NotImplementedError
+
+    def is_connection_lost(self, exc: BaseException) -> bool:
+        raise NotImplementedError
+
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        """The driver's exception classes for anything the database refused."""
+        raise NotImplementedError
+
+    def needs_autocommit(self, sql: str) -> bool:
+        """True for statements that cannot run inside a transaction block."""
+        return False
+
+    def runs_alone(self, sql: str) -> bool:
+        """True for statements that commit by themselves (MySQL DDL), so that their
+        journal row cannot share their transaction."""
+        return self.needs_autocommit(sql)
+
+    # -- blockers and progress -------------------------------------------------------
+
+    def find_blockers(self, *, waiting_session: int, tables: list[str], older_than: timedelta) -> list[Blocker]:
+        """Sessions that block ``waiting_session`` now, or that hold a lock on ``tables`` in a
+        transaction older than ``older_than`` (they held it for the whole failed wait).
+        Called on a monitor connection."""
+        return []
+
+    def cancel(self, blocker: Blocker) -> None:
+        raise NotImplementedError
+
+    def terminate(self, blocker: Blocker) -> None:
+        raise NotImplementedError
+
+    def progress(self, *, session: int) -> str | None:
+        """What a long statement of ``session`` is doing (index build phase and %), if known."""
+        return None
+
+    # -- one operator at a time ------------------------------------------------------
+
+    def try_run_lock(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def release_run_lock(self, name: str) -> None:
+        raise NotImplementedError
+
+    def run_lock_holder(self, name: str) -> RunLockHolder | None:
+        raise NotImplementedError
+
+    # -- catalog ---------------------------------------------------------------------
+
+    def table_exists(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def journal_ddl(self, table: str) -> str:
+        raise NotImplementedError
+
+    def state_of(self, sql: str) -> str:
+        """A fingerprint of what ``sql`` changes, taken before it runs and compared after a
+        crash to decide whether a statement that commits alone took effect."""
+        raise NotImplementedError
+
+    def leftover_of(self, sql: str) -> str | None:
+        """SQL that removes what a failed attempt of ``sql`` left behind (an INVALID index)."""
+        return None
+
+    def timestamp(self, moment: datetime) -> Any:
+        """``moment`` (UTC, aware) as the driver should bind it for the journal's columns."""
+        return moment
+
+
+def digest(text: str) -> str:
+    """SHA-256 of ``text`` in hex: statement hashes and lock names."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def milliseconds(delta: timedelta) -> int:
+    return max(0, round(delta.total_seconds() * 1000))
+
+
+def strip_comments(sql: str) -> str:
+    """``sql`` without its whole-line ``--`` comments, to look at what it starts with."""
+    return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
