@@ -176,6 +176,17 @@ def schema_of(alias: str) -> dict[str, Any]:
     return schema
 
 
+def database_url(settings: dict[str, Any]) -> str:
+    """The byhand apply URL of a Django DATABASES entry (test servers have no passwords)."""
+    if VENDOR == "sqlite":
+        return f"sqlite:///{settings['NAME']}"  # an absolute path: sqlite:////tmp/...
+    scheme = "postgres" if VENDOR == "postgresql" else "mysql"
+    user = settings.get("USER") or ("postgres" if VENDOR == "postgresql" else "root")
+    host = settings.get("HOST") or "127.0.0.1"
+    port = settings.get("PORT") or (5432 if VENDOR == "postgresql" else 3306)
+    return f"{scheme}://{user}@{host}:{port}/{settings['NAME']}"
+
+
 def recorded_rows(alias: str) -> set[tuple[str, str]]:
     with connections[alias].cursor() as cursor:
         cursor.execute("SELECT app, name FROM django_migrations")
@@ -187,6 +198,7 @@ __all__ = [
     "VENDOR",
     "admin_connection",
     "capturing_migrate",
+    "database_url",
     "fresh_database",
     "recorded_rows",
     "require_server",

@@ -94,7 +94,7 @@ def connect(target: Target, *, application: str = "byhand apply") -> None:
         raise CannotConnect(params.display(), detail) from None
 
 
-UnitKind = Literal["transaction", "alone", "control", "manual-stop", "finish"]
+UnitKind = Literal["transaction", "alone", "control", "manual-stop", "finish", "start"]
 
 
 @dataclass
@@ -250,8 +250,11 @@ class _Run:
                 lines.append(f"    {index}. {first}" + (f" … (+{len(rest)} lines)" if rest else ""))
         return lines
 
-    def _execute(self, result: ApplyResult, started: float) -> ApplyResult:
+    def _start(self, result: ApplyResult, attempt: int) -> None:
+        """Create the journal if needed, journal the run's start and the skipped migrations:
+        one transaction where DDL allows, retried like any other on lock timeouts."""
         journal, target = self.journal, self.target
+        target.begin()
         if not journal.exists():
             journal.create()
             result.journal_created = True
@@ -268,13 +271,6 @@ class _Run:
                 },
             )
         )
-        self.emit("run-started", run=journal.run_id, operator=journal.operator, database=target.params.display())
-        target.set_timeouts(
-            lock_timeout=self.options.lock_timeout, statement_timeout=self.options.statement_timeout, local=False
-        )
-        if target.watchable:
-            self.watcher = _Watcher(self)
-            self.watcher.start()
         skipped = [p for p in result.plans if p.action == "skip"]
         journal.write(
             *(
@@ -283,6 +279,20 @@ class _Run:
                 if p.block.migration
             )
         )
+        target.commit()
+
+    def _execute(self, result: ApplyResult, started: float) -> ApplyResult:
+        journal, target = self.journal, self.target
+        target.set_timeouts(
+            lock_timeout=self.options.lock_timeout, statement_timeout=self.options.statement_timeout, local=False
+        )
+        self.where = "the run's start (journal)"
+        self._with_retries(None, _Unit("start"), 0, run=lambda attempt: self._start(result, attempt))
+        self.emit("run-started", run=journal.run_id, operator=journal.operator, database=target.params.display())
+        if target.watchable:
+            self.watcher = _Watcher(self)
+            self.watcher.start()
+        skipped = [p for p in result.plans if p.action == "skip"]
         for plan in skipped:
             self.emit("migration-skipped", migration=plan.name, reason=plan.reason)
         result.skipped = len(skipped)
@@ -421,21 +431,29 @@ class _Run:
 
     # -- one unit, with retries ---------------------------------------------------------
 
-    def _with_retries(self, plan: BlockPlan, unit: _Unit, total: int) -> int:
+    def _with_retries(
+        self, plan: BlockPlan | None, unit: _Unit, total: int, *, run: Callable[[int], None] | None = None
+    ) -> int:
+        """Run ``unit`` (or ``run``), retrying on lock timeouts; return the attempts it took."""
         first = self.clock()
         attempt = 0
         while True:
             attempt += 1
             try:
-                self._run_unit(plan, unit, total, attempt)
+                if run is not None:
+                    run(attempt)
+                else:
+                    assert plan is not None
+                    self._run_unit(plan, unit, total, attempt)
                 return attempt
             except self.errors as exc:
                 self._after_error(plan, unit, total, attempt, first, exc)
 
     def _after_error(
-        self, plan: BlockPlan, unit: _Unit, total: int, attempt: int, first: float, exc: BaseException
+        self, plan: BlockPlan | None, unit: _Unit, total: int, attempt: int, first: float, exc: BaseException
     ) -> None:
         target = self.target
+        migration = plan.block.migration if plan else None
         where = self.where
         message = target.params.scrub(" ".join(str(exc).split()))
         if target.is_connection_lost(exc):
@@ -459,7 +477,7 @@ class _Run:
             )
         self.emit(
             "lock-timeout",
-            migration=plan.block.migration,
+            migration=migration,
             index=index,
             total=total,
             attempt=attempt,
@@ -469,30 +487,36 @@ class _Run:
         )
         after = self.options.cancel_blockers_after
         if after is not None and attempt >= after:
-            self._act_on_blockers(plan, blockers)
+            self._act_on_blockers(migration, blockers)
         self.sleep(delay)
         if unit.kind == "alone" and step is not None:
             leftover = target.leftover_of(step.sql)
             if leftover is not None:
                 target.execute(leftover)
-                self.emit("invalid-index-dropped", migration=plan.block.migration, sql=leftover)
+                self.emit("invalid-index-dropped", migration=migration, sql=leftover)
 
     def _journal_failure(
         self,
-        plan: BlockPlan,
+        plan: BlockPlan | None,
         index: int | None,
         step: Step | None,
         attempt: int,
         message: str,
         blockers: list[Blocker] | None = None,
     ) -> None:
+        """Best effort, after the rollback: the failure is raised whether or not this lands."""
+        if plan is None:
+            return  # the run's start failed: there may be no journal yet
         detail = {"blockers": [b.as_dict() for b in blockers]} if blockers else None
         entry = (
             self._statement_entry(plan, index, step, "failed", attempt, error=message, detail=detail)
             if index is not None and step is not None
             else Entry(event="control", status="failed", migration=plan.block.migration, error=message)
         )
-        self.journal.write(entry)
+        try:
+            self.journal.write(entry)
+        except self.errors:
+            pass
 
     def _blockers(self, step: Step | None) -> list[Blocker]:
         tables = tables_named_in(step.sql) if step else []
@@ -511,7 +535,7 @@ class _Run:
                 self.monitor = self.target.open_monitor()
             yield self.monitor
 
-    def _act_on_blockers(self, plan: BlockPlan, blockers: list[Blocker]) -> None:
+    def _act_on_blockers(self, migration: str | None, blockers: list[Blocker]) -> None:
         threshold = self.options.terminate_idle_after
         for blocker in blockers:
             if not blocker.certain:
@@ -522,10 +546,8 @@ class _Run:
             action = "blocker-terminated" if idle else "blocker-cancelled"
             with self._monitor() as monitor:
                 (monitor.terminate if idle else monitor.cancel)(blocker)
-            self.journal.write(
-                Entry(event=action, status="done", migration=plan.block.migration, detail=blocker.as_dict())
-            )
-            self.emit(action, migration=plan.block.migration, blocker={"text": blocker.describe(), **blocker.as_dict()})
+            self.journal.write(Entry(event=action, status="done", migration=migration, detail=blocker.as_dict()))
+            self.emit(action, migration=migration, blocker={"text": blocker.describe(), **blocker.as_dict()})
 
     # -- executing ---------------------------------------------------------------------
 

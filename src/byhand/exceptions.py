@@ -113,7 +113,7 @@ class CannotConnect(ByhandError):
         self.database = database
         self.detail = detail
         super().__init__(
-            f"cannot connect to {database}: {detail}. Check the host, port, user, password and database "
+            f"cannot connect to {database}: {detail.rstrip('.?')}. Check the host, port, user, password and database "
             "name (nothing was changed)."
         )
 

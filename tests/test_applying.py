@@ -1,0 +1,422 @@
+"""byhand apply on real servers: same result as the vendor's CLI, preflight refusals, locks,
+retries and blockers, manual steps, the journal and status."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from byhand.applying import ApplyOptions, ApplyResult, apply_runbook, connect
+from byhand.events import Event
+from byhand.exceptions import GaveUpOnLocks, StatementFailed
+from byhand.runbook import parse_runbook
+from byhand.vendors import get_target
+from byhand.vendors.target import Target, parse_database_url
+from support import (
+    VENDOR,
+    database_url,
+    fresh_database,
+    recorded_rows,
+    require_server,
+    run_with_cli,
+    schema_of,
+    use_database,
+)
+from test_oracle import write_runbook
+
+BIN = Path(sys.executable).parent
+
+
+def byhand(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The console script, with no Django settings in its environment."""
+    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    return subprocess.run(
+        [str(BIN / "byhand"), *args], capture_output=True, text=True, env={**environment, **(env or {})}, check=False
+    )
+
+
+def state(settings: dict[str, Any]) -> tuple[dict[str, Any], set[tuple[str, str]]]:
+    """Schema as Django introspects it, and django_migrations rows."""
+    with use_database("default", settings):
+        tables = schema_of("default")
+        rows = recorded_rows("default") if "django_migrations" in tables else set()
+    tables.pop("byhand_journal", None)
+    return tables, rows
+
+
+def target_for(settings: dict[str, Any]) -> Target:
+    target = get_target(parse_database_url(database_url(settings)))
+    connect(target)
+    return target
+
+
+def apply(
+    path: Path, settings: dict[str, Any], *, sleep: Callable[[float], None] = lambda s: None, **options: Any
+) -> tuple[list[Event], ApplyResult]:
+    """Apply in this process, collecting events; retries do not wait unless ``sleep`` does."""
+    events: list[Event] = []
+    target = target_for(settings)
+    try:
+        result = apply_runbook(
+            parse_runbook(path.read_text()),
+            target,
+            options=ApplyOptions(**options),
+            on_event=events.append,
+            sleep=sleep,
+        )
+    finally:
+        target.close()
+    return events, result
+
+
+def journal(settings: dict[str, Any]) -> list[tuple[Any, ...]]:
+    target = target_for(settings)
+    try:
+        q = target.quote_name
+        return target.execute(
+            f"SELECT {q('event')}, {q('status')}, {q('migration')}, {q('statement_index')}, {q('attempts')}, "
+            f"{q('detail')} FROM {q('byhand_journal')} ORDER BY {q('id')}"
+        )
+    finally:
+        target.close()
+
+
+@pytest.fixture(scope="module")
+def forwards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example's runbook for an empty database, manual steps written in."""
+    require_server()
+    path = tmp_path_factory.mktemp("runbooks") / "forwards.sql"
+    with fresh_database() as db, use_database("default", db):
+        write_runbook("default", path)
+    return path
+
+
+def midway(settings: dict[str, Any], path: Path, *target: str) -> None:
+    """Migrate ``settings`` with Django to shop 0003, then write the runbook up to ``target``."""
+    with use_database("default", settings):
+        call_command("migrate", "shop", "0003", database="default", verbosity=0)
+        write_runbook("default", path, *target)
+
+
+# -- the result ----------------------------------------------------------------------------
+
+
+def test_apply_builds_what_the_vendor_cli_builds_and_a_second_run_skips_everything(forwards: Path) -> None:
+    """Same schema and rows as psql/mysql/sqlite3 running the file; running again changes nothing."""
+    with fresh_database() as a, fresh_database() as b:
+        run_with_cli("default", a, forwards)
+        done = byhand("apply", str(forwards), "--database-url", database_url(b), "--skip-manual-steps")
+        assert done.returncode == 0, done.stderr
+        assert state(b) == state(a)
+        again = byhand("apply", str(forwards), "--database-url", database_url(b), "--json")
+        assert again.returncode == 0, again.stderr
+        events = [json.loads(line) for line in again.stdout.splitlines()]
+        assert [e["event"] for e in events if e["event"].startswith("migration-")] == ["migration-skipped"] * 29
+        assert events[-1]["summary"] == "0 applied, 29 skipped"
+        assert state(b) == state(a)
+
+
+def test_backwards_runbook_unapplies_like_the_cli(forwards: Path, tmp_path: Path) -> None:
+    """shop zero, written against the applied database, run by byhand and by the CLI."""
+    with fresh_database() as a, fresh_database() as b:
+        for db in (a, b):
+            run_with_cli("default", db, forwards)
+        for app in ("reviews", "shop"):
+            path = tmp_path / f"{app}-zero.sql"
+            with use_database("default", b):
+                write_runbook("default", path, app, "zero")
+            run_with_cli("default", a, path)
+            apply(path, b, skip_manual_steps=True)
+            assert state(b) == state(a)
+        assert not any(app == "shop" for app, _ in state(b)[1])
+
+
+def test_dry_run_changes_nothing_and_shows_the_journal_ddl(forwards: Path) -> None:
+    """--dry-run: the verdict, the statements, the journal's DDL; no table is created."""
+    with fresh_database() as db:
+        before = state(db)
+        done = byhand("apply", str(forwards), "--database-url", database_url(db), "--dry-run")
+        assert done.returncode == 0, done.stderr
+        assert "shop.0001_initial: run, not recorded: will be applied" in done.stdout
+        assert "will stop before manual step auth.0011_update_proxy_permissions:0" in done.stdout
+        assert "apply would create it:" in done.stdout and "byhand_journal" in done.stdout
+        assert state(db) == before
+        target = target_for(db)
+        assert not target.table_exists("byhand_journal")
+        target.close()
+
+
+# -- refused before any change ---------------------------------------------------------------
+
+
+def test_missing_dependency_is_refused_naming_it(tmp_path: Path) -> None:
+    """A runbook for shop 0004 on a database without shop 0003: exit 2, nothing created."""
+    require_server()
+    path = tmp_path / "shop-0004.sql"
+    with fresh_database() as written, fresh_database() as empty:
+        midway(written, path, "shop", "0004")
+        done = byhand("apply", str(path), "--database-url", database_url(empty))
+        assert done.returncode == 2
+        assert "shop.0004_book_changes: needs shop.0003_rename_unnamed_index, which is neither recorded" in done.stderr
+        assert state(empty) == ({}, set())
+
+
+def test_edited_runbook_is_refused_until_signed_and_the_journal_keeps_the_signature(
+    forwards: Path, tmp_path: Path
+) -> None:
+    """A reviewer's edit: apply refuses (exit 2); after byhand sign it runs and journals who signed."""
+    edited = tmp_path / "edited.sql"
+    text = forwards.read_text()
+    lines = text.splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if "shop_book_promo_idx" in line and line.rstrip().endswith(";"))
+    lines[index] = lines[index].rstrip("\n") + " -- reviewed\n"
+    edited.write_text("".join(lines))
+    assert edited.read_text() != text
+    with fresh_database() as db:
+        refused = byhand("apply", str(edited), "--database-url", database_url(db))
+        assert refused.returncode == 2
+        assert "the runbook was changed after it was written" in refused.stderr
+        assert state(db) == ({}, set())
+        signed = byhand("sign", str(edited))
+        assert signed.returncode == 0, signed.stderr
+        done = byhand("apply", str(edited), "--database-url", database_url(db), "--skip-manual-steps")
+        assert done.returncode == 0, done.stderr
+        assert "re-signed by" in done.stdout
+        started = [json.loads(row[5]) for row in journal(db) if row[0] == "run-started"]
+        assert started[0]["signed"][0]["was"] == forwards.read_text().rsplit("sha256:", 1)[1].strip()
+
+
+def test_bad_input_is_refused_with_a_clear_message(forwards: Path, tmp_path: Path) -> None:
+    """Truncated file, another vendor's runbook, unknown scheme, unreachable host: exit 2."""
+    truncated = tmp_path / "truncated.sql"
+    truncated.write_text(forwards.read_text()[: len(forwards.read_text()) // 2])
+    other = tmp_path / "other.sql"
+    other_vendor = "mysql" if VENDOR != "mysql" else "postgresql"
+    other.write_text(forwards.read_text().replace(f'"vendor": "{VENDOR}"', f'"vendor": "{other_vendor}"', 1))
+    assert byhand("sign", str(other)).returncode == 0
+    with fresh_database() as db:
+        url = database_url(db)
+        cases = [
+            (byhand("apply", str(truncated), "--database-url", url), "(truncated?)"),
+            (byhand("apply", str(other), "--database-url", url), f"the runbook was written for {other_vendor}"),
+            (byhand("apply", str(forwards), "--database-url", "oracle://x/y"), "unknown scheme oracle://"),
+            (
+                byhand("apply", str(forwards), "--database-url", "postgres://bob:s3cret@127.0.0.1:1/x"),
+                "cannot connect to postgresql://bob@127.0.0.1:1/x",
+            ),
+            (
+                byhand("apply", str(forwards), "--database-url", "mysql://bob:s3cret@127.0.0.1:1/x"),
+                "cannot connect to mysql://bob@127.0.0.1:1/x",
+            ),
+        ]
+        for done, message in cases:
+            assert done.returncode == 2, done.stderr
+            assert message in done.stderr
+            assert "s3cret" not in done.stderr + done.stdout
+        assert state(db) == ({}, set())
+
+
+def test_wrong_password_is_refused_without_echoing_it(forwards: Path) -> None:
+    """MariaDB checks passwords over TCP (the test PostgreSQL trusts every local user)."""
+    if VENDOR != "mysql":
+        pytest.skip("the test PostgreSQL server uses trust authentication; SQLite has no passwords")
+    with fresh_database() as db:
+        url = database_url(db).replace("root@", "root:wr0ng-pass@")
+        done = byhand("apply", str(forwards), "--database-url", url)
+        assert done.returncode == 2
+        assert "Access denied" in done.stderr and "wr0ng-pass" not in done.stderr
+
+
+def test_a_second_apply_is_refused_naming_the_holder(forwards: Path) -> None:
+    """While another operator holds the run lock, apply refuses (exit 2) and names the holder."""
+    with fresh_database() as db:
+        holder = target_for(db)
+        try:
+            assert holder.try_run_lock("byhand_journal")
+            done = byhand("apply", str(forwards), "--database-url", database_url(db))
+        finally:
+            holder.close()
+        assert done.returncode == 2
+        assert "another byhand apply is running against this database:" in done.stderr
+        expected = {"postgresql": "server pid", "mysql": "connection", "sqlite": f"pid {os.getpid()} of"}[VENDOR]
+        assert expected in done.stderr
+        assert state(db) == ({}, set())
+
+
+# -- locks ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def blocking(settings: dict[str, Any]) -> Iterator[Target]:
+    """A session that holds a lock on shop_book in an open transaction (SQLite: the write lock)."""
+    blocker = target_for(settings)
+    if VENDOR == "sqlite":
+        blocker.execute("BEGIN IMMEDIATE")
+    else:
+        blocker.execute("BEGIN")
+        blocker.execute("SELECT * FROM shop_book")
+    try:
+        yield blocker
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+
+def test_lock_timeout_retries_reports_the_blocker_and_lands(tmp_path: Path) -> None:
+    """A transaction holds shop_book: each attempt times out, names the blocker, backs off;
+    when the blocker ends, the migration lands whole."""
+    require_server()
+    path = tmp_path / "shop-0004.sql"
+    with fresh_database() as db:
+        midway(db, path, "shop", "0004")
+        waits: list[float] = []
+        with blocking(db) as blocker:
+            pid = blocker.session_id()
+
+            def sleep(seconds: float) -> None:
+                waits.append(seconds)
+                if len(waits) == 2:
+                    blocker.rollback()
+
+            if VENDOR == "mysql":
+                _install_metadata_lock_info(blocker)
+            events, _ = apply(path, db, sleep=sleep)
+        timeouts = [e.data for e in events if e.name == "lock-timeout"]
+        assert [t["attempt"] for t in timeouts] == [1, 2]
+        if VENDOR != "sqlite":  # SQLite cannot say who holds its lock; here it is this very process
+            assert all(pid in [b["pid"] for b in t["blockers"]] for t in timeouts)
+        assert 0.1 <= waits[0] <= 0.2 and 0.2 <= waits[1] <= 0.4
+        done = [e.data for e in events if e.name == "migration-done"]
+        # SQLite's one write lock blocks the run's first write already (the journal), other
+        # vendors block the migration's ALTER TABLE.
+        blocked = None if VENDOR == "sqlite" else "shop.0004_book_changes"
+        assert [t["migration"] for t in timeouts] == [blocked, blocked]
+        assert done[-1]["migration"] == "shop.0004_book_changes"
+        assert done[-1]["attempts"] == (1 if VENDOR == "sqlite" else 3)
+        assert ("shop", "0004_book_changes") in state(db)[1]
+
+
+def _install_metadata_lock_info(session: Target) -> None:
+    """MariaDB names the holders of a metadata lock only with this plugin (shipped with the server)."""
+    rows = session.execute("SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO'")
+    if not rows[0][0]:
+        session.execute("INSTALL SONAME 'metadata_lock_info'")
+
+
+def test_gives_up_after_max_attempts_with_the_migration_untouched(tmp_path: Path) -> None:
+    """--max-attempts 2 against a blocker that stays: exit 3, shop 0004 neither applied nor recorded."""
+    require_server()
+    path = tmp_path / "shop-0004.sql"
+    with fresh_database() as db:
+        midway(db, path, "shop", "0004")
+        before = state(db)
+        with blocking(db):
+            done = byhand("apply", str(path), "--database-url", database_url(db), "--max-attempts", "2")
+        assert done.returncode == 3, done.stderr
+        where = "the run's start (journal)" if VENDOR == "sqlite" else "shop.0004_book_changes"
+        assert f"byhand: {where}" in done.stderr and "gave up after 2 attempt(s)" in done.stderr
+        assert state(db) == before
+        status = byhand("status", str(path), "--database-url", database_url(db))
+        assert "shop.0004_book_changes" in status.stdout
+        if VENDOR != "sqlite":
+            assert "gave-up" in status.stdout
+
+
+def test_cancel_blockers_terminates_an_old_idle_transaction(tmp_path: Path) -> None:
+    """--cancel-blockers-after 2: the idle-in-transaction blocker is terminated, printed and journaled."""
+    if VENDOR == "sqlite":
+        pytest.skip("SQLite has no sessions to cancel")
+    require_server()
+    path = tmp_path / "shop-0004.sql"
+    with fresh_database() as db:
+        midway(db, path, "shop", "0004")
+        with blocking(db) as blocker:
+            if VENDOR == "mysql":
+                _install_metadata_lock_info(blocker)
+            pid = blocker.session_id()
+            events, _ = apply(path, db, cancel_blockers_after=2, terminate_idle_after=timedelta(0))
+        terminated = [e.data["blocker"]["pid"] for e in events if e.name == "blocker-terminated"]
+        assert terminated == [pid]
+        assert [row[:2] for row in journal(db) if row[0] == "blocker-terminated"] == [("blocker-terminated", "done")]
+        assert ("shop", "0004_book_changes") in state(db)[1]
+
+
+# -- manual steps ---------------------------------------------------------------------------
+
+
+def test_manual_steps_stop_the_run_until_the_operator_says(forwards: Path) -> None:
+    """Exit 4 before each RunPython; --manual-step-done goes past one, --skip-manual-steps past all."""
+    with fresh_database() as db:
+        url = database_url(db)
+        first = byhand("apply", str(forwards), "--database-url", url)
+        assert first.returncode == 4, first.stderr
+        assert "auth.0011_update_proxy_permissions: stopped before manual step 0" in first.stderr
+        assert ("auth", "0011_update_proxy_permissions") not in state(db)[1]
+        unknown = byhand("apply", str(forwards), "--database-url", url, "--manual-step-done", "shop.0001:9")
+        assert unknown.returncode == 2 and "the runbook has no such manual step" in unknown.stderr
+        second = byhand(
+            "apply", str(forwards), "--database-url", url, "--manual-step-done", "auth.0011_update_proxy_permissions:0"
+        )
+        assert second.returncode == 4, second.stderr
+        assert ("auth", "0011_update_proxy_permissions") in state(db)[1]
+        assert "stopped before manual step" in second.stderr and "auth.0011" not in second.stderr
+        third = byhand("apply", str(forwards), "--database-url", url, "--skip-manual-steps")
+        assert third.returncode == 0, third.stderr
+        manual = [(row[1], row[2]) for row in journal(db) if row[0] == "manual-step"]
+        assert manual[0] == ("done", "auth.0011_update_proxy_permissions")
+        assert {status for status, _ in manual[1:]} == {"skipped"}
+
+
+# -- failures and the journal -------------------------------------------------------------------
+
+
+def test_a_failing_statement_rolls_back_its_migration_and_status_shows_it(tmp_path: Path) -> None:
+    """The table 0004 adds a column to already has it: exit 1, status names statement and error; after
+    the cause is removed the same runbook resumes."""
+    require_server()
+    path = tmp_path / "shop-0004.sql"
+    with fresh_database() as db:
+        midway(db, path, "shop", "0004")
+        runbook = parse_runbook(path.read_text())
+        block = runbook.migrations[-1]
+        add = next(s.sql for s in block.steps if "ADD COLUMN" in s.sql.upper())
+        saboteur = target_for(db)
+        saboteur.execute(add)
+        before = state(db)
+        with pytest.raises(StatementFailed):
+            apply(path, db)
+        if VENDOR != "mysql":
+            assert state(db) == before
+        status = byhand("status", str(path), "--database-url", database_url(db))
+        assert "failed at statement" in status.stdout
+        undo = {
+            "postgresql": 'ALTER TABLE "shop_book" DROP COLUMN',
+            "mysql": "ALTER TABLE `shop_book` DROP COLUMN",
+            "sqlite": 'ALTER TABLE "shop_book" DROP COLUMN',
+        }[VENDOR]
+        column = add.split("ADD COLUMN", 1)[1].split()[0]
+        saboteur.execute(f"{undo} {column}")
+        saboteur.close()
+        apply(path, db)
+        assert ("shop", "0004_book_changes") in state(db)[1]
+
+
+def test_gave_up_on_locks_raises_with_blockers(tmp_path: Path) -> None:
+    """In the library: GaveUpOnLocks carries attempts and the blockers' descriptions."""
+    require_server()
+    path = tmp_path / "shop-0004.sql"
+    with fresh_database() as db:
+        midway(db, path, "shop", "0004")
+        with blocking(db), pytest.raises(GaveUpOnLocks) as raised:
+            apply(path, db, max_attempts=3)
+        assert raised.value.attempts == 3
