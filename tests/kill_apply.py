@@ -1,8 +1,9 @@
-"""Apply a runbook, and SIGKILL this process at the Nth event of the given kinds.
+"""Apply a runbook, and SIGKILL this process at the Nth event of the given kinds
+(after DELAY seconds, if given: to die inside the statement that event starts).
 
-Usage: python kill_apply.py RUNBOOK DATABASE_URL KINDS N
+Usage: python kill_apply.py RUNBOOK DATABASE_URL KINDS N [DELAY]
 (KINDS is comma-separated event names). Exits 0 if the run ended before the Nth
-event. Used by the kill tests; imports byhand only, never Django.
+event. Used by the kill tests, also through fork(); imports byhand only, never Django.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from byhand.applying import ApplyOptions, apply_runbook, connect
@@ -19,24 +21,29 @@ from byhand.vendors import get_target
 from byhand.vendors.target import parse_database_url
 
 
-def main() -> int:
-    path, url, kinds, wanted = sys.argv[1], sys.argv[2], set(sys.argv[3].split(",")), int(sys.argv[4])
+def run_until_killed(path: str, url: str, kinds: set[str], wanted: int, delay: float | None = None) -> None:
     seen = 0
+
+    def die() -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
 
     def sink(event: Event) -> None:
         nonlocal seen
         if event.name in kinds:
             seen += 1
             if seen == wanted:
-                os.kill(os.getpid(), signal.SIGKILL)
+                if delay is None:
+                    die()
+                threading.Timer(delay, die).start()
 
     target = get_target(parse_database_url(url))
     connect(target)
     apply_runbook(
         parse_runbook(Path(path).read_text()), target, options=ApplyOptions(skip_manual_steps=True), on_event=sink
     )
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    delay = float(sys.argv[5]) if len(sys.argv) > 5 else None
+    run_until_killed(sys.argv[1], sys.argv[2], set(sys.argv[3].split(",")), int(sys.argv[4]), delay)
+    sys.exit(0)
