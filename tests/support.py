@@ -59,6 +59,7 @@ def fresh_database(alias: str = "default") -> Iterator[dict[str, Any]]:
             yield {**base, "NAME": path}
         finally:
             Path(path).unlink(missing_ok=True)
+            Path(path + ".byhand_journal.lock").unlink(missing_ok=True)  # byhand apply's run lock
         return
     name = f"byhand_test_{secrets.token_hex(4)}"
     quote = '"%s"' if VENDOR == "postgresql" else "`%s`"

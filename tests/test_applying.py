@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -420,3 +421,31 @@ def test_gave_up_on_locks_raises_with_blockers(tmp_path: Path) -> None:
         with blocking(db), pytest.raises(GaveUpOnLocks) as raised:
             apply(path, db, max_attempts=3)
         assert raised.value.attempts == 3
+
+
+def test_create_index_concurrently_waits_for_old_transactions_without_a_lock_timeout(tmp_path: Path) -> None:
+    """CIC waits for transactions older than it, which blocks no query: it gets no short lock
+    timeout (which would only throw builds away), and the live report names what it waits for."""
+    if VENDOR != "postgresql":
+        pytest.skip("CREATE INDEX CONCURRENTLY is PostgreSQL's")
+    require_server()
+    path = tmp_path / "shop-0009.sql"
+    with fresh_database() as db:
+        with use_database("default", db):
+            call_command("migrate", "shop", "0008", database="default", verbosity=0)
+            write_runbook("default", path, "shop")
+        old = target_for(db)
+        old.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        old.execute("SELECT count(*) FROM shop_author")  # holds a snapshot older than the build
+        pid = old.session_id()
+        ender = threading.Timer(1.6, old.rollback)
+        ender.start()
+        try:
+            events, _ = apply(path, db)
+        finally:
+            ender.join()
+            old.close()
+    assert [e for e in events if e.name == "lock-timeout"] == []
+    waiting = [e.data for e in events if e.name == "waiting"]
+    assert waiting and pid in [b["pid"] for b in waiting[0]["blockers"]]
+    assert [e.data["migration"] for e in events if e.name == "migration-done"] == ["shop.0009_concurrent_index"]

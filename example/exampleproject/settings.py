@@ -32,7 +32,7 @@ def database_from_url(url: str, *, suffix: str = "") -> dict[str, object]:
     """A DATABASES entry from postgres://, mysql:// or sqlite:/// URLs."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
-        path = unquote(parts.path[1:] if parts.path.startswith("//") else parts.path)
+        path = unquote(parts.path[1:])  # sqlite:///relative or sqlite:////absolute, as byhand apply reads them
         stem = Path(path)
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(stem.with_stem(stem.stem + suffix))}
     engine = {"postgres": "postgresql", "postgresql": "postgresql", "mysql": "mysql"}[parts.scheme]

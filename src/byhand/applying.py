@@ -54,7 +54,7 @@ class Backoff:
     cap: timedelta = timedelta(seconds=5)
 
     def delay(self, attempt: int, *, rng: Callable[[], float]) -> float:
-        wait = min(self.cap.total_seconds(), self.base.total_seconds() * 2 ** (attempt - 1))
+        wait = min(self.cap.total_seconds(), self.base.total_seconds() * 2 ** min(attempt - 1, 32))
         return float(wait / 2 + rng() * wait / 2)
 
 
@@ -62,6 +62,8 @@ class Backoff:
 class ApplyOptions:
     lock_timeout: timedelta = DEFAULT_LOCK_TIMEOUT
     statement_timeout: timedelta | None = None
+    #: For statements whose waiting blocks nobody (CREATE INDEX CONCURRENTLY); 0 = no limit.
+    concurrent_lock_timeout: timedelta = timedelta(0)
     max_attempts: int = 20
     max_wait: timedelta = timedelta(minutes=10)
     backoff: Backoff = field(default_factory=Backoff)
@@ -105,6 +107,7 @@ class _Unit:
     kind: UnitKind
     items: list[tuple[int | None, Item]] = field(default_factory=list)
     completes: bool = False  # writes the block's "migration done" journal row
+    bookkeeping: bool = False  # django_migrations rows only (outside a BEGIN/COMMIT block)
 
 
 def apply_runbook(
@@ -147,9 +150,11 @@ class _Run:
         self.monitor_lock = threading.Lock()
         self.watcher: _Watcher | None = None
         self.where = "preflight"
+        self.block_kind = "start"  # what the events are about: the run's start, or a block's kind
         self.current: tuple[int | None, Step | None] = (None, None)
 
     def emit(self, name: str, **data: Any) -> None:
+        data.setdefault("block", self.block_kind)
         self.emit_event(Event(name, data))
 
     # -- the whole run -----------------------------------------------------------------
@@ -336,6 +341,7 @@ class _Run:
     def _run_block(self, plan: BlockPlan, position: int, count: int) -> None:
         block = plan.block
         started = self.clock()
+        self.block_kind = block.kind
         self.emit(
             "migration-started",
             migration=block.migration,
@@ -383,11 +389,14 @@ class _Run:
                 index = index_of[id(item)]
                 if index in plan.progress.done or index in plan.skip_steps:
                     continue
+                previous = units[-1] if units else None
                 if current is not None:
                     current.items.append((index, item))
+                elif item.kind == "record" and previous is not None and previous.bookkeeping:
+                    previous.items.append((index, item))  # a squash's rows: all or none
                 else:
                     kind: UnitKind = "alone" if target.runs_alone(item.sql) else "transaction"
-                    units.append(_Unit(kind, [(index, item)]))
+                    units.append(_Unit(kind, [(index, item)], bookkeeping=item.kind == "record"))
         last = numbered[-1][0] if numbered else None
         holder = next((u for u in units if any(i == last for i, _ in u.items)), None)
         if holder is not None and holder.kind == "transaction":
@@ -582,9 +591,16 @@ class _Run:
                     plan, index, step, "started", attempt, detail={"before": target.state_of(step.sql)}
                 )
             )
-            target.set_timeouts(
-                lock_timeout=options.lock_timeout, statement_timeout=options.statement_timeout, local=False
-            )
+            if target.blocks_nobody_while_waiting(step.sql):
+                # CREATE INDEX CONCURRENTLY waits for older transactions, which blocks no
+                # query of the application: a short lock timeout would only throw builds away.
+                target.set_timeouts(
+                    lock_timeout=options.concurrent_lock_timeout, statement_timeout=timedelta(0), local=False
+                )
+            else:
+                target.set_timeouts(
+                    lock_timeout=options.lock_timeout, statement_timeout=options.statement_timeout, local=False
+                )
         for index, item in unit.items:
             if isinstance(item, Control):
                 self._control(plan, item)
@@ -694,7 +710,8 @@ class _Watcher(threading.Thread):
     """While a statement runs longer than a second, report every second what blocks it
     and how far an index build got, from a second connection."""
 
-    interval = 1.0
+    interval = 1.0  # between reports
+    tick = 0.1  # between looks
 
     def __init__(self, run: _Run) -> None:
         super().__init__(name="byhand-watcher", daemon=True)
@@ -702,8 +719,10 @@ class _Watcher(threading.Thread):
         self.session = run.target.session_id()
         self.current: tuple[str | None, int, int, Step | None, float] | None = None
         self.stopped = threading.Event()
+        self.reported = 0.0
 
     def watch(self, migration: str | None, index: int, total: int, step: Step | None) -> None:
+        self.reported = 0.0
         self.current = (migration, index, total, step, self.run_.clock()) if step is not None else None
 
     def stop(self) -> None:
@@ -711,14 +730,15 @@ class _Watcher(threading.Thread):
 
     def run(self) -> None:
         run = self.run_
-        while not self.stopped.wait(self.interval):
+        while not self.stopped.wait(self.tick):
             current = self.current
             if current is None:
                 continue
             migration, index, total, step, began = current
             elapsed = run.clock() - began
-            if elapsed < self.interval or step is None:
+            if elapsed < self.interval or step is None or elapsed - self.reported < self.interval:
                 continue
+            self.reported = elapsed
             try:
                 with run._monitor() as monitor:
                     blockers = monitor.find_blockers(

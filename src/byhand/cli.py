@@ -86,6 +86,13 @@ def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
         "--statement-timeout", type=parse_duration, help="abort statements running longer (default: none)"
     )
     locks.add_argument(
+        "--concurrent-lock-timeout",
+        type=parse_duration,
+        default=timedelta(0),
+        help="lock timeout for CREATE/DROP INDEX CONCURRENTLY, whose waiting for older transactions blocks no "
+        "query (default 0: no limit; the live progress shows what it waits for)",
+    )
+    locks.add_argument(
         "--max-attempts", type=_positive, default=20, help="attempts per statement or transaction (default 20)"
     )
     locks.add_argument(
@@ -125,6 +132,7 @@ def _options(args: argparse.Namespace) -> ApplyOptions:
     return ApplyOptions(
         lock_timeout=args.lock_timeout,
         statement_timeout=args.statement_timeout,
+        concurrent_lock_timeout=args.concurrent_lock_timeout,
         max_attempts=args.max_attempts,
         max_wait=args.max_wait,
         cancel_blockers_after=args.cancel_blockers_after,
@@ -322,17 +330,24 @@ def _sign(path: Path) -> int:
         print(f"byhand: cannot read {path}: {exc.strerror}.", file=sys.stderr)
         return EXIT_BAD_INPUT
     except ByhandError as exc:
-        print(
-            f'byhand: {path}: {exc} If you added lines to a statement, update the "lines" of its marker.',
-            file=sys.stderr,
+        hint = (
+            ' If you added lines to a statement, update the "lines" of its marker.'
+            if "outside a step" in str(exc)
+            else ""
         )
+        print(f"byhand: {path}: {exc}{hint}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if was == now:
         print(f"{path}: the checksum matches already (sha256:{now}); nothing to sign.")
         return EXIT_OK
     temporary = path.with_name(path.name + ".signing")
-    temporary.write_text(signed, encoding="utf-8")
-    temporary.replace(path)
+    try:
+        temporary.write_text(signed, encoding="utf-8")
+        temporary.replace(path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        print(f"byhand: cannot write {path}: {exc.strerror}.", file=sys.stderr)
+        return EXIT_BAD_INPUT
     print(f"{path}: re-signed by {operator()}: sha256:{now} (was sha256:{was}). apply journals the signature.")
     return EXIT_OK
 
@@ -391,8 +406,8 @@ def format_plan(runbook: Runbook) -> str:
         f"  settings: {', '.join(f'{k}={v}' for k, v in header['settings'].items())}",
         f"{len(runbook.migrations)} migration(s):",
     ]
-    for signature in header.get("signed", []):
-        lines.insert(1, f"  re-signed by {signature['by']} at {signature['at']} (was sha256:{signature['was']})")
+    for offset, signature in enumerate(header.get("signed", []), start=1):
+        lines.insert(offset, f"  re-signed by {signature['by']} at {signature['at']} (was sha256:{signature['was']})")
     for block in runbook.blocks:
         steps = block.steps
         sql = [s for s in steps if s.kind in ("schema", "setup")]

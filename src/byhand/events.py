@@ -29,7 +29,7 @@ def to_json(event: Event) -> str:
 
 
 def _where(data: dict[str, Any]) -> str:
-    where = data.get("migration") or "(setup)"
+    where = data.get("migration") or f"({data.get('block') or 'run'})"
     if data.get("index") is not None:
         where += f" statement {data['index']}/{data['total']}"
     return where

@@ -104,6 +104,11 @@ class MySQLTarget(Target):
             "charset": params.options.get("charset", "utf8mb4"),
             "autocommit": True,
             "connect_timeout": int(params.options.get("connect_timeout", 10)),
+            **{
+                k: v
+                for k, v in params.options.items()
+                if k in ("read_default_file", "read_default_group", "init_command", "unix_socket")
+            },
         }
         for key, value in (("host", params.host), ("port", params.port), ("user", params.user)):
             if value is not None:

@@ -77,6 +77,10 @@ _NEEDS_AUTOCOMMIT = re.compile(
     r"|VACUUM|CREATE\s+DATABASE|DROP\s+DATABASE|ALTER\s+SYSTEM)\b",
     re.IGNORECASE,
 )
+_CONCURRENTLY = re.compile(
+    r"^\s*(?:CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY|DROP\s+INDEX\s+CONCURRENTLY|REINDEX\b[^;]*\bCONCURRENTLY)\b",
+    re.IGNORECASE,
+)
 _CONCURRENT_INDEX = re.compile(
     r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?(\"[^\"]+\"|\w+)",
     re.IGNORECASE,
@@ -166,6 +170,9 @@ class PostgreSQLTarget(Target):
 
     def needs_autocommit(self, sql: str) -> bool:
         return bool(_NEEDS_AUTOCOMMIT.match(strip_comments(sql)))
+
+    def blocks_nobody_while_waiting(self, sql: str) -> bool:
+        return bool(_CONCURRENTLY.match(strip_comments(sql)))
 
     def find_blockers(self, *, waiting_session: int, tables: list[str], older_than: timedelta) -> list[Blocker]:
         rows = self.execute(_BLOCKERS_SQL, (waiting_session, waiting_session, tables, f"{milliseconds(older_than)} ms"))

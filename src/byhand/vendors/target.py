@@ -81,21 +81,41 @@ def parse_database_url(url: str) -> ConnectionParams:
     try:
         port = parts.port
     except ValueError:
-        raise BadDatabaseUrl("the port is not a number") from None
+        raise BadDatabaseUrl("the port is not a number from 1 to 65535") from None
+    options = dict(parse_qsl(parts.query))
+    password = unquote(parts.password) if parts.password is not None else options.pop("password", None)
     return ConnectionParams(
         vendor=vendor,
         database=database,
         host=unquote(parts.hostname) if parts.hostname else None,
         port=port,
         user=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password is not None else None,
-        options=dict(parse_qsl(parts.query)),
+        password=password,
+        options=options,
     )
+
+
+#: DATABASES OPTIONS that change where or how the driver connects (and so must reach it).
+_PASSED_OPTIONS = {
+    "postgresql": {
+        "options",
+        "service",
+        "passfile",
+        "sslmode",
+        "sslrootcert",
+        "sslcert",
+        "sslkey",
+        "target_session_attrs",
+        "connect_timeout",
+    },
+    "mysql": {"charset", "connect_timeout", "read_default_file", "read_default_group", "init_command", "unix_socket"},
+}
 
 
 def params_from_settings(settings: dict[str, Any], *, vendor: str) -> ConnectionParams:
     """The same connection as a Django DATABASES entry (for ``manage.py byhand apply``)."""
     options = {k: str(v) for k, v in (settings.get("OPTIONS") or {}).items() if isinstance(v, (str, int))}
+    kept = _PASSED_OPTIONS.get(vendor, set())
     if vendor == "sqlite":
         return ConnectionParams(vendor=vendor, database=str(settings["NAME"]))
     return ConnectionParams(
@@ -105,7 +125,7 @@ def params_from_settings(settings: dict[str, Any], *, vendor: str) -> Connection
         port=int(settings["PORT"]) if settings.get("PORT") else None,
         user=settings.get("USER") or None,
         password=settings.get("PASSWORD") or None,
-        options={k: v for k, v in options.items() if k in {"sslmode", "charset", "connect_timeout"}},
+        options={k: v for k, v in options.items() if k in kept},
     )
 
 
@@ -158,24 +178,48 @@ class RunLockHolder:
         return self.session
 
 
+_IDENTIFIER = r"(?:`[^`]+`|\"[^\"]+\"|\w+)"
+_NAME = rf"({_IDENTIFIER}(?:\.{_IDENTIFIER})*)"
+_COMMENT_ON = re.compile(rf"\bCOMMENT\s+ON\s+(TABLE|COLUMN)\s+{_NAME}", re.IGNORECASE)
 _TABLE_AFTER = re.compile(
-    r"\b(?:TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?|ON|REFERENCES|INTO|UPDATE|FROM|RENAME\s+TO|TO)\s+"
-    r"(?:ONLY\s+)?((?:[`\"][^`\"]+[`\"]|\w+)(?:\.(?:[`\"][^`\"]+[`\"]|\w+))?)",
+    rf"\b(?:TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?|ON|REFERENCES|INTO|UPDATE|FROM|JOIN)\s+(?:ONLY\s+)?{_NAME}"
+    rf"|\bRENAME\s+TABLE\s+{_NAME}\s+TO\s+{_NAME}|\bRENAME\s+TO\s+{_NAME}",
     re.IGNORECASE,
 )
+_PART = re.compile(_IDENTIFIER)
+_STRING = re.compile(r"'(?:[^']|'')*'")
+#: Words that follow ON, FROM, ... in Django's SQL without being a table (ON DELETE CASCADE, ...).
+_NOT_TABLES = {"SET", "SELECT", "TABLE", "NOT", "IF", "DELETE", "UPDATE", "CASCADE", "COLUMN", "ONLY", "NULL"}
+
+
+def _parts(name: str) -> list[str]:
+    return [part.strip('`"') for part in _PART.findall(name)]
 
 
 def tables_named_in(sql: str) -> list[str]:
     """Table names a DDL/DML statement touches, unquoted, in order of appearance.
 
-    Good enough for Django's own statements (every one names its table after
-    TABLE, ON, REFERENCES, INTO, UPDATE or FROM); used to find blockers and to
-    fingerprint tables, never to decide what runs.
+    Good enough for Django's own statements (each names its table after TABLE, ON,
+    REFERENCES, INTO, UPDATE or FROM; COMMENT ON COLUMN names table.column); used
+    to find blockers and to fingerprint tables, never to decide what runs.
     """
+    text = _STRING.sub("''", sql)
+    found: list[tuple[int, str]] = []
+    for match in _COMMENT_ON.finditer(text):
+        parts = _parts(match.group(2))
+        found.append((match.start(), parts[-2] if match.group(1).upper() == "COLUMN" and len(parts) > 1 else parts[-1]))
+    text = _COMMENT_ON.sub(lambda m: " " * len(m.group(0)), text)
+    for match in _TABLE_AFTER.finditer(text):
+        for group in match.groups():
+            if group is None:
+                continue
+            raw = _PART.findall(group)[-1]
+            name = raw.strip('`"')
+            if raw[0] in '`"' or name.upper() not in _NOT_TABLES:
+                found.append((match.start(), name))
     names: list[str] = []
-    for match in _TABLE_AFTER.finditer(sql):
-        name = match.group(1).split(".")[-1].strip('`"')
-        if name.upper() not in {"SET", "SELECT", "TABLE", "NOT", "IF"} and name not in names:
+    for _position, name in sorted(found, key=lambda item: item[0]):
+        if name not in names:
             names.append(name)
     return names
 
@@ -266,6 +310,11 @@ class Target:
 
     def needs_autocommit(self, sql: str) -> bool:
         """True for statements that cannot run inside a transaction block."""
+        return False
+
+    def blocks_nobody_while_waiting(self, sql: str) -> bool:
+        """True for statements whose lock waits do not queue the application's queries
+        (PostgreSQL's CONCURRENTLY forms)."""
         return False
 
     def runs_alone(self, sql: str) -> bool:

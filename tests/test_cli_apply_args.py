@@ -1,0 +1,361 @@
+"""apply's arguments, retry backoff and every refusal that needs no server (SQLite in a temp file at most)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from byhand.applying import DEFAULT_LOCK_TIMEOUT, Backoff
+from byhand.cli import EXIT_BAD_INPUT, add_apply_arguments, main, parse_duration
+from byhand.runbook import Block, Comment, Control, Runbook, Step
+
+KNOWN = "use one of postgres://, postgresql://, pgsql://, mysql://, mariadb://, sqlite://"
+
+# -- parse_duration ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("100ms", timedelta(milliseconds=100)),
+        ("250ms", timedelta(milliseconds=250)),
+        ("2s", timedelta(seconds=2)),
+        ("1.5m", timedelta(seconds=90)),
+        ("1h", timedelta(hours=1)),
+        ("2", timedelta(seconds=2)),
+        ("0.5", timedelta(milliseconds=500)),
+        ("0", timedelta(0)),
+        (" 10 s ", timedelta(seconds=10)),
+    ],
+)
+def test_durations_take_a_unit_or_mean_seconds(text: str, expected: timedelta) -> None:
+    """ms, s, m, h; a bare number is seconds; spaces around are allowed."""
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "5x", "2 hours", "-1s", "1.5.2s", "ms", "1e3", "2S", ".5s", "1d"])
+def test_anything_else_is_not_a_duration(text: str) -> None:
+    """Unknown units, signs, exponents and empty text are refused with examples."""
+    with pytest.raises(argparse.ArgumentTypeError) as caught:
+        parse_duration(text)
+    assert str(caught.value) == f"{text!r} is not a duration (examples: 100ms, 2s, 5m)"
+
+
+# -- Backoff ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("attempt", "low", "high"),
+    [(1, 0.1, 0.2), (2, 0.2, 0.4), (3, 0.4, 0.8), (5, 1.6, 3.2), (6, 2.5, 5.0), (7, 2.5, 5.0), (30, 2.5, 5.0)],
+)
+def test_backoff_waits_between_half_and_all_of_the_doubled_base(attempt: int, low: float, high: float) -> None:
+    """200 ms doubled per attempt, capped at 5 s; jitter 0 gives half, jitter 1 all of it."""
+    backoff = Backoff()
+    assert backoff.delay(attempt, rng=lambda: 0.0) == pytest.approx(low)
+    assert backoff.delay(attempt, rng=lambda: 1.0) == pytest.approx(high)
+    assert low <= backoff.delay(attempt, rng=lambda: 0.37) <= high
+
+
+def test_backoff_with_its_own_base_and_cap() -> None:
+    """base 1 s, cap 3 s: 1, 2, then 3 s at most."""
+    backoff = Backoff(base=timedelta(seconds=1), cap=timedelta(seconds=3))
+    assert [backoff.delay(n, rng=lambda: 1.0) for n in (1, 2, 3, 4)] == [1.0, 2.0, 3.0, 3.0]
+
+
+def test_backoff_stays_at_the_cap_however_many_attempts() -> None:
+    """--max-attempts 2000 --max-wait 3h is allowed: attempt 1100 still waits at most the cap."""
+    assert Backoff().delay(1100, rng=lambda: 1.0) == 5.0
+
+
+# -- apply's options --------------------------------------------------------------------------
+
+
+def apply_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="byhand apply")
+    add_apply_arguments(parser)
+    return parser
+
+
+def test_apply_defaults() -> None:
+    """100 ms lock timeout, 20 attempts within 10 min, no cancelling, the default journal."""
+    args = apply_parser().parse_args(["runbook.sql"])
+    assert vars(args) == {
+        "runbook": Path("runbook.sql"),
+        "dry_run": False,
+        "lock_timeout": DEFAULT_LOCK_TIMEOUT,
+        "statement_timeout": None,
+        "concurrent_lock_timeout": timedelta(0),
+        "max_attempts": 20,
+        "max_wait": timedelta(minutes=10),
+        "cancel_blockers_after": None,
+        "terminate_idle_after": timedelta(seconds=10),
+        "manual_step_done": [],
+        "skip_manual_steps": False,
+        "journal_table": "byhand_journal",
+        "json": False,
+    }
+    assert DEFAULT_LOCK_TIMEOUT == timedelta(milliseconds=100)
+
+
+def test_apply_options_as_given() -> None:
+    """Durations parsed, counts as integers, --manual-step-done repeatable."""
+    args = apply_parser().parse_args(
+        [
+            "runbook.sql",
+            "--dry-run",
+            "--lock-timeout",
+            "2s",
+            "--statement-timeout",
+            "1h",
+            "--max-attempts",
+            "5",
+            "--max-wait",
+            "1.5m",
+            "--cancel-blockers-after",
+            "3",
+            "--terminate-idle-after",
+            "30s",
+            "--manual-step-done",
+            "shop.0003_review:1",
+            "--manual-step-done",
+            "blog.0002_backfill:0",
+            "--skip-manual-steps",
+            "--journal-table",
+            "ops_byhand_journal",
+            "--json",
+        ]
+    )
+    assert vars(args) == {
+        "runbook": Path("runbook.sql"),
+        "dry_run": True,
+        "lock_timeout": timedelta(seconds=2),
+        "statement_timeout": timedelta(hours=1),
+        "concurrent_lock_timeout": timedelta(0),
+        "max_attempts": 5,
+        "max_wait": timedelta(seconds=90),
+        "cancel_blockers_after": 3,
+        "terminate_idle_after": timedelta(seconds=30),
+        "manual_step_done": ["shop.0003_review:1", "blog.0002_backfill:0"],
+        "skip_manual_steps": True,
+        "journal_table": "ops_byhand_journal",
+        "json": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        (["--lock-timeout", "5x"], "argument --lock-timeout: '5x' is not a duration (examples: 100ms, 2s, 5m)"),
+        (["--max-wait", "soon"], "argument --max-wait: 'soon' is not a duration (examples: 100ms, 2s, 5m)"),
+        (["--max-attempts", "0"], "argument --max-attempts: '0' is not a whole number ≥ 1"),
+        (["--max-attempts", "-2"], "argument --max-attempts: '-2' is not a whole number ≥ 1"),
+        (["--cancel-blockers-after", "1.5"], "argument --cancel-blockers-after: '1.5' is not a whole number ≥ 1"),
+    ],
+)
+def test_bad_option_values_exit_2_naming_the_option(
+    arguments: list[str], error: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse refuses the value before anything is read or connected."""
+    with pytest.raises(SystemExit) as caught:
+        main(["apply", str(tmp_path / "runbook.sql"), "--database-url", "sqlite:///db.sqlite3", *arguments])
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"byhand apply: error: {error}"
+
+
+# -- refusals before any change -------------------------------------------------------------
+
+
+def sqlite_runbook(*, vendor: str = "sqlite", requires: list[str] | None = None) -> Runbook:
+    """One SQLite migration creating shop_book, as the renderer lays it out."""
+    block = Block(
+        kind="migration",
+        atomic=True,
+        migration="shop.0001_initial",
+        requires=requires or [],
+        records=[["shop", "0001_initial"]],
+        items=[
+            Control("PRAGMA foreign_keys = OFF;"),
+            Control("BEGIN;"),
+            Comment("--"),
+            Comment("-- Create model Book"),
+            Comment("--"),
+            Step(
+                kind="schema",
+                sql='CREATE TABLE "shop_book" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "title" varchar(200) '
+                "NOT NULL);",
+                op=0,
+            ),
+            Step(
+                kind="record",
+                sql='INSERT INTO "django_migrations" ("app", "name", "applied") VALUES (\'shop\', \'0001_initial\', '
+                "strftime('%Y-%m-%d %H:%M:%f', 'now'));",
+            ),
+            Control("PRAGMA foreign_key_check;"),
+            Control("COMMIT;"),
+            Control("PRAGMA foreign_keys = ON;"),
+        ],
+    )
+    return Runbook(header={"direction": "forwards", "vendor": vendor}, blocks=[block])
+
+
+@pytest.fixture
+def runbook(tmp_path: Path) -> Path:
+    path = tmp_path / "runbook.sql"
+    path.write_text(sqlite_runbook().render(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    """An SQLite file with django_migrations and nothing recorded."""
+    path = tmp_path / "db.sqlite3"
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            'CREATE TABLE "django_migrations" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, '
+            '"app" varchar(255) NOT NULL, "name" varchar(255) NOT NULL, "applied" datetime NOT NULL)'
+        )
+    connection.close()
+    return path
+
+
+def tables(path: Path) -> list[str]:
+    with sqlite3.connect(path) as connection:
+        names = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    connection.close()
+    return sorted(name for name in names if name != "sqlite_sequence")
+
+
+@pytest.mark.parametrize("command", ["apply", "status"])
+def test_no_database_url_and_no_environment_variable(
+    command: str, runbook: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Neither --database-url nor BYHAND_DATABASE_URL: exit 2, saying both ways to give it."""
+    monkeypatch.delenv("BYHAND_DATABASE_URL", raising=False)
+    assert main([command, str(runbook)]) == EXIT_BAD_INPUT == 2
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", "byhand: give --database-url URL, or set BYHAND_DATABASE_URL.\n")
+
+
+def test_unknown_scheme_in_the_option(runbook: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--database-url oracle://...: exit 2, the known schemes listed, the password not echoed."""
+    assert main(["apply", str(runbook), "--database-url", "oracle://deploy:s3cret@db.example.com/shop"]) == 2
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", f"byhand: bad database URL: unknown scheme oracle://; {KNOWN}.\n")
+
+
+def test_the_environment_variable_is_read(
+    runbook: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """BYHAND_DATABASE_URL stands in for --database-url (here an unreadable one)."""
+    monkeypatch.setenv("BYHAND_DATABASE_URL", "postgres://deploy:s3cret@db.example.com:pg/shop")
+    assert main(["apply", str(runbook)]) == 2
+    assert capsys.readouterr().err == "byhand: bad database URL: the port is not a number from 1 to 65535.\n"
+
+
+def test_the_option_wins_over_the_environment_variable(
+    runbook: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With both given, --database-url is used (the environment's URL would be refused)."""
+    monkeypatch.setenv("BYHAND_DATABASE_URL", "oracle://db.example.com/shop")
+    missing = tmp_path / "missing.sqlite3"
+    assert main(["apply", str(runbook), "--database-url", f"sqlite:///{missing}"]) == 2
+    assert capsys.readouterr().err.startswith(f"byhand: cannot connect to sqlite:///{missing}: ")
+
+
+def test_missing_runbook_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Exit 2 before connecting: no server is needed to say the file is missing."""
+    path = tmp_path / "missing.sql"
+    assert main(["apply", str(path), "--database-url", "postgres://deploy:s3cret@db.invalid/shop"]) == 2
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", f"byhand: cannot read {path}: No such file or directory.\n")
+
+
+def test_truncated_runbook(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Half a runbook: exit 2, '(truncated?)', before connecting."""
+    path = tmp_path / "runbook.sql"
+    text = sqlite_runbook().render()
+    path.write_text(text[: len(text) // 2], encoding="utf-8")
+    assert main(["apply", str(path), "--database-url", "postgres://deploy:s3cret@db.invalid/shop"]) == 2
+    assert capsys.readouterr().err == (
+        f"byhand: {path}: not a valid byhand runbook: its last line is not '-- byhand checksum: sha256:…' "
+        "(truncated?).\n"
+    )
+
+
+def test_edited_runbook(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A changed statement: exit 2 with both checksums, before connecting."""
+    original = sqlite_runbook()
+    path = tmp_path / "runbook.sql"
+    text = original.render().replace("varchar(200) NOT NULL", "varchar(300) NOT NULL")
+    path.write_text(text, encoding="utf-8")
+    edited = text.rsplit("\n", 2)[0] + "\n"
+    assert main(["apply", str(path), "--database-url", "postgres://deploy:s3cret@db.invalid/shop"]) == 2
+    assert capsys.readouterr().err == (
+        f"byhand: {path}: the runbook was changed after it was written: its checksum says "
+        f"sha256:{original.checksum()}, its body hashes to sha256:{hashlib.sha256(edited.encode()).hexdigest()}. "
+        "Generate it again, or review the change and re-sign it.\n"
+    )
+
+
+def test_missing_sqlite_file_cannot_connect(runbook: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An SQLite URL naming no file: exit 2, nothing created."""
+    missing = tmp_path / "missing.sqlite3"
+    assert main(["apply", str(runbook), "--database-url", f"sqlite:///{missing}"]) == 2
+    assert capsys.readouterr().err == (
+        f"byhand: cannot connect to sqlite:///{missing}: no SQLite database at '{missing}'. Check the host, port, "
+        "user, password and database name (nothing was changed).\n"
+    )
+    assert not missing.exists()
+
+
+def test_runbook_for_another_vendor(tmp_path: Path, database: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A PostgreSQL runbook against SQLite: exit 2, nothing changed."""
+    path = tmp_path / "runbook.sql"
+    path.write_text(sqlite_runbook(vendor="postgresql").render(), encoding="utf-8")
+    assert main(["apply", str(path), "--database-url", f"sqlite:///{database}"]) == 2
+    assert capsys.readouterr().err == (
+        "byhand: the runbook was written for postgresql, but the database is sqlite. Generate the runbook "
+        "against this database (manage.py byhand sql) (nothing was changed).\n"
+    )
+    assert tables(database) == ["django_migrations"]
+
+
+def test_preflight_refusal_exits_2_and_changes_nothing(
+    tmp_path: Path, database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing dependency: exit 2 with the whole refusal; no journal, no table."""
+    path = tmp_path / "runbook.sql"
+    path.write_text(sqlite_runbook(requires=["auth.0001_initial"]).render(), encoding="utf-8")
+    assert main(["apply", str(path), "--database-url", f"sqlite:///{database}"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "byhand: preflight refused the runbook (nothing was changed):\n"
+        "  shop.0001_initial: needs auth.0001_initial, which is neither recorded in django_migrations nor "
+        "applied earlier in this runbook\n"
+    )
+    assert tables(database) == ["django_migrations"]
+
+
+def test_unknown_manual_step_is_refused_as_json_too(
+    runbook: Path, database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--json: the refusal is also one 'error' object on stdout, with the exit status."""
+    arguments = ["--manual-step-done", "shop.0001_initial:4", "--json"]
+    assert main(["apply", str(runbook), "--database-url", f"sqlite:///{database}", *arguments]) == 2
+    message = (
+        "preflight refused the runbook (nothing was changed):\n"
+        "  --manual-step-done shop.0001_initial:4: the runbook has no such manual step (it has: none)"
+    )
+    captured = capsys.readouterr()
+    assert [json.loads(line) for line in captured.out.splitlines()] == [
+        {"event": "error", "kind": "PreflightRefused", "message": message, "exit": 2}
+    ]
+    assert captured.err == f"byhand: {message}\n"
+    assert tables(database) == ["django_migrations"]
