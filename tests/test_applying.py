@@ -449,3 +449,13 @@ def test_create_index_concurrently_waits_for_old_transactions_without_a_lock_tim
     waiting = [e.data for e in events if e.name == "waiting"]
     assert waiting and pid in [b["pid"] for b in waiting[0]["blockers"]]
     assert [e.data["migration"] for e in events if e.name == "migration-done"] == ["shop.0009_concurrent_index"]
+
+
+def test_manage_py_byhand_apply_takes_the_connection_from_settings(forwards: Path) -> None:
+    """manage.py byhand apply: the same executor; a manual step ends it with exit status 4."""
+    with fresh_database() as db, use_database("default", db):
+        with pytest.raises(SystemExit) as stopped:
+            call_command("byhand", "apply", str(forwards), "--database", "default")
+        assert stopped.value.code == 4
+        call_command("byhand", "apply", str(forwards), "--database", "default", "--skip-manual-steps")
+        assert ("shop", "0009_concurrent_index") in recorded_rows("default")

@@ -6,6 +6,7 @@ The library reports through ``on_event`` and raises ByhandError subclasses; it n
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import socket
@@ -108,6 +109,10 @@ class _Unit:
     items: list[tuple[int | None, Item]] = field(default_factory=list)
     completes: bool = False  # writes the block's "migration done" journal row
     bookkeeping: bool = False  # django_migrations rows only (outside a BEGIN/COMMIT block)
+    #: The next statement, when it commits alone: its "started" row goes with this unit's write.
+    prestart: tuple[BlockPlan, int, Step] | None = None
+    #: The next unit is a transaction: this statement's "done" row goes with its write.
+    defer_done: bool = False
 
 
 def apply_runbook(
@@ -152,6 +157,10 @@ class _Run:
         self.where = "preflight"
         self.block_kind = "start"  # what the events are about: the run's start, or a block's kind
         self.current: tuple[int | None, Step | None] = (None, None)
+        #: Statements whose "started" row an earlier write carried: (migration, index).
+        self.prestarted: set[tuple[str | None, int]] = set()
+        #: Journal rows waiting for the next transaction (a "done" row of a statement alone).
+        self.carry: list[Entry] = []
 
     def emit(self, name: str, **data: Any) -> None:
         data.setdefault("block", self.block_kind)
@@ -259,7 +268,9 @@ class _Run:
         """Create the journal if needed, journal the run's start and the skipped migrations:
         one transaction where DDL allows, retried like any other on lock timeouts."""
         journal, target = self.journal, self.target
-        target.begin()
+        target.begin_transaction(
+            lock_timeout=self.options.lock_timeout, statement_timeout=self.options.statement_timeout
+        )
         if not journal.exists():
             journal.create()
             result.journal_created = True
@@ -277,14 +288,8 @@ class _Run:
             )
         )
         skipped = [p for p in result.plans if p.action == "skip"]
-        journal.write(
-            *(
-                Entry(event="migration", status="skipped", migration=p.block.migration)
-                for p in skipped
-                if p.block.migration
-            )
-        )
-        target.commit()
+        entries = [Entry(event="migration", status="skipped", migration=p.block.migration) for p in skipped]
+        target.write_and_commit(*journal.insert(*(e for e in entries if e.migration)))
 
     def _execute(self, result: ApplyResult, started: float) -> ApplyResult:
         journal, target = self.journal, self.target
@@ -304,8 +309,9 @@ class _Run:
         runnable = [p for p in result.plans if p.action == "run"]
         outcome, error = "done", None
         try:
+            units = self._plan_units(runnable)
             for position, plan in enumerate(runnable, start=1):
-                self._run_block(plan, position, len(runnable))
+                self._run_block(plan, units[id(plan)], position, len(runnable))
                 result.applied += 1
         except ManualStepPending as exc:
             outcome, error = "stopped", str(exc)
@@ -331,14 +337,35 @@ class _Run:
 
     def _finish_run(self, outcome: str, error: str | None, summary: str, elapsed: float) -> None:
         try:
-            self.journal.write(Entry(event="run-finished", status=outcome, error=error, detail={"summary": summary}))
+            self.target.rollback()  # whatever a failure left open
+            self.journal.write(
+                *self.carry, Entry(event="run-finished", status=outcome, error=error, detail={"summary": summary})
+            )
         except Exception:  # noqa: BLE001 -- the connection is gone: the run shows as crashed
             pass
         self.emit("run-finished", run=self.journal.run_id, outcome=outcome, elapsed=elapsed, summary=summary)
 
     # -- one block ---------------------------------------------------------------------
 
-    def _run_block(self, plan: BlockPlan, position: int, count: int) -> None:
+    def _plan_units(self, runnable: list[BlockPlan]) -> dict[int, list[_Unit]]:
+        """Every block's units, after settling statements a crashed run left uncertain, linked
+        so that journal rows ride on the next write: a statement that commits alone gets its
+        "started" row with the previous write, and its "done" row with the next transaction."""
+        for plan in runnable:
+            if plan.progress.started:
+                self._settle_uncertain(plan, dict(numbered_steps(plan.block)))
+        units = {id(plan): self._units(plan, numbered_steps(plan.block)) for plan in runnable}
+        flat = [(plan, unit) for plan in runnable for unit in units[id(plan)]]
+        for (_, unit), (next_plan, following) in itertools.pairwise(flat):
+            if following.kind == "alone" and unit.kind in ("alone", "transaction"):
+                next_index, next_step = following.items[0]
+                assert isinstance(next_step, Step) and next_index is not None
+                unit.prestart = (next_plan, next_index, next_step)
+            elif following.kind == "transaction" and unit.kind == "alone":
+                unit.defer_done = True
+        return units
+
+    def _run_block(self, plan: BlockPlan, units: list[_Unit], position: int, count: int) -> None:
         block = plan.block
         started = self.clock()
         self.block_kind = block.kind
@@ -351,9 +378,8 @@ class _Run:
             resume_after=plan.resumes_after(),
         )
         numbered = numbered_steps(block)
-        self._settle_uncertain(plan, dict(numbered))
         attempts = 1
-        for unit in self._units(plan, numbered):
+        for unit in units:
             attempts = max(attempts, self._with_retries(plan, unit, len(numbered)))
         self.emit(
             "migration-done",
@@ -579,18 +605,12 @@ class _Run:
         entries: list[Entry] = []
         done: list[int] = []
         if unit.kind == "transaction":
-            target.begin()
-            target.set_timeouts(
-                lock_timeout=options.lock_timeout, statement_timeout=options.statement_timeout, local=True
-            )
+            target.begin_transaction(lock_timeout=options.lock_timeout, statement_timeout=options.statement_timeout)
         elif unit.kind == "alone":
             index, step = unit.items[0]
             assert isinstance(step, Step) and index is not None
-            self.journal.write(
-                self._statement_entry(
-                    plan, index, step, "started", attempt, detail={"before": target.state_of(step.sql)}
-                )
-            )
+            if not (attempt == 1 and (plan.block.migration, index) in self.prestarted):
+                self.journal.write(self._started_entry(plan, index, step, attempt))
             if target.blocks_nobody_while_waiting(step.sql):
                 # CREATE INDEX CONCURRENTLY waits for older transactions, which blocks no
                 # query of the application: a short lock timeout would only throw builds away.
@@ -627,10 +647,25 @@ class _Run:
                 done.append(index)
         if unit.completes:
             entries.append(Entry(event="migration", status="done", migration=plan.block.migration, attempts=attempt))
-        self.journal.write(*entries)
+        if unit.defer_done:
+            self.carry.extend(entries)  # lost in a crash: then the "started" row decides
+            entries = []
+        if unit.prestart is not None:
+            # The next statement commits alone: its "started" row, with the state it will
+            # change (which is the state now), rides on this write.
+            next_plan, next_index, next_step = unit.prestart
+            entries.append(self._started_entry(next_plan, next_index, next_step, 1))
+            self.prestarted.add((next_plan.block.migration, next_index))
         if unit.kind == "transaction":
-            target.commit()
+            target.write_and_commit(*self.journal.insert(*self.carry, *entries))
+            self.carry = []
+        else:
+            self.journal.write(*entries)
         plan.progress.done.update(done)
+
+    def _started_entry(self, plan: BlockPlan, index: int, step: Step, attempt: int) -> Entry:
+        before = self.target.state_of(step.sql)
+        return self._statement_entry(plan, index, step, "started", attempt, detail={"before": before})
 
     def _statement(self, plan: BlockPlan, index: int, step: Step, total: int, attempt: int) -> Entry:
         self.current = (index, step)

@@ -147,7 +147,7 @@ def _options(args: argparse.Namespace) -> ApplyOptions:
 class EventPrinter:
     """Events on a terminal (a live status line), as plain log lines, or as JSON lines."""
 
-    _LIVE = frozenset({"statement-started", "waiting"})
+    _LIVE = frozenset({"statement-started", "statement-done", "waiting"})
 
     def __init__(self, stream: TextIO, *, json_lines: bool) -> None:
         self.stream = stream

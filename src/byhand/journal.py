@@ -113,14 +113,20 @@ class Journal:
         row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
         return f"INSERT INTO {self.target.quote_name(self.table)} ({columns}) VALUES " + ", ".join([row] * count)
 
-    def write(self, *entries: Entry) -> None:
-        """Insert ``entries`` in one statement, inside whatever transaction is open."""
+    def insert(self, *entries: Entry) -> tuple[str, list[Any]] | tuple[None, None]:
+        """The one INSERT statement for ``entries`` and its parameters (None for no entries)."""
         if not entries:
-            return
+            return None, None
         params: list[Any] = []
         for entry in entries:
             params.extend(self._values(entry))
-        self.target.execute(self.insert_sql(len(entries)), params)
+        return self.insert_sql(len(entries)), params
+
+    def write(self, *entries: Entry) -> None:
+        """Insert ``entries`` in one statement, inside whatever transaction is open."""
+        sql, params = self.insert(*entries)
+        if sql is not None:
+            self.target.execute(sql, params)
 
     def _values(self, entry: Entry) -> tuple[Any, ...]:
         stamp = self.target.timestamp

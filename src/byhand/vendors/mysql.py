@@ -131,10 +131,13 @@ class MySQLTarget(Target):
         # lock_wait_timeout takes whole seconds: rounded down, 0 means NOWAIT (MariaDB;
         # MySQL's minimum is 1). InnoDB row locks (DML in RunSQL) wait at least 1 s.
         seconds = int(lock_timeout.total_seconds())
-        self.execute(f"SET SESSION lock_wait_timeout = {seconds if self._mariadb else max(1, seconds)}")
-        self.execute(f"SET SESSION innodb_lock_wait_timeout = {max(1, seconds)}")
+        wanted = (seconds if self._mariadb else max(1, seconds), max(1, seconds), statement_timeout)
+        if wanted == getattr(self, "_timeouts", None):
+            return  # session variables: still set from the last statement
+        self.execute(f"SET SESSION lock_wait_timeout = {wanted[0]}, innodb_lock_wait_timeout = {wanted[1]}")
         if statement_timeout is not None and self._mariadb:
             self.execute(f"SET SESSION max_statement_time = {statement_timeout.total_seconds():.3f}")
+        self._timeouts = wanted
 
     def is_lock_timeout(self, exc: BaseException) -> bool:
         return _error_code(exc) in _LOCK_ERRORS

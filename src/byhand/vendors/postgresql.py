@@ -150,6 +150,22 @@ class PostgreSQLTarget(Target):
     def server_version(self) -> str:
         return str(self.execute("SHOW server_version")[0][0])
 
+    def begin_transaction(self, *, lock_timeout: timedelta, statement_timeout: timedelta | None) -> None:
+        # One round trip (simple protocol: several statements, no parameters).
+        sql = f"BEGIN; SET LOCAL lock_timeout = '{milliseconds(lock_timeout)}ms'"
+        if statement_timeout is not None:
+            sql += f"; SET LOCAL statement_timeout = '{milliseconds(statement_timeout)}ms'"
+        self.execute(sql)
+
+    def write_and_commit(self, sql: str | None, params: list[Any] | None) -> None:
+        # The journal's rows and COMMIT in one round trip, the values quoted by the driver.
+        if sql is None:
+            self.commit()
+            return
+        import psycopg
+
+        self.execute(psycopg.ClientCursor(self.connection).mogrify(sql, params) + "; COMMIT")
+
     def set_timeouts(self, *, lock_timeout: timedelta, statement_timeout: timedelta | None, local: bool) -> None:
         scope = "SET LOCAL" if local else "SET"
         self.execute(f"{scope} lock_timeout = '{milliseconds(lock_timeout)}ms'")

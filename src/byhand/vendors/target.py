@@ -277,6 +277,17 @@ class Target:
     def commit(self) -> None:
         self.execute("COMMIT")
 
+    def begin_transaction(self, *, lock_timeout: timedelta, statement_timeout: timedelta | None) -> None:
+        """Open a transaction whose statements all wait at most ``lock_timeout`` for a lock."""
+        self.begin()
+        self.set_timeouts(lock_timeout=lock_timeout, statement_timeout=statement_timeout, local=True)
+
+    def write_and_commit(self, sql: str | None, params: list[Any] | None) -> None:
+        """Run ``sql`` (the journal's rows; None for none) and commit."""
+        if sql is not None:
+            self.execute(sql, params)
+        self.commit()
+
     def rollback(self) -> None:
         """Roll back whatever is open; never raises (the connection may be gone)."""
         try:
