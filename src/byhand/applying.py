@@ -6,7 +6,6 @@ The library reports through ``on_event`` and raises ByhandError subclasses; it n
 
 from __future__ import annotations
 
-import itertools
 import os
 import random
 import socket
@@ -16,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Any
 
 from byhand import __version__
 from byhand.events import Event, EventSink
@@ -27,14 +26,17 @@ from byhand.exceptions import (
     GaveUpOnLocks,
     Interrupted,
     ManualStepPending,
+    PreflightRefused,
     RunLockHeld,
     StatementFailed,
     VendorMismatch,
 )
 from byhand.journal import DEFAULT_TABLE, Entry, Journal
-from byhand.preflight import BlockPlan, check_runbook, manual_step_id, numbered_steps
+from byhand.preflight import BlockPlan, check_runbook, describe_plans, manual_step_id, numbered_steps
 from byhand.runbook import Control, Item, Runbook, Step
+from byhand.units import Unit, link_units, split_block
 from byhand.vendors.target import Blocker, Target, digest, tables_named_in
+from byhand.watching import Watcher
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "ApplyOptions", "ApplyResult", "Backoff", "apply_runbook", "connect"]
 
@@ -97,24 +99,6 @@ def connect(target: Target, *, application: str = "byhand apply") -> None:
         raise CannotConnect(params.display(), detail) from None
 
 
-UnitKind = Literal["transaction", "alone", "control", "manual-stop", "finish", "start"]
-
-
-@dataclass
-class _Unit:
-    """What runs (and is retried) as one piece: a transaction, one statement that commits
-    alone, a control statement, or the manual step the run stops at."""
-
-    kind: UnitKind
-    items: list[tuple[int | None, Item]] = field(default_factory=list)
-    completes: bool = False  # writes the block's "migration done" journal row
-    bookkeeping: bool = False  # django_migrations rows only (outside a BEGIN/COMMIT block)
-    #: The next statement, when it commits alone: its "started" row goes with this unit's write.
-    prestart: tuple[BlockPlan, int, Step] | None = None
-    #: The next unit is a transaction: this statement's "done" row goes with its write.
-    defer_done: bool = False
-
-
 def apply_runbook(
     runbook: Runbook,
     target: Target,
@@ -153,7 +137,7 @@ class _Run:
         self.errors = target.driver_errors()
         self.monitor: Target | None = None
         self.monitor_lock = threading.Lock()
-        self.watcher: _Watcher | None = None
+        self.watcher: Watcher | None = None
         self.where = "preflight"
         self.block_kind = "start"  # what the events are about: the run's start, or a block's kind
         self.current: tuple[int | None, Step | None] = (None, None)
@@ -171,10 +155,16 @@ class _Run:
     def run(self) -> ApplyResult:
         started = self.clock()
         lock_name = self.options.journal_table
-        if not self.options.dry_run and not self.target.try_run_lock(lock_name):
-            raise RunLockHeld(self._holder(lock_name))
         try:
+            if not self.options.dry_run and not self.target.try_run_lock(lock_name):
+                raise RunLockHeld(self._holder(lock_name))
             result = self._preflight()
+        except self.errors as exc:
+            message = self.target.params.scrub(" ".join(str(exc).split()))
+            raise PreflightRefused([f"the database refused a preflight query: {message}"]) from None
+        except KeyboardInterrupt:
+            raise Interrupted("preflight (nothing was changed)") from None
+        try:
             if self.options.dry_run:
                 holder = self.target.run_lock_holder(lock_name)
                 if holder is not None:
@@ -238,31 +228,12 @@ class _Run:
             text.append(
                 f"re-signed by {last.get('by')} at {last.get('at')} after review (was sha256:{last.get('was')})"
             )
-        for plan in plans:
-            line = f"  {plan.name}: {plan.action}, {plan.reason}"
-            if plan.action == "run" and plan.resumes_after():
-                line += f"; resuming after {plan.resumes_after()} committed statement(s)"
-            if plan.action == "run" and plan.progress.started:
-                line += f"; statement(s) {sorted(plan.progress.started)} may have taken effect: checked first"
-            pending = plan.first_pending_manual() if plan.action == "run" else None
-            if pending is not None:
-                line += f"; will stop before manual step {manual_step_id(plan.block, pending)} ({pending.callable})"
-            text.append(line)
-            if options.dry_run and plan.action == "run":
-                text.extend(self._would_run(plan))
+        text.extend(describe_plans(plans, dry_run=options.dry_run))
         if options.dry_run and not self.journal.exists():
             text.append("the journal table does not exist yet; apply would create it:")
             text.extend("    " + line for line in self.journal.ddl().splitlines())
         for line in text:
             self.emit("preflight", text=line)
-
-    def _would_run(self, plan: BlockPlan) -> list[str]:
-        lines = []
-        for index, step in numbered_steps(plan.block):
-            if index not in plan.progress.done and index not in plan.skip_steps:
-                first, *rest = step.sql.splitlines()
-                lines.append(f"    {index}. {first}" + (f" … (+{len(rest)} lines)" if rest else ""))
-        return lines
 
     def _start(self, result: ApplyResult, attempt: int) -> None:
         """Create the journal if needed, journal the run's start and the skipped migrations:
@@ -296,11 +267,14 @@ class _Run:
         target.set_timeouts(
             lock_timeout=self.options.lock_timeout, statement_timeout=self.options.statement_timeout, local=False
         )
+        for item in self.runbook.preamble:
+            if isinstance(item, Control):  # SQLite's PRAGMA legacy_alter_table = OFF
+                target.execute(item.sql.rstrip(";"))
         self.where = "the run's start (journal)"
-        self._with_retries(None, _Unit("start"), 0, run=lambda attempt: self._start(result, attempt))
+        self._with_retries(None, Unit("start"), 0, run=lambda attempt: self._start(result, attempt))
         self.emit("run-started", run=journal.run_id, operator=journal.operator, database=target.params.display())
         if target.watchable:
-            self.watcher = _Watcher(self)
+            self.watcher = Watcher(session=target.session_id(), monitor=self._monitor, emit=self.emit, clock=self.clock)
             self.watcher.start()
         skipped = [p for p in result.plans if p.action == "skip"]
         for plan in skipped:
@@ -329,6 +303,10 @@ class _Run:
         except ByhandError as exc:
             outcome, error = "failed", str(exc)
             raise
+        except self.errors as exc:  # outside any statement: settling a resumed one, a journal write
+            target.rollback()
+            outcome, error = "failed", target.params.scrub(" ".join(str(exc).split()))
+            raise StatementFailed(where=self.where, error=error, rolled_back=True) from None
         finally:
             result.elapsed = self.clock() - started
             summary = f"{result.applied} applied, {result.skipped} skipped"
@@ -347,25 +325,18 @@ class _Run:
 
     # -- one block ---------------------------------------------------------------------
 
-    def _plan_units(self, runnable: list[BlockPlan]) -> dict[int, list[_Unit]]:
+    def _plan_units(self, runnable: list[BlockPlan]) -> dict[int, list[Unit]]:
         """Every block's units, after settling statements a crashed run left uncertain, linked
         so that journal rows ride on the next write: a statement that commits alone gets its
         "started" row with the previous write, and its "done" row with the next transaction."""
         for plan in runnable:
             if plan.progress.started:
                 self._settle_uncertain(plan, dict(numbered_steps(plan.block)))
-        units = {id(plan): self._units(plan, numbered_steps(plan.block)) for plan in runnable}
-        flat = [(plan, unit) for plan in runnable for unit in units[id(plan)]]
-        for (_, unit), (next_plan, following) in itertools.pairwise(flat):
-            if following.kind == "alone" and unit.kind in ("alone", "transaction"):
-                next_index, next_step = following.items[0]
-                assert isinstance(next_step, Step) and next_index is not None
-                unit.prestart = (next_plan, next_index, next_step)
-            elif following.kind == "transaction" and unit.kind == "alone":
-                unit.defer_done = True
+        units = {id(plan): split_block(plan, runs_alone=self.target.runs_alone) for plan in runnable}
+        link_units([(plan, units[id(plan)]) for plan in runnable])
         return units
 
-    def _run_block(self, plan: BlockPlan, units: list[_Unit], position: int, count: int) -> None:
+    def _run_block(self, plan: BlockPlan, units: list[Unit], position: int, count: int) -> None:
         block = plan.block
         started = self.clock()
         self.block_kind = block.kind
@@ -388,48 +359,6 @@ class _Run:
             elapsed=self.clock() - started,
             attempts=attempts,
         )
-
-    def _units(self, plan: BlockPlan, numbered: list[tuple[int, Step]]) -> list[_Unit]:
-        block, target = plan.block, self.target
-        index_of = {id(step): index for index, step in numbered}
-        units: list[_Unit] = []
-        current: _Unit | None = None
-        for item in block.items:
-            if isinstance(item, Control):
-                if item.sql == "BEGIN;":
-                    current = _Unit("transaction")
-                    units.append(current)
-                elif item.sql == "COMMIT;":
-                    current = None
-                elif current is not None:
-                    current.items.append((None, item))
-                else:
-                    units.append(_Unit("control", [(None, item)]))
-            elif isinstance(item, Step) and item.kind == "manual":
-                if item.op not in plan.manual_passed:
-                    units.append(_Unit("manual-stop", [(None, item)]))
-                    break
-                if item.op not in plan.progress.manual_done:  # confirmed now: journal it
-                    (current or _append(units, _Unit("transaction"))).items.append((None, item))
-            elif isinstance(item, Step):
-                index = index_of[id(item)]
-                if index in plan.progress.done or index in plan.skip_steps:
-                    continue
-                previous = units[-1] if units else None
-                if current is not None:
-                    current.items.append((index, item))
-                elif item.kind == "record" and previous is not None and previous.bookkeeping:
-                    previous.items.append((index, item))  # a squash's rows: all or none
-                else:
-                    kind: UnitKind = "alone" if target.runs_alone(item.sql) else "transaction"
-                    units.append(_Unit(kind, [(index, item)], bookkeeping=item.kind == "record"))
-        last = numbered[-1][0] if numbered else None
-        holder = next((u for u in units if any(i == last for i, _ in u.items)), None)
-        if holder is not None and holder.kind == "transaction":
-            holder.completes = True
-        elif not any(u.kind == "manual-stop" for u in units):
-            units.append(_Unit("finish", completes=True))
-        return units
 
     def _settle_uncertain(self, plan: BlockPlan, steps: dict[int, Step]) -> None:
         """Statements that commit alone and whose last run ended between the statement and
@@ -467,7 +396,7 @@ class _Run:
     # -- one unit, with retries ---------------------------------------------------------
 
     def _with_retries(
-        self, plan: BlockPlan | None, unit: _Unit, total: int, *, run: Callable[[int], None] | None = None
+        self, plan: BlockPlan | None, unit: Unit, total: int, *, run: Callable[[int], None] | None = None
     ) -> int:
         """Run ``unit`` (or ``run``), retrying on lock timeouts; return the attempts it took."""
         first = self.clock()
@@ -485,7 +414,7 @@ class _Run:
                 self._after_error(plan, unit, total, attempt, first, exc)
 
     def _after_error(
-        self, plan: BlockPlan | None, unit: _Unit, total: int, attempt: int, first: float, exc: BaseException
+        self, plan: BlockPlan | None, unit: Unit, total: int, attempt: int, first: float, exc: BaseException
     ) -> None:
         target = self.target
         migration = plan.block.migration if plan else None
@@ -586,7 +515,7 @@ class _Run:
 
     # -- executing ---------------------------------------------------------------------
 
-    def _run_unit(self, plan: BlockPlan, unit: _Unit, total: int, attempt: int) -> None:
+    def _run_unit(self, plan: BlockPlan, unit: Unit, total: int, attempt: int) -> None:
         target, options = self.target, self.options
         self.current = (None, None)
         self.where = plan.name
@@ -734,63 +663,3 @@ class _Run:
                 error=f"{len(rows)} row(s) violate foreign keys in {', '.join(tables)}",
                 rolled_back=True,
             )
-
-
-def _append(units: list[_Unit], unit: _Unit) -> _Unit:
-    units.append(unit)
-    return unit
-
-
-class _Watcher(threading.Thread):
-    """While a statement runs longer than a second, report every second what blocks it
-    and how far an index build got, from a second connection."""
-
-    interval = 1.0  # between reports
-    tick = 0.1  # between looks
-
-    def __init__(self, run: _Run) -> None:
-        super().__init__(name="byhand-watcher", daemon=True)
-        self.run_ = run
-        self.session = run.target.session_id()
-        self.current: tuple[str | None, int, int, Step | None, float] | None = None
-        self.stopped = threading.Event()
-        self.reported = 0.0
-
-    def watch(self, migration: str | None, index: int, total: int, step: Step | None) -> None:
-        self.reported = 0.0
-        self.current = (migration, index, total, step, self.run_.clock()) if step is not None else None
-
-    def stop(self) -> None:
-        self.stopped.set()
-
-    def run(self) -> None:
-        run = self.run_
-        while not self.stopped.wait(self.tick):
-            current = self.current
-            if current is None:
-                continue
-            migration, index, total, step, began = current
-            elapsed = run.clock() - began
-            if elapsed < self.interval or step is None or elapsed - self.reported < self.interval:
-                continue
-            self.reported = elapsed
-            try:
-                with run._monitor() as monitor:
-                    blockers = monitor.find_blockers(
-                        waiting_session=self.session,
-                        tables=tables_named_in(step.sql),
-                        older_than=timedelta(seconds=elapsed),
-                    )
-                    progress = monitor.progress(session=self.session)
-            except Exception:  # noqa: BLE001 -- watching must never break the run
-                continue
-            if self.current is current:
-                run.emit(
-                    "waiting",
-                    migration=migration,
-                    index=index,
-                    total=total,
-                    elapsed=elapsed,
-                    progress=progress,
-                    blockers=[{"text": b.describe(), **b.as_dict()} for b in blockers],
-                )

@@ -12,7 +12,7 @@ from byhand.exceptions import PreflightRefused
 from byhand.journal import MigrationProgress
 from byhand.runbook import Block, Runbook, Step
 
-__all__ = ["BlockPlan", "check_runbook", "manual_step_id", "numbered_steps"]
+__all__ = ["BlockPlan", "check_runbook", "describe_plans", "manual_step_id", "numbered_steps"]
 
 Row = tuple[str, str]
 Action = Literal["run", "skip"]
@@ -144,3 +144,24 @@ def _plan_block(block: Block, *, applied: set[Row], has_migrations_table: bool, 
     if any(present):
         return None
     return BlockPlan(block, "run", "not recorded: will be applied")
+
+
+def describe_plans(plans: list[BlockPlan], *, dry_run: bool) -> list[str]:
+    """The verdict, one line per block; with ``dry_run`` also the statements that would run."""
+    text = []
+    for plan in plans:
+        line = f"  {plan.name}: {plan.action}, {plan.reason}"
+        if plan.action == "run" and plan.resumes_after():
+            line += f"; resuming after {plan.resumes_after()} committed statement(s)"
+        if plan.action == "run" and plan.progress.started:
+            line += f"; statement(s) {sorted(plan.progress.started)} may have taken effect: checked first"
+        pending = plan.first_pending_manual() if plan.action == "run" else None
+        if pending is not None:
+            line += f"; will stop before manual step {manual_step_id(plan.block, pending)} ({pending.callable})"
+        text.append(line)
+        if dry_run and plan.action == "run":
+            for index, step in numbered_steps(plan.block):
+                if index not in plan.progress.done and index not in plan.skip_steps:
+                    first, *rest = step.sql.splitlines()
+                    text.append(f"    {index}. {first}" + (f" … (+{len(rest)} lines)" if rest else ""))
+    return text
