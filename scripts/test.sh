@@ -12,6 +12,7 @@ declare -A urls=(
   [postgresql]="postgres://postgres@127.0.0.1:5432/byhand_example"
   [mariadb]="mysql://root@127.0.0.1:3306/byhand_example"
 )
+vendors=(sqlite postgresql mariadb)
 reports="$(mktemp -d)"
 status=0
 for series in 4.2 5.2; do
@@ -26,10 +27,17 @@ for series in 4.2 5.2; do
   # every statement boundary on the 5.2 lane, every 5th on the 4.2 lane.
   stride=1
   [ "$series" = 4.2 ] && stride=5
-  for vendor in sqlite postgresql mariadb; do
-    echo "=== Django $series, $vendor"
+  # The three vendors side by side (each test makes its own databases); logs printed in turn.
+  pids=()
+  for vendor in "${vendors[@]}"; do
     BYHAND_KILL_STRIDE="$stride" DATABASE_URL="${urls[$vendor]}" "$python" -m pytest -q -p no:cacheprovider \
-      --junitxml="$reports/django${series}-${vendor}.xml" "$@" tests || status=1
+      --junitxml="$reports/django${series}-${vendor}.xml" "$@" tests >"$reports/django${series}-${vendor}.log" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${!vendors[@]}"; do
+    wait "${pids[$i]}" || status=1
+    echo "=== Django $series, ${vendors[$i]}"
+    cat "$reports/django${series}-${vendors[$i]}.log"
   done
 done
 if [ "${BYHAND_SKIP_REALWORLD:-}" != 1 ]; then

@@ -244,7 +244,7 @@ def test_a_second_apply_is_refused_naming_the_holder(forwards: Path) -> None:
         holder = target_for(db)
         try:
             assert holder.try_run_lock("byhand_journal")
-            done = byhand("apply", str(forwards), "--database-url", database_url(db))
+            done = byhand("apply", str(forwards), "--database-url", database_url(db), "--run-lock-wait", "0.3s")
         finally:
             holder.close()
         assert done.returncode == 2

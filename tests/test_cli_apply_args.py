@@ -98,6 +98,7 @@ def test_apply_defaults() -> None:
         "manual_step_done": [],
         "skip_manual_steps": False,
         "journal_table": "byhand_journal",
+        "run_lock_wait": timedelta(seconds=5),
         "json": False,
     }
     assert DEFAULT_LOCK_TIMEOUT == timedelta(milliseconds=100)
@@ -144,6 +145,7 @@ def test_apply_options_as_given() -> None:
         "manual_step_done": ["shop.0003_review:1", "blog.0002_backfill:0"],
         "skip_manual_steps": True,
         "journal_table": "ops_byhand_journal",
+        "run_lock_wait": timedelta(seconds=5),
         "json": True,
     }
 

@@ -186,10 +186,14 @@ def _building(settings: dict[str, Any]) -> int | None:
     target = target_for(settings)
     try:
         if VENDOR == "postgresql":
-            found = target.execute("SELECT pid FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX%%promo%%'")
+            found = target.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE 'CREATE INDEX%%promo%%'"
+            )
         else:
             found = target.execute(
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'CREATE INDEX%%promo%%'"
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() "
+                "AND INFO LIKE 'CREATE INDEX%%promo%%'"
             )
         return int(found[0][0]) if found else None
     finally:

@@ -75,6 +75,7 @@ class ApplyOptions:
     manual_steps_done: frozenset[str] = frozenset()
     skip_manual_steps: bool = False
     journal_table: str = DEFAULT_TABLE
+    run_lock_wait: timedelta = timedelta(seconds=5)
     dry_run: bool = False
 
 
@@ -156,8 +157,8 @@ class _Run:
         started = self.clock()
         lock_name = self.options.journal_table
         try:
-            if not self.options.dry_run and not self.target.try_run_lock(lock_name):
-                raise RunLockHeld(self._holder(lock_name))
+            if not self.options.dry_run:
+                self._take_run_lock(lock_name)
             result = self._preflight()
         except self.errors as exc:
             message = self.target.params.scrub(" ".join(str(exc).split()))
@@ -181,6 +182,15 @@ class _Run:
                 self.watcher.stop()
             if self.monitor is not None:
                 self.monitor.close()
+
+    def _take_run_lock(self, lock_name: str) -> None:
+        """Wait up to --run-lock-wait: a run that just died may still hold the lock for the
+        moment its server session takes to notice."""
+        deadline = self.clock() + self.options.run_lock_wait.total_seconds()
+        while not self.target.try_run_lock(lock_name):
+            if self.clock() >= deadline:
+                raise RunLockHeld(self._holder(lock_name))
+            self.sleep(0.1)
 
     def _holder(self, lock_name: str) -> str:
         holder = self.target.run_lock_holder(lock_name)

@@ -125,6 +125,12 @@ def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--journal-table", default=DEFAULT_TABLE, help=f"the journal table's name (default {DEFAULT_TABLE})"
     )
+    parser.add_argument(
+        "--run-lock-wait",
+        type=parse_duration,
+        default=timedelta(seconds=5),
+        help="how long to wait for another apply's run lock before refusing (default 5s)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON event per line on stdout, for automation")
 
 
@@ -140,6 +146,7 @@ def _options(args: argparse.Namespace) -> ApplyOptions:
         manual_steps_done=frozenset(args.manual_step_done),
         skip_manual_steps=args.skip_manual_steps,
         journal_table=args.journal_table,
+        run_lock_wait=args.run_lock_wait,
         dry_run=args.dry_run,
     )
 
