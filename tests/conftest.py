@@ -17,3 +17,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exampleproject.settings")
 import django  # noqa: E402
 
 django.setup()
+
+
+import pytest  # noqa: E402
+
+from support import fresh_database, require_server, use_database  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def forwards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example's runbook for an empty database of the vendor under test, manual steps written in."""
+    from test_oracle import write_runbook
+
+    require_server()
+    path = tmp_path_factory.mktemp("runbooks") / "forwards.sql"
+    with fresh_database() as db, use_database("default", db):
+        write_runbook("default", path)
+    return path

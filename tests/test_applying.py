@@ -92,16 +92,6 @@ def journal(settings: dict[str, Any]) -> list[tuple[Any, ...]]:
         target.close()
 
 
-@pytest.fixture(scope="module")
-def forwards(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example's runbook for an empty database, manual steps written in."""
-    require_server()
-    path = tmp_path_factory.mktemp("runbooks") / "forwards.sql"
-    with fresh_database() as db, use_database("default", db):
-        write_runbook("default", path)
-    return path
-
-
 def midway(settings: dict[str, Any], path: Path, *target: str) -> None:
     """Migrate ``settings`` with Django to shop 0003, then write the runbook up to ``target``."""
     with use_database("default", settings):

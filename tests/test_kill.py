@@ -39,23 +39,9 @@ def snapshot(settings: dict[str, Any]) -> Snapshot:
     """The whole schema's fingerprint (journal included) and the django_migrations rows."""
     target = target_for(settings)
     try:
-        q = target.quote_name
-        rows: frozenset[tuple[str, str]] = frozenset()
-        if target.table_exists("django_migrations"):
-            found = target.execute(f"SELECT {q('app')}, {q('name')} FROM {q('django_migrations')}")
-            rows = frozenset((str(a), str(n)) for a, n in found)
-        return target.state_of(""), rows
+        return target.state_of(""), frozenset(target.recorded_migrations() or ())
     finally:
         target.close()
-
-
-@pytest.fixture(scope="module")
-def forwards(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require_server()
-    path = tmp_path_factory.mktemp("runbooks") / "forwards.sql"
-    with fresh_database() as db, use_database("default", db):
-        write_runbook("default", path)
-    return path
 
 
 def reference(path: Path) -> tuple[list[tuple[str, str | None]], set[Snapshot], Snapshot]:

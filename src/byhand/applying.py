@@ -205,17 +205,11 @@ class _Run:
         return described
 
     def _preflight(self) -> ApplyResult:
-        target = self.target
-        has_table = target.table_exists("django_migrations")
-        applied: set[tuple[str, str]] = set()
-        if has_table:
-            q = target.quote_name
-            rows = target.execute(f"SELECT {q('app')}, {q('name')} FROM {q('django_migrations')}")
-            applied = {(str(app), str(name)) for app, name in rows}
+        recorded = self.target.recorded_migrations()
         plans = check_runbook(
             self.runbook,
-            applied=applied,
-            has_migrations_table=has_table,
+            applied=recorded or set(),
+            has_migrations_table=recorded is not None,
             progress=self.journal.progress(),
             manual_done=self.options.manual_steps_done,
             skip_manual=self.options.skip_manual_steps,

@@ -30,11 +30,7 @@ class RunbookStatus:
 
 def runbook_status(runbook: Runbook, target: Target, *, journal_table: str) -> RunbookStatus:
     """Read-only: django_migrations, the journal and the run lock."""
-    q = target.quote_name
-    applied: set[tuple[str, str]] = set()
-    if target.table_exists("django_migrations"):
-        rows = target.execute(f"SELECT {q('app')}, {q('name')} FROM {q('django_migrations')}")
-        applied = {(str(app), str(name)) for app, name in rows}
+    applied = target.recorded_migrations() or set()
     journal = Journal(target, table=journal_table, checksum=runbook.checksum())
     progress = journal.progress()
     backwards = runbook.direction == "backwards"

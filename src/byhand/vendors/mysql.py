@@ -91,7 +91,28 @@ LIMIT 10
 """
 
 
+_JOURNAL_DDL_TEMPLATE = """CREATE TABLE IF NOT EXISTS {table} (
+    `id` bigint AUTO_INCREMENT NOT NULL PRIMARY KEY,
+    `run_id` varchar(32) NOT NULL,
+    `event` varchar(32) NOT NULL,
+    `status` varchar(16) NOT NULL,
+    `runbook_checksum` varchar(64) NOT NULL,
+    `migration` varchar(255) NULL,
+    `statement_index` integer NULL,
+    `statement_hash` varchar(64) NULL,
+    `attempts` integer NOT NULL,
+    `started_at` datetime(6) NOT NULL,
+    `finished_at` datetime(6) NULL,
+    `error` longtext NULL,
+    `operator` varchar(255) NOT NULL,
+    `byhand_version` varchar(32) NOT NULL,
+    `detail` longtext NULL,
+    INDEX {index} (`runbook_checksum`, `migration`)
+);"""
+
+
 class MySQLTarget(Target):
+    journal_template = _JOURNAL_DDL_TEMPLATE
     vendor = "mysql"
     transactional_ddl = False
 
@@ -225,9 +246,6 @@ class MySQLTarget(Target):
         )
         return bool(rows[0][0])
 
-    def journal_ddl(self, table: str) -> str:
-        return _JOURNAL_DDL.format(table=self.quote_name(table), index=self.quote_name(f"{table}_runbook"))
-
     def state_of(self, sql: str) -> str:
         # SHOW CREATE TABLE of every table the statement names, or the columns and
         # indexes of the whole schema when it names none.
@@ -252,26 +270,6 @@ class MySQLTarget(Target):
 
     def timestamp(self, moment: datetime) -> Any:
         return moment.astimezone(timezone.utc).replace(tzinfo=None)
-
-
-_JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS {table} (
-    `id` bigint AUTO_INCREMENT NOT NULL PRIMARY KEY,
-    `run_id` varchar(32) NOT NULL,
-    `event` varchar(32) NOT NULL,
-    `status` varchar(16) NOT NULL,
-    `runbook_checksum` varchar(64) NOT NULL,
-    `migration` varchar(255) NULL,
-    `statement_index` integer NULL,
-    `statement_hash` varchar(64) NULL,
-    `attempts` integer NOT NULL,
-    `started_at` datetime(6) NOT NULL,
-    `finished_at` datetime(6) NULL,
-    `error` longtext NULL,
-    `operator` varchar(255) NOT NULL,
-    `byhand_version` varchar(32) NOT NULL,
-    `detail` longtext NULL,
-    INDEX {index} (`runbook_checksum`, `migration`)
-);"""
 
 
 def _error_code(exc: BaseException) -> int | None:

@@ -137,7 +137,28 @@ class SQLite(Vendor):
 # -- operating side -------------------------------------------------------------------
 
 
+_JOURNAL_DDL_TEMPLATE = """CREATE TABLE IF NOT EXISTS {table} (
+    "id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+    "run_id" varchar(32) NOT NULL,
+    "event" varchar(32) NOT NULL,
+    "status" varchar(16) NOT NULL,
+    "runbook_checksum" varchar(64) NOT NULL,
+    "migration" varchar(255) NULL,
+    "statement_index" integer NULL,
+    "statement_hash" varchar(64) NULL,
+    "attempts" integer NOT NULL,
+    "started_at" text NOT NULL,
+    "finished_at" text NULL,
+    "error" text NULL,
+    "operator" varchar(255) NOT NULL,
+    "byhand_version" varchar(32) NOT NULL,
+    "detail" text NULL
+);
+CREATE INDEX IF NOT EXISTS {index} ON {table} ("runbook_checksum", "migration");"""
+
+
 class SQLiteTarget(Target):
+    journal_template = _JOURNAL_DDL_TEMPLATE
     vendor = "sqlite"
     transactional_ddl = True
     placeholder = "?"
@@ -228,9 +249,6 @@ class SQLiteTarget(Target):
     def table_exists(self, name: str) -> bool:
         return bool(self.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))[0][0])
 
-    def journal_ddl(self, table: str) -> str:
-        return _JOURNAL_DDL.format(table=self.quote_name(table), index=self.quote_name(f"{table}_runbook"))
-
     def state_of(self, sql: str) -> str:
         tables = tables_named_in(sql)
         marks = ", ".join("?" * len(tables))
@@ -240,26 +258,6 @@ class SQLiteTarget(Target):
 
     def timestamp(self, moment: datetime) -> Any:
         return moment.astimezone(timezone.utc).isoformat(sep=" ")
-
-
-_JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS {table} (
-    "id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,
-    "run_id" varchar(32) NOT NULL,
-    "event" varchar(32) NOT NULL,
-    "status" varchar(16) NOT NULL,
-    "runbook_checksum" varchar(64) NOT NULL,
-    "migration" varchar(255) NULL,
-    "statement_index" integer NULL,
-    "statement_hash" varchar(64) NULL,
-    "attempts" integer NOT NULL,
-    "started_at" text NOT NULL,
-    "finished_at" text NULL,
-    "error" text NULL,
-    "operator" varchar(255) NOT NULL,
-    "byhand_version" varchar(32) NOT NULL,
-    "detail" text NULL
-);
-CREATE INDEX IF NOT EXISTS {index} ON {table} ("runbook_checksum", "migration");"""
 
 
 def _register_django_functions(connection: sqlite3.Connection) -> None:

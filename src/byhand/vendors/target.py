@@ -367,8 +367,19 @@ class Target:
     def table_exists(self, name: str) -> bool:
         raise NotImplementedError
 
+    #: CREATE TABLE and CREATE INDEX of the journal, with {table} and {index} to fill in.
+    journal_template: str
+
     def journal_ddl(self, table: str) -> str:
-        raise NotImplementedError
+        return self.journal_template.format(table=self.quote_name(table), index=self.quote_name(f"{table}_runbook"))
+
+    def recorded_migrations(self) -> set[tuple[str, str]] | None:
+        """The (app, name) rows of django_migrations; None when the table does not exist."""
+        if not self.table_exists("django_migrations"):
+            return None
+        q = self.quote_name
+        rows = self.execute(f"SELECT {q('app')}, {q('name')} FROM {q('django_migrations')}")
+        return {(str(app), str(name)) for app, name in rows}
 
     def state_of(self, sql: str) -> str:
         """A fingerprint of what ``sql`` changes, taken before it runs and compared after a
