@@ -1,0 +1,262 @@
+"""What lockstall.py and apply_overhead.py share: databases from URLs, timed processes, byhand apply, reports.
+
+The scripts run every process with the interpreter that runs them (Django and byhand
+installed), and ``byhand apply`` with the console script beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import BenchmarkError
+
+__all__ = [
+    "BenchmarkError",
+    "Database",
+    "Run",
+    "apply_command",
+    "byhand_events",
+    "describe_context",
+    "manage_env",
+    "markdown_table",
+    "percentile",
+    "run_timed",
+    "say",
+]
+
+_VENDORS = {"postgres": "postgresql", "postgresql": "postgresql", "mysql": "mysql", "sqlite": "sqlite"}
+
+
+@dataclass(frozen=True)
+class Database:
+    """One database named by a URL: postgres://, mysql://, sqlite:///RELATIVE/PATH or sqlite:////ABSOLUTE/PATH."""
+
+    url: str
+    vendor: str
+    name: str  # the database, or the SQLite file's path
+    host: str
+    port: int | None
+    user: str
+    password: str
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        parts = urlsplit(url)
+        if parts.scheme not in _VENDORS:
+            raise SystemExit(f"unsupported URL scheme {parts.scheme!r}: use postgres://, mysql:// or sqlite:///")
+        return cls(
+            url=url,
+            vendor=_VENDORS[parts.scheme],
+            name=unquote(parts.path[1:] if parts.scheme == "sqlite" else parts.path.lstrip("/")),
+            host=parts.hostname or "",
+            port=parts.port,
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+        )
+
+    @property
+    def error(self) -> type[Exception]:
+        """The driver's base exception class."""
+        if self.vendor == "postgresql":
+            import psycopg
+
+            return psycopg.Error
+        if self.vendor == "mysql":
+            import MySQLdb
+
+            return MySQLdb.Error  # type: ignore[no-any-return]
+        return sqlite3.Error
+
+    def connect(self, *, server_only: bool = False) -> Any:
+        """A DB-API connection in autocommit mode (to the server alone with ``server_only``)."""
+        if self.vendor == "postgresql":
+            import psycopg
+
+            dbname = "postgres" if server_only else self.name
+            return psycopg.connect(
+                host=self.host, port=self.port, user=self.user, password=self.password, dbname=dbname, autocommit=True
+            )
+        if self.vendor == "mysql":
+            import MySQLdb
+
+            database = {} if server_only else {"database": self.name}
+            return MySQLdb.connect(
+                host=self.host,
+                port=self.port or 3306,
+                user=self.user,
+                password=self.password,
+                autocommit=True,
+                **database,
+            )
+        return sqlite3.connect(self.name, isolation_level=None)
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement on a connection of its own; the rows it returned, if any."""
+        connection = self.connect()
+        try:
+            cursor = connection.cursor()
+            if params:
+                cursor.execute(sql, tuple(params))
+            else:  # no placeholders parsed: a literal % stays one
+                cursor.execute(sql)
+            return list(cursor.fetchall()) if cursor.description else []
+        finally:
+            connection.close()
+
+    def scalar(self, sql: str, params: Sequence[object] = ()) -> Any:
+        """The first column of the first row of one query."""
+        rows = self.execute(sql, params)
+        return rows[0][0] if rows else None
+
+    def recreate(self) -> None:
+        """Drop the database if it exists and create it empty."""
+        self.drop()
+        if self.vendor != "sqlite":
+            create = {"postgresql": 'CREATE DATABASE "{}"', "mysql": "CREATE DATABASE `{}` CHARACTER SET utf8mb4"}
+            self._on_server(create[self.vendor].format(self.name))
+
+    def drop(self) -> None:
+        if self.vendor == "sqlite":
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                Path(self.name + suffix).unlink(missing_ok=True)
+            return
+        drop = {"postgresql": 'DROP DATABASE IF EXISTS "{}" WITH (FORCE)', "mysql": "DROP DATABASE IF EXISTS `{}`"}
+        self._on_server(drop[self.vendor].format(self.name))
+
+    def server_version(self) -> str:
+        if self.vendor == "sqlite":
+            return f"SQLite {sqlite3.sqlite_version}"
+        connection = self.connect(server_only=True)
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SHOW server_version" if self.vendor == "postgresql" else "SELECT VERSION()")
+            version = cursor.fetchone()[0]
+        finally:
+            connection.close()
+        if self.vendor == "postgresql":
+            return f"PostgreSQL {version}"
+        return f"MariaDB {version}" if "mariadb" in version.lower() else f"MySQL {version}"
+
+    def _on_server(self, sql: str) -> None:
+        connection = self.connect(server_only=True)
+        try:
+            connection.cursor().execute(sql)
+        finally:
+            connection.close()
+
+
+@dataclass
+class Run:
+    """One finished process: wall-clock seconds from start to exit, status and output."""
+
+    seconds: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def tail(self, lines: int = 15) -> str:
+        """The last lines of its error output (or of its output), for a message."""
+        return "\n".join((self.stderr or self.stdout).strip().splitlines()[-lines:])
+
+
+def run_timed(
+    args: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    stdin: Path | None = None,
+    timeout: float | None = None,
+) -> Run:
+    """Run one process to its end and time it; a process past ``timeout`` is killed (status -9)."""
+    source = stdin.open("rb") if stdin is not None else None
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(
+            list(args), check=False, cwd=cwd, env=env, stdin=source, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = [part.decode() if isinstance(part, bytes) else part or "" for part in (exc.stdout, exc.stderr)]
+        return Run(time.perf_counter() - start, -9, output[0], output[1] + f"\nkilled after {timeout:g} s")
+    finally:
+        if source is not None:
+            source.close()
+    return Run(time.perf_counter() - start, done.returncode, done.stdout, done.stderr)
+
+
+def manage_env(url: str) -> dict[str, str]:
+    """The environment of a ``manage.py`` process: this one's, with DATABASE_URL set."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["DATABASE_URL"] = url
+    return env
+
+
+def apply_command(runbook: Path, url: str, *options: str) -> list[str]:
+    """``byhand apply RUNBOOK --database-url URL OPTIONS...``, with the console script beside this interpreter."""
+    script = Path(sys.executable).parent / "byhand"
+    return [str(script), "apply", str(runbook), "--database-url", url, *options]
+
+
+def byhand_events(stdout: str) -> list[dict[str, Any]]:
+    """The events of ``byhand apply --json``: one JSON object per line, each with an "event" key."""
+    events = []
+    for line in stdout.splitlines():
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(data, dict) and "event" in data:
+            events.append(data)
+    return events
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile (``fraction`` 0.99 for p99); nan for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, align: str) -> str:
+    """A markdown table; ``align`` has one letter per column, "l" or "r"."""
+    rule = ["---:" if a == "r" else "---" for a in align]
+    lines = [header, rule, *rows]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines) + "\n"
+
+
+def describe_context() -> str:
+    """One line: Django, Python and byhand as the timed processes see them, the machine and its load."""
+    code = "import byhand, django; print(django.get_version(), byhand.__version__, byhand.__file__)"
+    versions = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    django_version, byhand_version, byhand_file = versions.split()
+    one, five, _fifteen = os.getloadavg()
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"Django {django_version}, Python {platform.python_version()}, byhand {byhand_version} "
+        f"({Path(byhand_file).parent}); {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs; "
+        f"{when}; load average (1/5 min) {one:.2f}/{five:.2f}."
+    )
+
+
+def say(message: str) -> None:
+    """Progress, on standard error (the report goes to standard output)."""
+    print(message, file=sys.stderr, flush=True)
