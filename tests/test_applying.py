@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
+from django.db import connections
 
 from byhand.applying import ApplyOptions, ApplyResult, apply_runbook, connect
 from byhand.events import Event
@@ -449,3 +451,49 @@ def test_manage_py_byhand_apply_takes_the_connection_from_settings(forwards: Pat
         assert stopped.value.code == 4
         call_command("byhand", "apply", str(forwards), "--database", "default", "--skip-manual-steps")
         assert ("shop", "0009_concurrent_index") in recorded_rows("default")
+
+
+def test_run_python_runs_the_manual_step_apply_stopped_at(tmp_path: Path) -> None:
+    """apply stops and prints the run-python command; it runs the function with the historical
+    models; apply then goes past it with --manual-step-done."""
+    require_server()
+    path = tmp_path / "shop-0007.sql"
+    with fresh_database() as db, use_database("default", db):
+        call_command("migrate", "shop", "0006", database="default", verbosity=0)
+        write_runbook("default", path, "shop", "0007")
+        with connections["default"].cursor() as cursor:
+            cursor.execute("INSERT INTO shop_book (title, code, promo) VALUES ('t', 'c', 'p')")
+        url = database_url(db)
+        first = byhand("apply", str(path), "--database-url", url)
+        assert first.returncode == 4
+        command = "python manage.py byhand run-python shop.0007_sql_and_python:3 --database default"
+        assert command in first.stderr
+        call_command("byhand", "run-python", "shop.0007_sql_and_python:3", "--database", "default")
+        second = byhand("apply", str(path), "--database-url", url, "--manual-step-done", "shop.0007_sql_and_python:3")
+        assert second.returncode == 4 and "shop.0007_sql_and_python:4" in second.stderr
+        call_command("byhand", "run-python", "shop.0007_sql_and_python:4", "--database", "default")
+        third = byhand("apply", str(path), "--database-url", url, "--manual-step-done", "shop.0007_sql_and_python:4")
+        assert third.returncode == 0, third.stderr
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT name FROM shop_author")
+            assert list(cursor.fetchall()) == [("Ada",)]
+            cursor.execute("SELECT pages FROM shop_book")
+            assert list(cursor.fetchall()) == [(0,)]
+        assert ("shop", "0007_sql_and_python") in recorded_rows("default")
+
+
+def test_run_python_renames_the_content_type_after_a_rename_model(tmp_path: Path) -> None:
+    """The manual step contenttypes injects after RenameModel: shop.publisher becomes shop.imprint."""
+    require_server()
+    with fresh_database() as db, use_database("default", db):
+        call_command("migrate", "contenttypes", database="default", verbosity=0)
+        call_command("migrate", "shop", "0004", database="default", verbosity=0)
+        ContentType.objects.clear_cache()
+        # migrate's post_migrate made content types for today's models (imprint): as before 0005.
+        ContentType.objects.using("default").filter(app_label="shop", model="imprint").delete()
+        ContentType.objects.db_manager("default").get_or_create(app_label="shop", model="publisher")
+        call_command("migrate", "shop", "0005", database="default", verbosity=0, fake=True)
+        call_command("byhand", "run-python", "shop.0005_rename_publisher:0", "--database", "default")
+        models = set(ContentType.objects.using("default").filter(app_label="shop").values_list("model", flat=True))
+        ContentType.objects.clear_cache()
+        assert "imprint" in models and "publisher" not in models

@@ -531,6 +531,7 @@ class _Run:
                 op=int(step.op or 0),
                 callable=str(step.callable),
                 committed=len(plan.progress.done),
+                command=self._run_python_command(manual_step_id(plan.block, step)),
             )
         if unit.kind == "control":
             self._control(plan, unit.items[0][1])
@@ -595,6 +596,11 @@ class _Run:
         else:
             self.journal.write(*entries)
         plan.progress.done.update(done)
+
+    def _run_python_command(self, step_id: str) -> str:
+        alias = self.runbook.header.get("database", "default")
+        backwards = " --backwards" if self.runbook.direction == "backwards" else ""
+        return f"python manage.py byhand run-python {step_id} --database {alias}{backwards}"
 
     def _started_entry(self, plan: BlockPlan, index: int, step: Step, attempt: int) -> Entry:
         before = self.target.state_of(step.sql)

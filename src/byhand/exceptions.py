@@ -191,10 +191,11 @@ class GaveUpOnLocks(ApplyError):
 class ManualStepPending(ApplyError):
     """The run reached a manual step (RunPython) the operator has not confirmed."""
 
-    def __init__(self, *, migration: str, op: int, callable: str, committed: int) -> None:
+    def __init__(self, *, migration: str, op: int, callable: str, committed: int, command: str) -> None:
         self.migration = migration
         self.op = op
         self.callable = callable
+        self.command = command
         before = (
             f"Its first {committed} statement(s) are committed; the migration is not recorded yet. "
             if committed
@@ -202,8 +203,8 @@ class ManualStepPending(ApplyError):
         )
         super().__init__(
             f"{migration}: stopped before manual step {op}, the Python function {callable}. {before}"
-            f"Run that function against this database on a host with the project's code, then run the "
-            f"same runbook again with --manual-step-done {migration}:{op} (or --skip-manual-steps if "
+            f"Run that function against this database on a host with the project's code ({command}), "
+            f"then run the same runbook again with --manual-step-done {migration}:{op} (or --skip-manual-steps if "
             "it is not needed here)."
         )
 

@@ -15,7 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from byhand import compiling, planning
+from byhand import compiling, planning, running
 from byhand.cli import add_apply_arguments, run_apply
 from byhand.exceptions import ByhandError
 from byhand.vendors.target import params_from_settings
@@ -66,6 +66,16 @@ class Command(BaseCommand):
         )
         add_apply_arguments(apply)
         apply.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias (default: %(default)s)")
+        run_python = commands.add_parser(
+            "run-python",
+            help="run one manual step (RunPython) of a runbook",
+            description="Run the Python function of manual step APP.MIGRATION:N against the database, with the "
+            "historical models of that point of the migration, as migrate would. byhand apply stops before each "
+            "manual step and prints this command; afterwards run apply again with --manual-step-done.",
+        )
+        run_python.add_argument("step", metavar="APP.MIGRATION:N", help="the manual step, as byhand apply names it")
+        run_python.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias (default: %(default)s)")
+        run_python.add_argument("--backwards", action="store_true", help="run its reverse code (backwards runbooks)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -73,6 +83,8 @@ class Command(BaseCommand):
                 self.sql(**options)
             elif options["subcommand"] == "apply":
                 self.apply(**options)
+            elif options["subcommand"] == "run-python":
+                self.run_python(**options)
         except ByhandError as exc:
             raise CommandError(str(exc)) from exc
         except KeyboardInterrupt as exc:
@@ -105,6 +117,13 @@ class Command(BaseCommand):
         status = run_apply(runbook, params, Namespace(**options))
         if status:
             sys.exit(status)
+
+    def run_python(self, *, step: str, database: str, backwards: bool, **options: Any) -> None:
+        if database not in connections:
+            raise CommandError(f"unknown database alias '{database}'; settings.DATABASES has {', '.join(connections)}.")
+        for name in running.run_manual_step(step, database=database, backwards=backwards):
+            self.stdout.write(f"ran {name}")
+        self.stdout.write(f"Now run byhand apply again with --manual-step-done {step}.")
 
 
 def _check_arguments(database: str, scratch: str | None, output: Path | None) -> None:
