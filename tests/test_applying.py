@@ -497,3 +497,31 @@ def test_run_python_renames_the_content_type_after_a_rename_model(tmp_path: Path
         models = set(ContentType.objects.using("default").filter(app_label="shop").values_list("model", flat=True))
         ContentType.objects.clear_cache()
         assert "imprint" in models and "publisher" not in models
+
+
+def test_an_invalid_index_left_by_a_failed_concurrent_build_is_dropped_before_building_it(tmp_path: Path) -> None:
+    """A concurrent build that failed (here: a unique build over duplicates) leaves an INVALID
+    index of that name; apply drops it with DROP INDEX CONCURRENTLY, then builds its own."""
+    if VENDOR != "postgresql":
+        pytest.skip("INVALID indexes come from PostgreSQL's CREATE INDEX CONCURRENTLY")
+    require_server()
+    path = tmp_path / "shop-0009.sql"
+    with fresh_database() as db:
+        with use_database("default", db):
+            call_command("migrate", "shop", "0008", database="default", verbosity=0)
+            write_runbook("default", path, "shop")
+        failed = target_for(db)
+        failed.execute("INSERT INTO shop_book (title, code, promo) VALUES ('a', 'c', 'same'), ('b', 'c', 'same')")
+        with pytest.raises(failed.driver_errors()):
+            failed.execute('CREATE UNIQUE INDEX CONCURRENTLY "shop_book_promo_idx" ON "shop_book" ("promo")')
+        failed.close()
+        events, _ = apply(path, db)
+        check = target_for(db)
+        valid, unique = check.execute(
+            "SELECT i.indisvalid, i.indisunique FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = 'shop_book_promo_idx'"
+        )[0]
+        check.close()
+    dropped = [e.data["sql"] for e in events if e.name == "invalid-index-dropped"]
+    assert dropped == ['DROP INDEX CONCURRENTLY IF EXISTS "shop_book_promo_idx";']
+    assert (valid, unique) == (True, False)

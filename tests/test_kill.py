@@ -174,7 +174,7 @@ def _building(settings: dict[str, Any]) -> int | None:
         if VENDOR == "postgresql":
             found = target.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND query LIKE 'CREATE INDEX%%promo%%'"
+                "AND backend_type = 'client backend' AND query LIKE 'CREATE INDEX%%promo%%'"
             )
         else:
             found = target.execute(

@@ -457,11 +457,6 @@ class _Run:
         if after is not None and attempt >= after:
             self._act_on_blockers(migration, blockers)
         self.sleep(delay)
-        if unit.kind == "alone" and step is not None:
-            leftover = target.leftover_of(step.sql)
-            if leftover is not None:
-                target.execute(leftover)
-                self.emit("invalid-index-dropped", migration=migration, sql=leftover)
 
     def _journal_failure(
         self,
@@ -543,7 +538,11 @@ class _Run:
         elif unit.kind == "alone":
             index, step = unit.items[0]
             assert isinstance(step, Step) and index is not None
-            if not (attempt == 1 and (plan.block.migration, index) in self.prestarted):
+            leftover = target.leftover_of(step.sql)
+            if leftover is not None:  # a failed or interrupted concurrent build's INVALID index
+                target.execute(leftover)
+                self.emit("invalid-index-dropped", migration=plan.block.migration, sql=leftover)
+            if leftover is not None or not (attempt == 1 and (plan.block.migration, index) in self.prestarted):
                 self.journal.write(self._started_entry(plan, index, step, attempt))
             if target.blocks_nobody_while_waiting(step.sql):
                 # CREATE INDEX CONCURRENTLY waits for older transactions, which blocks no
