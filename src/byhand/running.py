@@ -1,4 +1,5 @@
-"""Run one manual step of a runbook (a RunPython function) on a host with the project's code.
+"""On a host with the project's code: run one manual step of a runbook (a RunPython
+function), or send the migrate signals after a by-hand migration.
 
 ``byhand apply`` stops before each manual step; the operator runs it here, against the
 same database, with the historical models of that point of the migration (as migrate
@@ -8,19 +9,22 @@ would pass them), then tells apply ``--manual-step-done APP.MIGRATION:N``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+from django.apps import apps as global_apps
 from django.contrib.contenttypes.management import RenameContentType
+from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.migration import Migration
 from django.db.migrations.operations import RenameModel, RunPython, SeparateDatabaseAndState
 from django.db.migrations.operations.base import Operation
-from django.db.migrations.state import ProjectState
+from django.db.migrations.state import ModelState, ProjectState
 
 from byhand.exceptions import PlanError
 from byhand.planning import file_index, is_noop, python_step_name
 
-__all__ = ["parse_step_id", "run_manual_step"]
+__all__ = ["parse_step_id", "run_manual_step", "send_migrate_signals"]
 
 
 def parse_step_id(step_id: str) -> tuple[str, str, int]:
@@ -102,3 +106,27 @@ def _python_in(
             inner_before = state.clone()
             inner.state_forwards(app, state)
             yield from _python_in(app, inner, inner_before, state)
+
+
+def send_migrate_signals(*, database: str, verbosity: int, stdout: Any) -> None:
+    """pre_migrate and post_migrate as ``migrate`` sends them when it has nothing to do
+    (content types, permissions, sites), without planning, applying or recording
+    anything, without check_replacements and without creating django_migrations."""
+    connection = connections[database]
+    executor = MigrationExecutor(connection)
+    has_table = executor.recorder.has_table()
+    state: ProjectState = executor._create_project_state(  # type: ignore[attr-defined]
+        with_applied_migrations=has_table
+    )
+    emit_pre_migrate_signal(verbosity, False, connection.alias, stdout=stdout, apps=state.apps, plan=[])
+    # As migrate does before post_migrate: reload delayed models, re-render the real
+    # (unmigrated) apps' models so that they carry their relations.
+    state.clear_delayed_apps_cache()
+    post_apps = state.apps
+    with post_apps.bulk_update():
+        keys = []
+        for model_state in post_apps.real_models:
+            keys.append((model_state.app_label, model_state.name_lower))
+            post_apps.unregister_model(*keys[-1])
+    post_apps.render_multiple([ModelState.from_model(global_apps.get_model(*key)) for key in keys])
+    emit_post_migrate_signal(verbosity, False, connection.alias, stdout=stdout, apps=post_apps, plan=[])

@@ -76,6 +76,14 @@ class Command(BaseCommand):
         run_python.add_argument("step", metavar="APP.MIGRATION:N", help="the manual step, as byhand apply names it")
         run_python.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias (default: %(default)s)")
         run_python.add_argument("--backwards", action="store_true", help="run its reverse code (backwards runbooks)")
+        post_migrate = commands.add_parser(
+            "post-migrate",
+            help="send pre_migrate/post_migrate as migrate does (content types, permissions)",
+            description="Send pre_migrate and post_migrate for the database as 'migrate' does when it has "
+            "nothing to do: contenttypes creates missing content types, auth missing permissions, sites the "
+            "default site. Nothing is planned, applied or recorded; django_migrations is not created.",
+        )
+        post_migrate.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias (default: %(default)s)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -85,6 +93,8 @@ class Command(BaseCommand):
                 self.apply(**options)
             elif options["subcommand"] == "run-python":
                 self.run_python(**options)
+            elif options["subcommand"] == "post-migrate":
+                self.post_migrate(**options)
         except ByhandError as exc:
             raise CommandError(str(exc)) from exc
         except KeyboardInterrupt as exc:
@@ -124,6 +134,12 @@ class Command(BaseCommand):
         for name in running.run_manual_step(step, database=database, backwards=backwards):
             self.stdout.write(f"ran {name}")
         self.stdout.write(f"Now run byhand apply again with --manual-step-done {step}.")
+
+    def post_migrate(self, *, database: str, verbosity: int, **options: Any) -> None:
+        if database not in connections:
+            raise CommandError(f"unknown database alias '{database}'; settings.DATABASES has {', '.join(connections)}.")
+        running.send_migrate_signals(database=database, verbosity=verbosity, stdout=self.stdout)
+        self.stderr.write(f"Sent pre_migrate and post_migrate for '{database}'.")
 
 
 def _check_arguments(database: str, scratch: str | None, output: Path | None) -> None:
