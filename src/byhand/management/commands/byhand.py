@@ -15,7 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from byhand import compiling, planning, running
+from byhand import bookkeeping, compiling, planning, running
 from byhand.cli import add_apply_arguments, run_apply
 from byhand.exceptions import ByhandError
 from byhand.vendors.target import params_from_settings
@@ -76,6 +76,22 @@ class Command(BaseCommand):
         run_python.add_argument("step", metavar="APP.MIGRATION:N", help="the manual step, as byhand apply names it")
         run_python.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias (default: %(default)s)")
         run_python.add_argument("--backwards", action="store_true", help="run its reverse code (backwards runbooks)")
+        for verb, what in (("record", "record a migration as applied"), ("unrecord", "unrecord a migration")):
+            sub = commands.add_parser(
+                verb,
+                help=f"{what} in django_migrations, as migrate --fake would, without the file on the database host",
+                description=f"{what.capitalize()} in django_migrations under its full name (an exact name wins, "
+                "then a unique prefix); a squash writes its replaced names and itself, as Django does. Refused "
+                "when it is already done, or while dependencies are not recorded (record) or recorded "
+                "migrations depend on it (unrecord), unless --force gives the reason, which is kept in the "
+                "journal table.",
+            )
+            sub.add_argument("app_label", help="app label")
+            sub.add_argument("migration_name", help="migration name (exact, or a unique prefix)")
+            sub.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias (default: %(default)s)")
+            sub.add_argument("--sql", action="store_true", help="print the INSERT/DELETE instead of executing it")
+            sub.add_argument("--force", metavar="REASON", help="write it despite the checks; REASON is journaled")
+            sub.add_argument("--journal-table", default="byhand_journal", help="(default: %(default)s)")
         post_migrate = commands.add_parser(
             "post-migrate",
             help="send pre_migrate/post_migrate as migrate does (content types, permissions)",
@@ -95,6 +111,8 @@ class Command(BaseCommand):
                 self.run_python(**options)
             elif options["subcommand"] == "post-migrate":
                 self.post_migrate(**options)
+            elif options["subcommand"] in ("record", "unrecord"):
+                self.record(unrecord=options["subcommand"] == "unrecord", **options)
         except ByhandError as exc:
             raise CommandError(str(exc)) from exc
         except KeyboardInterrupt as exc:
@@ -134,6 +152,22 @@ class Command(BaseCommand):
         for name in running.run_manual_step(step, database=database, backwards=backwards):
             self.stdout.write(f"ran {name}")
         self.stdout.write(f"Now run byhand apply again with --manual-step-done {step}.")
+
+    def record(self, *, unrecord: bool, app_label: str, migration_name: str, database: str, **options: Any) -> None:
+        _check_arguments(database, None, None)
+        change = bookkeeping.plan_record(database=database, app_label=app_label, name=migration_name, unrecord=unrecord)
+        if options["sql"]:
+            for problem in change.problems:
+                self.stdout.write(f"-- WARNING: {problem}")
+            self.stdout.write("\n".join(change.statements))
+            return
+        bookkeeping.write_record(
+            change, database=database, force=options["force"], journal_table=options["journal_table"]
+        )
+        verb = "Unrecorded" if unrecord else "Recorded"
+        rows = ", ".join(f"{app}.{name}" for app, name in change.rows)
+        forced = f" (forced: {options['force']})" if change.problems else ""
+        self.stderr.write(f"{verb} {rows} in django_migrations of '{database}'{forced}.")
 
     def post_migrate(self, *, database: str, verbosity: int, **options: Any) -> None:
         if database not in connections:
