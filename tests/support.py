@@ -6,7 +6,7 @@ import os
 import secrets
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,12 @@ from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.operations import RunPython
 
+from byhand.applying import ApplyOptions, ApplyResult, apply_runbook, connect
+from byhand.events import Event
 from byhand.rehearsing import use_database
-from byhand.runbook import terminate
-from byhand.vendors import get_vendor
+from byhand.runbook import parse_runbook, terminate
+from byhand.vendors import get_target, get_vendor
+from byhand.vendors.target import Target, parse_database_url
 
 VENDOR = connections["default"].vendor
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,6 +180,31 @@ def schema_of(alias: str) -> dict[str, Any]:
     return schema
 
 
+def target_for(settings: dict[str, Any]) -> Target:
+    target = get_target(parse_database_url(database_url(settings)))
+    connect(target)
+    return target
+
+
+def apply(
+    path: Path, settings: dict[str, Any], *, sleep: Callable[[float], None] = lambda s: None, **options: Any
+) -> tuple[list[Event], ApplyResult]:
+    """Apply in this process, collecting events; retries do not wait unless ``sleep`` does."""
+    events: list[Event] = []
+    target = target_for(settings)
+    try:
+        result = apply_runbook(
+            parse_runbook(path.read_text()),
+            target,
+            options=ApplyOptions(**options),
+            on_event=events.append,
+            sleep=sleep,
+        )
+    finally:
+        target.close()
+    return events, result
+
+
 def database_url(settings: dict[str, Any]) -> str:
     """The byhand apply URL of a Django DATABASES entry (test servers have no passwords)."""
     if VENDOR == "sqlite":
@@ -198,6 +226,7 @@ __all__ = [
     "ROOT",
     "VENDOR",
     "admin_connection",
+    "apply",
     "capturing_migrate",
     "database_url",
     "fresh_database",
@@ -205,5 +234,6 @@ __all__ = [
     "require_server",
     "run_with_cli",
     "schema_of",
+    "target_for",
     "use_database",
 ]

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -19,20 +19,19 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import connections
 
-from byhand.applying import ApplyOptions, ApplyResult, apply_runbook, connect
-from byhand.events import Event
 from byhand.exceptions import GaveUpOnLocks, StatementFailed
 from byhand.runbook import parse_runbook
-from byhand.vendors import get_target
-from byhand.vendors.target import Target, parse_database_url
+from byhand.vendors.target import Target
 from support import (
     VENDOR,
+    apply,
     database_url,
     fresh_database,
     recorded_rows,
     require_server,
     run_with_cli,
     schema_of,
+    target_for,
     use_database,
 )
 from test_oracle import write_runbook
@@ -55,31 +54,6 @@ def state(settings: dict[str, Any]) -> tuple[dict[str, Any], set[tuple[str, str]
         rows = recorded_rows("default") if "django_migrations" in tables else set()
     tables.pop("byhand_journal", None)
     return tables, rows
-
-
-def target_for(settings: dict[str, Any]) -> Target:
-    target = get_target(parse_database_url(database_url(settings)))
-    connect(target)
-    return target
-
-
-def apply(
-    path: Path, settings: dict[str, Any], *, sleep: Callable[[float], None] = lambda s: None, **options: Any
-) -> tuple[list[Event], ApplyResult]:
-    """Apply in this process, collecting events; retries do not wait unless ``sleep`` does."""
-    events: list[Event] = []
-    target = target_for(settings)
-    try:
-        result = apply_runbook(
-            parse_runbook(path.read_text()),
-            target,
-            options=ApplyOptions(**options),
-            on_event=events.append,
-            sleep=sleep,
-        )
-    finally:
-        target.close()
-    return events, result
 
 
 def journal(settings: dict[str, Any]) -> list[tuple[Any, ...]]:

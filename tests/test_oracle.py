@@ -13,6 +13,7 @@ from django.test import override_settings
 
 from byhand.runbook import Runbook, parse_runbook
 from support import (
+    apply,
     capturing_migrate,
     fresh_database,
     recorded_rows,
@@ -48,8 +49,9 @@ def write_runbook(alias: str, path: Path, *args: str) -> Runbook:
     return parse_runbook(path.read_text())
 
 
-def step(alias: str, a: dict, b: dict, path: Path, *args: str) -> None:
-    """From the same start, migrate database A and run the runbook for B with the CLI; compare."""
+def step(alias: str, a: dict, b: dict, path: Path, *args: str, c: dict | None = None) -> None:
+    """From the same start, migrate database A and run the runbook for B with the CLI (and
+    for C with byhand apply); compare."""
     ContentType.objects.clear_cache()
     with use_database(alias, b):
         runbook = write_runbook(alias, path, *args)
@@ -64,16 +66,23 @@ def step(alias: str, a: dict, b: dict, path: Path, *args: str) -> None:
     assert statements(runbook) == {key: _timeless(sqls) for key, sqls in executed.items()}
     assert schema_b == schema_a
     assert rows_b == rows_a
+    if c is not None:
+        apply(path, c, skip_manual_steps=True)
+        with use_database(alias, c):
+            schema_c, rows_c = schema_of(alias), recorded_rows(alias)
+        schema_c.pop("byhand_journal", None)
+        assert schema_c == schema_b, "byhand apply built another schema than the CLI"
+        assert rows_c == rows_b
 
 
 @pytest.mark.parametrize("alias", ["default", "archive"])
 def test_runbook_is_what_migrate_runs_forwards_then_backwards_to_zero(alias: str, tmp_path: Path) -> None:
     """Forwards to the leaves, then app by app to zero: same SQL, schema and rows as migrate."""
     require_server()
-    with fresh_database(alias) as a, fresh_database(alias) as b:
-        step(alias, a, b, tmp_path / "forwards.sql")
+    with fresh_database(alias) as a, fresh_database(alias) as b, fresh_database(alias) as c:
+        step(alias, a, b, tmp_path / "forwards.sql", c=c)
         for app in BACKWARDS:
-            step(alias, a, b, tmp_path / f"{app}-zero.sql", app, "zero")
+            step(alias, a, b, tmp_path / f"{app}-zero.sql", app, "zero", c=c)
         with use_database(alias, a):
             assert recorded_rows(alias) == set()
 
@@ -82,11 +91,11 @@ def test_partial_plans_and_squash_bookkeeping(tmp_path: Path) -> None:
     """Up to a middle migration, then the rest; a backwards step to a named migration."""
     require_server()
     alias = "default"
-    with fresh_database(alias) as a, fresh_database(alias) as b:
-        step(alias, a, b, tmp_path / "shop-0004.sql", "shop", "0004")
-        step(alias, a, b, tmp_path / "catalog.sql", "catalog")
-        step(alias, a, b, tmp_path / "rest.sql")
-        step(alias, a, b, tmp_path / "shop-back-0005.sql", "shop", "0005_rename_publisher")
+    with fresh_database(alias) as a, fresh_database(alias) as b, fresh_database(alias) as c:
+        step(alias, a, b, tmp_path / "shop-0004.sql", "shop", "0004", c=c)
+        step(alias, a, b, tmp_path / "catalog.sql", "catalog", c=c)
+        step(alias, a, b, tmp_path / "rest.sql", c=c)
+        step(alias, a, b, tmp_path / "shop-back-0005.sql", "shop", "0005_rename_publisher", c=c)
         with use_database(alias, b):
             assert ("catalog", "0001_squashed_0003_alter_category_slug") in recorded_rows(alias)
 

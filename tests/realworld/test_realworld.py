@@ -2,10 +2,11 @@
 apps and taggit), django-cms, django-allauth, django-oauth-toolkit, django-celery-beat,
 django-celery-results, django-reversion, django-guardian, django-filer and easy-thumbnails.
 
-From two empty databases: database A is migrated with ``migrate`` while its schema
+From three empty databases: database A is migrated with ``migrate`` while its schema
 editor's statements are captured, database B gets byhand's runbook run by the vendor's
-CLI; the statements per migration, the introspected schema and the django_migrations rows
-must be equal (``step`` of test_oracle.py). Forwards to the leaves (318 migrations), then
+CLI, database C the same runbook run by ``byhand apply``; the statements per migration,
+the introspected schema and the django_migrations rows must be equal (``step`` of
+test_oracle.py). Forwards to the leaves (318 migrations), then
 backwards app by app as far as ``migrate`` itself can go; django-cms has irreversible data
 migrations, which byhand must refuse, as migrate does.
 
@@ -126,14 +127,14 @@ def test_real_apps_forwards_then_backwards(tmp_path: Path) -> None:
     def timed(name: str, *args: str) -> None:
         start = time.monotonic()
         try:
-            step(ALIAS, a, b, tmp_path / f"{name}.sql", *args)
+            step(ALIAS, a, b, tmp_path / f"{name}.sql", *args, c=c)
         except AssertionError as exc:
             raise AssertionError(f"step {name} (byhand sql {' '.join(args)}): {exc}") from exc
         finally:
             timings.append(f"{name:>50}: {time.monotonic() - start:6.1f} s")
 
     try:
-        with fresh_database(ALIAS) as a, fresh_database(ALIAS) as b:
+        with fresh_database(ALIAS) as a, fresh_database(ALIAS) as b, fresh_database(ALIAS) as c:
             timed("forwards")
             with use_database(ALIAS, b):
                 assert len(recorded_rows(ALIAS)) > 300
