@@ -92,6 +92,11 @@ class Vendor:
         dump it with the vendor's tool, create the database, load the dump."""
         schema = self.dump_schema(target)
         name = scratch_name()
+        scratch = ScratchDatabase(
+            settings={**server.settings_dict, "NAME": name},
+            fingerprint=fingerprint(schema),
+            server_version=self.server_version(target),
+        )
         try:
             self.create_database(name, target=target, server=server)
         except Exception as exc:
@@ -101,11 +106,9 @@ class Vendor:
                 f"copy; {self.create_hint}, or name another alias of the same server version with "
                 "--scratch-database."
             ) from exc
-        scratch = ScratchDatabase(
-            settings={**server.settings_dict, "NAME": name},
-            fingerprint=fingerprint(schema),
-            server_version=self.server_version(target),
-        )
+        except BaseException:  # Ctrl-C, SIGTERM: it may exist already (DROP ... IF EXISTS)
+            self.drop_scratch(scratch, server=server)
+            raise
         try:
             self.load_schema(schema, scratch=scratch, server=server)
         except BaseException:

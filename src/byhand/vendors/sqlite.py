@@ -106,18 +106,22 @@ class SQLite(Vendor):
             fingerprint=fingerprint("\n".join(statements)),
             server_version=self.server_version(target),
         )
-        # Through a Django connection: functional indexes call the SQL functions
-        # (django_datetime_extract, ...) that Django registers on its SQLite connections.
-        copy = target.__class__(scratch.settings, target.alias)
         try:
-            with copy.cursor() as cursor:
-                for statement in statements:
-                    cursor.execute(statement)
+            # Through a Django connection: functional indexes call the SQL functions
+            # (django_datetime_extract, ...) that Django registers on its SQLite connections.
+            copy = target.__class__(scratch.settings, target.alias)
+            try:
+                with copy.cursor() as cursor:
+                    for statement in statements:
+                        cursor.execute(statement)
+            finally:
+                copy.close()
         except Exception as exc:
-            copy.close()
             self.drop_scratch(scratch, server=server)
             raise RehearsalError(f"could not copy the schema into the scratch file: {exc}") from exc
-        copy.close()
+        except BaseException:  # Ctrl-C, SIGTERM: the caller never sees the file, so drop it here
+            self.drop_scratch(scratch, server=server)
+            raise
         return scratch
 
     def prepare_scratch(self, connection: Any) -> None:
