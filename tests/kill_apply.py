@@ -29,7 +29,7 @@ def run_until_killed(path: str, url: str, kinds: set[str], wanted: int, delay: f
 
     def sink(event: Event) -> None:
         nonlocal seen
-        if event.name in kinds:
+        if event.name in kinds and event.data.get("attempt", 1) == 1:  # retries would shift the count
             seen += 1
             if seen == wanted:
                 if delay is None:

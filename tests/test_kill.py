@@ -51,7 +51,7 @@ def reference(path: Path) -> tuple[list[tuple[str, str | None]], set[Snapshot], 
     with fresh_database() as db:
 
         def sink(event: Event) -> None:
-            if event.name in KINDS:
+            if event.name in KINDS and event.data.get("attempt", 1) == 1:  # as kill_apply counts
                 points.append((event.name, event.data.get("migration")))
             if event.name in ("run-started", "migration-done"):
                 boundaries.add(snapshot(db))

@@ -633,6 +633,7 @@ class _Run:
             total=total,
             elapsed=self.clock() - began,
             summary=summary,
+            attempt=attempt,
         )
         return self._statement_entry(plan, index, step, "done", attempt, started_at=started_at)
 
