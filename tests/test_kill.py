@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,8 @@ def _killed_in_a_fork(path: Path, url: str, number: int) -> bool:
     if child == 0:  # pragma: no cover -- the child never returns
         try:
             run_until_killed(str(path), url, set(KINDS), number)
+        except BaseException:  # noqa: BLE001 -- say why in the output: the run ended before its point
+            traceback.print_exc()
         finally:
             os._exit(3)
     _, status = os.waitpid(child, 0)
