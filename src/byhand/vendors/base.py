@@ -116,6 +116,24 @@ class Vendor:
             raise
         return scratch
 
+    def make_empty_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
+        """A new, empty database on ``server``'s server (byhand verify migrates it)."""
+        name = scratch_name()
+        scratch = ScratchDatabase(
+            settings={**server.settings_dict, "NAME": name}, fingerprint="", server_version=self.server_version(target)
+        )
+        try:
+            self.create_database(name, target=target, server=server)
+        except Exception as exc:
+            raise RehearsalError(
+                f"could not create the scratch database {name!r} on the server of '{server.alias}' "
+                f"({' '.join(str(exc).split())}); {self.create_hint}, or name another alias with --scratch-database."
+            ) from exc
+        except BaseException:  # Ctrl-C, SIGTERM: it may exist already (DROP ... IF EXISTS)
+            self.drop_scratch(scratch, server=server)
+            raise
+        return scratch
+
     def dump_schema(self, target: Any) -> str:
         raise NotImplementedError
 

@@ -124,6 +124,12 @@ class SQLite(Vendor):
             raise
         return scratch
 
+    def make_empty_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
+        handle, path = tempfile.mkstemp(prefix=f"{scratch_name()}_", suffix=".sqlite3")
+        os.close(handle)
+        settings = {**target.settings_dict, "NAME": path}
+        return ScratchDatabase(settings=settings, fingerprint="", server_version=self.server_version(target))
+
     def prepare_scratch(self, connection: Any) -> None:
         # The copy is thrown away: no fsync at every COMMIT, journal in memory.
         with connection.cursor() as cursor:

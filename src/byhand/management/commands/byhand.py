@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -15,7 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from byhand import bookkeeping, compiling, planning, running
+from byhand import bookkeeping, compiling, drift, planning, running
 from byhand.cli import add_apply_arguments, run_apply
 from byhand.exceptions import ByhandError
 from byhand.vendors.target import params_from_settings
@@ -92,6 +93,20 @@ class Command(BaseCommand):
             sub.add_argument("--sql", action="store_true", help="print the INSERT/DELETE instead of executing it")
             sub.add_argument("--force", metavar="REASON", help="write it despite the checks; REASON is journaled")
             sub.add_argument("--journal-table", default="byhand_journal", help="(default: %(default)s)")
+        verify = commands.add_parser(
+            "verify",
+            help="compare the live schema with what django_migrations claims",
+            description="Migrate a scratch database (same server) to exactly the migrations recorded in "
+            "django_migrations, introspect both, and report every difference with the migration behind it: "
+            "recorded but not applied, applied but not recorded, the same object under another name, or "
+            "unexplained. Read-only on the database. Exit 0 clean, 1 drift, 2 error.",
+        )
+        verify.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias (default: %(default)s)")
+        verify.add_argument("--json", action="store_true", help="the report as JSON")
+        verify.add_argument(
+            "--scratch-database", metavar="ALIAS", help="make the scratch database on this alias's server"
+        )
+        verify.add_argument("--journal-table", default="byhand_journal", help="ignored like django_migrations")
         post_migrate = commands.add_parser(
             "post-migrate",
             help="send pre_migrate/post_migrate as migrate does (content types, permissions)",
@@ -111,6 +126,8 @@ class Command(BaseCommand):
                 self.run_python(**options)
             elif options["subcommand"] == "post-migrate":
                 self.post_migrate(**options)
+            elif options["subcommand"] == "verify":
+                self.verify(**options)
             elif options["subcommand"] in ("record", "unrecord"):
                 self.record(unrecord=options["subcommand"] == "unrecord", **options)
         except ByhandError as exc:
@@ -168,6 +185,30 @@ class Command(BaseCommand):
         rows = ", ".join(f"{app}.{name}" for app, name in change.rows)
         forced = f" (forced: {options['force']})" if change.problems else ""
         self.stderr.write(f"{verb} {rows} in django_migrations of '{database}'{forced}.")
+
+    def verify(self, *, database: str, **options: Any) -> None:
+        _check_arguments(database, options["scratch_database"], None)
+        report = drift.verify_database(
+            database, scratch_database=options["scratch_database"], journal_table=options["journal_table"]
+        )
+        if options["json"]:
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "database": database,
+                        "recorded": report.recorded,
+                        "clean": report.clean,
+                        "differences": [vars(d) for d in report.differences],
+                    }
+                )
+            )
+        else:
+            for difference in report.differences:
+                self.stdout.write(difference.describe())
+            verdict = "no drift" if report.clean else f"{len(report.differences)} difference(s)"
+            self.stdout.write(f"'{database}': {report.recorded} recorded migration(s), {verdict}.")
+        if not report.clean:
+            sys.exit(1)
 
     def post_migrate(self, *, database: str, verbosity: int, **options: Any) -> None:
         if database not in connections:

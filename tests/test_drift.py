@@ -1,0 +1,181 @@
+"""manage.py byhand verify on real servers: each drift case is found and attributed to the right migration."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db import connections
+
+from support import VENDOR, fresh_database, recorded_rows, require_server, use_database
+
+
+@pytest.fixture
+def db() -> Iterator[dict[str, Any]]:
+    """A fresh database of the vendor under test; the alias points at it."""
+    require_server()
+    with fresh_database() as settings, use_database("default", settings):
+        yield settings
+
+
+def migrate(*args: str) -> None:
+    call_command("migrate", *args, database="default", verbosity=0)
+
+
+def run(*statements: str) -> None:
+    with connections["default"].cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+def q(name: str) -> str:
+    return str(connections["default"].ops.quote_name(name))
+
+
+def verify(capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict[str, Any]]]:
+    """Exit status and the differences of manage.py byhand verify --json."""
+    capsys.readouterr()
+    try:
+        call_command("byhand", "verify", "--database", "default", "--json")
+        status = 0
+    except SystemExit as exc:
+        status = int(exc.code or 0)
+    report = json.loads(capsys.readouterr().out)
+    return status, report["differences"]
+
+
+def find(differences: list[dict[str, Any]], **wanted: Any) -> dict[str, Any]:
+    for difference in differences:
+        if all(difference[k] == v for k, v in wanted.items()):
+            return difference
+    raise AssertionError(f"no difference with {wanted} in {json.dumps(differences, indent=1)}")
+
+
+def test_a_migrated_database_has_no_drift(db: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    """Exit 0, no differences; verify wrote nothing to the database."""
+    migrate()
+    rows = recorded_rows("default")
+    assert verify(capsys) == (0, [])
+    assert recorded_rows("default") == rows
+
+
+def test_a_dropped_column_is_recorded_but_not_applied(db: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    """reviews_review.text is gone: the migration that created it is named."""
+    migrate()
+    run(f"ALTER TABLE {q('reviews_review')} DROP COLUMN {q('text')}")
+    status, differences = verify(capsys)
+    assert status == 1
+    found = find(differences, table="reviews_review", what="column text")
+    assert found["verdict"] == "recorded-not-applied"
+    assert found["migrations"] == ["reviews.0001_initial"]
+
+
+def test_an_extra_index_is_unexplained(db: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    """An index no migration creates, and no pending migration would."""
+    migrate()
+    run(f"CREATE INDEX {q('by_hand_idx')} ON {q('catalog_category')} ({q('name')})")
+    _, differences = verify(capsys)
+    found = find(differences, table="catalog_category", what="index by_hand_idx (name)")
+    assert (found["kind"], found["verdict"], found["migrations"]) == ("extra", "unexplained", [])
+
+
+def test_a_renamed_index_is_name_drift(db: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    """The slug index under another name: the same object, attributed to the migration of its field."""
+    migrate()
+    old = next(
+        name
+        for name, data in _constraints("catalog_category").items()
+        if data["index"] and data["columns"] == ["slug"] and not data["unique"]
+    )
+    if VENDOR == "postgresql":
+        run(f"ALTER INDEX {q(old)} RENAME TO {q('slug_by_another_name')}")
+    elif VENDOR == "mysql":
+        run(f"ALTER TABLE {q('catalog_category')} RENAME INDEX {q(old)} TO {q('slug_by_another_name')}")
+    else:
+        run(
+            f"DROP INDEX {q(old)}", f"CREATE INDEX {q('slug_by_another_name')} ON {q('catalog_category')} ({q('slug')})"
+        )
+    _, differences = verify(capsys)
+    found = find(differences, table="catalog_category", kind="renamed")
+    assert found["verdict"] == "name-drift"
+    assert "'slug_by_another_name'" in found["detail"] and old in found["what"]
+    assert found["migrations"] and all(m.startswith("catalog.") for m in found["migrations"])
+
+
+def test_changed_nullability_is_attributed_to_the_model_s_migration(
+    db: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """shop_author.name made nullable by hand."""
+    migrate()
+    if VENDOR == "postgresql":
+        run('ALTER TABLE "shop_author" ALTER COLUMN "name" DROP NOT NULL')
+    elif VENDOR == "mysql":
+        run("ALTER TABLE `shop_author` MODIFY `name` varchar(100) NULL")
+    else:
+        create = _sqlite_sql("shop_author").replace('"name" varchar(100) NOT NULL', '"name" varchar(100) NULL')
+        assert '"name" varchar(100) NULL' in create
+        run(
+            "PRAGMA foreign_keys = OFF",
+            'ALTER TABLE "shop_author" RENAME TO "shop_author_old"',
+            create,
+            'INSERT INTO "shop_author" SELECT * FROM "shop_author_old"',
+            'DROP TABLE "shop_author_old"',
+        )
+    _, differences = verify(capsys)
+    found = find(differences, table="shop_author", what="column name")
+    assert (found["kind"], found["verdict"]) == ("changed", "changed")
+    assert "null is True" in found["detail"]
+    assert found["migrations"] == ["shop.0001_initial", "shop.0004_book_changes"]  # created, then altered
+
+
+def test_applied_by_hand_but_not_recorded_suggests_byhand_record(
+    db: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """shop 0009's index exists, its row does not: the pending migration is named."""
+    migrate()
+    migrate("shop", "0008")
+    run(f"CREATE INDEX {q('shop_book_promo_idx')} ON {q('shop_book')} ({q('promo')})")
+    _, differences = verify(capsys)
+    found = find(differences, table="shop_book", what="index shop_book_promo_idx (promo)")
+    assert found["verdict"] == "applied-not-recorded"
+    assert found["migrations"] == ["shop.0009_concurrent_index"]
+    assert "byhand record shop 0009_concurrent_index" in found["detail"]
+
+
+def test_recorded_but_never_run_is_attributed_to_that_migration(
+    db: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """shop 0009 recorded by hand, its SQL never run: the missing index names it."""
+    migrate()
+    migrate("shop", "0008")
+    call_command("byhand", "record", "shop", "0009", "--database", "default", verbosity=0)
+    _, differences = verify(capsys)
+    found = find(differences, table="shop_book", kind="missing")
+    assert found["what"] == "index shop_book_promo_idx (promo)"
+    assert (found["verdict"], found["migrations"]) == ("recorded-not-applied", ["shop.0009_concurrent_index"])
+
+
+def test_a_partly_recorded_squash_is_reported(db: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    """One replaced row of catalog's squash deleted: the squash and the missing row are named."""
+    migrate()
+    run("DELETE FROM django_migrations WHERE app = 'catalog' AND name = '0002_category_slug'")
+    status, differences = verify(capsys)
+    assert status == 1
+    found = find(differences, kind="partly-recorded-squash")
+    assert found["migrations"] == ["catalog.0001_squashed_0003_alter_category_slug"]
+    assert "missing: catalog.0002_category_slug" in found["detail"]
+
+
+def _constraints(table: str) -> dict[str, Any]:
+    connection = connections["default"]
+    with connection.cursor() as cursor:
+        return dict(connection.introspection.get_constraints(cursor, table))
+
+
+def _sqlite_sql(table: str) -> str:
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", [table])
+        return str(cursor.fetchone()[0])
