@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connections
 
 from support import fresh_database, recorded_rows, require_server, use_database
 from test_applying import journal
@@ -99,3 +100,29 @@ def test_sql_prints_the_insert_and_writes_nothing(db: dict[str, Any], capsys: py
     printed = capsys.readouterr().out
     assert printed.startswith("INSERT INTO ") and "'0004_book_changes'" in printed
     assert recorded_rows("default") == before
+
+
+def test_check_records_only_what_is_really_there_and_unrecords_only_what_is_gone(db: dict[str, Any]) -> None:
+    """--check: record 0009 only once its index exists; unrecord it only once the index is gone."""
+    call_command("migrate", "shop", "0008", database="default", verbosity=0)
+    with pytest.raises(CommandError) as lacking:
+        byhand("record", "shop", "0009", "--check")
+    assert (
+        "--check: the database lacks what shop.0009_concurrent_index does: shop_book index shop_book_promo_idx"
+        in str(lacking.value)
+    )
+    quote = connections["default"].ops.quote_name
+    with connections["default"].cursor() as cursor:
+        cursor.execute(f"CREATE INDEX {quote('shop_book_promo_idx')} ON {quote('shop_book')} ({quote('promo')})")
+    byhand("record", "shop", "0009", "--check")
+    assert ("shop", "0009_concurrent_index") in recorded_rows("default")
+    with pytest.raises(CommandError) as still:
+        byhand("unrecord", "shop", "0009", "--check")
+    assert "--check: the database still has what shop.0009_concurrent_index creates: shop_book shop_book_promo_idx" in (
+        str(still.value)
+    )
+    with connections["default"].cursor() as cursor:
+        drop = f"DROP INDEX {quote('shop_book_promo_idx')}"
+        cursor.execute(drop + (f" ON {quote('shop_book')}" if connections["default"].vendor == "mysql" else ""))
+    byhand("unrecord", "shop", "0009", "--check")
+    assert ("shop", "0009_concurrent_index") not in recorded_rows("default")

@@ -12,6 +12,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
 from byhand.applying import connect
+from byhand.drift import DriftReport
 from byhand.exceptions import PlanError
 from byhand.journal import Entry, Journal
 from byhand.planning import find_migration
@@ -19,7 +20,7 @@ from byhand.recording import Row, delete_sql, insert_sql, records_of
 from byhand.vendors import get_target, get_vendor
 from byhand.vendors.target import params_from_settings
 
-__all__ = ["RecordChange", "plan_record", "write_record"]
+__all__ = ["RecordChange", "check_effect", "plan_record", "write_record"]
 
 
 @dataclass
@@ -105,3 +106,27 @@ def write_record(change: RecordChange, *, database: str, force: str | None, jour
         raise
     finally:
         target.close()
+
+
+def check_effect(change: RecordChange, report: DriftReport) -> list[str]:
+    """--check: the migration's schema effect is present (record) or absent (unrecord),
+    as byhand verify sees it; the problems, or none."""
+    name = change.migration
+    if not change.unrecord:
+        expected = {key for key, migration in report.created_by_pending.items() if migration == name}
+        if not expected:
+            return [
+                f"--check: {name} changes nothing byhand verify can see (data only, or it failed on the scratch copy)"
+            ]
+        found = {
+            (d.table, d.what)
+            for d in report.differences
+            if d.verdict == "applied-not-recorded" and d.migrations == (name,)
+        }
+        missing = sorted(f"{table} {what}" for table, what in expected - found)
+        return [f"--check: the database lacks what {name} does: {'; '.join(missing)}"] if missing else []
+    created = report.created_by_recorded.get(name, [])
+    if not created:
+        return [f"--check: {name} creates nothing byhand verify can see, so its absence cannot be checked"]
+    still = sorted(f"{table} {what}" for table, what in created if report.present(table, what))
+    return [f"--check: the database still has what {name} creates: {'; '.join(still)}"] if still else []

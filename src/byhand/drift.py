@@ -61,6 +61,21 @@ class DriftReport:
     database: str
     recorded: int
     differences: list[Difference] = field(default_factory=list)
+    live: Schema = field(default_factory=dict)
+    #: What each recorded migration creates ((table, "table" | "column NAME" | index/constraint name)).
+    created_by_recorded: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: Differences a pending migration would make, keyed like Difference (table, what).
+    created_by_pending: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def present(self, table: str, what: str) -> bool:
+        """Whether the live schema has this table, column or named constraint/index."""
+        if table not in self.live:
+            return False
+        if what == "table":
+            return True
+        if what.startswith("column "):
+            return what[len("column ") :] in self.live[table]["columns"]
+        return what in self.live[table]["constraints"]
 
     @property
     def clean(self) -> bool:
@@ -169,49 +184,50 @@ def _column_of(field_obj: Any, name: str) -> str:
     return f"{name}_id" if getattr(field_obj, "many_to_one", False) or getattr(field_obj, "one_to_one", False) else name
 
 
-def touched_by(migration: Migration, state: ProjectState) -> Iterator[tuple[str, str]]:
-    """(table, what) pairs an operation of ``migration`` creates or changes; ``state`` is
-    evolved through it. what: "table", "column NAME", or a constraint/index name."""
+def touched_by(migration: Migration, state: ProjectState) -> Iterator[tuple[str, str, bool]]:
+    """(table, what, created) for what an operation of ``migration`` creates or changes;
+    ``state`` is evolved through it. what: "table", "column NAME", or a constraint/index name."""
     app = migration.app_label
     for operation in migration.operations:
         if isinstance(operation, CreateModel):
             table = str(operation.options.get("db_table") or f"{app}_{operation.name_lower}")
-            yield table, "table"
+            yield table, "table", True
             for name, created in operation.fields:
-                yield table, f"column {_column_of(created, name)}"
+                yield table, f"column {_column_of(created, name)}", True
         elif isinstance(operation, (AddField, AlterField, RemoveField)):
             table = _table_of(state, app, operation.model_name)
             field_obj: Any = getattr(operation, "field", None)
             if field_obj is None:
                 model_state = state.models.get((app, operation.model_name_lower))
                 field_obj = model_state.fields.get(operation.name) if model_state else None
-            yield table, f"column {_column_of(field_obj, operation.name)}"
+            yield table, f"column {_column_of(field_obj, operation.name)}", isinstance(operation, AddField)
         elif isinstance(operation, RenameField):
             table = _table_of(state, app, operation.model_name)
-            yield table, f"column {operation.old_name}"
-            yield table, f"column {operation.new_name}"
+            yield table, f"column {operation.old_name}", False
+            yield table, f"column {operation.new_name}", False
         elif isinstance(operation, (AddIndex, AddConstraint)):
             item: Any = getattr(operation, "index", None) or getattr(operation, "constraint", None)
-            yield _table_of(state, app, operation.model_name), str(item.name)
+            yield _table_of(state, app, operation.model_name), str(item.name), True
         elif isinstance(operation, (RemoveIndex, RemoveConstraint)):
-            yield _table_of(state, app, operation.model_name), str(operation.name)
+            yield _table_of(state, app, operation.model_name), str(operation.name), False
         elif isinstance(operation, RenameIndex):
             table = _table_of(state, app, operation.model_name)
-            yield table, str(operation.new_name)
+            yield table, str(operation.new_name), False
             if operation.old_name:
-                yield table, str(operation.old_name)
+                yield table, str(operation.old_name), False
         elif isinstance(operation, (RenameModel, AlterModelTable)):
             old = _table_of(state, app, operation.old_name if isinstance(operation, RenameModel) else operation.name)
-            yield old, "table"
+            yield old, "table", False
         operation.state_forwards(app, state)
         if isinstance(operation, (RenameModel, AlterModelTable)):
             new = operation.new_name if isinstance(operation, RenameModel) else operation.name
-            yield _table_of(state, app, new), "table"
+            yield _table_of(state, app, new), "table", False
 
 
 @dataclass
 class _Attribution:
     by_object: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    created: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # migration -> what it creates
 
     def add(self, migration: str, table: str, what: str) -> None:
         names = self.by_object.setdefault((table, what), [])
@@ -238,8 +254,11 @@ def _attribution(migrations: list[Migration], start: ProjectState) -> _Attributi
     attribution = _Attribution()
     state = start.clone()
     for migration in migrations:
-        for table, what in touched_by(migration, state):
-            attribution.add(f"{migration.app_label}.{migration.name}", table, what)
+        name = f"{migration.app_label}.{migration.name}"
+        for table, what, created in touched_by(migration, state):
+            attribution.add(name, table, what)
+            if created:
+                attribution.created.setdefault(name, []).append((table, what))
     return attribution
 
 
@@ -341,7 +360,13 @@ def verify_database(
     finally:
         vendor.drop_scratch(scratch, server=server)
     attribution = _attribution(done, start)
-    report = DriftReport(database=database, recorded=len(recorded))
+    report = DriftReport(
+        database=database,
+        recorded=len(recorded),
+        live=live,
+        created_by_recorded=attribution.created,
+        created_by_pending=created_by_pending,
+    )
     report.differences.extend(_partly_recorded_squashes(executor, recorded))
     report.differences.extend(orphans)
     for difference in compare_schemas(expected, live):

@@ -92,6 +92,13 @@ class Command(BaseCommand):
             sub.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias (default: %(default)s)")
             sub.add_argument("--sql", action="store_true", help="print the INSERT/DELETE instead of executing it")
             sub.add_argument("--force", metavar="REASON", help="write it despite the checks; REASON is journaled")
+            sub.add_argument(
+                "--check",
+                action="store_true",
+                help="first verify (as byhand verify) that its schema effect is "
+                + ("present" if verb == "record" else "absent")
+                + "; refuse otherwise",
+            )
             sub.add_argument("--journal-table", default="byhand_journal", help="(default: %(default)s)")
         verify = commands.add_parser(
             "verify",
@@ -173,6 +180,9 @@ class Command(BaseCommand):
     def record(self, *, unrecord: bool, app_label: str, migration_name: str, database: str, **options: Any) -> None:
         _check_arguments(database, None, None)
         change = bookkeeping.plan_record(database=database, app_label=app_label, name=migration_name, unrecord=unrecord)
+        if options["check"]:
+            report = drift.verify_database(database, journal_table=options["journal_table"])
+            change.problems.extend(bookkeeping.check_effect(change, report))
         if options["sql"]:
             for problem in change.problems:
                 self.stdout.write(f"-- WARNING: {problem}")
