@@ -34,7 +34,7 @@ from byhand.journal import DEFAULT_TABLE
 from byhand.rehearsing import use_database
 from byhand.vendors import get_vendor
 
-__all__ = ["Difference", "DriftReport", "compare_schemas", "snapshot", "verify_database"]
+__all__ = ["Difference", "DriftReport", "compare_schemas", "snapshot", "touched_by", "verify_database"]
 
 Key = tuple[str, str]
 Schema = dict[str, dict[str, Any]]  # table -> {"columns": {...}, "constraints": {...}}
