@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connections
 
 from support import VENDOR, fresh_database, recorded_rows, require_server, use_database
@@ -179,3 +180,11 @@ def _sqlite_sql(table: str) -> str:
     with connections["default"].cursor() as cursor:
         cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", [table])
         return str(cursor.fetchone()[0])
+
+
+def test_verify_errors_exit_2(db: dict[str, Any]) -> None:
+    """A scratch alias that does not exist: exit 2, not 1 (which means drift)."""
+    migrate()
+    with pytest.raises(CommandError) as error:
+        call_command("byhand", "verify", "--database", "default", "--scratch-database", "nowhere")
+    assert error.value.returncode == 2

@@ -138,7 +138,8 @@ class Command(BaseCommand):
             elif options["subcommand"] in ("record", "unrecord"):
                 self.record(unrecord=options["subcommand"] == "unrecord", **options)
         except ByhandError as exc:
-            raise CommandError(str(exc)) from exc
+            # verify: exit 1 means drift, so its errors exit 2
+            raise CommandError(str(exc), returncode=2 if options["subcommand"] == "verify" else 1) from exc
         except KeyboardInterrupt as exc:
             what = exc or "Ctrl-C"
             raise CommandError(f"interrupted ({what}); no scratch copy is left behind, nothing was written.") from exc
@@ -197,7 +198,11 @@ class Command(BaseCommand):
         self.stderr.write(f"{verb} {rows} in django_migrations of '{database}'{forced}.")
 
     def verify(self, *, database: str, **options: Any) -> None:
-        _check_arguments(database, options["scratch_database"], None)
+        try:
+            _check_arguments(database, options["scratch_database"], None)
+        except CommandError as exc:
+            exc.returncode = 2  # exit 1 means drift
+            raise
         report = drift.verify_database(
             database, scratch_database=options["scratch_database"], journal_table=options["journal_table"]
         )
