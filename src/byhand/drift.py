@@ -324,7 +324,7 @@ def _partly_recorded_squashes(executor: MigrationExecutor, recorded: set[Key]) -
                 f"squash {key[0]}.{key[1]}",
                 f"{len(present)} of its {len(names)} rows are recorded; missing: {', '.join(missing)}",
                 (f"{key[0]}.{key[1]}",),
-                "partly recorded",
+                "partly-recorded",
             )
 
 
