@@ -91,24 +91,8 @@ class Vendor:
         """Copy the target's schema into a new database on ``server``'s server:
         dump it with the vendor's tool, create the database, load the dump."""
         schema = self.dump_schema(target)
-        name = scratch_name()
-        scratch = ScratchDatabase(
-            settings={**server.settings_dict, "NAME": name},
-            fingerprint=fingerprint(schema),
-            server_version=self.server_version(target),
-        )
-        try:
-            self.create_database(name, target=target, server=server)
-        except Exception as exc:
-            raise RehearsalError(
-                f"could not create the scratch database {name!r} on the server of '{server.alias}' "
-                f"({' '.join(str(exc).split())}). byhand rehearses every migration on a schema-only "
-                f"copy; {self.create_hint}, or name another alias of the same server version with "
-                "--scratch-database."
-            ) from exc
-        except BaseException:  # Ctrl-C, SIGTERM: it may exist already (DROP ... IF EXISTS)
-            self.drop_scratch(scratch, server=server)
-            raise
+        scratch = self.make_empty_scratch(target, server=server)
+        scratch.fingerprint = fingerprint(schema)
         try:
             self.load_schema(schema, scratch=scratch, server=server)
         except BaseException:
@@ -117,7 +101,7 @@ class Vendor:
         return scratch
 
     def make_empty_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
-        """A new, empty database on ``server``'s server (byhand verify migrates it)."""
+        """A new, empty database on ``server``'s server (``byhand verify`` migrates it)."""
         name = scratch_name()
         scratch = ScratchDatabase(
             settings={**server.settings_dict, "NAME": name}, fingerprint="", server_version=self.server_version(target)
@@ -127,7 +111,9 @@ class Vendor:
         except Exception as exc:
             raise RehearsalError(
                 f"could not create the scratch database {name!r} on the server of '{server.alias}' "
-                f"({' '.join(str(exc).split())}); {self.create_hint}, or name another alias with --scratch-database."
+                f"({' '.join(str(exc).split())}). byhand works on a scratch database (a schema-only copy "
+                f"to rehearse on, or one to migrate for verify); {self.create_hint}, or name another "
+                "alias of the same server version with --scratch-database."
             ) from exc
         except BaseException:  # Ctrl-C, SIGTERM: it may exist already (DROP ... IF EXISTS)
             self.drop_scratch(scratch, server=server)
