@@ -1,0 +1,66 @@
+"""compare_schemas without a database: what counts as missing, extra, changed and renamed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from byhand.drift import Difference, compare_schemas
+
+
+def table(columns: dict[str, tuple[Any, ...]], constraints: dict[str, tuple[Any, ...]]) -> dict[str, Any]:
+    return {"columns": columns, "constraints": constraints}
+
+
+INDEX = ("index", ("slug",), (), "btree")
+PK = ("primary key", ("id",), (), None)
+
+
+def kinds(expected: dict[str, Any], live: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(d.kind, d.table, d.what) for d in compare_schemas(expected, live)]
+
+
+def test_equal_schemas_have_no_difference() -> None:
+    """The same tables, columns and constraints: nothing to report."""
+    schema = {"t": table({"id": ("int", False, None)}, {"t_pkey": PK})}
+    assert kinds(schema, schema) == []
+
+
+def test_tables_and_columns_missing_extra_and_changed() -> None:
+    """A missing table, an extra one, a missing and an extra column, a nullability change."""
+    expected = {
+        "gone": table({}, {}),
+        "t": table({"id": ("int", False, None), "a": ("int", False, None), "b": ("text", False, None)}, {}),
+    }
+    live = {
+        "new": table({}, {}),
+        "t": table({"id": ("int", False, None), "b": ("text", True, None), "c": ("int", True, None)}, {}),
+    }
+    assert kinds(expected, live) == [
+        ("missing", "gone", "table"),
+        ("extra", "new", "table"),
+        ("missing", "t", "column a"),
+        ("extra", "t", "column c"),
+        ("changed", "t", "column b"),
+    ]
+    changed = next(d for d in compare_schemas(expected, live) if d.kind == "changed")
+    assert changed.detail == "null is True, migrations say False"
+
+
+def test_the_same_definition_under_another_name_is_a_rename_not_missing_plus_extra() -> None:
+    """Name drift: one 'renamed' difference; a different definition stays missing + extra."""
+    expected = {"t": table({}, {"t_slug_idx": INDEX})}
+    renamed = {"t": table({}, {"slug_by_hand": INDEX})}
+    assert kinds(expected, renamed) == [("renamed", "t", "index t_slug_idx (slug)")]
+    other = {"t": table({}, {"t_name_idx": ("index", ("name",), (), "btree")})}
+    assert kinds(expected, other) == [
+        ("missing", "t", "index t_slug_idx (slug)"),
+        ("extra", "t", "index t_name_idx (name)"),
+    ]
+
+
+def test_a_difference_describes_itself_with_its_verdict_and_migrations() -> None:
+    """What verify prints per difference."""
+    difference = Difference(
+        "missing", "t", "column a", "the column does not exist", ("app.0002_a",), "recorded-not-applied"
+    )
+    assert difference.describe() == "recorded-not-applied: t column a: the column does not exist (app.0002_a)"
