@@ -187,18 +187,25 @@ def target_for(settings: dict[str, Any]) -> Target:
 
 
 def apply(
-    path: Path, settings: dict[str, Any], *, sleep: Callable[[float], None] = lambda s: None, **options: Any
+    path: Path,
+    settings: dict[str, Any],
+    *,
+    sleep: Callable[[float], None] = lambda s: None,
+    watch: Callable[[Event], None] = lambda e: None,
+    **options: Any,
 ) -> tuple[list[Event], ApplyResult]:
-    """Apply in this process, collecting events; retries do not wait unless ``sleep`` does."""
+    """Apply in this process, collecting events (each also given to ``watch`` as it happens);
+    retries do not wait unless ``sleep`` does."""
     events: list[Event] = []
+
+    def sink(event: Event) -> None:
+        events.append(event)
+        watch(event)
+
     target = target_for(settings)
     try:
         result = apply_runbook(
-            parse_runbook(path.read_text()),
-            target,
-            options=ApplyOptions(**options),
-            on_event=events.append,
-            sleep=sleep,
+            parse_runbook(path.read_text()), target, options=ApplyOptions(**options), on_event=sink, sleep=sleep
         )
     finally:
         target.close()

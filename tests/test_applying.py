@@ -68,10 +68,10 @@ def journal(settings: dict[str, Any]) -> list[tuple[Any, ...]]:
         target.close()
 
 
-def midway(settings: dict[str, Any], path: Path, *target: str) -> None:
-    """Migrate ``settings`` with Django to shop 0003, then write the runbook up to ``target``."""
+def midway(settings: dict[str, Any], path: Path, *target: str, at: str = "0003") -> None:
+    """Migrate ``settings`` with Django to shop ``at``, then write the runbook up to ``target``."""
     with use_database("default", settings):
-        call_command("migrate", "shop", "0003", database="default", verbosity=0)
+        call_command("migrate", "shop", at, database="default", verbosity=0)
         write_runbook("default", path, *target)
 
 
@@ -397,9 +397,7 @@ def test_create_index_concurrently_waits_for_old_transactions_without_a_lock_tim
     require_server()
     path = tmp_path / "shop-0009.sql"
     with fresh_database() as db:
-        with use_database("default", db):
-            call_command("migrate", "shop", "0008", database="default", verbosity=0)
-            write_runbook("default", path, "shop")
+        midway(db, path, "shop", at="0008")
         old = target_for(db)
         old.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         old.execute("SELECT count(*) FROM shop_author")  # holds a snapshot older than the build
@@ -481,9 +479,7 @@ def test_an_invalid_index_left_by_a_failed_concurrent_build_is_dropped_before_bu
     require_server()
     path = tmp_path / "shop-0009.sql"
     with fresh_database() as db:
-        with use_database("default", db):
-            call_command("migrate", "shop", "0008", database="default", verbosity=0)
-            write_runbook("default", path, "shop")
+        midway(db, path, "shop", at="0008")
         failed = target_for(db)
         failed.execute("INSERT INTO shop_book (title, code, promo) VALUES ('a', 'c', 'same'), ('b', 'c', 'same')")
         with pytest.raises(failed.driver_errors()):

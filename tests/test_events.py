@@ -46,7 +46,7 @@ ACTIVE = Blocker(
 
 def as_event(blocker: Blocker) -> dict[str, Any]:
     """A blocker as applying puts it into an event."""
-    return {"text": blocker.describe(), **blocker.as_dict()}
+    return blocker.as_dict()
 
 
 # (name, data as applying emits it, the line describe() gives)

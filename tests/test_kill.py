@@ -21,9 +21,8 @@ from byhand.events import Event
 from byhand.exceptions import ConnectionLost
 from byhand.runbook import parse_runbook
 from kill_apply import run_until_killed
-from support import VENDOR, database_url, fresh_database, require_server, use_database
-from test_applying import apply, byhand, target_for
-from test_oracle import write_runbook
+from support import VENDOR, database_url, fresh_database, require_server
+from test_applying import apply, byhand, midway, target_for
 
 #: Kill at every Nth point (1 = every statement boundary); scripts/test.sh samples on the
 #: Django 4.2 lane, where the runbook differs little, to keep CI short.
@@ -57,15 +56,7 @@ def reference(path: Path) -> tuple[list[tuple[str, str | None]], set[Snapshot], 
             if event.name in ("run-started", "migration-done"):
                 boundaries.add(snapshot(db))
 
-        target = target_for(db)
-        try:
-            from byhand.applying import ApplyOptions, apply_runbook
-
-            apply_runbook(
-                parse_runbook(path.read_text()), target, options=ApplyOptions(skip_manual_steps=True), on_event=sink
-            )
-        finally:
-            target.close()
+        apply(path, db, watch=sink, skip_manual_steps=True)
         final = snapshot(db)
     return points, boundaries, final
 
@@ -155,11 +146,8 @@ def _index_state(settings: dict[str, Any]) -> str:
 
 def _prepared(settings: dict[str, Any], path: Path) -> None:
     """Django migrates to shop 0008; a big shop_book; the runbook for 0009 (the index build)."""
-    from django.core.management import call_command
 
-    with use_database("default", settings):
-        call_command("migrate", "shop", "0008", database="default", verbosity=0)
-        write_runbook("default", path, "shop")
+    midway(settings, path, "shop", at="0008")
     _long_table(settings, 1_000_000 if VENDOR == "sqlite" else 300_000)
 
 

@@ -505,6 +505,7 @@ def test_idle_in_transaction_on_each_vendor(state: str | None, idle: bool) -> No
 def test_blocker_as_dict_is_json_ready() -> None:
     """Seconds for the age, ISO text for the start."""
     assert blocker(query="SELECT 1").as_dict() == {
+        "text": "pid 4121 deploy@10.0.0.5 (gunicorn), idle in transaction, transaction open 5.5s: SELECT 1",
         "pid": 4121,
         "user": "deploy",
         "application": "gunicorn",

@@ -6,6 +6,7 @@ The library reports through ``on_event`` and raises ByhandError subclasses; it n
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import socket
@@ -40,11 +41,11 @@ from byhand.watching import Watcher
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "ApplyOptions", "ApplyResult", "Backoff", "apply_runbook", "connect"]
 
-#: 100 ms: measured here (200 queries/s, 1M rows, a 5.5 s idle-in-transaction blocker), the
-#: application's worst query took ≈ 106 ms with it, against 5.2 s under ``migrate``; each
-#: attempt can stall the table's queue for at most this long, and retries with backoff
-#: land the migration within seconds of the blocker ending. MariaDB rounds it down to
-#: whole seconds: 0, i.e. NOWAIT, which left the application unaffected there.
+#: 100 ms: each attempt can stall the table's queue for at most this long, and retries with
+#: backoff land the migration within seconds of the blocker ending. benchmarks/lockstall.py
+#: (200 queries/s, 1M rows, a 5.5 s idle-in-transaction blocker): the application's worst
+#: query took 99.6 ms under byhand apply, 4,703 ms under ``migrate``. MariaDB rounds it down
+#: to whole seconds: 0, i.e. NOWAIT, which left the application unaffected there.
 DEFAULT_LOCK_TIMEOUT = timedelta(milliseconds=100)
 
 
@@ -85,7 +86,6 @@ class ApplyResult:
     applied: int = 0
     skipped: int = 0
     elapsed: float = 0.0
-    journal_created: bool = False
 
 
 def connect(target: Target, *, application: str = "byhand apply") -> None:
@@ -96,7 +96,7 @@ def connect(target: Target, *, application: str = "byhand apply") -> None:
     except ImportError as exc:
         raise CannotConnect(params.display(), f"the {params.vendor} driver is not installed ({exc.name})") from None
     except Exception as exc:  # noqa: BLE001 -- every driver has its own errors for this
-        detail = params.scrub(" ".join(str(exc).split())) or type(exc).__name__
+        detail = params.error_text(exc) or type(exc).__name__
         raise CannotConnect(params.display(), detail) from None
 
 
@@ -161,7 +161,7 @@ class _Run:
                 self._take_run_lock(lock_name)
             result = self._preflight()
         except self.errors as exc:
-            message = self.target.params.scrub(" ".join(str(exc).split()))
+            message = self.target.params.error_text(exc)
             raise PreflightRefused([f"the database refused a preflight query: {message}"]) from None
         except KeyboardInterrupt:
             raise Interrupted("preflight (nothing was changed)") from None
@@ -169,7 +169,7 @@ class _Run:
             if self.options.dry_run:
                 holder = self.target.run_lock_holder(lock_name)
                 if holder is not None:
-                    self.emit("preflight", text=f"note: another apply holds the run lock now: {holder.describe()}")
+                    self.emit("preflight", text=f"note: another apply holds the run lock now: {holder}")
                 return result
             return self._execute(result, started)
         finally:
@@ -193,8 +193,7 @@ class _Run:
             self.sleep(0.1)
 
     def _holder(self, lock_name: str) -> str:
-        holder = self.target.run_lock_holder(lock_name)
-        described = holder.describe() if holder else "the holder could not be identified"
+        described = self.target.run_lock_holder(lock_name) or "the holder could not be identified"
         runs = [r for r in self.journal.runs(limit=5) if r.outcome == "running or crashed"]
         if runs:
             run = runs[0]
@@ -239,7 +238,7 @@ class _Run:
         for line in text:
             self.emit("preflight", text=line)
 
-    def _start(self, result: ApplyResult, attempt: int) -> None:
+    def _start(self, skipped: list[BlockPlan]) -> None:
         """Create the journal if needed, journal the run's start and the skipped migrations:
         one transaction where DDL allows, retried like any other on lock timeouts."""
         journal, target = self.journal, self.target
@@ -248,23 +247,20 @@ class _Run:
         )
         if not journal.exists():
             journal.create()
-            result.journal_created = True
-        journal.write(
-            Entry(
-                event="run-started",
-                status="running",
-                detail={
-                    "pid": os.getpid(),
-                    "database": target.params.display(),
-                    "direction": self.runbook.direction,
-                    "signed": self.runbook.header.get("signed"),
-                    "byhand": __version__,
-                },
-            )
-        )
-        skipped = [p for p in result.plans if p.action == "skip"]
-        entries = [Entry(event="migration", status="skipped", migration=p.block.migration) for p in skipped]
-        target.write_and_commit(*journal.insert(*(e for e in entries if e.migration)))
+        detail = {
+            "pid": os.getpid(),
+            "database": target.params.display(),
+            "direction": self.runbook.direction,
+            "signed": self.runbook.header.get("signed"),
+            "byhand": __version__,
+        }
+        entries = [Entry(event="run-started", status="running", detail=detail)]
+        entries += [
+            Entry(event="migration", status="skipped", migration=p.block.migration)
+            for p in skipped
+            if p.block.migration
+        ]
+        target.write_and_commit(*journal.insert(*entries))
 
     def _execute(self, result: ApplyResult, started: float) -> ApplyResult:
         journal, target = self.journal, self.target
@@ -275,12 +271,12 @@ class _Run:
             if isinstance(item, Control):  # SQLite's PRAGMA legacy_alter_table = OFF
                 target.execute(item.sql.rstrip(";"))
         self.where = "the run's start (journal)"
-        self._with_retries(None, Unit("start"), 0, run=lambda attempt: self._start(result, attempt))
+        skipped = [p for p in result.plans if p.action == "skip"]
+        self._with_retries(lambda attempt: self._start(skipped), plan=None, total=0, transactional=True)
         self.emit("run-started", run=journal.run_id, operator=journal.operator, database=target.params.display())
         if target.watchable:
             self.watcher = Watcher(session=target.session_id(), monitor=self._monitor, emit=self.emit, clock=self.clock)
             self.watcher.start()
-        skipped = [p for p in result.plans if p.action == "skip"]
         for plan in skipped:
             self.emit("migration-skipped", migration=plan.name, reason=plan.reason)
         result.skipped = len(skipped)
@@ -309,7 +305,7 @@ class _Run:
             raise
         except self.errors as exc:  # outside any statement: settling a resumed one, a journal write
             target.rollback()
-            outcome, error = "failed", target.params.scrub(" ".join(str(exc).split()))
+            outcome, error = "failed", target.params.error_text(exc)
             raise StatementFailed(where=self.where, error=error, rolled_back=True) from None
         finally:
             result.elapsed = self.clock() - started
@@ -355,7 +351,11 @@ class _Run:
         numbered = numbered_steps(block)
         attempts = 1
         for unit in units:
-            attempts = max(attempts, self._with_retries(plan, unit, len(numbered)))
+            run = functools.partial(self._run_unit, plan, unit, len(numbered))
+            attempts = max(
+                attempts,
+                self._with_retries(run, plan=plan, total=len(numbered), transactional=unit.kind == "transaction"),
+            )
         self.emit(
             "migration-done",
             migration=block.migration,
@@ -400,37 +400,34 @@ class _Run:
     # -- one unit, with retries ---------------------------------------------------------
 
     def _with_retries(
-        self, plan: BlockPlan | None, unit: Unit, total: int, *, run: Callable[[int], None] | None = None
+        self, run: Callable[[int], None], *, plan: BlockPlan | None, total: int, transactional: bool
     ) -> int:
-        """Run ``unit`` (or ``run``), retrying on lock timeouts; return the attempts it took."""
+        """``run(attempt)``, retried on lock timeouts; return the attempts it took. A
+        ``transactional`` piece is rolled back whole when it fails."""
         first = self.clock()
         attempt = 0
         while True:
             attempt += 1
             try:
-                if run is not None:
-                    run(attempt)
-                else:
-                    assert plan is not None
-                    self._run_unit(plan, unit, total, attempt)
+                run(attempt)
                 return attempt
             except self.errors as exc:
-                self._after_error(plan, unit, total, attempt, first, exc)
+                self._after_error(plan, total, attempt, first, exc, transactional=transactional)
 
     def _after_error(
-        self, plan: BlockPlan | None, unit: Unit, total: int, attempt: int, first: float, exc: BaseException
+        self, plan: BlockPlan | None, total: int, attempt: int, first: float, exc: BaseException, *, transactional: bool
     ) -> None:
         target = self.target
         migration = plan.block.migration if plan else None
         where = self.where
-        message = target.params.scrub(" ".join(str(exc).split()))
+        message = target.params.error_text(exc)
         if target.is_connection_lost(exc):
             raise ConnectionLost(where=where, detail=message) from None
         target.rollback()
         index, step = self.current
         if not target.is_lock_timeout(exc):
             self._journal_failure(plan, index, step, attempt, message)
-            raise StatementFailed(where=where, error=message, rolled_back=unit.kind == "transaction") from None
+            raise StatementFailed(where=where, error=message, rolled_back=transactional) from None
         blockers = self._blockers(step)
         waited = self.clock() - first
         delay = self.options.backoff.delay(attempt, rng=self.rng)
@@ -451,7 +448,7 @@ class _Run:
             attempt=attempt,
             lock_timeout=self.options.lock_timeout.total_seconds(),
             retry_in=delay,
-            blockers=[{"text": b.describe(), **b.as_dict()} for b in blockers],
+            blockers=[b.as_dict() for b in blockers],
         )
         after = self.options.cancel_blockers_after
         if after is not None and attempt >= after:
@@ -510,7 +507,7 @@ class _Run:
             with self._monitor() as monitor:
                 (monitor.terminate if idle else monitor.cancel)(blocker)
             self.journal.write(Entry(event=action, status="done", migration=migration, detail=blocker.as_dict()))
-            self.emit(action, migration=migration, blocker={"text": blocker.describe(), **blocker.as_dict()})
+            self.emit(action, migration=migration, blocker=blocker.as_dict())
 
     # -- executing ---------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from byhand.applying import connect
 from byhand.drift import DriftReport
 from byhand.exceptions import PlanError
 from byhand.journal import Entry, Journal
-from byhand.planning import find_migration
+from byhand.planning import check_app, find_migration
 from byhand.recording import Row, delete_sql, insert_sql, records_of
 from byhand.vendors import get_target, get_vendor
 from byhand.vendors.target import params_from_settings
@@ -39,8 +39,7 @@ def plan_record(*, database: str, app_label: str, name: str, unrecord: bool) -> 
     that refuse it without --force: dependencies not recorded, dependents still recorded."""
     connection = connections[database]
     loader = MigrationLoader(connection)
-    if app_label not in loader.migrated_apps:
-        raise PlanError(f"app '{app_label}' does not have migrations (or is not installed).")
+    check_app(loader, app_label)
     key = find_migration(loader, app_label, name)
     migration = loader.disk_migrations[key]
     recorder = MigrationRecorder(connection)

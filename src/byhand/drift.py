@@ -5,7 +5,7 @@ difference."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.apps import apps as global_apps
@@ -104,18 +104,13 @@ def snapshot(connection: Any, *, ignore: set[str]) -> Schema:
     return schema
 
 
+#: Django's get_constraints() flags, in the order that decides what a constraint is.
+_KINDS = (("primary_key", "primary key"), ("foreign_key", "foreign key"), ("check", "check"), ("unique", "unique"))
+
+
 def _signature(data: dict[str, Any]) -> tuple[Any, ...]:
-    kind = (
-        "primary key"
-        if data.get("primary_key")
-        else "foreign key"
-        if data.get("foreign_key")
-        else "check"
-        if data.get("check")
-        else "unique"
-        if data.get("unique")
-        else "index"
-    )
+    """What a constraint or index is, without its name: kind, columns, FK target, index type."""
+    kind = next((kind for flag, kind in _KINDS if data.get(flag)), "index")
     return (kind, tuple(data.get("columns") or ()), tuple(data.get("foreign_key") or ()), data.get("type"))
 
 
@@ -399,31 +394,20 @@ def _pending_objects(
     return found
 
 
+_VERDICTS = {"missing": "recorded-not-applied", "changed": "changed", "renamed": "name-drift", "extra": "unexplained"}
+
+
 def _judge(
     difference: Difference, attribution: _Attribution, created_by_pending: dict[tuple[str, str], str]
 ) -> Difference:
     key = (difference.table, difference.what)
-    if difference.kind in ("extra", "changed") and key in created_by_pending:
-        return Difference(
-            difference.kind,
-            difference.table,
-            difference.what,
-            f"{difference.detail}; pending {created_by_pending[key]} creates it: applied but not recorded "
-            f"(byhand record {created_by_pending[key].replace('.', ' ', 1)})",
-            (created_by_pending[key],),
-            "applied-not-recorded",
+    pending = created_by_pending.get(key)
+    if difference.kind in ("extra", "changed") and pending is not None:
+        detail = (
+            f"{difference.detail}; pending {pending} creates it: applied but not recorded "
+            f"(byhand record {pending.replace('.', ' ', 1)})"
         )
-    verdict = {
-        "missing": "recorded-not-applied",
-        "changed": "changed",
-        "renamed": "name-drift",
-        "extra": "unexplained",
-    }[difference.kind]
-    return Difference(
-        difference.kind,
-        difference.table,
-        difference.what,
-        difference.detail,
-        () if difference.kind == "extra" else attribution.find(difference),  # no migration explains an extra
-        verdict,
-    )
+        return replace(difference, detail=detail, migrations=(pending,), verdict="applied-not-recorded")
+    # No migration explains an extra object; for the others, those that create or change it.
+    migrations = () if difference.kind == "extra" else attribution.find(difference)
+    return replace(difference, migrations=migrations, verdict=_VERDICTS[difference.kind])

@@ -149,10 +149,12 @@ class Journal:
 
     # -- reading ---------------------------------------------------------------------
 
-    def _rows(self, where: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    def _rows(self, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        """The rows matching ``where``, oldest first, as column -> value."""
         q = self.target.quote_name
-        columns = ", ".join(q(c) for c in ("id", *_COLUMNS))
-        return self.target.execute(f"SELECT {columns} FROM {q(self.table)} WHERE {where} ORDER BY {q('id')}", params)
+        columns = ", ".join(q(c) for c in _COLUMNS)
+        rows = self.target.execute(f"SELECT {columns} FROM {q(self.table)} WHERE {where} ORDER BY {q('id')}", params)
+        return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
 
     def progress(self) -> dict[str, MigrationProgress]:
         """Per migration of this runbook: statements done since it was last completed or skipped."""
@@ -162,8 +164,7 @@ class Journal:
         q = self.target.quote_name
         rows = self._rows(f"{q('runbook_checksum')} = %s AND {q('migration')} IS NOT NULL", (self.checksum,))
         for row in rows:
-            _id, _run, event, status, _sum, migration, index, _hash, *_rest = row
-            error, detail = row[11], row[14]
+            event, status, migration, index = row["event"], row["status"], row["migration"], row["statement_index"]
             if event == "migration":
                 found[migration] = MigrationProgress()  # completed (or skipped): start afresh next time
                 continue
@@ -174,10 +175,10 @@ class Journal:
                 if progress.failed and progress.failed[0] == index:
                     progress.failed = None
             elif event == "statement" and status == "started":
-                progress.started[index] = json.loads(detail or "{}").get("before", "")
+                progress.started[index] = json.loads(row["detail"] or "{}").get("before", "")
             elif event == "statement" and status == "failed":
                 progress.started.pop(index, None)
-                progress.failed = (index, error or "")
+                progress.failed = (index, row["error"] or "")
             elif event == "manual-step" and status in {"done", "skipped"}:
                 progress.manual_done.add(index)
         return found
@@ -190,12 +191,13 @@ class Journal:
         rows = self._rows(f"{q('event')} IN ('run-started', 'run-finished')", ())
         runs: dict[str, RunSummary] = {}
         for row in rows:
-            run_id, event, status = row[1], row[2], row[3]
-            detail = json.loads(row[14] or "{}")
-            if event == "run-started":
-                runs[run_id] = RunSummary(run_id, row[12], row[9], None, "running or crashed", detail)
+            run_id, detail = row["run_id"], json.loads(row["detail"] or "{}")
+            if row["event"] == "run-started":
+                runs[run_id] = RunSummary(
+                    run_id, row["operator"], row["started_at"], None, "running or crashed", detail
+                )
             elif run_id in runs:
-                runs[run_id].finished_at = row[10]
-                runs[run_id].outcome = status
+                runs[run_id].finished_at = row["finished_at"]
+                runs[run_id].outcome = row["status"]
                 runs[run_id].detail.update(detail)
         return list(reversed(runs.values()))[:limit]

@@ -22,6 +22,7 @@ from byhand.exceptions import ByhandError, IrreversibleMigrations, PlanError
 __all__ = [
     "DatabaseUnavailable",
     "Plan",
+    "check_app",
     "check_reversible",
     "describe",
     "file_index",
@@ -94,7 +95,8 @@ def _executor(alias: str) -> tuple[MigrationExecutor, set[Key], bool]:
     return executor, recorded, has_table
 
 
-def _check_app(loader: MigrationLoader, app_label: str) -> None:
+def check_app(loader: MigrationLoader, app_label: str) -> None:
+    """The app is installed and has migrations, or a PlanError saying which is not so."""
     try:
         apps.get_app_config(app_label)
     except LookupError as exc:
@@ -123,7 +125,7 @@ def pending_plan(*, database: str, app_label: str | None = None, migration: str 
     executor, recorded, has_table = _executor(database)
     loader = executor.loader
     if app_label is not None:
-        _check_app(loader, app_label)
+        check_app(loader, app_label)
     if app_label is not None and migration is not None:
         if migration == "zero":
             targets: list[tuple[str, str | None]] = [(app_label, None)]
@@ -161,7 +163,7 @@ def single_plan(*, database: str, app_label: str, migration: str, backwards: boo
     """
     executor, recorded, has_table = _executor(database)
     loader = executor.loader
-    _check_app(loader, app_label)
+    check_app(loader, app_label)
     key = find_migration(loader, app_label, migration)
     if key not in loader.graph.nodes:
         raise PlanError(

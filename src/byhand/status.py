@@ -56,5 +56,4 @@ def runbook_status(runbook: Runbook, target: Target, *, journal_table: str) -> R
                 failed=known.failed if not finished else None,
             )
         )
-    holder = target.run_lock_holder(journal_table)
-    return RunbookStatus(migrations, journal.runs(), holder.describe() if holder else None)
+    return RunbookStatus(migrations, journal.runs(), target.run_lock_holder(journal_table))

@@ -13,7 +13,7 @@ from byhand.runbook import Control, Item, Step
 
 __all__ = ["Unit", "UnitKind", "link_units", "split_block"]
 
-UnitKind = Literal["transaction", "alone", "control", "manual-stop", "finish", "start"]
+UnitKind = Literal["transaction", "alone", "control", "manual-stop", "finish"]
 
 
 @dataclass

@@ -73,5 +73,5 @@ class Watcher(threading.Thread):
                     total=total,
                     elapsed=elapsed,
                     progress=progress,
-                    blockers=[{"text": b.describe(), **b.as_dict()} for b in blockers],
+                    blockers=[b.as_dict() for b in blockers],
                 )

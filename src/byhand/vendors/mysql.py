@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from byhand.vendors.base import ScratchDatabase, Vendor, run_client
-from byhand.vendors.target import Blocker, RunLockHolder, Target, digest, strip_comments, tables_named_in
+from byhand.vendors.target import Blocker, Target, digest, strip_comments, tables_named_in
 
 __all__ = ["MySQL", "MySQLTarget"]
 
@@ -174,7 +175,9 @@ class MySQLTarget(Target):
     def runs_alone(self, sql: str) -> bool:
         return not _DML.match(strip_comments(sql))
 
+    @functools.cached_property
     def _has_metadata_lock_info(self) -> bool:
+        """Asked once per connection: the watcher would ask every second of a long statement."""
         rows = self.execute(
             "SELECT COUNT(*) FROM information_schema.PLUGINS "
             "WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'"
@@ -184,7 +187,7 @@ class MySQLTarget(Target):
     def find_blockers(self, *, waiting_session: int, tables: list[str], older_than: timedelta) -> list[Blocker]:
         # With metadata_lock_info the holders of a lock on the table are known; without
         # it, every session with an open transaction may hold one.
-        certain = bool(tables) and self._has_metadata_lock_info()
+        certain = bool(tables) and self._has_metadata_lock_info
         if certain:
             marks = ", ".join(["%s"] * len(tables))
             condition = (
@@ -229,7 +232,7 @@ class MySQLTarget(Target):
     def release_run_lock(self, name: str) -> None:
         self.execute("SELECT RELEASE_LOCK(%s)", (self._lock_name(name),))
 
-    def run_lock_holder(self, name: str) -> RunLockHolder | None:
+    def run_lock_holder(self, name: str) -> str | None:
         rows = self.execute(
             "SELECT p.ID, p.USER, p.HOST FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK(%s)",
             (self._lock_name(name),),
@@ -237,7 +240,7 @@ class MySQLTarget(Target):
         if not rows:
             return None
         pid, user, host = rows[0]
-        return RunLockHolder(f"connection {pid}, user {user} from {host}")
+        return f"connection {pid}, user {user} from {host}"
 
     def table_exists(self, name: str) -> bool:
         rows = self.execute(

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from byhand.vendors.base import ScratchDatabase, Vendor, run_client
-from byhand.vendors.target import Blocker, RunLockHolder, Target, digest, milliseconds, strip_comments, tables_named_in
+from byhand.vendors.target import Blocker, Target, digest, milliseconds, strip_comments, tables_named_in
 
 __all__ = ["PostgreSQL", "PostgreSQLTarget"]
 
@@ -72,14 +72,14 @@ class PostgreSQL(Vendor):
 
 # -- operating side -------------------------------------------------------------------
 
-_NEEDS_AUTOCOMMIT = re.compile(
-    r"^\s*(?:CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY|DROP\s+INDEX\s+CONCURRENTLY|REINDEX\b[^;]*\bCONCURRENTLY"
-    r"|VACUUM|CREATE\s+DATABASE|DROP\s+DATABASE|ALTER\s+SYSTEM)\b",
-    re.IGNORECASE,
+#: Statements whose waiting for older transactions blocks no query of the application.
+_CONCURRENT_FORMS = (
+    r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY|DROP\s+INDEX\s+CONCURRENTLY|REINDEX\b[^;]*\bCONCURRENTLY"
 )
-_CONCURRENTLY = re.compile(
-    r"^\s*(?:CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY|DROP\s+INDEX\s+CONCURRENTLY|REINDEX\b[^;]*\bCONCURRENTLY)\b",
-    re.IGNORECASE,
+_CONCURRENTLY = re.compile(rf"^\s*(?:{_CONCURRENT_FORMS})\b", re.IGNORECASE)
+#: Statements that cannot run inside a transaction block.
+_NEEDS_AUTOCOMMIT = re.compile(
+    rf"^\s*(?:{_CONCURRENT_FORMS}|VACUUM|CREATE\s+DATABASE|DROP\s+DATABASE|ALTER\s+SYSTEM)\b", re.IGNORECASE
 )
 _CONCURRENT_INDEX = re.compile(
     r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?(\"[^\"]+\"|\w+)",
@@ -258,7 +258,7 @@ class PostgreSQLTarget(Target):
     def release_run_lock(self, name: str) -> None:
         self.execute("SELECT pg_advisory_unlock(%s, %s)", self._lock_key(name))
 
-    def run_lock_holder(self, name: str) -> RunLockHolder | None:
+    def run_lock_holder(self, name: str) -> str | None:
         rows = self.execute(
             "SELECT a.pid, a.usename, host(a.client_addr), a.application_name, a.backend_start "
             "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
@@ -269,7 +269,7 @@ class PostgreSQLTarget(Target):
         if not rows:
             return None
         pid, user, client, app, since = rows[0]
-        return RunLockHolder(f"server pid {pid}, user {user} from {client or 'local socket'} ({app}), since {since}")
+        return f"server pid {pid}, user {user} from {client or 'local socket'} ({app}), since {since}"
 
     def table_exists(self, name: str) -> bool:
         return bool(self.execute("SELECT to_regclass(quote_ident(%s)) IS NOT NULL", (name,))[0][0])

@@ -14,7 +14,7 @@ from typing import Any
 
 from byhand.exceptions import RehearsalError
 from byhand.vendors.base import ScratchDatabase, Vendor, fingerprint, scratch_name
-from byhand.vendors.target import Blocker, RunLockHolder, Target, digest, milliseconds, tables_named_in
+from byhand.vendors.target import Blocker, Target, digest, milliseconds, tables_named_in
 
 __all__ = ["SQLite", "SQLiteTarget"]
 
@@ -248,13 +248,13 @@ class SQLiteTarget(Target):
             handle.close()  # closing releases the flock
             del self._lock_handle
 
-    def run_lock_holder(self, name: str) -> RunLockHolder | None:
+    def run_lock_holder(self, name: str) -> str | None:
         try:
             with open(self._lock_path(name)) as handle:
                 facts = json.loads(handle.read() or "{}")
         except (OSError, ValueError):
             return None
-        return RunLockHolder(f"pid {facts.get('pid')} of {facts.get('operator')}, since {facts.get('since')}")
+        return f"pid {facts.get('pid')} of {facts.get('operator')}, since {facts.get('since')}"
 
     def table_exists(self, name: str) -> bool:
         return bool(self.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))[0][0])

@@ -18,7 +18,6 @@ from byhand.exceptions import BadDatabaseUrl
 __all__ = [
     "Blocker",
     "ConnectionParams",
-    "RunLockHolder",
     "Target",
     "digest",
     "milliseconds",
@@ -61,6 +60,10 @@ class ConnectionParams:
     def scrub(self, text: str) -> str:
         """``text`` with the password removed, for errors that might quote it."""
         return text.replace(self.password, "********") if self.password else text
+
+    def error_text(self, exc: BaseException) -> str:
+        """A driver's error on one line, the password scrubbed."""
+        return self.scrub(" ".join(str(exc).split()))
 
 
 def parse_database_url(url: str) -> ConnectionParams:
@@ -155,7 +158,9 @@ class Blocker:
         return f"pid {self.pid} {who}{app}, {self.state or '?'}{age}: {query or '-'}{maybe}"
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, with ``text`` (what describe() says) for people reading events."""
         return {
+            "text": self.describe(),
             "pid": self.pid,
             "user": self.user,
             "application": self.application,
@@ -166,16 +171,6 @@ class Blocker:
             "query": self.query,
             "certain": self.certain,
         }
-
-
-@dataclass(frozen=True)
-class RunLockHolder:
-    """Who holds the run lock, as far as the server can tell."""
-
-    session: str  # e.g. "pid 4121, user deploy from 10.0.0.5, since 2026-11-25 21:04:07+00"
-
-    def describe(self) -> str:
-        return self.session
 
 
 _IDENTIFIER = r"(?:`[^`]+`|\"[^\"]+\"|\w+)"
@@ -359,7 +354,8 @@ class Target:
     def release_run_lock(self, name: str) -> None:
         raise NotImplementedError
 
-    def run_lock_holder(self, name: str) -> RunLockHolder | None:
+    def run_lock_holder(self, name: str) -> str | None:
+        """Who holds the run lock, as far as the server can tell (None: nobody)."""
         raise NotImplementedError
 
     # -- catalog ---------------------------------------------------------------------
