@@ -11,7 +11,11 @@ Interleaved, --rounds times, each on a fresh empty database:
 (b) a bare psycopg loop in this process: the runbook's BEGIN/COMMIT and statements,
     nothing else (the floor of any Python executor with this driver);
 (c) the same loop plus one journal-sized INSERT per migration inside its transaction;
-(d) ``byhand apply RUNBOOK --skip-manual-steps`` as a process;
+(d) the loop of (c) with each atomic migration sent in one round trip (psycopg's pipeline
+    mode; blocks holding a statement of several commands go one by one): the floor of
+    an executor that gave up per-statement round trips, and with them per-statement
+    progress and blocker reports;
+(e) ``byhand apply RUNBOOK --skip-manual-steps`` as a process;
 
 and, once, the start-up of a process that imports byhand's console script and psycopg.
 Medians are reported, with each contender's ratio to psql.
@@ -20,6 +24,7 @@ Medians are reported, with each contender's ratio to psql.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import subprocess
 import sys
@@ -45,21 +50,29 @@ ROW = (
 )
 
 
-def loop(url: str, batches: list[tuple[str | None, list[str]]], *, journal: bool) -> float:
-    """Send each block's statements one by one (psycopg, autocommit, explicit BEGIN/COMMIT)."""
+def loop(url: str, batches: list[tuple[str | None, list[str]]], *, journal: bool, pipelined: bool = False) -> float:
+    """Send each block's statements one by one (psycopg, autocommit, explicit BEGIN/COMMIT),
+    or, ``pipelined``, each atomic block's in one round trip."""
     connection = Database.from_url(url).connect()
     try:
         if journal:
             connection.execute(JOURNAL)
         start = time.perf_counter()
         for migration, statements in batches:
-            for sql in statements:
-                if journal and sql == "COMMIT;" and migration:
-                    connection.execute(ROW, ("r" * 32, "c" * 64, migration, "h" * 64))
-                connection.execute(sql)
+            one_trip = pipelined and statements[0] == "BEGIN;" and not any(_several(sql) for sql in statements)
+            with connection.pipeline() if one_trip else contextlib.nullcontext():
+                for sql in statements:
+                    if journal and sql == "COMMIT;" and migration:
+                        connection.execute(ROW, ("r" * 32, "c" * 64, migration, "h" * 64))
+                    connection.execute(sql)
         return time.perf_counter() - start
     finally:
         connection.close()
+
+
+def _several(sql: str) -> bool:
+    """Whether ``sql`` holds more than one command (the pipeline's extended protocol refuses it)."""
+    return ";" in sql.strip().rstrip(";")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         for block in runbook.blocks
     ]
-    times: dict[str, list[float]] = {"psql": [], "bare loop": [], "loop + journal row": [], "byhand apply": []}
+    times: dict[str, list[float]] = {
+        "psql": [],
+        "bare loop": [],
+        "loop + journal row": [],
+        "pipelined + journal": [],
+        "byhand apply": [],
+    }
 
     def fresh(name: str) -> str:
         url = f"{args.database_url}_{name}"
@@ -92,13 +111,14 @@ def main(argv: list[str] | None = None) -> int:
             "psql": run_timed(psql).seconds,
             "bare loop": loop(fresh("loop"), batches, journal=False),
             "loop + journal row": loop(fresh("journal"), batches, journal=True),
+            "pipelined + journal": loop(fresh("pipelined"), batches, journal=True, pipelined=True),
             "byhand apply": run_timed(apply_command(args.runbook, fresh("apply"), "--skip-manual-steps")).seconds,
         }
         if number:
             for name, seconds in measured.items():
                 times[name].append(seconds)
             say(f"  round {number}/{args.rounds}: " + ", ".join(f"{k} {v:.2f} s" for k, v in measured.items()))
-    for name in ("psql", "loop", "journal", "apply"):
+    for name in ("psql", "loop", "journal", "pipelined", "apply"):
         Database.from_url(f"{args.database_url}_{name}").drop()
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import byhand.cli, psycopg"], check=True)

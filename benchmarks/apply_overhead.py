@@ -13,11 +13,16 @@ times interleaved after one untimed warm-up of each, on a fresh empty database e
 (a) the vendor's CLI: ``psql -X -q -v ON_ERROR_STOP=1 -f FILE``, ``mariadb < FILE``
     (``mysql`` if there is no ``mariadb``), ``sqlite3 -bail DB < FILE``;
 (b) ``byhand apply FILE --database-url URL``, with ``--skip-manual-steps`` when the
-    runbook has manual steps.
+    runbook has manual steps;
+(c) the floor of any Python executor run as a process: ``floor_executor.py FILE URL``
+    (imports the driver and byhand's parser, sends the statements one by one, nothing else);
+(d) that floor plus the least journal that makes resuming exact: ``floor_executor.py
+    --journal`` (one INSERT per migration inside its transaction; on MariaDB, where DDL
+    commits alone, ``SHOW CREATE TABLE`` and a "started" row before each DDL statement).
 
 Every time is a whole process's wall-clock time; after each run, django_migrations
 must hold one row per migration of the plan. The report is a markdown table of
-medians and the ratio byhand/CLI per vendor, with its goal: <= 1.2.
+medians and each contender's ratio to the CLI, with byhand's goal: <= 1.2.
 """
 
 from __future__ import annotations
@@ -63,6 +68,8 @@ class VendorTimes:
     manual_steps: bool
     cli_seconds: list[float] = field(default_factory=list)
     byhand_seconds: list[float] = field(default_factory=list)
+    floor_seconds: list[float] = field(default_factory=list)
+    journal_seconds: list[float] = field(default_factory=list)
     byhand_failures: list[str] = field(default_factory=list)
 
 
@@ -122,6 +129,15 @@ class Contest:
                 self._check_applied("byhand apply", database)
         return run
 
+    def run_floor(self, *, journal: bool) -> Run:
+        with self._fresh("floor") as database:
+            args = [sys.executable, str(HERE / "floor_executor.py"), str(self.runbook), database.url]
+            run = run_timed(args + (["--journal"] if journal else []), timeout=TIMEOUT)
+            if not run.ok:
+                raise BenchmarkError(f"floor_executor.py exited with {run.returncode}:\n{run.tail()}")
+            self._check_applied("floor_executor.py", database)
+        return run
+
     @contextmanager
     def _fresh(self, name: str) -> Iterator[Database]:
         """A fresh empty database; for SQLite an empty file, as byhand apply opens only an existing one."""
@@ -153,8 +169,13 @@ def measure(contest: Contest, rounds: int) -> VendorTimes:
             times.byhand_seconds.append(byhand.seconds)
         else:
             times.byhand_failures.append(f"exited with {byhand.returncode}: {byhand.tail(1)}")
+        times.floor_seconds.append(contest.run_floor(journal=False).seconds)
+        times.journal_seconds.append(contest.run_floor(journal=True).seconds)
         outcome = f"{byhand.seconds:.2f} s" if byhand.ok else f"FAILED ({times.byhand_failures[-1]})"
-        say(f"  round {index}/{rounds}: {times.cli} {cli.seconds:.2f} s, byhand apply {outcome}")
+        say(
+            f"  round {index}/{rounds}: {times.cli} {cli.seconds:.2f} s, byhand apply {outcome}, "
+            f"floor {times.floor_seconds[-1]:.2f} s, floor + journal {times.journal_seconds[-1]:.2f} s"
+        )
     return times
 
 
@@ -165,6 +186,8 @@ def report(results: list[VendorTimes], rounds: int, context: str) -> str:
         cli = statistics.median(times.cli_seconds)
         byhand = statistics.median(times.byhand_seconds) if times.byhand_seconds else None
         ratio = None if byhand is None else byhand / cli
+        floor = statistics.median(times.floor_seconds) / cli
+        journal = statistics.median(times.journal_seconds) / cli
         rows.append(
             [
                 times.server,
@@ -172,6 +195,8 @@ def report(results: list[VendorTimes], rounds: int, context: str) -> str:
                 f"`{times.cli}` {_spread(times.cli_seconds)}",
                 _spread(times.byhand_seconds),
                 "—" if ratio is None else f"{ratio:.2f}",
+                f"{_spread(times.floor_seconds)}: {floor:.2f}",
+                f"{_spread(times.journal_seconds)}: {journal:.2f}",
             ]
         )
         if times.manual_steps:
@@ -190,9 +215,17 @@ def report(results: list[VendorTimes], rounds: int, context: str) -> str:
         else:
             verdict = "PASS" if ratio <= GOAL_BYHAND_OVER_CLI else "FAIL"
             verdicts.append(f"{verdict} {times.vendor}: byhand / CLI <= {GOAL_BYHAND_OVER_CLI}: {ratio:.2f}.")
-    header = ["server", "migrations", "CLI, median (min-max) s", "byhand apply, median (min-max) s", "byhand / CLI"]
+    header = [
+        "server",
+        "migrations",
+        "CLI, median (min-max) s",
+        "byhand apply, median (min-max) s",
+        "byhand / CLI",
+        "floor (c): s, / CLI",
+        "floor + journal (d): s, / CLI",
+    ]
     title = f"## byhand apply vs the vendor's CLI on the whole plan, empty database, {rounds} rounds"
-    table = markdown_table(header, rows, align="lrrrr")
+    table = markdown_table(header, rows, align="lrrrrrr")
     return "\n".join([title, "", context, "", table, *notes, *([""] if notes else []), *verdicts]) + "\n"
 
 
