@@ -37,7 +37,7 @@ from byhand.planning import (
     replacement_rows,
     states_backwards,
 )
-from byhand.rehearsing import StatementRecorder, scratch_copy, use_database
+from byhand.rehearsing import Deferred, DeferredFailure, StatementRecorder, scratch_copy, use_database
 from byhand.runbook import Block, Comment, Control, Item, Runbook, Step, terminate
 from byhand.vendors import Vendor, get_vendor
 
@@ -75,6 +75,16 @@ def _reads_no_state(operation: Operation) -> bool:
     return kind is SeparateDatabaseAndState and not operation.database_operations  # type: ignore[attr-defined]
 
 
+def _is_djangos(operation: Operation) -> bool:
+    """Django's own operations, which catch no database error: their statements may run
+    in the background (a custom operation may catch the failure of its own statement)."""
+    if isinstance(operation, RunPython):
+        return False
+    if type(operation) is SeparateDatabaseAndState:
+        return all(_is_djangos(inner) for inner in operation.database_operations)
+    return type(operation).__module__.startswith(("django.db.migrations.operations.", "django.contrib.postgres."))
+
+
 class _Compiler:
     def __init__(self, plan: Plan, connection: Any, vendor: Vendor) -> None:
         self.plan = plan
@@ -99,6 +109,7 @@ class _Compiler:
         )
         items = block.items
         items.extend(Control(sql) for sql in self.vendor.before_migration(atomic=migration.atomic))
+        self.recorder.label = str(block.migration)
         deferred: list[str] = []
         with self.connection.execute_wrapper(self.recorder):
             with self.connection.schema_editor(atomic=migration.atomic) as editor:
@@ -108,7 +119,9 @@ class _Compiler:
                 else:
                     self._apply(migration, state, editor, items)
                 self.recorder.sink = deferred
+                self.recorder.deferrable = True  # the editor's deferred SQL, at its exit
             self.recorder.sink = None
+            self.recorder.deferrable = False
         if deferred:
             items.extend([Comment("--"), Comment("-- Deferred SQL of this migration"), Comment("--")])
             items.extend(Step(kind="schema", sql=terminate(sql)) for sql in deferred)
@@ -233,10 +246,15 @@ class _Compiler:
                 for inner in reversed(database_operations):
                     from_state, to_state = to_state, to_states[inner]
                     self._database(migration, op_index, inner, editor, from_state, to_state, items, statements)
-        elif backwards:
-            operation.database_backwards(app_label, editor, from_state, to_state)
         else:
-            operation.database_forwards(app_label, editor, from_state, to_state)
+            self.recorder.deferrable = _is_djangos(operation)
+            try:
+                if backwards:
+                    operation.database_backwards(app_label, editor, from_state, to_state)
+                else:
+                    operation.database_forwards(app_label, editor, from_state, to_state)
+            finally:
+                self.recorder.deferrable = False
 
     def _python(
         self,
@@ -322,8 +340,19 @@ def compile_runbook(plan: Plan, *, manual_steps: bool = False, scratch_database:
             scratch_db.ensure_connection()  # its set-up queries are not the migration's
             vendor.prepare_scratch(scratch_db)
             compiler = _Compiler(plan, scratch_db, vendor)
-            blocks = [] if plan.has_recorder_table else [_setup_block(compiler)]
-            blocks.extend(_compile_rehearsed(compiler, m, state_before(m)) for m in plan.migrations)
+            # The scratch copy runs the schema editor's statements in a thread while the
+            # states of the next operations are computed here (see rehearsing.Deferred).
+            deferred = compiler.recorder.deferred = Deferred(scratch_db)
+            try:
+                with deferred.installed(lambda: compiler.recorder.label):
+                    blocks = [] if plan.has_recorder_table else [_setup_block(compiler)]
+                    blocks.extend(_compile_rehearsed(compiler, m, state_before(m)) for m in plan.migrations)
+            except DeferredFailure as failure:
+                if not isinstance(failure.error, DatabaseError):
+                    raise failure.error from None
+                raise _failed_on_scratch(failure.label, failure.error) from failure.error
+            finally:
+                compiler.recorder.deferred = None
             rows = replacement_rows(plan)
             if rows:
                 blocks.append(_replacements_block(compiler, rows))
@@ -358,11 +387,15 @@ def _compile_rehearsed(compiler: _Compiler, migration: Migration, state: Project
     try:
         return compiler.compile_migration(migration, state)
     except DatabaseError as exc:
-        raise RehearsalError(
-            f"{migration.app_label}.{migration.name} failed on the scratch copy of the schema: "
-            f"{' '.join(str(exc).split())}. migrate would fail the same way on this database: "
-            "its schema does not match what django_migrations records."
-        ) from exc
+        raise _failed_on_scratch(f"{migration.app_label}.{migration.name}", exc) from exc
+
+
+def _failed_on_scratch(migration: str, exc: BaseException) -> RehearsalError:
+    return RehearsalError(
+        f"{migration} failed on the scratch copy of the schema: {' '.join(str(exc).split())}. "
+        "migrate would fail the same way on this database: its schema does not match what "
+        "django_migrations records."
+    )
 
 
 def _setup_block(compiler: _Compiler) -> Block:
@@ -373,12 +406,15 @@ def _setup_block(compiler: _Compiler) -> Block:
         [Comment("--"), Comment("-- Create django_migrations, as Django's recorder does"), Comment("--")]
     )
     statements: list[str] = []
+    compiler.recorder.label = "the creation of django_migrations"
     with compiler.connection.execute_wrapper(compiler.recorder):
         with compiler.connection.schema_editor() as editor:
             compiler.recorder.watch(editor)
             compiler.recorder.sink = statements
+            compiler.recorder.deferrable = True
             editor.create_model(MigrationRecorder.Migration)
         compiler.recorder.sink = None
+        compiler.recorder.deferrable = False
     block.items.extend(Step(kind="setup", sql=terminate(sql)) for sql in statements)
     block.items.extend(Control(sql) for sql in compiler.vendor.after_migration(atomic=True))
     return block

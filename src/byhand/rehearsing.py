@@ -4,10 +4,17 @@ While a plan is compiled, the target's alias points at the scratch copy
 (``use_database``), so that every schema editor, ``atomic()`` and ORM query Django
 makes through the alias lands there; ``StatementRecorder`` keeps what the schema
 editor executed, statement by statement, apart from what RunPython code executed.
+
+``Deferred`` lets the scratch copy run the schema editor's statements in a thread of
+their own while Django computes the next states: the database works on one core while
+Python works on the other. Anything that reads the database waits until every earlier
+statement has run, so it sees exactly what it would have seen without the thread.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -17,7 +24,7 @@ from django.db import connections
 
 from byhand.vendors import ScratchDatabase, Vendor
 
-__all__ = ["StatementRecorder", "scratch_copy", "use_database"]
+__all__ = ["Deferred", "DeferredFailure", "StatementRecorder", "scratch_copy", "use_database"]
 
 
 @contextmanager
@@ -66,12 +73,160 @@ def use_database(alias: str, database_settings: dict[str, Any]) -> Iterator[Any]
         connections[alias] = original
 
 
+class DeferredFailure(BaseException):
+    """A statement run in the background failed: raised at the next point that waits for
+    the background, naming the migration the statement belongs to. A BaseException, so
+    that no operation's ``except Exception`` can mistake it for a failure of its own."""
+
+    def __init__(self, label: str, error: BaseException) -> None:
+        super().__init__(label, error)
+        self.label = label
+        self.error = error
+
+
+class Deferred:
+    """Runs a Django connection's statements and transaction control in order, in a
+    thread, on the same driver connection; ``drain()`` waits until all have run.
+
+    Only what returns nothing to its caller goes to the thread: the schema editor's
+    statements of Django's own operations, BEGIN, savepoints, commit, rollback and
+    autocommit switches. While it is installed, the connection waits for the thread
+    before anything else touches the driver (``StatementRecorder`` drains before any
+    other statement). The first failure stops the thread's work; every later
+    ``drain()`` raises it as DeferredFailure. When the caller fails, what is still
+    queued is dropped.
+    """
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.jobs: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue()
+        self.failure: DeferredFailure | None = None
+        self.abandoned = False
+        #: Held while the thread uses the driver connection, and by the caller around
+        #: what reads driver state without going through the thread (client-side quoting).
+        self.driver_lock = threading.RLock()
+        self.thread = threading.Thread(target=self._work, name="byhand-rehearsal", daemon=True)
+
+    def statement(self, label: str, cursor: Any, sql: str, params: Any) -> None:
+        """Run ``sql`` in the thread on ``cursor`` (a Django CursorWrapper), as its execute()
+        would have; the cursor's driver cursor is the thread's from now on (it closes it)."""
+        connection = self.connection
+        connection.validate_no_broken_transaction()
+        driver_cursor = cursor.cursor
+        if isinstance(driver_cursor, _Handed):  # a cursor used again: a driver cursor of its own
+            driver_cursor = connection.create_cursor()
+        cursor.cursor = _Handed()
+
+        def run() -> None:
+            try:
+                with connection.wrap_database_errors:
+                    if params is None:
+                        driver_cursor.execute(sql)
+                    else:
+                        driver_cursor.execute(sql, params)
+            finally:
+                driver_cursor.close()
+
+        self.jobs.put((label, run))
+
+    def drain(self) -> None:
+        """Wait until every statement handed over so far has run; raise the first failure."""
+        self.jobs.join()
+        if self.failure is not None:
+            raise self.failure
+
+    @contextmanager
+    def installed(self, label: Callable[[], str]) -> Iterator[Deferred]:
+        """Route the connection's commit, rollback and autocommit switches through the
+        thread (``label()`` names the migration they belong to); on the way out, wait
+        for the thread (raising its failure unless something else is already raised)
+        and stop it."""
+        connection = self.connection
+        originals = {name: getattr(connection, name) for name in ("_commit", "_rollback", "_set_autocommit")}
+
+        def deferring(name: str) -> Callable[..., None]:
+            original = originals[name]
+
+            def call(*args: Any) -> None:
+                self.jobs.put((label(), lambda: original(*args)))
+
+            return call
+
+        for name in originals:
+            setattr(connection, name, deferring(name))
+        # What reads the driver connection's state in this thread, without a statement:
+        # client-side quoting (PostgreSQL's compose_sql, mysqlclient's escape/literal).
+        locked = [
+            (owner, name, getattr(owner, name))
+            for owner, names in ((connection.ops, ("compose_sql",)), (connection.connection, _QUOTING))
+            for name in names
+            if hasattr(owner, name)
+        ]
+        for owner, name, original in locked:
+            setattr(owner, name, self._locked(original))
+        self.thread.start()
+        try:
+            yield self
+            self.drain()
+        except BaseException:
+            self.abandoned = True  # nothing left in the queue is wanted any more
+            raise
+        finally:
+            self.jobs.put(None)  # after whatever is queued: the thread runs (or skips) it all first
+            self.thread.join()
+            for name in originals:
+                delattr(connection, name)  # the class's methods again
+            for owner, name, original in locked:
+                setattr(owner, name, original)  # mysqlclient's connection refuses delattr
+
+    def _locked(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self.driver_lock:
+                return method(*args, **kwargs)
+
+        return call
+
+    def _work(self) -> None:
+        while True:
+            job = self.jobs.get()
+            try:
+                if job is None:
+                    return
+                label, run = job
+                if self.failure is None and not self.abandoned:
+                    with self.driver_lock:
+                        try:
+                            run()
+                        except BaseException as exc:  # noqa: BLE001 -- handed to the caller by drain()
+                            self.failure = DeferredFailure(label, exc)
+            finally:
+                self.jobs.task_done()
+
+
+#: mysqlclient's quoting methods, which take its connection (it refuses concurrent use).
+_QUOTING = ("escape", "literal", "string_literal", "escape_string")
+
+
+class _Handed:
+    """Stands in for a driver cursor handed to the background thread: the caller's
+    cursor wrapper may still close it, which is then the thread's business."""
+
+    def close(self) -> None:
+        pass
+
+
+#: Statements that return nothing and only steer the transaction: they may run in the background.
+_CONTROL = ("BEGIN", "SAVEPOINT ", "RELEASE SAVEPOINT ", "ROLLBACK TO SAVEPOINT ")
+
+
 class StatementRecorder:
     """Captures what the schema editor sends to the database, statement by statement.
 
     A statement is kept once it has succeeded: an operation may catch the failure of
     its own statement (django-celery-results' TryRemoveIndex drops an index that may
     not exist), and then migrate changed nothing, so the runbook must not hold it.
+    That is why only Django's own operations (``deferrable``), which catch nothing,
+    have their statements run in the background by ``deferred``; the others run here.
     """
 
     def __init__(self, connection: Any, vendor: Vendor) -> None:
@@ -80,9 +235,24 @@ class StatementRecorder:
         self.in_editor = 0
         self.sink: list[str] | None = None
         self.python_sink: list[str] | None = None
+        self.deferred: Deferred | None = None
+        self.deferrable = False
+        self.label = ""
 
     def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
         sink = self.python_sink if self.python_sink is not None else self.sink if self.in_editor else None
+        deferred = self.deferred
+        if deferred is not None:
+            in_background = not many and (
+                (self.in_editor and self.deferrable and self.python_sink is None) or sql.startswith(_CONTROL)
+            )
+            if in_background:
+                if sink is not None:
+                    with deferred.driver_lock:
+                        sink.append(self.vendor.render_executed(self.connection, sql, params))
+                deferred.statement(self.label, context["cursor"], sql, params)
+                return None
+            deferred.drain()
         result = execute(sql, params, many, context)
         if sink is not None:
             sink.append(self.vendor.render_executed(self.connection, sql, params))
