@@ -41,6 +41,24 @@ def test_insert_and_delete_round_trip_odd_names(connection: Any) -> None:
     assert set(MigrationRecorder(connection).applied_migrations()) == {ODD[3]}
 
 
+def test_a_squash_of_two_apps_deletes_each_name_under_its_own_app(connection: Any) -> None:
+    """django-two-factor-auth's phonenumber squash replaces two_factor's migrations too:
+    each replaced row goes under its own app, and a same name of a third app stays."""
+    vendor = get_vendor(connection.vendor)
+    squash = [
+        ("two_factor", "0001_initial"),
+        ("two_factor", "0002_auto"),
+        ("phonenumber", "0001_initial"),
+        ("phonenumber", "0001_squashed_0002_auto"),
+    ]
+    bystanders = [("shop", "0001_initial"), ("phonenumber", "0002_auto")]
+    with connection.cursor() as cursor:
+        for row in squash + bystanders:
+            cursor.execute(recording.insert_sql(connection, vendor, row, use_tz=settings.USE_TZ))
+        cursor.execute(recording.delete_sql(connection, vendor, squash))
+    assert set(MigrationRecorder(connection).applied_migrations()) == set(bystanders)
+
+
 def test_applied_is_a_time_django_reads_back(connection: Any) -> None:
     """The applied column holds a value Django's recorder model parses as a datetime."""
     vendor = get_vendor(connection.vendor)

@@ -38,11 +38,16 @@ def insert_sql(connection: Any, vendor: Vendor, row: Row, *, use_tz: bool) -> st
 
 
 def delete_sql(connection: Any, vendor: Vendor, rows: Sequence[Row]) -> str:
-    """One DELETE for all rows of one migration (they share the app label)."""
+    """One DELETE for all rows of one migration, each name with its own app: a squash
+    may replace migrations of other apps, and Django unrecords each under its app."""
     quote_name = connection.ops.quote_name
-    app = rows[0][0]
-    names = ", ".join(vendor.quote_literal(connection, name) for _app, name in rows)
-    return (
-        f"DELETE FROM {_table(connection)} WHERE {quote_name('app')} = {vendor.quote_literal(connection, app)} "
-        f"AND {quote_name('name')} IN ({names});"
-    )
+    by_app: dict[str, list[str]] = {}
+    for app, name in rows:
+        by_app.setdefault(app, []).append(name)
+    conditions = [
+        f"{quote_name('app')} = {vendor.quote_literal(connection, app)} AND {quote_name('name')} IN "
+        f"({', '.join(vendor.quote_literal(connection, name) for name in names)})"
+        for app, names in by_app.items()
+    ]
+    where = conditions[0] if len(conditions) == 1 else " OR ".join(f"({c})" for c in conditions)
+    return f"DELETE FROM {_table(connection)} WHERE {where};"
