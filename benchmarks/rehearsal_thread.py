@@ -4,8 +4,8 @@
     python benchmarks/rehearsal_thread.py [--database-url URL] [--rounds 3] [--project DIR]
 
 ``manage.py byhand sql --manual-steps -o FILE`` of the generated project's whole plan,
-on a fresh empty database each time, as it is (the thread) and with the thread turned
-off (every statement run by the caller, as before), interleaved, --rounds times after
+on a fresh empty database each time, with the thread (whatever the vendor's default)
+and without it (every statement run by the caller), interleaved, --rounds times after
 one untimed warm-up of each. Both runbooks must be the same apart from the header.
 Prints each time and the medians.
 """
@@ -25,31 +25,14 @@ __all__ = ["main"]
 
 
 def child(mode: str, argv: list[str]) -> None:
-    """Run manage.py ``argv`` in this process, with the thread turned off for ``sync``."""
-    if mode == "sync":
-        from contextlib import contextmanager
+    """Run manage.py ``argv`` in this process, the thread on (``thread``) or off (``sync``)
+    whatever the vendor's default (Vendor.rehearses_in_thread)."""
+    from byhand.vendors.mysql import MySQL
+    from byhand.vendors.postgresql import PostgreSQL
+    from byhand.vendors.sqlite import SQLite
 
-        import byhand.compiling
-
-        class Inline:
-            def __init__(self, connection: object) -> None:
-                pass
-
-            @contextmanager
-            def installed(self, label: object):  # type: ignore[no-untyped-def]
-                yield self
-
-            def drain(self) -> None:
-                pass
-
-        original = byhand.compiling.StatementRecorder.__call__
-
-        def call(self, *args):  # type: ignore[no-untyped-def]
-            self.deferred = None
-            return original(self, *args)
-
-        byhand.compiling.Deferred = Inline  # type: ignore[assignment,misc]
-        byhand.compiling.StatementRecorder.__call__ = call  # type: ignore[method-assign]
+    for vendor in (MySQL, PostgreSQL, SQLite):
+        vendor.rehearses_in_thread = mode == "thread"
     from django.core.management import execute_from_command_line
 
     sys.path.insert(0, os.getcwd())

@@ -8,7 +8,8 @@ target will really have at that point. The target itself is only read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -340,23 +341,32 @@ def compile_runbook(plan: Plan, *, manual_steps: bool = False, scratch_database:
             scratch_db.ensure_connection()  # its set-up queries are not the migration's
             vendor.prepare_scratch(scratch_db)
             compiler = _Compiler(plan, scratch_db, vendor)
-            # The scratch copy runs the schema editor's statements in a thread while the
-            # states of the next operations are computed here (see rehearsing.Deferred).
-            deferred = compiler.recorder.deferred = Deferred(scratch_db)
-            try:
-                with deferred.installed(lambda: compiler.recorder.label):
-                    blocks = [] if plan.has_recorder_table else [_setup_block(compiler)]
-                    blocks.extend(_compile_rehearsed(compiler, m, state_before(m)) for m in plan.migrations)
-            except DeferredFailure as failure:
-                if not isinstance(failure.error, DatabaseError):
-                    raise failure.error from None
-                raise _failed_on_scratch(failure.label, failure.error) from failure.error
-            finally:
-                compiler.recorder.deferred = None
+            with _in_thread(compiler, enabled=vendor.rehearses_in_thread):
+                blocks = [] if plan.has_recorder_table else [_setup_block(compiler)]
+                blocks.extend(_compile_rehearsed(compiler, m, state_before(m)) for m in plan.migrations)
             rows = replacement_rows(plan)
             if rows:
                 blocks.append(_replacements_block(compiler, rows))
     return Runbook(header=_header(plan, vendor, scratch), preamble=_preamble(plan, vendor), blocks=blocks)
+
+
+@contextmanager
+def _in_thread(compiler: _Compiler, *, enabled: bool) -> Iterator[None]:
+    """Where the vendor gains by it, the scratch copy runs the schema editor's statements
+    in a thread while the next states are computed here (see rehearsing.Deferred)."""
+    if not enabled:
+        yield
+        return
+    deferred = compiler.recorder.deferred = Deferred(compiler.connection)
+    try:
+        with deferred.installed(lambda: compiler.recorder.label):
+            yield
+    except DeferredFailure as failure:
+        if not isinstance(failure.error, DatabaseError):
+            raise failure.error from None
+        raise _failed_on_scratch(failure.label, failure.error) from failure.error
+    finally:
+        compiler.recorder.deferred = None
 
 
 def _states(plan: Plan) -> Callable[[Migration], ProjectState]:

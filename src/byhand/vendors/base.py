@@ -67,6 +67,12 @@ class Vendor:
     can_rollback_ddl: bool
     #: Make the scratch copy in a thread while Django's states are computed (server vendors).
     copies_in_background: bool = True
+    #: Whether the rehearsal runs the scratch copy's statements in a thread while the next
+    #: states are computed (rehearsing.Deferred). It pays where the server spends real
+    #: time on DDL: MariaDB (benchmarks/rehearsal_thread.py: 0.89 of the time without).
+    #: PostgreSQL's DDL on an empty copy is cheap next to the hand-overs (1.01), and
+    #: SQLite reads its foreign-key state around every migration, which waits (1.02).
+    rehearses_in_thread: bool = False
 
     def render_executed(self, connection: Any, sql: str, params: Any) -> str:
         """The statement text the database received for ``cursor.execute(sql, params)``."""
