@@ -15,6 +15,7 @@ from byhand.applying import ApplyOptions, apply_runbook, connect
 from byhand.cli import EventPrinter
 from byhand.events import _TEXT, Event, describe, to_json
 from byhand.runbook import Block, Control, Runbook, Step
+from byhand.status import runbook_status
 from byhand.vendors import get_target
 from byhand.vendors.target import Blocker, parse_database_url
 
@@ -352,6 +353,28 @@ def test_statements_of_the_squash_bookkeeping_are_not_called_setup(tmp_path: Pat
         f"  (replacements) statement 1/1, attempt 1: {summary}",
         f"  (replacements) statement 1/1 done in {statements[1].data['elapsed']:.3f}s: {summary}",
     ]
+
+
+def test_status_lists_the_setup_and_replacements_blocks_as_apply_names_them(tmp_path: Path) -> None:
+    """byhand status: '(setup)' and '(replacements)' beside the migrations, pending until applied."""
+    path = applied_database(tmp_path)
+
+    def states() -> dict[str, str]:
+        target = get_target(parse_database_url(f"sqlite:///{path}"))
+        connect(target)
+        try:
+            report = runbook_status(squash_then_review(), target, journal_table="byhand_journal")
+        finally:
+            target.close()
+        return {m.name: m.state for m in report.migrations}
+
+    before = states()
+    assert before["(setup)"] == "applied"  # django_migrations exists already
+    assert before["(replacements)"] == "pending"
+    run_on_sqlite(path)
+    after = states()
+    assert after["(replacements)"] == "applied"
+    assert set(after.values()) == {"applied"}
 
 
 def test_a_run_that_skips_the_setup_block_never_reports_setup_afterwards(tmp_path: Path) -> None:

@@ -29,17 +29,28 @@ class RunbookStatus:
 
 
 def runbook_status(runbook: Runbook, target: Target, *, journal_table: str) -> RunbookStatus:
-    """Read-only: django_migrations, the journal and the run lock."""
-    applied = target.recorded_migrations() or set()
+    """Read-only: django_migrations, the journal and the run lock. Besides the migrations,
+    the blocks that create django_migrations and record squashes, named as apply names them."""
+    recorded = target.recorded_migrations()
+    applied = recorded or set()
     journal = Journal(target, table=journal_table, checksum=runbook.checksum())
     progress = journal.progress()
     backwards = runbook.direction == "backwards"
     migrations = []
-    for block in runbook.migrations:
+    for block in runbook.blocks:
+        statements = len(numbered_steps(block))
+        if block.kind == "setup":
+            state = "applied" if recorded is not None else "pending"
+            migrations.append(MigrationStatus("(setup)", state, statements, 0, None))
+            continue
+        if block.kind == "replacements":
+            state = "applied" if all((app, n) in applied for app, n in block.records) else "pending"
+            migrations.append(MigrationStatus("(replacements)", state, statements, 0, None))
+            continue
         name = str(block.migration)
         own = block.deletes if backwards else block.records
-        recorded = any((app, n) in applied for app, n in own)
-        finished = not recorded if backwards else all((app, n) in applied for app, n in own)
+        recorded_any = any((app, n) in applied for app, n in own)
+        finished = not recorded_any if backwards else all((app, n) in applied for app, n in own)
         known = progress.get(name, MigrationProgress())
         if finished:
             state = "unapplied" if backwards else "applied"
@@ -51,7 +62,7 @@ def runbook_status(runbook: Runbook, target: Target, *, journal_table: str) -> R
             MigrationStatus(
                 name=name,
                 state=state,
-                statements=len(numbered_steps(block)),
+                statements=statements,
                 done=len(known.done),
                 failed=known.failed if not finished else None,
             )
