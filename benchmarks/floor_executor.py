@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from byhand.runbook import Control, Step, parse_runbook
-from byhand.vendors.target import parse_database_url
+from byhand.vendors.target import parse_database_url, tables_named_in
 
 __all__ = ["main"]
 
@@ -36,7 +35,6 @@ _COLUMNS = "run_id, event, status, migration, statement_index, statement_hash, d
 _JOURNAL = (
     f"CREATE TABLE floor_journal (id integer PRIMARY KEY {{auto}}, {_COLUMNS.replace(', ', ' varchar(255), ')} text)"
 )
-_TABLES = re.compile(r'(?:TABLE|ON|INTO|REFERENCES)\s+[`"]?(\w+)[`"]?', re.IGNORECASE)
 
 
 def connect(url: str) -> tuple[str, Any, str]:
@@ -92,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 done = []
             if args.journal and vendor == "mysql" and isinstance(item, Step) and item.kind == "schema":
                 before = []
-                for table in sorted(set(_TABLES.findall(item.sql))):
+                for table in tables_named_in(item.sql):  # the tables byhand fingerprints
                     try:
                         cursor.execute(f"SHOW CREATE TABLE `{table}`")
                         before.append(cursor.fetchall())

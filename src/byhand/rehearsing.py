@@ -247,9 +247,8 @@ class StatementRecorder:
                 (self.in_editor and self.deferrable and self.python_sink is None) or sql.startswith(_CONTROL)
             )
             if in_background:
-                if sink is not None:
-                    with deferred.driver_lock:
-                        sink.append(self.vendor.render_executed(self.connection, sql, params))
+                if sink is not None:  # its quoting takes the thread's lock (Deferred.installed)
+                    sink.append(self.vendor.render_executed(self.connection, sql, params))
                 deferred.statement(self.label, context["cursor"], sql, params)
                 return None
             deferred.drain()

@@ -39,13 +39,9 @@ def runbook_status(runbook: Runbook, target: Target, *, journal_table: str) -> R
     migrations = []
     for block in runbook.blocks:
         statements = len(numbered_steps(block))
-        if block.kind == "setup":
-            state = "applied" if recorded is not None else "pending"
-            migrations.append(MigrationStatus("(setup)", state, statements, 0, None))
-            continue
-        if block.kind == "replacements":
-            state = "applied" if all((app, n) in applied for app, n in block.records) else "pending"
-            migrations.append(MigrationStatus("(replacements)", state, statements, 0, None))
+        if block.kind != "migration":  # (setup) creates django_migrations, (replacements) records squashes
+            done = recorded is not None if block.kind == "setup" else all((a, n) in applied for a, n in block.records)
+            migrations.append(MigrationStatus(f"({block.kind})", "applied" if done else "pending", statements, 0, None))
             continue
         name = str(block.migration)
         own = block.deletes if backwards else block.records
