@@ -21,17 +21,24 @@ from byhand.vendors import get_target
 from byhand.vendors.target import parse_database_url
 
 
+def kill_point(event: Event) -> tuple[str, object, object]:
+    """A boundary of the run: the event and its migration and statement. A statement retried
+    after a lock timeout (MariaDB's NOWAIT meets its own background statistics now and
+    then) passes the same boundaries again; counting them once keeps the Nth the same."""
+    return event.name, event.data.get("migration"), event.data.get("index")
+
+
 def run_until_killed(path: str, url: str, kinds: set[str], wanted: int, delay: float | None = None) -> None:
-    seen = 0
+    seen: set[tuple[str, object, object]] = set()
 
     def die() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     def sink(event: Event) -> None:
-        nonlocal seen
-        if event.name in kinds and event.data.get("attempt", 1) == 1:  # retries would shift the count
-            seen += 1
-            if seen == wanted:
+        point = kill_point(event)
+        if event.name in kinds and point not in seen:  # a retry's events are the same points again
+            seen.add(point)
+            if len(seen) == wanted:
                 if delay is None:
                     die()
                 threading.Timer(delay, die).start()

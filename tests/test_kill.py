@@ -20,7 +20,7 @@ import pytest
 from byhand.events import Event
 from byhand.exceptions import ConnectionLost
 from byhand.runbook import parse_runbook
-from kill_apply import run_until_killed
+from kill_apply import kill_point, run_until_killed
 from support import VENDOR, database_url, fresh_database, require_server
 from test_applying import apply, byhand, midway, target_for
 
@@ -47,11 +47,13 @@ def snapshot(settings: dict[str, Any]) -> Snapshot:
 def reference(path: Path) -> tuple[list[tuple[str, str | None]], set[Snapshot], Snapshot]:
     """An uninterrupted run: its kill points, the state after each migration, the final state."""
     points: list[tuple[str, str | None]] = []
+    seen: set[tuple[str, object, object]] = set()
     boundaries: set[Snapshot] = set()
     with fresh_database() as db:
 
         def sink(event: Event) -> None:
-            if event.name in KINDS and event.data.get("attempt", 1) == 1:  # as kill_apply counts
+            if event.name in KINDS and kill_point(event) not in seen:  # as kill_apply counts
+                seen.add(kill_point(event))
                 points.append((event.name, event.data.get("migration")))
             if event.name in ("run-started", "migration-done"):
                 boundaries.add(snapshot(db))
