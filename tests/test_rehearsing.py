@@ -5,13 +5,16 @@ operations are run in the background. Real databases of the vendor under test.""
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.contrib.postgres.operations import AddIndexConcurrently
-from django.db import models
+from django.db import IntegrityError, NotSupportedError, models
 from django.db.migrations.operations import AddField, AddIndex, RunPython, RunSQL, SeparateDatabaseAndState
 
 from byhand.compiling import _is_djangos
@@ -29,13 +32,19 @@ SLOW = {
 
 @contextmanager
 def rehearsal(settings: dict[str, Any]) -> Iterator[tuple[Any, StatementRecorder, Deferred]]:
-    """The database behind the alias, with a recorder and its Deferred installed."""
+    """The database behind the alias, with a recorder and its Deferred installed (and the
+    vendor's composer, as compiling._in_thread installs them)."""
     with use_database("default", settings) as connection:
         connection.ensure_connection()
-        recorder = StatementRecorder(connection, get_vendor(connection.vendor))
+        vendor = get_vendor(connection.vendor)
+        recorder = StatementRecorder(connection, vendor)
         recorder.label = "app.0001_first"
         deferred = recorder.deferred = Deferred(connection)
-        with deferred.installed(lambda: recorder.label), connection.execute_wrapper(recorder):
+        with (
+            vendor.composer(connection) as compose_sql,
+            deferred.installed(lambda: recorder.label, compose_sql=compose_sql),
+            connection.execute_wrapper(recorder),
+        ):
             yield connection, recorder, deferred
 
 
@@ -166,3 +175,72 @@ def test_only_djangos_own_operations_run_in_the_background() -> None:
     assert not _is_djangos(FakeAddIndex("book", index))
     assert not _is_djangos(SeparateDatabaseAndState(database_operations=[FakeAddIndex("book", index)]))
     assert not _is_djangos(RunPython(RunPython.noop))
+
+
+#: Values a schema editor composes into DDL (defaults, check constraints), quoting's hard cases.
+COMPOSED = [
+    "it's",
+    "back\\slash",
+    "100%",
+    "\u00fcn\u00efc\u00f6d\u00e9 \u2603",
+    b"\x00\xff'",
+    datetime(2026, 11, 26, 4, 5, 6, 789, tzinfo=timezone.utc),
+    date(2026, 11, 26),
+    Decimal("1.50"),
+    uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    None,
+    True,
+    3.5,
+    [1, 2],
+]
+
+
+@pytest.mark.skipif(VENDOR != "postgresql", reason="only Django's PostgreSQL backend composes SQL client-side")
+def test_composing_does_not_wait_for_the_thread_and_gives_the_connections_own_text() -> None:
+    with database() as settings, use_database("default", settings) as connection:
+        expected = [str(connection.ops.compose_sql("SELECT %s", [value])) for value in COMPOSED]
+    with database() as settings, rehearsal(settings) as (connection, _recorder, deferred):
+        busy, release = threading.Event(), threading.Event()
+
+        def hold_the_driver() -> None:
+            busy.set()
+            release.wait(2)
+
+        deferred.jobs.put(("app.0001_first", hold_the_driver))
+        assert busy.wait(5)
+        try:
+            composed = [str(connection.ops.compose_sql("SELECT %s", [value])) for value in COMPOSED]
+            waited = deferred.jobs.unfinished_tasks == 0
+        finally:
+            release.set()
+    assert composed == expected
+    assert not waited, "composing waited for the thread's statement to end"
+
+
+def test_foreign_key_switches_and_check_run_in_the_thread_and_fail_at_the_next_read() -> None:
+    """SQLite's schema editor turns foreign keys off on the way in and checks them on the way
+    out of every migration: as jobs, they need not wait for the statements before them.
+    PostgreSQL cannot turn them off (Django's editor never asks it to); the job says so."""
+    with database() as settings:
+        with pytest.raises(DeferredFailure) as caught:
+            with rehearsal(settings) as (connection, recorder, deferred):
+                editor_statements(
+                    connection,
+                    recorder,
+                    "CREATE TABLE rehearse_parent (id integer PRIMARY KEY)",
+                    "CREATE TABLE rehearse_child (id integer PRIMARY KEY, parent_id integer "
+                    "REFERENCES rehearse_parent (id))",
+                )
+                table_names(connection)
+                assert connection.disable_constraint_checking() is True
+                editor_statements(connection, recorder, SLOW)
+                if VENDOR != "postgresql":
+                    editor_statements(connection, recorder, "INSERT INTO rehearse_child VALUES (1, 42)")
+                    connection.check_constraints(table_names=["rehearse_child"])
+                connection.enable_constraint_checking()
+                assert deferred.jobs.unfinished_tasks >= 1  # nothing above waited for the slow statement
+                recorder.label = "app.0002_second"
+                table_names(connection)  # a read: raises the failure
+    assert caught.value.label == "app.0001_first"
+    expected = NotSupportedError if VENDOR == "postgresql" else IntegrityError
+    assert isinstance(caught.value.error, expected), caught.value.error

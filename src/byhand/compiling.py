@@ -359,7 +359,10 @@ def _in_thread(compiler: _Compiler, *, enabled: bool) -> Iterator[None]:
         return
     deferred = compiler.recorder.deferred = Deferred(compiler.connection)
     try:
-        with deferred.installed(lambda: compiler.recorder.label):
+        with (
+            compiler.vendor.composer(compiler.connection) as compose_sql,
+            deferred.installed(lambda: compiler.recorder.label, compose_sql=compose_sql),
+        ):
             yield
     except DeferredFailure as failure:
         if not isinstance(failure.error, DatabaseError):

@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import connections
+from django.db import NotSupportedError, connections
 
 from byhand.vendors import ScratchDatabase, Vendor
 
@@ -135,12 +135,23 @@ class Deferred:
         if self.failure is not None:
             raise self.failure
 
+    def in_thread(self) -> bool:
+        """Whether the caller is the thread itself (running a job)."""
+        return threading.current_thread() is self.thread
+
     @contextmanager
-    def installed(self, label: Callable[[], str]) -> Iterator[Deferred]:
-        """Route the connection's commit, rollback and autocommit switches through the
-        thread (``label()`` names the migration they belong to); on the way out, wait
-        for the thread (raising its failure unless something else is already raised)
-        and stop it."""
+    def installed(
+        self, label: Callable[[], str], *, compose_sql: Callable[[str, Any], Any] | None = None
+    ) -> Iterator[Deferred]:
+        """Route the connection's commit, rollback and autocommit switches, and SQLite's
+        foreign-key switches and check around every schema editor, through the thread
+        (``label()`` names the migration they belong to); on the way out, wait for the
+        thread (raising its failure unless something else is already raised) and stop it.
+
+        ``compose_sql``, when given, replaces the connection's own client-side composing
+        (it must give the same text without touching this connection), so that composing
+        the next statement need not wait for the thread to finish the last one.
+        """
         connection = self.connection
         originals = {name: getattr(connection, name) for name in ("_commit", "_rollback", "_set_autocommit")}
 
@@ -154,14 +165,18 @@ class Deferred:
 
         for name in originals:
             setattr(connection, name, deferring(name))
+        for name, call in self._constraint_switches(connection, label).items():
+            setattr(connection, name, call)
         # What reads the driver connection's state in this thread, without a statement:
         # client-side quoting (PostgreSQL's compose_sql, mysqlclient's escape/literal).
         locked = [
             (owner, name, getattr(owner, name))
             for owner, names in ((connection.ops, ("compose_sql",)), (connection.connection, _QUOTING))
             for name in names
-            if hasattr(owner, name)
+            if hasattr(owner, name) and not (compose_sql and name == "compose_sql")
         ]
+        if compose_sql is not None:
+            connection.ops.compose_sql = compose_sql
         for owner, name, original in locked:
             setattr(owner, name, self._locked(original))
         self.thread.start()
@@ -174,10 +189,58 @@ class Deferred:
         finally:
             self.jobs.put(None)  # after whatever is queued: the thread runs (or skips) it all first
             self.thread.join()
-            for name in originals:
+            for name in (*originals, *_CONSTRAINT_SWITCHES):
                 delattr(connection, name)  # the class's methods again
+            if compose_sql is not None:
+                del connection.ops.compose_sql
             for owner, name, original in locked:
                 setattr(owner, name, original)  # mysqlclient's connection refuses delattr
+
+    def _constraint_switches(self, connection: Any, label: Callable[[], str]) -> dict[str, Callable[..., Any]]:
+        """disable_constraint_checking, check_constraints and enable_constraint_checking
+        as jobs. SQLite's schema editor calls them on the way in and out of every
+        migration, and reading the pragma back would otherwise wait for the thread each
+        time. A failure (the switch did not take, a row breaks a foreign key) is raised
+        by the next drain(), as any statement's."""
+        disable = connection.disable_constraint_checking
+        check = connection.check_constraints
+        enable = connection.enable_constraint_checking
+
+        def job(run: Callable[[], Any]) -> None:
+            def shared() -> None:
+                # They open Django cursors, which check the thread that made the connection.
+                connection.inc_thread_sharing()
+                try:
+                    run()
+                finally:
+                    connection.dec_thread_sharing()
+
+            self.jobs.put((label(), shared))
+
+        def disabled() -> None:
+            if not disable():
+                raise NotSupportedError(
+                    "foreign key checks could not be turned off on the scratch copy "
+                    "(a transaction was open when a schema editor started)."
+                )
+
+        def disable_constraint_checking() -> bool:
+            job(disabled)
+            return True  # the job raises if it was not so
+
+        def check_constraints(table_names: Any = None) -> None:
+            job(lambda: check(table_names))
+
+        def enable_constraint_checking() -> None:
+            job(enable)
+
+        return dict(
+            zip(
+                _CONSTRAINT_SWITCHES,
+                (disable_constraint_checking, check_constraints, enable_constraint_checking),
+                strict=True,
+            )
+        )
 
     def _locked(self, method: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -202,6 +265,9 @@ class Deferred:
             finally:
                 self.jobs.task_done()
 
+
+#: Connection methods Deferred.installed turns into jobs (see _constraint_switches).
+_CONSTRAINT_SWITCHES = ("disable_constraint_checking", "check_constraints", "enable_constraint_checking")
 
 #: mysqlclient's quoting methods, which take its connection (it refuses concurrent use).
 _QUOTING = ("escape", "literal", "string_literal", "escape_string")
@@ -242,6 +308,9 @@ class StatementRecorder:
     def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
         sink = self.python_sink if self.python_sink is not None else self.sink if self.in_editor else None
         deferred = self.deferred
+        if deferred is not None and deferred.in_thread():
+            # A job's own query (the foreign-key check): it is not the migration's.
+            return execute(sql, params, many, context)
         if deferred is not None:
             in_background = not many and (
                 (self.in_editor and self.deferrable and self.python_sink is None) or sql.startswith(_CONTROL)

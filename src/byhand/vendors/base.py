@@ -6,7 +6,8 @@ import hashlib
 import os
 import secrets
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,11 +69,16 @@ class Vendor:
     #: Make the scratch copy in a thread while Django's states are computed (server vendors).
     copies_in_background: bool = True
     #: Whether the rehearsal runs the scratch copy's statements in a thread while the next
-    #: states are computed (rehearsing.Deferred). It pays where the server spends real
-    #: time on DDL: MariaDB (benchmarks/rehearsal_thread.py: 0.89 of the time without).
-    #: PostgreSQL's DDL on an empty copy is cheap next to the hand-overs (1.01), and
-    #: SQLite reads its foreign-key state around every migration, which waits (1.02).
-    rehearses_in_thread: bool = False
+    #: states are computed (rehearsing.Deferred): the server (or SQLite, which lets go
+    #: of the GIL while it works) runs DDL on one core while Django computes states on
+    #: the other. Measured with benchmarks/rehearsal_thread.py; see benchmarks/RESULTS.md.
+    rehearses_in_thread: bool = True
+
+    @contextmanager
+    def composer(self, connection: Any) -> Iterator[Callable[[str, Any], Any] | None]:
+        """A stand-in for ``connection.ops.compose_sql`` that gives the same text without
+        touching ``connection`` (see rehearsing.Deferred), or None where there is none."""
+        yield None
 
     def render_executed(self, connection: Any, sql: str, params: Any) -> str:
         """The statement text the database received for ``cursor.execute(sql, params)``."""

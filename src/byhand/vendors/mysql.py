@@ -16,7 +16,6 @@ __all__ = ["MySQL", "MySQLTarget"]
 class MySQL(Vendor):
     name = "mysql"
     can_rollback_ddl = False
-    rehearses_in_thread = True
 
     def render_executed(self, connection: Any, sql: str, params: Any) -> str:
         # mysqlclient interpolates client-side: query % tuple(literal(arg) ...).
