@@ -227,6 +227,9 @@ def test_a_second_apply_is_refused_naming_the_holder(forwards: Path) -> None:
 def blocking(settings: dict[str, Any]) -> Iterator[Target]:
     """A session that holds a lock on shop_book in an open transaction (SQLite: the write lock)."""
     blocker = target_for(settings)
+    if VENDOR == "mysql":
+        # Before BEGIN: INSTALL commits the session's transaction, which would end the block.
+        _install_metadata_lock_info(blocker)
     if VENDOR == "sqlite":
         blocker.execute("BEGIN IMMEDIATE")
     else:
@@ -255,8 +258,6 @@ def test_lock_timeout_retries_reports_the_blocker_and_lands(tmp_path: Path) -> N
                 if len(waits) == 2:
                     blocker.rollback()
 
-            if VENDOR == "mysql":
-                _install_metadata_lock_info(blocker)
             events, _ = apply(path, db, sleep=sleep)
         timeouts = [e.data for e in events if e.name == "lock-timeout"]
         assert [t["attempt"] for t in timeouts] == [1, 2]
@@ -308,8 +309,6 @@ def test_cancel_blockers_terminates_an_old_idle_transaction(tmp_path: Path) -> N
     with fresh_database() as db:
         midway(db, path, "shop", "0004")
         with blocking(db) as blocker:
-            if VENDOR == "mysql":
-                _install_metadata_lock_info(blocker)
             pid = blocker.session_id()
             events, _ = apply(path, db, cancel_blockers_after=2, terminate_idle_after=timedelta(0))
         terminated = [e.data["blocker"]["pid"] for e in events if e.name == "blocker-terminated"]
