@@ -360,8 +360,8 @@ def _in_thread(compiler: _Compiler, *, enabled: bool) -> Iterator[None]:
     deferred = compiler.recorder.deferred = Deferred(compiler.connection)
     try:
         with (
-            compiler.vendor.composer(compiler.connection) as compose_sql,
-            deferred.installed(lambda: compiler.recorder.label, compose_sql=compose_sql),
+            compiler.vendor.twin(compiler.connection) as twin,
+            deferred.installed(lambda: compiler.recorder.label, twin=twin),
         ):
             yield
     except DeferredFailure as failure:

@@ -140,17 +140,17 @@ class Deferred:
         return threading.current_thread() is self.thread
 
     @contextmanager
-    def installed(
-        self, label: Callable[[], str], *, compose_sql: Callable[[str, Any], Any] | None = None
-    ) -> Iterator[Deferred]:
+    def installed(self, label: Callable[[], str], *, twin: Any = None) -> Iterator[Deferred]:
         """Route the connection's commit, rollback and autocommit switches, and SQLite's
         foreign-key switches and check around every schema editor, through the thread
         (``label()`` names the migration they belong to); on the way out, wait for the
         thread (raising its failure unless something else is already raised) and stop it.
 
-        ``compose_sql``, when given, replaces the connection's own client-side composing
-        (it must give the same text without touching this connection), so that composing
-        the next statement need not wait for the thread to finish the last one.
+        Client-side quoting reads the driver connection (PostgreSQL's compose_sql,
+        mysqlclient's escape and literal), which the thread may be using. The thread
+        quotes on it under its lock; the caller quotes on ``twin`` (Vendor.twin: a
+        second connection set up as this one, so the same text) when there is one,
+        instead of waiting for the thread to finish its statement.
         """
         connection = self.connection
         originals = {name: getattr(connection, name) for name in ("_commit", "_rollback", "_set_autocommit")}
@@ -167,18 +167,14 @@ class Deferred:
             setattr(connection, name, deferring(name))
         for name, call in self._constraint_switches(connection, label).items():
             setattr(connection, name, call)
-        # What reads the driver connection's state in this thread, without a statement:
-        # client-side quoting (PostgreSQL's compose_sql, mysqlclient's escape/literal).
-        locked = [
-            (owner, name, getattr(owner, name))
-            for owner, names in ((connection.ops, ("compose_sql",)), (connection.connection, _QUOTING))
+        quoting = [
+            (owner, name, getattr(getattr(connection, owner), name))
+            for owner, names in (("ops", ("compose_sql",)), ("connection", _QUOTING))
             for name in names
-            if hasattr(owner, name) and not (compose_sql and name == "compose_sql")
+            if hasattr(getattr(connection, owner), name)
         ]
-        if compose_sql is not None:
-            connection.ops.compose_sql = compose_sql
-        for owner, name, original in locked:
-            setattr(owner, name, self._locked(original))
+        for owner, name, original in quoting:
+            setattr(getattr(connection, owner), name, self._quoting(original, owner, name, twin))
         self.thread.start()
         try:
             yield self
@@ -191,10 +187,8 @@ class Deferred:
             self.thread.join()
             for name in (*originals, *_CONSTRAINT_SWITCHES):
                 delattr(connection, name)  # the class's methods again
-            if compose_sql is not None:
-                del connection.ops.compose_sql
-            for owner, name, original in locked:
-                setattr(owner, name, original)  # mysqlclient's connection refuses delattr
+            for owner, name, original in quoting:
+                setattr(getattr(connection, owner), name, original)  # mysqlclient's connection refuses delattr
 
     def _constraint_switches(self, connection: Any, label: Callable[[], str]) -> dict[str, Callable[..., Any]]:
         """disable_constraint_checking, check_constraints and enable_constraint_checking
@@ -242,10 +236,14 @@ class Deferred:
             )
         )
 
-    def _locked(self, method: Callable[..., Any]) -> Callable[..., Any]:
+    def _quoting(self, original: Callable[..., Any], owner: str, name: str, twin: Any) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
-            with self.driver_lock:
-                return method(*args, **kwargs)
+            if twin is None or self.in_thread():
+                with self.driver_lock:
+                    return original(*args, **kwargs)
+            if owner == "connection":
+                twin.ensure_connection()
+            return getattr(getattr(twin, owner), name)(*args, **kwargs)
 
         return call
 

@@ -6,7 +6,7 @@ import hashlib
 import os
 import secrets
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -75,10 +75,16 @@ class Vendor:
     rehearses_in_thread: bool = True
 
     @contextmanager
-    def composer(self, connection: Any) -> Iterator[Callable[[str, Any], Any] | None]:
-        """A stand-in for ``connection.ops.compose_sql`` that gives the same text without
-        touching ``connection`` (see rehearsing.Deferred), or None where there is none."""
-        yield None
+    def twin(self, connection: Any) -> Iterator[Any]:
+        """A second connection to ``connection``'s database, set up by Django as it is, so
+        that it quotes and composes the same text (encoding, adapters, SQL mode) while
+        ``connection`` runs a statement in the rehearsal thread (rehearsing.Deferred);
+        None where quoting reads no connection."""
+        twin = connection.__class__(dict(connection.settings_dict), connection.alias)
+        try:
+            yield twin
+        finally:
+            twin.close()
 
     def render_executed(self, connection: Any, sql: str, params: Any) -> str:
         """The statement text the database received for ``cursor.execute(sql, params)``."""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -25,17 +23,6 @@ class PostgreSQL(Vendor):
         # Django's PostgreSQL schema editor composes parameters client-side and sends
         # params=None; other callers (RunSQL with params) are composed the same way.
         return sql if params is None else str(connection.ops.compose_sql(sql, params))
-
-    @contextmanager
-    def composer(self, connection: Any) -> Iterator[Callable[[str, Any], Any] | None]:
-        # Django composes client-side with psycopg, which reads the connection's encoding
-        # and adapters: a second connection to the same database, set up by Django as the
-        # first, composes the same text while the first runs a statement in the thread.
-        other = connection.__class__(dict(connection.settings_dict), connection.alias)
-        try:
-            yield other.ops.compose_sql
-        finally:
-            other.close()
 
     def quote_literal(self, connection: Any, value: Any) -> str:
         return str(connection.ops.compose_sql("%s", [value]))

@@ -9,6 +9,8 @@ import re
 import socket
 import sqlite3
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -129,6 +131,10 @@ class SQLite(Vendor):
         os.close(handle)
         settings = {**target.settings_dict, "NAME": path}
         return ScratchDatabase(settings=settings, fingerprint="", server_version=self.server_version(target))
+
+    @contextmanager
+    def twin(self, connection: Any) -> Iterator[Any]:
+        yield None  # Django quotes with sqlite3.adapt, no connection
 
     def prepare_scratch(self, connection: Any) -> None:
         # The copy is thrown away: no fsync at every COMMIT, journal in memory.
