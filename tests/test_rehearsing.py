@@ -4,6 +4,7 @@ operations are run in the background. Real databases of the vendor under test.""
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from django.db import IntegrityError, NotSupportedError, models
 from django.db.migrations.operations import AddField, AddIndex, RunPython, RunSQL, SeparateDatabaseAndState
 
 from byhand.compiling import _is_djangos
-from byhand.rehearsing import Deferred, DeferredFailure, StatementRecorder, use_database
+from byhand.rehearsing import SWITCH_INTERVAL, Deferred, DeferredFailure, StatementRecorder, use_database
 from byhand.vendors import get_vendor
 from support import VENDOR, fresh_database, require_server
 
@@ -248,3 +249,11 @@ def test_foreign_key_switches_and_check_run_in_the_thread_and_fail_at_the_next_r
     assert caught.value.label == "app.0001_first"
     expected = NotSupportedError if VENDOR == "postgresql" else IntegrityError
     assert isinstance(caught.value.error, expected), caught.value.error
+
+
+def test_the_thread_gets_the_gil_back_sooner_while_installed() -> None:
+    before = sys.getswitchinterval()
+    with database() as settings, rehearsal(settings):
+        during = sys.getswitchinterval()
+    assert during == min(before, SWITCH_INTERVAL) < 0.005
+    assert sys.getswitchinterval() == before

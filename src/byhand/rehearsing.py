@@ -14,6 +14,7 @@ statement has run, so it sees exactly what it would have seen without the thread
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -175,6 +176,10 @@ class Deferred:
         ]
         for owner, name, original in quoting:
             setattr(getattr(connection, owner), name, self._quoting(original, owner, name, twin))
+        # The thread needs the GIL back after each statement, while this thread computes
+        # states and holds it: by default it waits up to 5 ms for that, every time.
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch_interval, SWITCH_INTERVAL))
         self.thread.start()
         try:
             yield self
@@ -185,6 +190,7 @@ class Deferred:
         finally:
             self.jobs.put(None)  # after whatever is queued: the thread runs (or skips) it all first
             self.thread.join()
+            sys.setswitchinterval(switch_interval)
             for name in (*originals, *_CONSTRAINT_SWITCHES):
                 delattr(connection, name)  # the class's methods again
             for owner, name, original in quoting:
@@ -263,6 +269,10 @@ class Deferred:
             finally:
                 self.jobs.task_done()
 
+
+#: Seconds a thread may hold the GIL while another waits for it, during a rehearsal
+#: (Python's default is 5 ms). benchmarks/RESULTS.md has what 0.5 ms gained.
+SWITCH_INTERVAL = 0.0005
 
 #: Connection methods Deferred.installed turns into jobs (see _constraint_switches).
 _CONSTRAINT_SWITCHES = ("disable_constraint_checking", "check_constraints", "enable_constraint_checking")
