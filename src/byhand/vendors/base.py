@@ -7,6 +7,7 @@ import os
 import secrets
 import subprocess
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -107,15 +108,17 @@ class Vendor:
 
     def make_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
         """Copy the target's schema into a new database on ``server``'s server:
-        dump it with the vendor's tool, create the database, load the dump."""
-        schema = self.dump_schema(target)
-        scratch = self.make_empty_scratch(target, server=server)
-        scratch.fingerprint = fingerprint(schema)
-        try:
-            self.load_schema(schema, scratch=scratch, server=server)
-        except BaseException:
-            self.drop_scratch(scratch, server=server)
-            raise
+        dump it with the vendor's tool while the database is created, load the dump."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="byhand-dump") as pool:
+            dumping = pool.submit(self.dump_schema, target)  # a client process: no Django connection
+            scratch = self.make_empty_scratch(target, server=server)
+            try:
+                schema = dumping.result()
+                scratch.fingerprint = fingerprint(schema)
+                self.load_schema(schema, scratch=scratch, server=server)
+            except BaseException:
+                self.drop_scratch(scratch, server=server)
+                raise
         return scratch
 
     def make_empty_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
