@@ -273,6 +273,21 @@ def test_no_scratch_database_left_behind_after_a_failed_rehearsal(empty_db: dict
     assert scratch_databases() == []
 
 
+@pytest.mark.skipif(VENDOR == "sqlite", reason="SQLite's scratch copy is made without a dump tool")
+def test_a_failed_dump_drops_the_scratch_database_created_meanwhile(
+    empty_db: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The schema is dumped while the scratch database is created, and the dump's outcome
+    is read once the database exists: when the dump fails, that database is dropped."""
+    tool = tmp_path / {"postgresql": "pg_dump", "mysql": "mysqldump"}[VENDOR]
+    tool.write_text("#!/bin/sh\necho 'dump refused by the test' >&2\nexit 1\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    message = error_of("--manual-steps")
+    assert "dump refused by the test" in message
+    assert scratch_databases() == []
+
+
 def scratch_databases(pid: int | None = None) -> list[str]:
     """A process's byhand_scratch_<pid>_* databases (or files) that still exist."""
     prefix = f"byhand_scratch_{pid or os.getpid()}_"
