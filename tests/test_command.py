@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+import django
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections
@@ -219,6 +220,43 @@ def test_generation_only_reads_the_target(empty_db: dict[str, Any]) -> None:
     writes = [q for q in sent if not reads.match(q) and not scratch.match(q)]
     assert writes == []
     assert ("shop", "0005_rename_publisher") not in recorded_rows("default")
+
+
+@pytest.mark.skipif(
+    VENDOR != "postgresql" or django.VERSION < (5, 1), reason="Django pools connections on PostgreSQL from 5.1"
+)
+def test_a_pooled_alias_is_rehearsed_on_the_scratch_copy_not_on_the_target(empty_db: dict[str, Any]) -> None:
+    """Django keeps its PostgreSQL pools per alias (OPTIONS pool): the connections byhand
+    makes under the target's alias, for a scratch database (sql's copy, verify's migrated
+    one), must not come from the target's pool."""
+    call_command("migrate", "shop", "0004", database="default", verbosity=0)
+    original = connections["default"]
+    pooled = original.__class__({**empty_db, "OPTIONS": {**empty_db.get("OPTIONS", {}), "pool": True}}, "default")
+    connections["default"] = pooled
+    try:
+        pooled.ensure_connection()  # the alias's pool exists, full of connections to the target
+        before = schema_of(pooled)
+        out, _ = sql("--manual-steps")
+        after_sql = schema_of(pooled)
+        verified = io.StringIO()
+        call_command("byhand", "verify", "--database", "default", stdout=verified)  # migrates a scratch database
+        after = schema_of(pooled)
+    finally:
+        pooled.close()
+        pooled.close_pool()
+        connections["default"] = original
+    names = [block.migration for block in parse_runbook(out).migrations]
+    assert "shop.0005_rename_publisher" in names
+    assert after_sql == before and after == before
+    assert "no drift" in verified.getvalue().lower(), verified.getvalue()
+    assert ("shop", "0005_rename_publisher") not in recorded_rows("default")
+
+
+def schema_of(connection: Any) -> dict[str, list[str]]:
+    """Each table's columns, as introspection sees them."""
+    with connection.cursor() as cursor:
+        tables = connection.introspection.table_names(cursor)
+        return {t: [c.name for c in connection.introspection.get_table_description(cursor, t)] for t in tables}
 
 
 @pytest.mark.skipif(VENDOR != "postgresql", reason="uses PostgreSQL's default_transaction_read_only role setting")

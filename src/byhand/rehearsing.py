@@ -24,6 +24,7 @@ from typing import Any
 from django.db import NotSupportedError, connections
 
 from byhand.vendors import ScratchDatabase, Vendor
+from byhand.vendors.base import own_connection
 
 __all__ = ["Deferred", "DeferredFailure", "StatementRecorder", "scratch_copy", "use_database"]
 
@@ -50,8 +51,8 @@ def scratch_copy(vendor: Vendor, target: Any, *, server: Any) -> Iterator[Future
 
 
 def _copy_with_own_connections(vendor: Vendor, target: Any, server: Any) -> ScratchDatabase:
-    own_target = target.__class__(dict(target.settings_dict), target.alias)
-    own_server = server.__class__(dict(server.settings_dict), server.alias)
+    own_target = own_connection(target)
+    own_server = own_connection(server)
     try:
         return vendor.make_scratch(own_target, server=own_server)
     finally:
@@ -65,7 +66,7 @@ def use_database(alias: str, database_settings: dict[str, Any]) -> Iterator[Any]
     everything Django does through the alias (schema editor, atomic(), RunPython's
     ORM, routers) lands there, and nothing reaches the target."""
     original = connections[alias]
-    scratch = original.__class__(database_settings, alias)
+    scratch = own_connection(original, database_settings)
     connections[alias] = scratch
     try:
         yield scratch

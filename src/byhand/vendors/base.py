@@ -14,7 +14,7 @@ from typing import Any
 
 from byhand.exceptions import RehearsalError
 
-__all__ = ["ScratchDatabase", "Vendor", "fingerprint", "run_client", "scratch_name"]
+__all__ = ["ScratchDatabase", "Vendor", "fingerprint", "own_connection", "run_client", "scratch_name"]
 
 
 @dataclass
@@ -24,6 +24,17 @@ class ScratchDatabase:
     settings: dict[str, Any]  # a Django DATABASES entry pointing at the copy
     fingerprint: str  # sha256 of the schema as dumped from the target
     server_version: str
+
+
+def own_connection(connection: Any, settings: dict[str, Any] | None = None) -> Any:
+    """A new Django connection of ``connection``'s class and alias, to ``settings`` (its
+    own by default), that never draws from a connection pool. Django (5.1+) keeps its
+    PostgreSQL pools per alias: a connection made under the target's alias for the
+    scratch copy would otherwise be handed the target's pooled connections, whatever
+    NAME its settings give, and the rehearsal would run on the target."""
+    settings = dict(connection.settings_dict if settings is None else settings)
+    settings["OPTIONS"] = {key: value for key, value in settings.get("OPTIONS", {}).items() if key != "pool"}
+    return connection.__class__(settings, connection.alias)
 
 
 def scratch_name() -> str:
@@ -81,7 +92,7 @@ class Vendor:
         that it quotes and composes the same text (encoding, adapters, SQL mode) while
         ``connection`` runs a statement in the rehearsal thread (rehearsing.Deferred);
         None where quoting reads no connection."""
-        twin = connection.__class__(dict(connection.settings_dict), connection.alias)
+        twin = own_connection(connection)
         try:
             yield twin
         finally:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from byhand.exceptions import RehearsalError
-from byhand.vendors.base import ScratchDatabase, Vendor, fingerprint, scratch_name
+from byhand.vendors.base import ScratchDatabase, Vendor, fingerprint, own_connection, scratch_name
 from byhand.vendors.target import Blocker, Target, digest, milliseconds, tables_named_in
 
 __all__ = ["SQLite", "SQLiteTarget"]
@@ -111,7 +111,7 @@ class SQLite(Vendor):
         try:
             # Through a Django connection: functional indexes call the SQL functions
             # (django_datetime_extract, ...) that Django registers on its SQLite connections.
-            copy = target.__class__(scratch.settings, target.alias)
+            copy = own_connection(target, scratch.settings)
             try:
                 with copy.cursor() as cursor:
                     for statement in statements:
