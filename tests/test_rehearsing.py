@@ -18,8 +18,16 @@ from django.db import IntegrityError, NotSupportedError, models
 from django.db.migrations.operations import AddField, AddIndex, RunPython, RunSQL, SeparateDatabaseAndState
 
 from byhand.compiling import _is_djangos
-from byhand.rehearsing import SWITCH_INTERVAL, Deferred, DeferredFailure, StatementRecorder, use_database
-from byhand.vendors import get_vendor
+from byhand.exceptions import RehearsalError
+from byhand.rehearsing import (
+    SWITCH_INTERVAL,
+    Deferred,
+    DeferredFailure,
+    StatementRecorder,
+    check_on_scratch,
+    use_database,
+)
+from byhand.vendors import ScratchDatabase, get_vendor
 from support import VENDOR, fresh_database, require_server
 
 #: A statement that takes a moment on every vendor, and returns a row nobody reads.
@@ -257,3 +265,17 @@ def test_the_thread_gets_the_gil_back_sooner_while_installed() -> None:
         during = sys.getswitchinterval()
     assert during == min(before, SWITCH_INTERVAL) < 0.005
     assert sys.getswitchinterval() == before
+
+
+def test_a_connection_that_is_not_on_the_scratch_database_is_refused() -> None:
+    """check_on_scratch asks the server which database the connection is on, and refuses
+    any but the scratch database it was opened for."""
+    vendor = get_vendor(VENDOR)
+    with database() as settings, use_database("default", settings) as connection:
+        check_on_scratch(connection, vendor, ScratchDatabase(settings=settings, fingerprint="", server_version=""))
+        other = ScratchDatabase(
+            settings={**settings, "NAME": f"{settings['NAME']}_x"}, fingerprint="", server_version=""
+        )
+        with pytest.raises(RehearsalError, match="byhand stopped before writing to it") as caught:
+            check_on_scratch(connection, vendor, other)
+    assert str(settings["NAME"]).rsplit("/", 1)[-1] in str(caught.value)

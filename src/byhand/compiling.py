@@ -38,7 +38,14 @@ from byhand.planning import (
     replacement_rows,
     states_backwards,
 )
-from byhand.rehearsing import Deferred, DeferredFailure, StatementRecorder, scratch_copy, use_database
+from byhand.rehearsing import (
+    Deferred,
+    DeferredFailure,
+    StatementRecorder,
+    check_on_scratch,
+    scratch_copy,
+    use_database,
+)
 from byhand.runbook import Block, Comment, Control, Item, Runbook, Step, terminate
 from byhand.vendors import Vendor, get_vendor
 
@@ -339,6 +346,7 @@ def compile_runbook(plan: Plan, *, manual_steps: bool = False, scratch_database:
         scratch = copying.result()
         with use_database(plan.alias, scratch.settings) as scratch_db:
             scratch_db.ensure_connection()  # its set-up queries are not the migration's
+            check_on_scratch(scratch_db, vendor, scratch)
             vendor.prepare_scratch(scratch_db)
             compiler = _Compiler(plan, scratch_db, vendor)
             with _in_thread(compiler, enabled=vendor.rehearses_in_thread):

@@ -31,7 +31,7 @@ from django.db.migrations.state import ProjectState
 
 from byhand.exceptions import RehearsalError
 from byhand.journal import DEFAULT_TABLE
-from byhand.rehearsing import use_database
+from byhand.rehearsing import check_on_scratch, use_database
 from byhand.vendors import get_vendor
 
 __all__ = ["Difference", "DriftReport", "compare_schemas", "snapshot", "touched_by", "verify_database"]
@@ -344,6 +344,7 @@ def verify_database(
     scratch = vendor.make_empty_scratch(connection, server=server)
     try:
         with use_database(database, scratch.settings) as copy:
+            check_on_scratch(copy, vendor, scratch)
             scratch_executor = MigrationExecutor(copy)
             start = scratch_executor._create_project_state(with_applied_migrations=False)  # type: ignore[attr-defined]
             try:

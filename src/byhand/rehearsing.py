@@ -13,6 +13,7 @@ statement has run, so it sees exactly what it would have seen without the thread
 
 from __future__ import annotations
 
+import os
 import queue
 import sys
 import threading
@@ -23,10 +24,11 @@ from typing import Any
 
 from django.db import NotSupportedError, connections
 
+from byhand.exceptions import RehearsalError
 from byhand.vendors import ScratchDatabase, Vendor
 from byhand.vendors.base import own_connection
 
-__all__ = ["Deferred", "DeferredFailure", "StatementRecorder", "scratch_copy", "use_database"]
+__all__ = ["Deferred", "DeferredFailure", "StatementRecorder", "check_on_scratch", "scratch_copy", "use_database"]
 
 
 @contextmanager
@@ -58,6 +60,22 @@ def _copy_with_own_connections(vendor: Vendor, target: Any, server: Any) -> Scra
     finally:
         own_target.close()
         own_server.close()
+
+
+def check_on_scratch(connection: Any, vendor: Vendor, scratch: ScratchDatabase) -> None:
+    """Refuse to go on unless ``connection`` is on the scratch database, as its server
+    says: the last guard before byhand writes anything through it. A connection pool,
+    a service file or an option that overrides the database name could send it elsewhere."""
+    expected = str(scratch.settings["NAME"])
+    if vendor.name == "sqlite":
+        expected = os.path.realpath(expected)
+    actual = vendor.database_name(connection)
+    if actual != expected:
+        raise RehearsalError(
+            f"the connection opened for the scratch database {expected!r} is on {actual!r}; "
+            "byhand stopped before writing to it. Check the alias's OPTIONS for anything that "
+            "chooses the database other than NAME."
+        )
 
 
 @contextmanager

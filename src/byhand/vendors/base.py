@@ -114,6 +114,15 @@ class Vendor:
     def server_version(self, connection: Any) -> str:
         raise NotImplementedError
 
+    def database_name(self, connection: Any) -> str:
+        """The database ``connection`` is really on, as the server says (not its settings)."""
+        with connection.cursor() as cursor:
+            cursor.execute(self.current_database_sql)
+            return str(cursor.fetchone()[0])
+
+    #: The query for database_name (server vendors).
+    current_database_sql = ""
+
     #: What to grant when CREATE DATABASE is refused, for the error message.
     create_hint = ""
 

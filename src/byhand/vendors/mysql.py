@@ -34,6 +34,8 @@ class MySQL(Vendor):
         # time, for which the server's session time zone is the nearest we have.
         return "UTC_TIMESTAMP(6)" if use_tz else "NOW(6)"
 
+    current_database_sql = "SELECT DATABASE()"
+
     def server_version(self, connection: Any) -> str:
         return str(connection.mysql_server_info)
 

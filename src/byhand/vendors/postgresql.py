@@ -30,6 +30,8 @@ class PostgreSQL(Vendor):
     def now_sql(self, *, use_tz: bool) -> str:
         return "NOW()"  # timestamptz: the same instant whatever USE_TZ says
 
+    current_database_sql = "SELECT current_database()"
+
     def server_version(self, connection: Any) -> str:
         with connection.cursor() as cursor:
             cursor.execute("SHOW server_version")

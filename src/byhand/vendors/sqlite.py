@@ -80,6 +80,13 @@ class SQLite(Vendor):
     def server_version(self, connection: Any) -> str:
         return sqlite3.sqlite_version
 
+    def database_name(self, connection: Any) -> str:
+        # The main database's file, as SQLite opened it; settings may name it otherwise.
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA database_list")
+            path = next(row[2] for row in cursor.fetchall() if row[1] == "main")
+        return os.path.realpath(path) if path else ""
+
     def before_migration(self, *, atomic: bool) -> list[str]:
         # As Django's schema editor: foreign keys off outside the transaction.
         return ["PRAGMA foreign_keys = OFF;", *super().before_migration(atomic=atomic)]
