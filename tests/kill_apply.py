@@ -23,8 +23,8 @@ from byhand.vendors.target import parse_database_url
 
 def kill_point(event: Event) -> tuple[str, object, object]:
     """A boundary of the run: the event and its migration and statement. A statement retried
-    after a lock timeout (MariaDB's NOWAIT meets its own background statistics now and
-    then) passes the same boundaries again; counting them once keeps the Nth the same."""
+    after a lock timeout passes the same boundaries again; counting them once keeps the
+    Nth the same whether or not a retry happened."""
     return event.name, event.data.get("migration"), event.data.get("index")
 
 

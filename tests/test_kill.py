@@ -52,8 +52,9 @@ def reference(path: Path) -> tuple[list[tuple[str, str | None]], set[Snapshot], 
     with fresh_database() as db:
 
         def sink(event: Event) -> None:
-            if event.name in KINDS and kill_point(event) not in seen:  # as kill_apply counts
-                seen.add(kill_point(event))
+            point = kill_point(event)
+            if event.name in KINDS and point not in seen:  # as kill_apply counts
+                seen.add(point)
                 points.append((event.name, event.data.get("migration")))
             if event.name in ("run-started", "migration-done"):
                 boundaries.add(snapshot(db))

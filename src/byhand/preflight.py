@@ -12,7 +12,7 @@ from byhand.exceptions import PreflightRefused
 from byhand.journal import MigrationProgress
 from byhand.runbook import Block, Runbook, Step
 
-__all__ = ["BlockPlan", "check_runbook", "describe_plans", "manual_step_id", "numbered_steps"]
+__all__ = ["BlockPlan", "check_runbook", "describe_plans", "manual_step_id", "numbered_steps", "plan_block"]
 
 Row = tuple[str, str]
 Action = Literal["run", "skip"]
@@ -86,7 +86,7 @@ def check_runbook(
     will_delete: set[Row] = set()
     plans: list[BlockPlan] = []
     for block in runbook.blocks:
-        plan = _plan_block(block, applied=applied, has_migrations_table=has_migrations_table, backwards=backwards)
+        plan = plan_block(block, applied=applied, has_migrations_table=has_migrations_table, backwards=backwards)
         if plan is None:
             problems.append(
                 f"{block.migration}: only some of its rows are recorded ({_listing(block.records, applied)}); "
@@ -124,7 +124,8 @@ def _listing(rows: list[list[str]], applied: set[Row]) -> str:
     return ", ".join(f"{a}.{n} {'recorded' if (a, n) in applied else 'not recorded'}" for a, n in rows)
 
 
-def _plan_block(block: Block, *, applied: set[Row], has_migrations_table: bool, backwards: bool) -> BlockPlan | None:
+def plan_block(block: Block, *, applied: set[Row], has_migrations_table: bool, backwards: bool) -> BlockPlan | None:
+    """Run or skip ``block`` against these recorded rows; None for a partly recorded migration."""
     if block.kind == "setup":
         if has_migrations_table:
             return BlockPlan(block, "skip", "django_migrations exists already")

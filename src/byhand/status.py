@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from byhand.journal import Journal, MigrationProgress, RunSummary
-from byhand.preflight import numbered_steps
+from byhand.preflight import numbered_steps, plan_block
 from byhand.runbook import Runbook
 from byhand.vendors.target import Target
 
@@ -40,7 +40,8 @@ def runbook_status(runbook: Runbook, target: Target, *, journal_table: str) -> R
     for block in runbook.blocks:
         statements = len(numbered_steps(block))
         if block.kind != "migration":  # (setup) creates django_migrations, (replacements) records squashes
-            done = recorded is not None if block.kind == "setup" else all((a, n) in applied for a, n in block.records)
+            plan = plan_block(block, applied=applied, has_migrations_table=recorded is not None, backwards=backwards)
+            done = plan is not None and plan.action == "skip"  # as apply decides
             migrations.append(MigrationStatus(f"({block.kind})", "applied" if done else "pending", statements, 0, None))
             continue
         name = str(block.migration)
