@@ -27,7 +27,9 @@ from byhand.exceptions import ManualStepsRequired, RehearsalError
 from byhand.planning import (
     Plan,
     check_reversible,
+    clone_state,
     describe,
+    fewer_collections,
     file_index,
     inject_contenttype_renames,
     is_noop,
@@ -165,7 +167,7 @@ class _Compiler:
     def _apply(self, migration: Migration, state: ProjectState, editor: Any, items: list[Item]) -> None:
         # Migration.apply, statement by statement and with Python kept out of the runbook.
         for index, operation in enumerate(migration.operations):
-            old_state = state if _reads_no_state(operation) else state.clone()
+            old_state = state if _reads_no_state(operation) else clone_state(state)
             operation.state_forwards(migration.app_label, state)
             self._operation(migration, index, operation, editor, old_state, state, items)
 
@@ -174,8 +176,8 @@ class _Compiler:
         to_run: list[tuple[int, Operation, ProjectState, ProjectState]] = []
         new_state = state
         for index, operation in enumerate(migration.operations):
-            new_state = new_state.clone()
-            old_state = new_state.clone()
+            new_state = clone_state(new_state)
+            old_state = clone_state(new_state)
             operation.state_forwards(migration.app_label, new_state)
             to_run.insert(0, (index, operation, old_state, new_state))
         for index, operation, to_state, from_state in to_run:
@@ -241,7 +243,7 @@ class _Compiler:
             database_operations = operation.database_operations
             if not backwards:
                 for inner in database_operations:
-                    inner_to = from_state.clone()
+                    inner_to = clone_state(from_state)
                     inner.state_forwards(app_label, inner_to)
                     self._database(migration, op_index, inner, editor, from_state, inner_to, items, statements)
                     from_state = inner_to
@@ -249,7 +251,7 @@ class _Compiler:
                 to_states = {}
                 for inner in database_operations:
                     to_states[inner] = to_state
-                    to_state = to_state.clone()
+                    to_state = clone_state(to_state)
                     inner.state_forwards(app_label, to_state)
                 for inner in reversed(database_operations):
                     from_state, to_state = to_state, to_states[inner]
@@ -339,7 +341,7 @@ def compile_runbook(plan: Plan, *, manual_steps: bool = False, scratch_database:
         )
     if plan.backwards:
         check_reversible(plan)
-    with scratch_copy(vendor, target, server=server) as copying:
+    with fewer_collections(), scratch_copy(vendor, target, server=server) as copying:
         state_before = _states(plan)  # Django's states, while the copy is being made
         if not manual_steps:
             _refuse_manual_steps(plan)  # after contenttypes injected its RenameContentType
@@ -393,7 +395,7 @@ def _states(plan: Plan) -> Callable[[Migration], ProjectState]:
         return states.__getitem__
     state = project_state(plan, with_applied=True)
     state.apps  # noqa: B018 -- render once, as migrate does before cloning
-    state = state.clone()
+    state = clone_state(state)
     inject_contenttype_renames(plan, lambda: state)
     return lambda _migration: state
 

@@ -31,6 +31,7 @@ from django.db.migrations.state import ProjectState
 
 from byhand.exceptions import RehearsalError
 from byhand.journal import DEFAULT_TABLE
+from byhand.planning import fewer_collections
 from byhand.rehearsing import check_on_scratch, use_database
 from byhand.vendors import get_vendor
 
@@ -343,7 +344,7 @@ def verify_database(
     server = connections[scratch_database] if scratch_database else connection
     scratch = vendor.make_empty_scratch(connection, server=server)
     try:
-        with use_database(database, scratch.settings) as copy:
+        with fewer_collections(), use_database(database, scratch.settings) as copy:
             check_on_scratch(copy, vendor, scratch)
             scratch_executor = MigrationExecutor(copy)
             start = scratch_executor._create_project_state(with_applied_migrations=False)  # type: ignore[attr-defined]
