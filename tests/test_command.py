@@ -18,9 +18,10 @@ from typing import Any, ClassVar
 import django
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.test import override_settings
 
+from byhand import planning
 from byhand.exceptions import UnsupportedVendor
 from byhand.planning import find_migration
 from byhand.runbook import parse_runbook
@@ -159,6 +160,84 @@ def test_nothing_to_do_exits_cleanly(empty_db: dict[str, Any], tmp_path: Path) -
     out, err = sql("-o", str(output))
     assert (out, err) == ("", "No migrations to apply on 'default': nothing to write.\n")
     assert not output.exists()
+
+
+def test_nothing_to_do_leaves_no_scratch_copy_behind(empty_db: dict[str, Any]) -> None:
+    """The copy is started before the plan is known: unused, it is dropped all the same."""
+    call_command("migrate", database="default", verbosity=0)
+    assert sql() == ("", "No migrations to apply on 'default': nothing to write.\n")
+    assert scratch_databases() == []
+
+
+@pytest.mark.skipif(VENDOR == "sqlite", reason="SQLite's copy is a file made on first use")
+def test_the_scratch_copy_is_made_while_the_migrations_load(
+    empty_db: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server makes the copy while the plan is computed, not after."""
+    seen: list[list[str]] = []
+    pending_plan = planning.pending_plan
+
+    def plan_watched(**kwargs: Any) -> planning.Plan:
+        deadline = time.monotonic() + 10
+        while not scratch_databases() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen.append(scratch_databases())
+        return pending_plan(**kwargs)
+
+    monkeypatch.setattr(planning, "pending_plan", plan_watched)
+    out, _ = sql("shop", "--manual-steps")
+    assert len(seen) == 1 and len(seen[0]) == 1, seen
+    assert "shop.0001_initial" in out
+    assert scratch_databases() == []
+
+
+@pytest.mark.skipif(VENDOR == "sqlite", reason="SQLite's copy is a file made on first use")
+def test_interrupted_mid_query_while_planning_still_drops_the_scratch_copy(
+    empty_db: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C or SIGTERM can land between a query and the reading of its result, or in a
+    transaction a failed query spoiled: the target's connection is then unusable, so the
+    scratch copy is dropped on a connection of its own."""
+
+    def interrupted(**kwargs: Any) -> planning.Plan:
+        deadline = time.monotonic() + 10
+        while not scratch_databases() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        connection = connections["default"]
+        connection.ensure_connection()
+        if VENDOR == "postgresql":
+            connection.set_autocommit(False)
+            with pytest.raises(DatabaseError), connection.cursor() as cursor:
+                cursor.execute("SELECT 1/0")
+        else:
+            connection.connection.query("SELECT 1")  # its result never read: "commands out of sync"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(planning, "pending_plan", interrupted)
+    try:
+        message = error_of("--manual-steps")
+        assert message == "interrupted (Ctrl-C); no scratch copy is left behind, nothing was written."
+    finally:
+        connections["default"].close()
+    assert scratch_databases() == []
+
+
+@pytest.mark.skipif(VENDOR != "postgresql", reason="a role without CREATEDB is PostgreSQL's")
+def test_nothing_to_do_needs_no_scratch_copy(empty_db: dict[str, Any]) -> None:
+    """A role that may not create databases: the failed early copy is not an error
+    when there is nothing to rehearse."""
+    call_command("migrate", database="default", verbosity=0)
+    role = f"byhand_nocreate_{empty_db['NAME'][-8:]}"
+    with connections["default"].cursor() as cursor:
+        cursor.execute(f'CREATE ROLE "{role}" LOGIN NOCREATEDB')
+        cursor.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"')
+    try:
+        with use_database("default", {**empty_db, "USER": role}):
+            assert sql() == ("", "No migrations to apply on 'default': nothing to write.\n")
+    finally:
+        with connections["default"].cursor() as cursor:
+            cursor.execute(f'DROP OWNED BY "{role}"')
+            cursor.execute(f'DROP ROLE "{role}"')
 
 
 def test_irreversible_backwards_plan_names_the_operations(empty_db: dict[str, Any]) -> None:

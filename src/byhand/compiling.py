@@ -49,9 +49,9 @@ from byhand.rehearsing import (
     use_database,
 )
 from byhand.runbook import Block, Comment, Control, Item, Runbook, Step, terminate
-from byhand.vendors import Vendor, get_vendor
+from byhand.vendors import ScratchDatabase, Vendor, get_vendor
 
-__all__ = ["compile_runbook"]
+__all__ = ["compile_runbook", "scratch_started"]
 
 #: At most this many statements of a RunPython's rehearsal are shown under its manual step.
 INFO_LIMIT = 40
@@ -325,13 +325,17 @@ def _rehearsal_notes(executed: list[str], error: str | None) -> list[Item]:
     return notes
 
 
-def compile_runbook(plan: Plan, *, manual_steps: bool = False, scratch_database: str | None = None) -> Runbook:
-    """Rehearse the plan on a scratch copy of the target's schema and return its runbook.
+@contextmanager
+def scratch_started(database: str, *, scratch_database: str | None = None) -> Iterator[Callable[[], ScratchDatabase]]:
+    """Start the schema-only scratch copy of ``database`` now, so that a server makes it
+    while the caller loads the migrations and plans; yields what compile_runbook waits on.
 
-    Raises ManualStepsRequired unless ``manual_steps`` is true and the plan holds
-    Python operations; IrreversibleMigrations for a backwards plan that cannot run.
+    The copy is dropped on the way out, also on failure. When nothing asked for it (an
+    empty plan, an error while planning), it is dropped unused and a failure to make it
+    (no CREATEDB, say) is not reported: only a rehearsal needs it. SQLite's copy, a file
+    made in a moment, is made on first use only.
     """
-    target = connections[plan.alias]
+    target = connections[database]
     vendor = get_vendor(target.vendor)
     server = connections[scratch_database] if scratch_database else target
     if server.vendor != target.vendor:
@@ -339,16 +343,38 @@ def compile_runbook(plan: Plan, *, manual_steps: bool = False, scratch_database:
             f"the scratch alias '{server.alias}' is {server.vendor}, the target is {target.vendor}; "
             "the rehearsal needs the same vendor and server version."
         )
+    with scratch_copy(vendor, target, server=server) as scratch:
+        yield scratch
+
+
+def compile_runbook(
+    plan: Plan,
+    *,
+    manual_steps: bool = False,
+    scratch_database: str | None = None,
+    scratch: Callable[[], ScratchDatabase] | None = None,
+) -> Runbook:
+    """Rehearse the plan on a scratch copy of the target's schema and return its runbook.
+
+    ``scratch`` is what scratch_started yielded for the plan's database, if the copy was
+    started before planning; otherwise it is made here (on ``scratch_database``'s server,
+    if given). Raises ManualStepsRequired unless ``manual_steps`` is true and the plan
+    holds Python operations; IrreversibleMigrations for a backwards plan that cannot run.
+    """
+    if scratch is None:
+        with scratch_started(plan.alias, scratch_database=scratch_database) as started:
+            return compile_runbook(plan, manual_steps=manual_steps, scratch=started)
+    vendor = get_vendor(connections[plan.alias].vendor)
     if plan.backwards:
         check_reversible(plan)
-    with fewer_collections(), scratch_copy(vendor, target, server=server) as copying:
+    with fewer_collections():
         state_before = _states(plan)  # Django's states, while the copy is being made
         if not manual_steps:
             _refuse_manual_steps(plan)  # after contenttypes injected its RenameContentType
-        scratch = copying.result()
-        with use_database(plan.alias, scratch.settings) as scratch_db:
+        copy = scratch()
+        with use_database(plan.alias, copy.settings) as scratch_db:
             scratch_db.ensure_connection()  # its set-up queries are not the migration's
-            check_on_scratch(scratch_db, vendor, scratch)
+            check_on_scratch(scratch_db, vendor, copy)
             vendor.prepare_scratch(scratch_db)
             compiler = _Compiler(plan, scratch_db, vendor)
             with _in_thread(compiler, enabled=vendor.rehearses_in_thread):
@@ -357,7 +383,7 @@ def compile_runbook(plan: Plan, *, manual_steps: bool = False, scratch_database:
             rows = replacement_rows(plan)
             if rows:
                 blocks.append(_replacements_block(compiler, rows))
-    return Runbook(header=_header(plan, vendor, scratch), preamble=_preamble(plan, vendor), blocks=blocks)
+    return Runbook(header=_header(plan, vendor, copy), preamble=_preamble(plan, vendor), blocks=blocks)
 
 
 @contextmanager

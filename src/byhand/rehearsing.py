@@ -32,24 +32,45 @@ __all__ = ["Deferred", "DeferredFailure", "StatementRecorder", "check_on_scratch
 
 
 @contextmanager
-def scratch_copy(vendor: Vendor, target: Any, *, server: Any) -> Iterator[Future[ScratchDatabase]]:
+def scratch_copy(vendor: Vendor, target: Any, *, server: Any) -> Iterator[Callable[[], ScratchDatabase]]:
     """A schema-only copy of ``target`` on ``server``'s server, dropped afterwards, also on failure.
 
-    For a server vendor the copy (dump, CREATE DATABASE, load: other processes, mostly)
-    is made in a thread while the caller computes Django's states; ``.result()`` waits
-    for it. The thread uses connections of its own: Django's are bound to their thread.
+    Yields a function that returns the copy, waiting for it if need be. A server
+    vendor's copy (dump, CREATE DATABASE, load: other processes, mostly) is started at
+    once, in a thread, with connections of its own (Django's are bound to their
+    thread); SQLite's is made on the first call. A copy no one called for is still
+    dropped, and its failure is not raised. The drop has a connection of its own.
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="byhand-scratch") as pool:
+        copies: list[Future[ScratchDatabase]] = []
         if vendor.copies_in_background:
-            future = pool.submit(_copy_with_own_connections, vendor, target, server)
-        else:
-            future = Future()
-            future.set_result(vendor.make_scratch(target, server=server))
+            copies.append(pool.submit(_copy_with_own_connections, vendor, target, server))
+
+        def scratch() -> ScratchDatabase:
+            if not copies:
+                copies.append(Future())
+                try:
+                    copies[0].set_result(vendor.make_scratch(target, server=server))
+                except BaseException as exc:  # noqa: BLE001 -- raised again by result() below
+                    copies[0].set_exception(exc)
+            return copies[0].result()
+
         try:
-            yield future
+            yield scratch
         finally:
-            if future.exception() is None:
-                vendor.drop_scratch(future.result(), server=server)
+            for copy in copies:
+                if copy.exception() is None:
+                    _drop_with_own_connection(vendor, copy.result(), server)
+
+
+def _drop_with_own_connection(vendor: Vendor, scratch: ScratchDatabase, server: Any) -> None:
+    """Not on the caller's connection: an interruption may have left it mid-query or in a
+    failed transaction ("commands out of sync", "current transaction is aborted")."""
+    own_server = own_connection(server)
+    try:
+        vendor.drop_scratch(scratch, server=own_server)
+    finally:
+        own_server.close()
 
 
 def _copy_with_own_connections(vendor: Vendor, target: Any, server: Any) -> ScratchDatabase:

@@ -141,20 +141,21 @@ class Command(BaseCommand):
             # verify: exit 1 means drift, so its errors exit 2
             raise CommandError(str(exc), returncode=2 if options["subcommand"] == "verify" else 1) from exc
         except KeyboardInterrupt as exc:
-            what = exc or "Ctrl-C"
+            what = str(exc) or "Ctrl-C"
             raise CommandError(f"interrupted ({what}); no scratch copy is left behind, nothing was written.") from exc
 
     def sql(self, *, database: str, output: Path | None, **options: Any) -> None:
         scratch = options["scratch_database"]
         _check_arguments(database, scratch, output)
-        plan = _plan(database, options)
-        if not plan.migrations and not planning.replacement_rows(plan):
-            self.stderr.write(
-                f"No migrations to {'unapply' if plan.backwards else 'apply'} on '{database}': nothing to write."
-            )
-            return
-        with _terminate_as_interrupt():  # so that the scratch database is dropped on SIGTERM too
-            runbook = compiling.compile_runbook(plan, manual_steps=options["manual_steps"], scratch_database=scratch)
+        # The scratch copy is made while the migrations load; dropped on SIGTERM too.
+        with _terminate_as_interrupt(), compiling.scratch_started(database, scratch_database=scratch) as copy:
+            plan = _plan(database, options)
+            if not plan.migrations and not planning.replacement_rows(plan):
+                self.stderr.write(
+                    f"No migrations to {'unapply' if plan.backwards else 'apply'} on '{database}': nothing to write."
+                )
+                return
+            runbook = compiling.compile_runbook(plan, manual_steps=options["manual_steps"], scratch=copy)
         text = runbook.render()
         if output is None:
             self.stdout.write(text, ending="")
