@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import glob
 import io
 import os
@@ -23,6 +24,7 @@ from django.test import override_settings
 
 from byhand import planning
 from byhand.exceptions import UnsupportedVendor
+from byhand.management.commands.byhand import Command
 from byhand.planning import find_migration
 from byhand.runbook import parse_runbook
 from byhand.vendors import get_vendor
@@ -238,6 +240,24 @@ def test_nothing_to_do_needs_no_scratch_copy(empty_db: dict[str, Any]) -> None:
         with connections["default"].cursor() as cursor:
             cursor.execute(f'DROP OWNED BY "{role}"')
             cursor.execute(f'DROP ROLE "{role}"')
+
+
+def test_only_the_command_line_leaves_the_rehearsals_garbage_to_the_end_of_the_process(
+    empty_db: dict[str, Any], tmp_path: Path
+) -> None:
+    """run_from_argv, the command line's way in, freezes what is left when it returns, so
+    that the interpreter does not collect it on its way out; call_command, used by
+    processes that go on, leaves the collector alone."""
+    gc.unfreeze()
+    try:
+        sql("shop", "--manual-steps")
+        assert gc.get_freeze_count() == 0
+        output = tmp_path / "runbook.sql"
+        Command().run_from_argv(["manage.py", "byhand", "sql", "shop", "--manual-steps", "-o", str(output)])
+        assert gc.get_freeze_count() > 0
+        assert "shop.0001_initial" in output.read_text()
+    finally:
+        gc.unfreeze()
 
 
 def test_irreversible_backwards_plan_names_the_operations(empty_db: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -122,6 +123,16 @@ class Command(BaseCommand):
             "default site. Nothing is planned, applied or recorded; django_migrations is not created.",
         )
         post_migrate.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias (default: %(default)s)")
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        """The command line's way in (call_command does not use it): the process ends
+        right after. A rehearsal leaves Django's rendered states behind as garbage,
+        ~100 MB of cycles for 534 migrations, which the interpreter would collect on its
+        way out for nothing (0.1 s): frozen, they are left to the end of the process."""
+        try:
+            super().run_from_argv(argv)
+        finally:
+            gc.freeze()
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
