@@ -347,7 +347,7 @@ def fewer_collections() -> Iterator[None]:
 
     Each state change renders model classes anew and drops the old ones (cycles), so
     with Python's defaults a collection runs every 700 allocations and walks the whole
-    young heap again and again: a seventh of a 534-migration ``byhand sql``
+    young heap again and again: over a tenth of a 534-migration ``byhand sql``
     (benchmarks/RESULTS.md). What exists before (Django, the project, the loaded
     migrations) lives to the end of the process anyway, so it is frozen out of every
     collection (``gc.freeze``; unless someone else froze objects already: unfreezing is
