@@ -311,8 +311,10 @@ class Deferred:
 
 
 #: Seconds a thread may hold the GIL while another waits for it, during a rehearsal
-#: (Python's default is 5 ms). benchmarks/RESULTS.md has what 0.5 ms gained.
-SWITCH_INTERVAL = 0.0005
+#: (Python's default is 5 ms). SQLite's driver takes the GIL back several times per
+#: statement (prepare, step), so on SQLite the thread spent most of its time waiting for
+#: it; benchmarks/RESULTS.md has what 0.5 ms, then 0.1 ms, gained.
+SWITCH_INTERVAL = 0.0001
 
 #: Connection methods Deferred.installed turns into jobs (see _constraint_switches).
 _CONSTRAINT_SWITCHES = ("disable_constraint_checking", "check_constraints", "enable_constraint_checking")

@@ -1,0 +1,83 @@
+#!/usr/bin/env python
+"""Is one commit of byhand faster than another? ``byhand sql`` at each, side by side.
+
+    python benchmarks/compare.py REV REV [REV ...] [--database-url URL] [--rounds 5] [--project DIR]
+
+Exports src/ of each commit (git archive, put first on PYTHONPATH, as run.py's
+--byhand-commit does), then times ``manage.py byhand sql --manual-steps -o FILE`` of the
+generated project's whole plan on a fresh empty database, one commit after the other,
+--rounds times after one untimed warm-up of each. Interleaving cancels the machine's
+slow drifts; the runbooks must be the same apart from the header. Prints each round,
+each commit's median and its ratio to the first commit's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from benchlib import BenchmarkError, Database, manage_env, run_timed, say
+from rehearsal_thread import _body
+from run import DEFAULT_PROJECT, export_commit
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("revisions", nargs="+", metavar="REV", help="commits to compare, the first is the reference")
+    parser.add_argument("--database-url", default="sqlite:////tmp/byhand_compare.sqlite3")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--project", type=Path, default=DEFAULT_PROJECT)
+    args = parser.parse_args(argv)
+    if len(args.revisions) < 2:
+        parser.error("give two commits or more")
+    project = args.project.resolve()
+    with tempfile.TemporaryDirectory(prefix="byhand-compare-") as workdir:
+        sources = {rev: export_commit(rev, Path(workdir)) for rev in args.revisions}
+        times: dict[str, list[float]] = {rev: [] for rev in args.revisions}
+        for number in range(args.rounds + 1):  # round 0 warms up, untimed
+            texts = {
+                rev: _timed(rev, source, args.database_url, project, times[rev] if number else [])
+                for rev, source in sources.items()
+            }
+            if len(set(texts.values())) != 1:
+                raise BenchmarkError(f"the runbooks differ between {', '.join(args.revisions)}")
+            if number:
+                say(f"  round {number}/{args.rounds}: " + ", ".join(f"{r} {t[-1]:.2f} s" for r, t in times.items()))
+    reference = statistics.median(times[args.revisions[0]])
+    print(f"{args.database_url.split(':')[0]}: byhand sql, medians of {args.rounds} interleaved rounds:")
+    for rev, values in times.items():
+        median = statistics.median(values)
+        print(f"  {rev}: {median:.2f} s, {median / reference:.2f} x {args.revisions[0]}")
+    return 0
+
+
+def _timed(rev: str, source: str, url: str, project: Path, times: list[float]) -> str:
+    """One ``byhand sql`` of the commit exported at ``source``, on a fresh database; its runbook's body."""
+    database = Database.from_url(url)
+    database.recreate()
+    output = Path(tempfile.gettempdir()) / "byhand_compare.sql"
+    env = {
+        **os.environ,
+        **manage_env(url),
+        "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")])),
+    }
+    try:
+        run = run_timed(
+            [sys.executable, "manage.py", "byhand", "sql", "--manual-steps", "-o", str(output)], cwd=project, env=env
+        )
+    finally:
+        database.drop()
+    if not run.ok:
+        raise BenchmarkError(f"byhand sql at {rev} exited with {run.returncode}:\n{run.tail()}")
+    times.append(run.seconds)
+    return _body(output)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
