@@ -180,10 +180,7 @@ def test_the_scratch_copy_is_made_while_the_migrations_load(
     pending_plan = planning.pending_plan
 
     def plan_watched(**kwargs: Any) -> planning.Plan:
-        deadline = time.monotonic() + 10
-        while not scratch_databases() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        seen.append(scratch_databases())
+        seen.append(scratch_databases_soon())
         return pending_plan(**kwargs)
 
     monkeypatch.setattr(planning, "pending_plan", plan_watched)
@@ -202,9 +199,7 @@ def test_interrupted_mid_query_while_planning_still_drops_the_scratch_copy(
     scratch copy is dropped on a connection of its own."""
 
     def interrupted(**kwargs: Any) -> planning.Plan:
-        deadline = time.monotonic() + 10
-        while not scratch_databases() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert scratch_databases_soon()
         connection = connections["default"]
         connection.ensure_connection()
         if VENDOR == "postgresql":
@@ -442,6 +437,14 @@ def scratch_databases(pid: int | None = None) -> list[str]:
             return [row[0] for row in cursor.fetchall()]
     finally:
         admin.close()
+
+
+def scratch_databases_soon(seconds: float = 10) -> list[str]:
+    """This process's scratch copies, once one exists (or the time is up)."""
+    deadline = time.monotonic() + seconds
+    while not scratch_databases() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return scratch_databases()
 
 
 def test_sigterm_during_rehearsal_drops_the_scratch_copy() -> None:
