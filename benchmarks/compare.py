@@ -34,9 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--project", type=Path, default=DEFAULT_PROJECT)
     args = parser.parse_args(argv)
-    if len(args.revisions) < 2:
-        parser.error("give two commits or more")
+    if len(set(args.revisions)) != len(args.revisions) or len(args.revisions) < 2:
+        parser.error("give two different commits or more")
     project = args.project.resolve()
+    if not (project / "manage.py").exists():
+        raise BenchmarkError(f"no project in {project}: write it first with benchmarks/generate.py (or run.py)")
     with tempfile.TemporaryDirectory(prefix="byhand-compare-") as workdir:
         sources = {rev: export_commit(rev, Path(workdir)) for rev in args.revisions}
         times: dict[str, list[float]] = {rev: [] for rev in args.revisions}
