@@ -420,6 +420,35 @@ def test_a_failed_dump_drops_the_scratch_database_created_meanwhile(
     assert scratch_databases() == []
 
 
+@pytest.mark.skipif(VENDOR == "sqlite", reason="SQLite's scratch copy is made without a dump tool")
+def test_with_nothing_to_do_a_slow_dump_is_stopped_not_waited_for(
+    empty_db: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy starts before the plan is known. When there is nothing to do, the dump
+    under way (long, for a big schema) is killed, not waited for, and nothing is left."""
+    call_command("migrate", database="default", verbosity=0)
+    started = tmp_path / "dump.pid"
+    tool = tmp_path / {"postgresql": "pg_dump", "mysql": "mysqldump"}[VENDOR]
+    tool.write_text(f"#!/bin/sh\necho $$ > {started}\nexec sleep 30\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    pending_plan = planning.pending_plan
+
+    def plan_once_the_dump_runs(**kwargs: Any) -> planning.Plan:
+        deadline = time.monotonic() + 10
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return pending_plan(**kwargs)
+
+    monkeypatch.setattr(planning, "pending_plan", plan_once_the_dump_runs)
+    begun = time.monotonic()
+    assert sql() == ("", "No migrations to apply on 'default': nothing to write.\n")
+    assert time.monotonic() - begun < 10
+    assert scratch_databases() == []
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(started.read_text()), 0)
+
+
 def scratch_databases(pid: int | None = None) -> list[str]:
     """A process's byhand_scratch_<pid>_* databases (or files) that still exist."""
     prefix = f"byhand_scratch_{pid or os.getpid()}_"

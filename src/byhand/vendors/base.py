@@ -6,6 +6,7 @@ import hashlib
 import os
 import secrets
 import subprocess
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from typing import Any
 
 from byhand.exceptions import RehearsalError
 
-__all__ = ["ScratchDatabase", "Vendor", "fingerprint", "own_connection", "run_client", "scratch_name"]
+__all__ = ["CopyUnwanted", "ScratchDatabase", "Vendor", "fingerprint", "own_connection", "run_client", "scratch_name"]
 
 
 @dataclass
@@ -52,24 +53,59 @@ def fingerprint(schema_text: str) -> str:
     return "sha256:" + hashlib.sha256("\n".join(kept).encode()).hexdigest()
 
 
-def run_client(args: Sequence[str], *, env: dict[str, str] | None, stdin: str | None = None, what: str) -> str:
+def run_client(
+    args: Sequence[str],
+    *,
+    env: dict[str, str] | None,
+    stdin: str | None = None,
+    what: str,
+    unwanted: threading.Event | None = None,
+) -> str:
     """Run a vendor CLI (pg_dump, psql, mysqldump, mysql) and return its output.
 
     The password travels in the environment only, never on the command line,
-    so that neither ``ps`` nor an error message shows it.
+    so that neither ``ps`` nor an error message shows it. Once ``unwanted`` is set
+    (nobody needs the result any more), the program is killed and CopyUnwanted raised.
     """
     full_env = {**os.environ, **(env or {})}
     try:
-        done = subprocess.run(list(args), input=stdin, env=full_env, capture_output=True, text=True, check=False)
+        process = subprocess.Popen(
+            list(args),
+            stdin=subprocess.PIPE if stdin is not None else None,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=full_env,
+            text=True,
+        )
     except FileNotFoundError:
         raise RehearsalError(
             f"could not {what}: the program {args[0]!r} is not installed. Install the "
             "database's client tools on this host (same major version as the server)."
         ) from None
-    if done.returncode != 0:
-        detail = (done.stderr or done.stdout).strip().splitlines()
+    with process:
+        pending = stdin
+        while True:
+            try:
+                stdout, stderr = process.communicate(pending, timeout=None if unwanted is None else UNWANTED_POLL)
+                break
+            except subprocess.TimeoutExpired:
+                pending = None  # sent already; what is left of it is still being written
+                if unwanted is not None and unwanted.is_set():
+                    process.kill()
+                    process.communicate()
+                    raise CopyUnwanted(f"{args[0]} was stopped: the scratch copy is not needed") from None
+    if process.returncode != 0:
+        detail = (stderr or stdout).strip().splitlines()
         raise RehearsalError(f"could not {what}: {args[0]} said: {' / '.join(detail[-3:])}")
-    return done.stdout
+    return stdout
+
+
+class CopyUnwanted(RehearsalError):
+    """The scratch copy was stopped half-way because nobody needs it any more."""
+
+
+#: Seconds between two looks at whether a vendor CLI's work is still wanted.
+UNWANTED_POLL = 0.05
 
 
 class Vendor:
@@ -126,16 +162,18 @@ class Vendor:
     #: What to grant when CREATE DATABASE is refused, for the error message.
     create_hint = ""
 
-    def make_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
+    def make_scratch(self, target: Any, *, server: Any, unwanted: threading.Event | None = None) -> ScratchDatabase:
         """Copy the target's schema into a new database on ``server``'s server:
-        dump it with the vendor's tool while the database is created, load the dump."""
+        dump it with the vendor's tool while the database is created, load the dump.
+        Once ``unwanted`` is set, the copy stops (CopyUnwanted) and what it made is dropped."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="byhand-dump") as pool:
-            dumping = pool.submit(self.dump_schema, target)  # a client process: no Django connection
+            # a client process: no Django connection
+            dumping = pool.submit(self.dump_schema, target, unwanted=unwanted)
             scratch = self.make_empty_scratch(target, server=server)
             try:
                 schema = dumping.result()
                 scratch.fingerprint = fingerprint(schema)
-                self.load_schema(schema, scratch=scratch, server=server)
+                self.load_schema(schema, scratch=scratch, server=server, unwanted=unwanted)
             except BaseException:
                 self.drop_scratch(scratch, server=server)
                 raise
@@ -161,13 +199,15 @@ class Vendor:
             raise
         return scratch
 
-    def dump_schema(self, target: Any) -> str:
+    def dump_schema(self, target: Any, *, unwanted: threading.Event | None = None) -> str:
         raise NotImplementedError
 
     def create_database(self, name: str, *, target: Any, server: Any) -> None:
         raise NotImplementedError
 
-    def load_schema(self, schema: str, *, scratch: ScratchDatabase, server: Any) -> None:
+    def load_schema(
+        self, schema: str, *, scratch: ScratchDatabase, server: Any, unwanted: threading.Event | None = None
+    ) -> None:
         raise NotImplementedError
 
     def drop_scratch(self, scratch: ScratchDatabase, *, server: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -41,7 +42,7 @@ class MySQL(Vendor):
 
     create_hint = "grant CREATE and DROP on `byhand_scratch_%` to this user"
 
-    def dump_schema(self, target: Any) -> str:
+    def dump_schema(self, target: Any, *, unwanted: threading.Event | None = None) -> str:
         args, env = target.client.settings_to_cmd_args_env(target.settings_dict, [])
         dump_args = [
             "mysqldump",
@@ -52,7 +53,7 @@ class MySQL(Vendor):
             "--skip-comments",
             "--skip-add-drop-table",
         ]
-        return run_client(dump_args, env=env, what="copy the target's schema with mysqldump")
+        return run_client(dump_args, env=env, what="copy the target's schema with mysqldump", unwanted=unwanted)
 
     def create_database(self, name: str, *, target: Any, server: Any) -> None:
         # The same default character set and collation as the target's database.
@@ -65,9 +66,17 @@ class MySQL(Vendor):
         with server.cursor() as cursor:
             cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET {charset} COLLATE {collation}")
 
-    def load_schema(self, schema: str, *, scratch: ScratchDatabase, server: Any) -> None:
+    def load_schema(
+        self, schema: str, *, scratch: ScratchDatabase, server: Any, unwanted: threading.Event | None = None
+    ) -> None:
         args, env = server.client.settings_to_cmd_args_env(scratch.settings, [])
-        run_client(["mysql", *args[1:]], env=env, stdin=schema, what="load the schema into the scratch database")
+        run_client(
+            ["mysql", *args[1:]],
+            env=env,
+            stdin=schema,
+            what="load the schema into the scratch database",
+            unwanted=unwanted,
+        )
 
     def drop_scratch(self, scratch: ScratchDatabase, *, server: Any) -> None:
         with server.cursor() as cursor:

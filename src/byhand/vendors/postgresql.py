@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -39,7 +40,7 @@ class PostgreSQL(Vendor):
 
     create_hint = "grant CREATEDB to this role"
 
-    def dump_schema(self, target: Any) -> str:
+    def dump_schema(self, target: Any, *, unwanted: threading.Event | None = None) -> str:
         args, env = target.client.settings_to_cmd_args_env(target.settings_dict, [])
         dump_args = [
             "pg_dump",
@@ -49,16 +50,20 @@ class PostgreSQL(Vendor):
             f"--lock-wait-timeout={DUMP_LOCK_WAIT}",
             *args[1:],
         ]
-        return run_client(dump_args, env=env, what="copy the target's schema with pg_dump")
+        return run_client(dump_args, env=env, what="copy the target's schema with pg_dump", unwanted=unwanted)
 
     def create_database(self, name: str, *, target: Any, server: Any) -> None:
         with server.cursor() as cursor:
             cursor.execute(f'CREATE DATABASE "{name}"')
 
-    def load_schema(self, schema: str, *, scratch: ScratchDatabase, server: Any) -> None:
+    def load_schema(
+        self, schema: str, *, scratch: ScratchDatabase, server: Any, unwanted: threading.Event | None = None
+    ) -> None:
         args, env = server.client.settings_to_cmd_args_env(scratch.settings, [])
         load_args = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", *args[1:]]
-        run_client(load_args, env=env, stdin=schema, what="load the schema into the scratch database")
+        run_client(
+            load_args, env=env, stdin=schema, what="load the schema into the scratch database", unwanted=unwanted
+        )
 
     def prepare_scratch(self, connection: Any) -> None:
         # The copy is thrown away: no need to wait for the WAL flush at every COMMIT.

@@ -9,6 +9,7 @@ import re
 import socket
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -99,7 +100,7 @@ class SQLite(Vendor):
     def preamble(self) -> list[str]:
         return ["PRAGMA legacy_alter_table = OFF;"]
 
-    def make_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
+    def make_scratch(self, target: Any, *, server: Any, unwanted: threading.Event | None = None) -> ScratchDatabase:
         with target.cursor() as cursor:
             shadow = _shadow_tables(cursor)
             cursor.execute(
