@@ -10,6 +10,7 @@ __all__ = [
     "ByhandError",
     "CannotConnect",
     "ConnectionLost",
+    "CopyUnwanted",
     "GaveUpOnLocks",
     "Interrupted",
     "IrreversibleMigrations",
@@ -47,6 +48,10 @@ class UnsupportedVendor(ByhandError):
 
 class RehearsalError(ByhandError):
     """The scratch copy of the schema could not be made, or a migration failed on it."""
+
+
+class CopyUnwanted(RehearsalError):
+    """The scratch copy was stopped half-way because nobody needs it any more."""
 
 
 class IrreversibleMigrations(ByhandError):

@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from byhand.exceptions import RehearsalError
+from byhand.exceptions import CopyUnwanted, RehearsalError
 
-__all__ = ["CopyUnwanted", "ScratchDatabase", "Vendor", "fingerprint", "own_connection", "run_client", "scratch_name"]
+__all__ = ["ScratchDatabase", "Vendor", "fingerprint", "own_connection", "run_client", "scratch_name"]
 
 
 @dataclass
@@ -98,10 +98,6 @@ def run_client(
         detail = (stderr or stdout).strip().splitlines()
         raise RehearsalError(f"could not {what}: {args[0]} said: {' / '.join(detail[-3:])}")
     return stdout
-
-
-class CopyUnwanted(RehearsalError):
-    """The scratch copy was stopped half-way because nobody needs it any more."""
 
 
 #: Seconds between two looks at whether a vendor CLI's work is still wanted.
