@@ -82,22 +82,38 @@ def run_client(
             f"could not {what}: the program {args[0]!r} is not installed. Install the "
             "database's client tools on this host (same major version as the server)."
         ) from None
+    stopped = threading.Event()
     with process:
-        pending = stdin
-        while True:
-            try:
-                stdout, stderr = process.communicate(pending, timeout=None if unwanted is None else UNWANTED_POLL)
-                break
-            except subprocess.TimeoutExpired:
-                pending = None  # sent already; what is left of it is still being written
-                if unwanted is not None and unwanted.is_set():
-                    process.kill()
-                    process.communicate()
-                    raise CopyUnwanted(f"{args[0]} was stopped: the scratch copy is not needed") from None
+        if unwanted is not None:
+            finished = threading.Event()
+            watcher = threading.Thread(
+                target=_stop_when_unwanted, args=(process, unwanted, finished, stopped), name="byhand-client-watch"
+            )
+            watcher.start()
+        try:
+            stdout, stderr = process.communicate(stdin)
+        finally:
+            if unwanted is not None:
+                finished.set()
+                watcher.join()
+    if stopped.is_set():
+        raise CopyUnwanted(f"{args[0]} was stopped: the scratch copy is not needed")
     if process.returncode != 0:
         detail = (stderr or stdout).strip().splitlines()
         raise RehearsalError(f"could not {what}: {args[0]} said: {' / '.join(detail[-3:])}")
     return stdout
+
+
+def _stop_when_unwanted(
+    process: subprocess.Popen[str], unwanted: threading.Event, finished: threading.Event, stopped: threading.Event
+) -> None:
+    """Beside run_client's communicate(): kill the program once ``unwanted`` is set. (A
+    communicate() with a timeout, retried, would stop writing the program's input.)"""
+    while not finished.wait(UNWANTED_POLL):
+        if unwanted.is_set():
+            stopped.set()
+            process.kill()
+            return
 
 
 #: Seconds between two looks at whether a vendor CLI's work is still wanted.
