@@ -424,8 +424,9 @@ def test_a_failed_dump_drops_the_scratch_database_created_meanwhile(
 def test_with_nothing_to_do_a_slow_dump_is_stopped_not_waited_for(
     empty_db: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The copy starts before the plan is known. When there is nothing to do, the dump
-    under way (long, for a big schema) is killed, not waited for, and nothing is left."""
+    """The copy starts before the plan is known. When there is nothing to do, or planning
+    fails, the dump under way (long, for a big schema) is killed, not waited for, and
+    nothing is left."""
     call_command("migrate", database="default", verbosity=0)
     started = tmp_path / "dump.pid"
     tool = tmp_path / {"postgresql": "pg_dump", "mysql": "mysqldump"}[VENDOR]
@@ -443,6 +444,13 @@ def test_with_nothing_to_do_a_slow_dump_is_stopped_not_waited_for(
     monkeypatch.setattr(planning, "pending_plan", plan_once_the_dump_runs)
     begun = time.monotonic()
     assert sql() == ("", "No migrations to apply on 'default': nothing to write.\n")
+    assert time.monotonic() - begun < 10
+    assert scratch_databases() == []
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(started.read_text()), 0)
+    started.unlink()  # and when planning fails, the same
+    begun = time.monotonic()
+    assert error_of("nope").startswith("No installed app with label 'nope'")
     assert time.monotonic() - begun < 10
     assert scratch_databases() == []
     with pytest.raises(ProcessLookupError):

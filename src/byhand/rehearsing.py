@@ -38,19 +38,18 @@ def scratch_copy(vendor: Vendor, target: Any, *, server: Any) -> Iterator[Callab
     Yields a function that returns the copy, waiting for it if need be. A server
     vendor's copy (dump, CREATE DATABASE, load: other processes, mostly) is started at
     once, in a thread, with connections of its own (Django's are bound to their
-    thread); SQLite's is made on the first call. A copy no one called for is stopped
-    where it is (the vendor's dump or load killed) and dropped, and its failure is not
-    raised. The drop has a connection of its own.
+    thread); SQLite's is made on the first call. A copy still under way on the way out
+    (no one asked for it, or the caller failed) is stopped where it is (the vendor's dump
+    or load killed) and dropped; its failure is not raised. The drop has a connection of
+    its own.
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="byhand-scratch") as pool:
         copies: list[Future[ScratchDatabase]] = []
-        unwanted = threading.Event()  # set on the way out if no one asked for the copy
+        unwanted = threading.Event()  # set on the way out: a copy still under way is not needed
         if vendor.copies_in_background:
             copies.append(pool.submit(_copy_with_own_connections, vendor, target, server, unwanted))
-        asked: list[bool] = []
 
         def scratch() -> ScratchDatabase:
-            asked.append(True)
             if not copies:
                 copies.append(Future())
                 try:
@@ -62,8 +61,7 @@ def scratch_copy(vendor: Vendor, target: Any, *, server: Any) -> Iterator[Callab
         try:
             yield scratch
         finally:
-            if not asked:  # stop the dump or load under way: a big schema takes a while
-                unwanted.set()
+            unwanted.set()  # no one asked for it, or the caller failed: stop the dump or load under way
             for copy in copies:
                 if copy.exception() is None:
                     _drop_with_own_connection(vendor, copy.result(), server)
