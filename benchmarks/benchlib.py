@@ -36,6 +36,7 @@ __all__ = [
     "markdown_table",
     "percentile",
     "run_timed",
+    "runbook_body",
     "say",
 ]
 
@@ -200,6 +201,12 @@ def run_timed(
         if source is not None:
             source.close()
     return Run(time.perf_counter() - start, done.returncode, done.stdout, done.stderr)
+
+
+def runbook_body(runbook: Path) -> str:
+    """The runbook without its header and checksum (they hold the time it was written)."""
+    lines = runbook.read_text(encoding="utf-8").splitlines()
+    return "\n".join(line for line in lines if not line.startswith(('-- byhand: {"direction"', "-- byhand checksum:")))
 
 
 def manage_env(url: str) -> dict[str, str]:

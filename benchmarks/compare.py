@@ -20,8 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import BenchmarkError, Database, manage_env, run_timed, say
-from rehearsal_thread import _body
+from benchlib import BenchmarkError, Database, manage_env, run_timed, runbook_body, say
 from run import DEFAULT_PROJECT, export_commit
 
 __all__ = ["main"]
@@ -78,7 +77,7 @@ def _timed(rev: str, source: str, url: str, project: Path, times: list[float]) -
     if not run.ok:
         raise BenchmarkError(f"byhand sql at {rev} exited with {run.returncode}:\n{run.tail()}")
     times.append(run.seconds)
-    return _body(output)
+    return runbook_body(output)
 
 
 if __name__ == "__main__":

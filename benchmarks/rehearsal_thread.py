@@ -18,7 +18,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from benchlib import BenchmarkError, Database, manage_env, run_timed, say
+from benchlib import BenchmarkError, Database, manage_env, run_timed, runbook_body, say
 from run import DEFAULT_PROJECT
 
 __all__ = ["main"]
@@ -38,12 +38,6 @@ def child(mode: str, argv: list[str]) -> None:
     sys.path.insert(0, os.getcwd())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchproject.settings")
     execute_from_command_line(["manage.py", *argv])
-
-
-def _body(runbook: Path) -> str:
-    """The runbook without its header and checksum (they hold the time it was written)."""
-    lines = runbook.read_text(encoding="utf-8").splitlines()
-    return "\n".join(line for line in lines if not line.startswith(('-- byhand: {"direction"', "-- byhand checksum:")))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             run = run_timed(command, cwd=project, env={**os.environ, **manage_env(url)})
             if not run.ok:
                 raise BenchmarkError(f"byhand sql ({mode}) exited with {run.returncode}:\n{run.tail()}")
-            texts[mode] = _body(output)
+            texts[mode] = runbook_body(output)
             if number:
                 times[mode].append(run.seconds)
             database.drop()

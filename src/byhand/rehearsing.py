@@ -13,7 +13,6 @@ statement has run, so it sees exactly what it would have seen without the thread
 
 from __future__ import annotations
 
-import os
 import queue
 import sys
 import threading
@@ -91,9 +90,7 @@ def check_on_scratch(connection: Any, vendor: Vendor, scratch: ScratchDatabase) 
     """Refuse to go on unless ``connection`` is on the scratch database, as its server
     says: the last guard before byhand writes anything through it. A connection pool,
     a service file or an option that overrides the database name could send it elsewhere."""
-    expected = str(scratch.settings["NAME"])
-    if vendor.name == "sqlite":
-        expected = os.path.realpath(expected)
+    expected = vendor.expected_database_name(scratch.settings)
     actual = vendor.database_name(connection)
     if actual != expected:
         raise RehearsalError(

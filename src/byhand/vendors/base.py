@@ -168,6 +168,10 @@ class Vendor:
             cursor.execute(self.current_database_sql)
             return str(cursor.fetchone()[0])
 
+    def expected_database_name(self, settings: dict[str, Any]) -> str:
+        """What database_name() says for a connection opened with these settings."""
+        return str(settings["NAME"])
+
     #: The query for database_name (server vendors).
     current_database_sql = ""
 

@@ -88,6 +88,9 @@ class SQLite(Vendor):
             path = next(row[2] for row in cursor.fetchall() if row[1] == "main")
         return os.path.realpath(path) if path else ""
 
+    def expected_database_name(self, settings: dict[str, Any]) -> str:
+        return os.path.realpath(str(settings["NAME"]))
+
     def before_migration(self, *, atomic: bool) -> list[str]:
         # As Django's schema editor: foreign keys off outside the transaction.
         return ["PRAGMA foreign_keys = OFF;", *super().before_migration(atomic=atomic)]
