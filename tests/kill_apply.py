@@ -14,11 +14,11 @@ import sys
 import threading
 from pathlib import Path
 
-from byhand.applying import ApplyOptions, apply_runbook, connect
 from byhand.events import Event
+from byhand.operating.applying import ApplyOptions, apply_runbook
 from byhand.runbook import parse_runbook
 from byhand.vendors import get_target
-from byhand.vendors.target import parse_database_url
+from byhand.vendors.params import parse_database_url
 
 
 def kill_point(event: Event) -> tuple[str, object, object]:
@@ -44,7 +44,7 @@ def run_until_killed(path: str, url: str, kinds: set[str], wanted: int, delay: f
                 threading.Timer(delay, die).start()
 
     target = get_target(parse_database_url(url))
-    connect(target)
+    target.connect()
     apply_runbook(
         parse_runbook(Path(path).read_text()), target, options=ApplyOptions(skip_manual_steps=True), on_event=sink
     )

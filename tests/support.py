@@ -1,31 +1,41 @@
-"""Real databases for tests: fresh ones per test, the vendors' own CLIs, migrate with its SQL captured."""
+"""What the tests share: real databases (fresh ones per test), the vendors' own CLIs, migrate
+with its SQL captured, runbooks written and applied, the console script run, the journal read.
+
+A test that needs the server of the vendor under test is marked ``needs_server``
+(conftest.py skips it, or fails it in CI, when the server is down)."""
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
+import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.core.management import call_command
 from django.db import connections
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.operations import RunPython
 
-from byhand.applying import ApplyOptions, ApplyResult, apply_runbook, connect
 from byhand.events import Event
-from byhand.rehearsing import use_database
-from byhand.runbook import parse_runbook, terminate
+from byhand.operating.applying import ApplyOptions, ApplyResult, apply_runbook
+from byhand.planning.scratch import use_database
+from byhand.runbook import Runbook, parse_runbook, terminate
 from byhand.vendors import get_target, get_vendor
-from byhand.vendors.target import Target, parse_database_url
+from byhand.vendors.params import parse_database_url
+from byhand.vendors.target import Target
 
 VENDOR = connections["default"].vendor
 ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
 
 
 def require_server() -> None:
@@ -181,8 +191,9 @@ def schema_of(alias: str) -> dict[str, Any]:
 
 
 def target_for(settings: dict[str, Any]) -> Target:
+    """A connected operating-side Target for a DATABASES entry."""
     target = get_target(parse_database_url(database_url(settings)))
-    connect(target)
+    target.connect()
     return target
 
 
@@ -229,18 +240,123 @@ def recorded_rows(alias: str) -> set[tuple[str, str]]:
         return {tuple(row) for row in cursor.fetchall()}
 
 
+def write_runbook(alias: str, path: Path, *args: str) -> Runbook:
+    """``manage.py byhand sql ARGS --manual-steps`` for ``alias`` into ``path``."""
+    call_command("byhand", "sql", *args, "--manual-steps", "--database", alias, "-o", str(path))
+    return parse_runbook(path.read_text())
+
+
+def midway(settings: dict[str, Any], path: Path, *target: str, at: str = "0003") -> None:
+    """Migrate ``settings`` with Django to shop ``at``, then write the runbook up to ``target``."""
+    with use_database("default", settings):
+        call_command("migrate", "shop", at, database="default", verbosity=0)
+        write_runbook("default", path, *target)
+
+
+def byhand(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The console script, with no Django settings in its environment."""
+    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    return subprocess.run(
+        [str(BIN / "byhand"), *args], capture_output=True, text=True, env={**environment, **(env or {})}, check=False
+    )
+
+
+def state(settings: dict[str, Any]) -> tuple[dict[str, Any], set[tuple[str, str]]]:
+    """Schema as Django introspects it (without byhand's journal), and django_migrations rows."""
+    with use_database("default", settings):
+        tables = schema_of("default")
+        rows = recorded_rows("default") if "django_migrations" in tables else set()
+    tables.pop("byhand_journal", None)
+    return tables, rows
+
+
+def journal_rows(settings: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """byhand_journal's rows, oldest first: event, status, migration, statement index, attempts, detail."""
+    target = target_for(settings)
+    try:
+        q = target.quote_name
+        return target.execute(
+            f"SELECT {q('event')}, {q('status')}, {q('migration')}, {q('statement_index')}, {q('attempts')}, "
+            f"{q('detail')} FROM {q('byhand_journal')} ORDER BY {q('id')}"
+        )
+    finally:
+        target.close()
+
+
 __all__ = [
+    "BIN",
+    "INSTANT",
     "ROOT",
     "VENDOR",
     "admin_connection",
     "apply",
+    "byhand",
     "capturing_migrate",
     "database_url",
     "fresh_database",
+    "journal_rows",
+    "masked",
+    "midway",
+    "oracle_step",
     "recorded_rows",
     "require_server",
     "run_with_cli",
     "schema_of",
+    "state",
     "target_for",
     "use_database",
+    "write_runbook",
 ]
+
+
+#: A callable default (auth.0005 backwards: last_login default=timezone.now) is evaluated
+#: when the SQL is made, so the runbook and migrate carry different instants; only those differ.
+INSTANT = (re.compile(r"'\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d(:?\d\d)?)?'"), "'<now>'")
+Mask = tuple[re.Pattern[str], str]
+
+
+def masked(sqls: list[str], masks: Sequence[Mask]) -> list[str]:
+    """The statements with what differs from run to run (instants, fresh UUIDs) replaced."""
+    for pattern, replacement in masks:
+        sqls = [pattern.sub(replacement, sql) for sql in sqls]
+    return sqls
+
+
+def oracle_step(
+    alias: str,
+    a: dict[str, Any],
+    b: dict[str, Any],
+    path: Path,
+    *args: str,
+    c: dict[str, Any] | None = None,
+    masks: Sequence[Mask] = (INSTANT,),
+) -> None:
+    """The oracle. From the same start, migrate database A and run byhand's runbook for B
+    with the vendor's CLI (and for C with byhand apply): the same statements per migration
+    (``masks`` applied), the same schema, the same django_migrations rows."""
+    ContentType.objects.clear_cache()
+    with use_database(alias, b):
+        runbook = write_runbook(alias, path, *args)
+    ContentType.objects.clear_cache()
+    with use_database(alias, a):
+        with capturing_migrate(alias) as executed:
+            call_command("migrate", *args, database=alias, verbosity=0)
+        schema_a, rows_a = schema_of(alias), recorded_rows(alias)
+    with use_database(alias, b):
+        run_with_cli(alias, b, path)
+        schema_b, rows_b = schema_of(alias), recorded_rows(alias)
+    written = {
+        block.migration: masked([s.sql for s in block.steps if s.kind == "schema"], masks)
+        for block in runbook.migrations
+        if block.migration
+    }
+    assert written == {key: masked(sqls, masks) for key, sqls in executed.items()}
+    assert schema_b == schema_a
+    assert rows_b == rows_a
+    if c is not None:
+        apply(path, c, skip_manual_steps=True)
+        with use_database(alias, c):
+            schema_c, rows_c = schema_of(alias), recorded_rows(alias)
+        schema_c.pop("byhand_journal", None)
+        assert schema_c == schema_b, "byhand apply built another schema than the CLI"
+        assert rows_c == rows_b

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -19,61 +16,26 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import connections
 
+from byhand.events import Event
 from byhand.exceptions import GaveUpOnLocks, StatementFailed
+from byhand.operating.monitor import Watcher
 from byhand.runbook import parse_runbook
 from byhand.vendors.target import Target
 from support import (
     VENDOR,
     apply,
+    byhand,
     database_url,
     fresh_database,
+    journal_rows,
+    midway,
     recorded_rows,
-    require_server,
     run_with_cli,
-    schema_of,
+    state,
     target_for,
     use_database,
+    write_runbook,
 )
-from test_oracle import write_runbook
-
-BIN = Path(sys.executable).parent
-
-
-def byhand(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The console script, with no Django settings in its environment."""
-    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    return subprocess.run(
-        [str(BIN / "byhand"), *args], capture_output=True, text=True, env={**environment, **(env or {})}, check=False
-    )
-
-
-def state(settings: dict[str, Any]) -> tuple[dict[str, Any], set[tuple[str, str]]]:
-    """Schema as Django introspects it, and django_migrations rows."""
-    with use_database("default", settings):
-        tables = schema_of("default")
-        rows = recorded_rows("default") if "django_migrations" in tables else set()
-    tables.pop("byhand_journal", None)
-    return tables, rows
-
-
-def journal(settings: dict[str, Any]) -> list[tuple[Any, ...]]:
-    target = target_for(settings)
-    try:
-        q = target.quote_name
-        return target.execute(
-            f"SELECT {q('event')}, {q('status')}, {q('migration')}, {q('statement_index')}, {q('attempts')}, "
-            f"{q('detail')} FROM {q('byhand_journal')} ORDER BY {q('id')}"
-        )
-    finally:
-        target.close()
-
-
-def midway(settings: dict[str, Any], path: Path, *target: str, at: str = "0003") -> None:
-    """Migrate ``settings`` with Django to shop ``at``, then write the runbook up to ``target``."""
-    with use_database("default", settings):
-        call_command("migrate", "shop", at, database="default", verbosity=0)
-        write_runbook("default", path, *target)
-
 
 # -- the result ----------------------------------------------------------------------------
 
@@ -126,9 +88,9 @@ def test_dry_run_changes_nothing_and_shows_the_journal_ddl(forwards: Path) -> No
 # -- refused before any change ---------------------------------------------------------------
 
 
+@pytest.mark.needs_server
 def test_missing_dependency_is_refused_naming_it(tmp_path: Path) -> None:
     """A runbook for shop 0004 on a database without shop 0003: exit 2, nothing created."""
-    require_server()
     path = tmp_path / "shop-0004.sql"
     with fresh_database() as written, fresh_database() as empty:
         midway(written, path, "shop", "0004")
@@ -159,7 +121,7 @@ def test_edited_runbook_is_refused_until_signed_and_the_journal_keeps_the_signat
         done = byhand("apply", str(edited), "--database-url", database_url(db), "--skip-manual-steps")
         assert done.returncode == 0, done.stderr
         assert "re-signed by" in done.stdout
-        started = [json.loads(row[5]) for row in journal(db) if row[0] == "run-started"]
+        started = [json.loads(row[5]) for row in journal_rows(db) if row[0] == "run-started"]
         assert started[0]["signed"][0]["was"] == forwards.read_text().rsplit("sha256:", 1)[1].strip()
 
 
@@ -242,10 +204,10 @@ def blocking(settings: dict[str, Any]) -> Iterator[Target]:
         blocker.close()
 
 
+@pytest.mark.needs_server
 def test_lock_timeout_retries_reports_the_blocker_and_lands(tmp_path: Path) -> None:
     """A transaction holds shop_book: each attempt times out, names the blocker, backs off;
     when the blocker ends, the migration lands whole."""
-    require_server()
     path = tmp_path / "shop-0004.sql"
     with fresh_database() as db:
         midway(db, path, "shop", "0004")
@@ -281,9 +243,9 @@ def _install_metadata_lock_info(session: Target) -> None:
         session.execute("INSTALL SONAME 'metadata_lock_info'")
 
 
+@pytest.mark.needs_server
 def test_gives_up_after_max_attempts_with_the_migration_untouched(tmp_path: Path) -> None:
     """--max-attempts 2 against a blocker that stays: exit 3, shop 0004 neither applied nor recorded."""
-    require_server()
     path = tmp_path / "shop-0004.sql"
     with fresh_database() as db:
         midway(db, path, "shop", "0004")
@@ -300,11 +262,11 @@ def test_gives_up_after_max_attempts_with_the_migration_untouched(tmp_path: Path
             assert "gave-up" in status.stdout
 
 
+@pytest.mark.needs_server
 def test_cancel_blockers_terminates_an_old_idle_transaction(tmp_path: Path) -> None:
     """--cancel-blockers-after 2: the idle-in-transaction blocker is terminated, printed and journaled."""
     if VENDOR == "sqlite":
         pytest.skip("SQLite has no sessions to cancel")
-    require_server()
     path = tmp_path / "shop-0004.sql"
     with fresh_database() as db:
         midway(db, path, "shop", "0004")
@@ -313,7 +275,9 @@ def test_cancel_blockers_terminates_an_old_idle_transaction(tmp_path: Path) -> N
             events, _ = apply(path, db, cancel_blockers_after=2, terminate_idle_after=timedelta(0))
         terminated = [e.data["blocker"]["pid"] for e in events if e.name == "blocker-terminated"]
         assert terminated == [pid]
-        assert [row[:2] for row in journal(db) if row[0] == "blocker-terminated"] == [("blocker-terminated", "done")]
+        assert [row[:2] for row in journal_rows(db) if row[0] == "blocker-terminated"] == [
+            ("blocker-terminated", "done")
+        ]
         assert ("shop", "0004_book_changes") in state(db)[1]
 
 
@@ -338,7 +302,7 @@ def test_manual_steps_stop_the_run_until_the_operator_says(forwards: Path) -> No
         assert "stopped before manual step" in second.stderr and "auth.0011" not in second.stderr
         third = byhand("apply", str(forwards), "--database-url", url, "--skip-manual-steps")
         assert third.returncode == 0, third.stderr
-        manual = [(row[1], row[2]) for row in journal(db) if row[0] == "manual-step"]
+        manual = [(row[1], row[2]) for row in journal_rows(db) if row[0] == "manual-step"]
         assert manual[0] == ("done", "auth.0011_update_proxy_permissions")
         assert {status for status, _ in manual[1:]} == {"skipped"}
 
@@ -346,10 +310,10 @@ def test_manual_steps_stop_the_run_until_the_operator_says(forwards: Path) -> No
 # -- failures and the journal -------------------------------------------------------------------
 
 
+@pytest.mark.needs_server
 def test_a_failing_statement_rolls_back_its_migration_and_status_shows_it(tmp_path: Path) -> None:
     """The table 0004 adds a column to already has it: exit 1, status names statement and error; after
     the cause is removed the same runbook resumes."""
-    require_server()
     path = tmp_path / "shop-0004.sql"
     with fresh_database() as db:
         midway(db, path, "shop", "0004")
@@ -377,23 +341,33 @@ def test_a_failing_statement_rolls_back_its_migration_and_status_shows_it(tmp_pa
         assert ("shop", "0004_book_changes") in state(db)[1]
 
 
+@pytest.mark.needs_server
 def test_gave_up_on_locks_raises_with_blockers(tmp_path: Path) -> None:
-    """In the library: GaveUpOnLocks carries attempts and the blockers' descriptions."""
-    require_server()
+    """In the library: GaveUpOnLocks carries attempts and the blockers' descriptions (on
+    SQLite, which cannot say who holds its lock, the holder is this very process: none)."""
     path = tmp_path / "shop-0004.sql"
     with fresh_database() as db:
         midway(db, path, "shop", "0004")
-        with blocking(db), pytest.raises(GaveUpOnLocks) as raised:
+        with blocking(db) as blocker, pytest.raises(GaveUpOnLocks) as raised:
             apply(path, db, max_attempts=3)
         assert raised.value.attempts == 3
+        if VENDOR == "sqlite":
+            assert raised.value.blockers == []
+        else:
+            assert [b.split(" ", 2)[:2] for b in raised.value.blockers] == [["pid", str(blocker.session_id())]]
+            assert "SELECT * FROM shop_book" in raised.value.blockers[0]
 
 
-def test_create_index_concurrently_waits_for_old_transactions_without_a_lock_timeout(tmp_path: Path) -> None:
+@pytest.mark.needs_server
+def test_create_index_concurrently_waits_for_old_transactions_without_a_lock_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """CIC waits for transactions older than it, which blocks no query: it gets no short lock
-    timeout (which would only throw builds away), and the live report names what it waits for."""
+    timeout (which would only throw builds away), and the live report names what it waits for.
+    The old transaction ends once the report has named it."""
     if VENDOR != "postgresql":
         pytest.skip("CREATE INDEX CONCURRENTLY is PostgreSQL's")
-    require_server()
+    monkeypatch.setattr(Watcher, "interval", 0.2)
     path = tmp_path / "shop-0009.sql"
     with fresh_database() as db:
         midway(db, path, "shop", at="0008")
@@ -401,12 +375,14 @@ def test_create_index_concurrently_waits_for_old_transactions_without_a_lock_tim
         old.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         old.execute("SELECT count(*) FROM shop_author")  # holds a snapshot older than the build
         pid = old.session_id()
-        ender = threading.Timer(1.6, old.rollback)
-        ender.start()
+
+        def end_once_named(event: Event) -> None:
+            if event.name == "waiting" and pid in [b["pid"] for b in event.data["blockers"]]:
+                old.rollback()
+
         try:
-            events, _ = apply(path, db)
+            events, _ = apply(path, db, watch=end_once_named)
         finally:
-            ender.join()
             old.close()
     assert [e for e in events if e.name == "lock-timeout"] == []
     waiting = [e.data for e in events if e.name == "waiting"]
@@ -424,10 +400,10 @@ def test_manage_py_byhand_apply_takes_the_connection_from_settings(forwards: Pat
         assert ("shop", "0009_concurrent_index") in recorded_rows("default")
 
 
+@pytest.mark.needs_server
 def test_run_python_runs_the_manual_step_apply_stopped_at(tmp_path: Path) -> None:
     """apply stops and prints the run-python command; it runs the function with the historical
     models; apply then goes past it with --manual-step-done."""
-    require_server()
     path = tmp_path / "shop-0007.sql"
     with fresh_database() as db, use_database("default", db):
         call_command("migrate", "shop", "0006", database="default", verbosity=0)
@@ -453,9 +429,9 @@ def test_run_python_runs_the_manual_step_apply_stopped_at(tmp_path: Path) -> Non
         assert ("shop", "0007_sql_and_python") in recorded_rows("default")
 
 
+@pytest.mark.needs_server
 def test_run_python_renames_the_content_type_after_a_rename_model(tmp_path: Path) -> None:
     """The manual step contenttypes injects after RenameModel: shop.publisher becomes shop.imprint."""
-    require_server()
     with fresh_database() as db, use_database("default", db):
         call_command("migrate", "contenttypes", database="default", verbosity=0)
         call_command("migrate", "shop", "0004", database="default", verbosity=0)
@@ -470,12 +446,12 @@ def test_run_python_renames_the_content_type_after_a_rename_model(tmp_path: Path
         assert "imprint" in models and "publisher" not in models
 
 
+@pytest.mark.needs_server
 def test_an_invalid_index_left_by_a_failed_concurrent_build_is_dropped_before_building_it(tmp_path: Path) -> None:
     """A concurrent build that failed (here: a unique build over duplicates) leaves an INVALID
     index of that name; apply drops it with DROP INDEX CONCURRENTLY, then builds its own."""
     if VENDOR != "postgresql":
         pytest.skip("INVALID indexes come from PostgreSQL's CREATE INDEX CONCURRENTLY")
-    require_server()
     path = tmp_path / "shop-0009.sql"
     with fresh_database() as db:
         midway(db, path, "shop", at="0008")

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from byhand import __version__
-from support import fresh_database, require_server, use_database
+from support import fresh_database, use_database
 
 SCRIPT = Path(sys.executable).with_name("byhand")
 
@@ -24,7 +24,6 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def runbook(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require_server()
     path = tmp_path_factory.mktemp("cli") / "runbook.sql"
     with fresh_database("default") as settings, use_database("default", settings):
         call_command("byhand", "sql", "shop", "--manual-steps", "-o", str(path))
@@ -37,6 +36,7 @@ def test_version(tmp_path: Path) -> None:
     assert (done.returncode, done.stdout) == (0, f"byhand {__version__}\n")
 
 
+@pytest.mark.needs_server
 def test_inspect_prints_the_plan_without_django_settings(runbook: Path, tmp_path: Path) -> None:
     """inspect verifies the checksum and lists migrations, records and manual steps."""
     done = run("inspect", str(runbook), cwd=tmp_path)
@@ -49,6 +49,7 @@ def test_inspect_prints_the_plan_without_django_settings(runbook: Path, tmp_path
     assert "      MANUAL STEP (operation 3): shop.migrations.0007_sql_and_python.add_first_author" in lines
 
 
+@pytest.mark.needs_server
 def test_inspect_never_imports_django(runbook: Path) -> None:
     """The operating side parses a runbook without Django importable at all."""
     code = (
@@ -60,6 +61,7 @@ def test_inspect_never_imports_django(runbook: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.needs_server
 def test_inspect_refuses_an_edited_runbook(runbook: Path, tmp_path: Path) -> None:
     """One changed statement: exit 2 and both checksums."""
     edited = tmp_path / "edited.sql"
@@ -69,6 +71,7 @@ def test_inspect_refuses_an_edited_runbook(runbook: Path, tmp_path: Path) -> Non
     assert done.stderr.startswith(f"byhand: {edited}: the runbook was changed after it was written")
 
 
+@pytest.mark.needs_server
 def test_inspect_refuses_a_truncated_runbook(runbook: Path, tmp_path: Path) -> None:
     """Half a file: exit 2, 'truncated?'."""
     cut = tmp_path / "cut.sql"

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from byhand.applying import DEFAULT_LOCK_TIMEOUT, Backoff
-from byhand.cli import EXIT_BAD_INPUT, add_apply_arguments, main, parse_duration
-from byhand.runbook import Block, Comment, Control, Runbook, Step
+from builders import postgresql_runbook, sqlite_runbook
+from byhand.cli import main
+from byhand.console import add_apply_arguments, apply_options, parse_duration
+from byhand.exceptions import ExitStatus
+from byhand.operating.applying import DEFAULT_LOCK_TIMEOUT, ApplyOptions
 
 KNOWN = "use one of postgres://, postgresql://, pgsql://, mysql://, mariadb://, sqlite://"
 
@@ -45,32 +47,6 @@ def test_anything_else_is_not_a_duration(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError) as caught:
         parse_duration(text)
     assert str(caught.value) == f"{text!r} is not a duration (examples: 100ms, 2s, 5m)"
-
-
-# -- Backoff ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("attempt", "low", "high"),
-    [(1, 0.1, 0.2), (2, 0.2, 0.4), (3, 0.4, 0.8), (5, 1.6, 3.2), (6, 2.5, 5.0), (7, 2.5, 5.0), (30, 2.5, 5.0)],
-)
-def test_backoff_waits_between_half_and_all_of_the_doubled_base(attempt: int, low: float, high: float) -> None:
-    """200 ms doubled per attempt, capped at 5 s; jitter 0 gives half, jitter 1 all of it."""
-    backoff = Backoff()
-    assert backoff.delay(attempt, rng=lambda: 0.0) == pytest.approx(low)
-    assert backoff.delay(attempt, rng=lambda: 1.0) == pytest.approx(high)
-    assert low <= backoff.delay(attempt, rng=lambda: 0.37) <= high
-
-
-def test_backoff_with_its_own_base_and_cap() -> None:
-    """base 1 s, cap 3 s: 1, 2, then 3 s at most."""
-    backoff = Backoff(base=timedelta(seconds=1), cap=timedelta(seconds=3))
-    assert [backoff.delay(n, rng=lambda: 1.0) for n in (1, 2, 3, 4)] == [1.0, 2.0, 3.0, 3.0]
-
-
-def test_backoff_stays_at_the_cap_however_many_attempts() -> None:
-    """--max-attempts 2000 --max-wait 3h is allowed: attempt 1100 still waits at most the cap."""
-    assert Backoff().delay(1100, rng=lambda: 1.0) == 5.0
 
 
 # -- apply's options --------------------------------------------------------------------------
@@ -150,6 +126,17 @@ def test_apply_options_as_given() -> None:
     }
 
 
+def test_parsed_arguments_become_the_same_apply_options() -> None:
+    """apply_options (shared by both front ends) carries every option over, unchanged."""
+    args = apply_parser().parse_args(
+        ["runbook.sql", "--max-attempts", "5", "--manual-step-done", "shop.0003_review:1", "--dry-run"]
+    )
+    assert apply_options(vars(args)) == ApplyOptions(
+        max_attempts=5, manual_steps_done=frozenset({"shop.0003_review:1"}), dry_run=True
+    )
+    assert apply_options(vars(apply_parser().parse_args(["runbook.sql"]))) == ApplyOptions()
+
+
 @pytest.mark.parametrize(
     ("arguments", "error"),
     [
@@ -171,39 +158,6 @@ def test_bad_option_values_exit_2_naming_the_option(
 
 
 # -- refusals before any change -------------------------------------------------------------
-
-
-def sqlite_runbook(*, vendor: str = "sqlite", requires: list[str] | None = None) -> Runbook:
-    """One SQLite migration creating shop_book, as the renderer lays it out."""
-    block = Block(
-        kind="migration",
-        atomic=True,
-        migration="shop.0001_initial",
-        requires=requires or [],
-        records=[["shop", "0001_initial"]],
-        items=[
-            Control("PRAGMA foreign_keys = OFF;"),
-            Control("BEGIN;"),
-            Comment("--"),
-            Comment("-- Create model Book"),
-            Comment("--"),
-            Step(
-                kind="schema",
-                sql='CREATE TABLE "shop_book" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "title" varchar(200) '
-                "NOT NULL);",
-                op=0,
-            ),
-            Step(
-                kind="record",
-                sql='INSERT INTO "django_migrations" ("app", "name", "applied") VALUES (\'shop\', \'0001_initial\', '
-                "strftime('%Y-%m-%d %H:%M:%f', 'now'));",
-            ),
-            Control("PRAGMA foreign_key_check;"),
-            Control("COMMIT;"),
-            Control("PRAGMA foreign_keys = ON;"),
-        ],
-    )
-    return Runbook(header={"direction": "forwards", "vendor": vendor}, blocks=[block])
 
 
 @pytest.fixture
@@ -239,7 +193,7 @@ def test_no_database_url_and_no_environment_variable(
 ) -> None:
     """Neither --database-url nor BYHAND_DATABASE_URL: exit 2, saying both ways to give it."""
     monkeypatch.delenv("BYHAND_DATABASE_URL", raising=False)
-    assert main([command, str(runbook)]) == EXIT_BAD_INPUT == 2
+    assert main([command, str(runbook)]) == ExitStatus.REFUSED == 2
     captured = capsys.readouterr()
     assert (captured.out, captured.err) == ("", "byhand: give --database-url URL, or set BYHAND_DATABASE_URL.\n")
 
@@ -319,7 +273,7 @@ def test_missing_sqlite_file_cannot_connect(runbook: Path, tmp_path: Path, capsy
 def test_runbook_for_another_vendor(tmp_path: Path, database: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A PostgreSQL runbook against SQLite: exit 2, nothing changed."""
     path = tmp_path / "runbook.sql"
-    path.write_text(sqlite_runbook(vendor="postgresql").render(), encoding="utf-8")
+    path.write_text(postgresql_runbook().render(), encoding="utf-8")
     assert main(["apply", str(path), "--database-url", f"sqlite:///{database}"]) == 2
     assert capsys.readouterr().err == (
         "byhand: the runbook was written for postgresql, but the database is sqlite. Generate the runbook "

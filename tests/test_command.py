@@ -22,20 +22,19 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connections
 from django.test import override_settings
 
-from byhand import planning
 from byhand.exceptions import UnsupportedVendor
 from byhand.management.commands.byhand import Command
-from byhand.planning import find_migration
+from byhand.planning import plans
+from byhand.planning.plans import find_migration
 from byhand.runbook import parse_runbook
 from byhand.vendors import get_vendor
-from support import ROOT, VENDOR, admin_connection, fresh_database, recorded_rows, require_server, use_database
+from support import ROOT, VENDOR, admin_connection, fresh_database, recorded_rows, use_database
 
 EXAMPLE = ROOT / "example"
 
 
 @pytest.fixture
 def empty_db() -> Iterator[dict[str, Any]]:
-    require_server()
     with fresh_database("default") as settings, use_database("default", settings):
         yield settings
 
@@ -52,6 +51,7 @@ def error_of(*args: str) -> str:
     return str(caught.value)
 
 
+@pytest.mark.needs_server
 def test_unknown_app_label(empty_db: dict[str, Any]) -> None:
     """An unknown label is named, with the hint to use labels."""
     assert (
@@ -60,16 +60,19 @@ def test_unknown_app_label(empty_db: dict[str, Any]) -> None:
     )
 
 
+@pytest.mark.needs_server
 def test_app_without_migrations(empty_db: dict[str, Any]) -> None:
     """An installed app without a migrations package is refused."""
     assert error_of("byhand") == "app 'byhand' does not have migrations."
 
 
+@pytest.mark.needs_server
 def test_unknown_migration(empty_db: dict[str, Any]) -> None:
     """A name no migration starts with."""
     assert error_of("shop", "0099") == "cannot find a migration matching '0099' in app 'shop'."
 
 
+@pytest.mark.needs_server
 def test_ambiguous_prefix_lists_the_candidates(empty_db: dict[str, Any]) -> None:
     """'0001' matches the squash and the first replaced migration."""
     assert error_of("catalog", "0001") == (
@@ -94,11 +97,13 @@ def test_unsupported_vendor() -> None:
         get_vendor("oracle")
 
 
+@pytest.mark.needs_server
 def test_unknown_database_alias(empty_db: dict[str, Any]) -> None:
     """An alias that is not in DATABASES."""
     assert error_of("--database", "nope") == "unknown database alias 'nope'; settings.DATABASES has default, archive."
 
 
+@pytest.mark.needs_server
 def test_inconsistent_history_is_refused(empty_db: dict[str, Any], tmp_path: Path) -> None:
     """shop.0002 recorded without shop.0001: refuse, write nothing."""
     call_command("migrate", "contenttypes", database="default", verbosity=0)
@@ -115,6 +120,7 @@ def test_inconsistent_history_is_refused(empty_db: dict[str, Any], tmp_path: Pat
     assert not output.exists()
 
 
+@pytest.mark.needs_server
 def test_conflicting_leaves_are_refused(empty_db: dict[str, Any]) -> None:
     """Two leaves in one app: merge first."""
     with override_settings(MIGRATION_MODULES={"catalog": "scenarios.conflict"}):
@@ -137,6 +143,7 @@ def test_unreachable_database(tmp_path: Path) -> None:
     assert message.endswith("Check that the server is up and the settings are right.")
 
 
+@pytest.mark.needs_server
 def test_manual_steps_are_listed_and_nothing_is_written(empty_db: dict[str, Any], tmp_path: Path) -> None:
     """Without --manual-steps the RunPython operations are listed and no file appears."""
     call_command("migrate", "contenttypes", database="default", verbosity=0)  # else no rename is injected
@@ -155,6 +162,7 @@ def test_manual_steps_are_listed_and_nothing_is_written(empty_db: dict[str, Any]
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.needs_server
 def test_nothing_to_do_exits_cleanly(empty_db: dict[str, Any], tmp_path: Path) -> None:
     """A migrated database: a message, no file."""
     call_command("migrate", database="default", verbosity=0)
@@ -164,6 +172,7 @@ def test_nothing_to_do_exits_cleanly(empty_db: dict[str, Any], tmp_path: Path) -
     assert not output.exists()
 
 
+@pytest.mark.needs_server
 def test_nothing_to_do_leaves_no_scratch_copy_behind(empty_db: dict[str, Any]) -> None:
     """The copy is started before the plan is known: unused, it is dropped all the same."""
     call_command("migrate", database="default", verbosity=0)
@@ -172,18 +181,19 @@ def test_nothing_to_do_leaves_no_scratch_copy_behind(empty_db: dict[str, Any]) -
 
 
 @pytest.mark.skipif(VENDOR == "sqlite", reason="SQLite's copy is a file made on first use")
+@pytest.mark.needs_server
 def test_the_scratch_copy_is_made_while_the_migrations_load(
     empty_db: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The server makes the copy while the plan is computed, not after."""
     seen: list[list[str]] = []
-    pending_plan = planning.pending_plan
+    pending_plan = plans.pending_plan
 
-    def plan_watched(**kwargs: Any) -> planning.Plan:
+    def plan_watched(**kwargs: Any) -> plans.Plan:
         seen.append(scratch_databases_soon())
         return pending_plan(**kwargs)
 
-    monkeypatch.setattr(planning, "pending_plan", plan_watched)
+    monkeypatch.setattr(plans, "pending_plan", plan_watched)
     out, _ = sql("shop", "--manual-steps")
     assert len(seen) == 1 and len(seen[0]) == 1, seen
     assert "shop.0001_initial" in out
@@ -191,6 +201,7 @@ def test_the_scratch_copy_is_made_while_the_migrations_load(
 
 
 @pytest.mark.skipif(VENDOR == "sqlite", reason="SQLite's copy is a file made on first use")
+@pytest.mark.needs_server
 def test_interrupted_mid_query_while_planning_still_drops_the_scratch_copy(
     empty_db: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -198,7 +209,7 @@ def test_interrupted_mid_query_while_planning_still_drops_the_scratch_copy(
     transaction a failed query spoiled: the target's connection is then unusable, so the
     scratch copy is dropped on a connection of its own."""
 
-    def interrupted(**kwargs: Any) -> planning.Plan:
+    def interrupted(**kwargs: Any) -> plans.Plan:
         assert scratch_databases_soon()
         connection = connections["default"]
         connection.ensure_connection()
@@ -210,7 +221,7 @@ def test_interrupted_mid_query_while_planning_still_drops_the_scratch_copy(
             connection.connection.query("SELECT 1")  # its result never read: "commands out of sync"
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(planning, "pending_plan", interrupted)
+    monkeypatch.setattr(plans, "pending_plan", interrupted)
     try:
         message = error_of("--manual-steps")
         assert message == "interrupted (Ctrl-C); no scratch copy is left behind, nothing was written."
@@ -220,6 +231,7 @@ def test_interrupted_mid_query_while_planning_still_drops_the_scratch_copy(
 
 
 @pytest.mark.skipif(VENDOR != "postgresql", reason="a role without CREATEDB is PostgreSQL's")
+@pytest.mark.needs_server
 def test_nothing_to_do_needs_no_scratch_copy(empty_db: dict[str, Any]) -> None:
     """A role that may not create databases: the failed early copy is not an error
     when there is nothing to rehearse."""
@@ -237,6 +249,7 @@ def test_nothing_to_do_needs_no_scratch_copy(empty_db: dict[str, Any]) -> None:
             cursor.execute(f'DROP ROLE "{role}"')
 
 
+@pytest.mark.needs_server
 def test_only_the_command_line_leaves_the_rehearsals_garbage_to_the_end_of_the_process(
     empty_db: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -255,6 +268,7 @@ def test_only_the_command_line_leaves_the_rehearsals_garbage_to_the_end_of_the_p
         gc.unfreeze()
 
 
+@pytest.mark.needs_server
 def test_irreversible_backwards_plan_names_the_operations(empty_db: dict[str, Any]) -> None:
     """A RunSQL without reverse_sql cannot be unapplied."""
     with override_settings(MIGRATION_MODULES={"catalog": "scenarios.irreversible"}):
@@ -266,6 +280,7 @@ def test_irreversible_backwards_plan_names_the_operations(empty_db: dict[str, An
         )
 
 
+@pytest.mark.needs_server
 def test_python_ddl_is_shown_as_information_only(empty_db: dict[str, Any]) -> None:
     """What a RunPython executed while rehearsing is commented under its manual step."""
     with override_settings(MIGRATION_MODULES={"catalog": "scenarios.python_ddl"}):
@@ -278,6 +293,7 @@ def test_python_ddl_is_shown_as_information_only(empty_db: dict[str, Any]) -> No
     assert "\n--   CREATE VIEW catalog_names AS SELECT name FROM catalog_category\n" in out
 
 
+@pytest.mark.needs_server
 def test_single_migration_needs_its_dependencies(empty_db: dict[str, Any]) -> None:
     """--migration refuses to print SQL for a schema the database does not have."""
     assert error_of("--migration", "shop", "0002") == (
@@ -293,6 +309,7 @@ def test_single_migration_needs_its_dependencies(empty_db: dict[str, Any]) -> No
     )
 
 
+@pytest.mark.needs_server
 def test_generation_only_reads_the_target(empty_db: dict[str, Any]) -> None:
     """Every statement byhand sends to the target while generating is a read."""
     call_command("migrate", "shop", "0004", database="default", verbosity=0)
@@ -319,6 +336,7 @@ def test_generation_only_reads_the_target(empty_db: dict[str, Any]) -> None:
 @pytest.mark.skipif(
     VENDOR != "postgresql" or django.VERSION < (5, 1), reason="Django pools connections on PostgreSQL from 5.1"
 )
+@pytest.mark.needs_server
 def test_a_pooled_alias_is_rehearsed_on_the_scratch_copy_not_on_the_target(empty_db: dict[str, Any]) -> None:
     """Django keeps its PostgreSQL pools per alias (OPTIONS pool): the connections byhand
     makes under the target's alias, for a scratch database (sql's copy, verify's migrated
@@ -354,6 +372,7 @@ def schema_of(connection: Any) -> dict[str, list[str]]:
 
 
 @pytest.mark.skipif(VENDOR != "postgresql", reason="uses PostgreSQL's default_transaction_read_only role setting")
+@pytest.mark.needs_server
 def test_a_read_only_role_generates_with_a_scratch_server(empty_db: dict[str, Any]) -> None:
     """A role that can only read the target: refused alone, works with --scratch-database."""
     call_command("migrate", "shop", "0004", database="default", verbosity=0)
@@ -381,12 +400,14 @@ def test_a_read_only_role_generates_with_a_scratch_server(empty_db: dict[str, An
             cursor.execute(f'DROP ROLE "{role}"')
 
 
+@pytest.mark.needs_server
 def test_unwritable_output_is_refused_before_any_work(empty_db: dict[str, Any], tmp_path: Path) -> None:
     """A folder that does not exist: said at once."""
     output = tmp_path / "missing" / "runbook.sql"
     assert error_of("-o", str(output)) == f"cannot write {output}: its folder does not exist or is not writable."
 
 
+@pytest.mark.needs_server
 def test_unknown_scratch_alias(empty_db: dict[str, Any]) -> None:
     """--scratch-database names an alias that is not configured."""
     assert error_of("--scratch-database", "elsewhere") == (
@@ -394,6 +415,7 @@ def test_unknown_scratch_alias(empty_db: dict[str, Any]) -> None:
     )
 
 
+@pytest.mark.needs_server
 def test_no_scratch_database_left_behind_after_a_failed_rehearsal(empty_db: dict[str, Any]) -> None:
     """A migration that fails on the scratch copy: an error, and the copy is dropped."""
     with connections["default"].cursor() as cursor:  # shop.0001 will collide with this table
@@ -406,6 +428,7 @@ def test_no_scratch_database_left_behind_after_a_failed_rehearsal(empty_db: dict
 
 
 @pytest.mark.skipif(VENDOR == "sqlite", reason="SQLite's scratch copy is made without a dump tool")
+@pytest.mark.needs_server
 def test_a_failed_dump_drops_the_scratch_database_created_meanwhile(
     empty_db: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -421,6 +444,7 @@ def test_a_failed_dump_drops_the_scratch_database_created_meanwhile(
 
 
 @pytest.mark.skipif(VENDOR == "sqlite", reason="SQLite's scratch copy is made without a dump tool")
+@pytest.mark.needs_server
 def test_with_nothing_to_do_a_slow_dump_is_stopped_not_waited_for(
     empty_db: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -433,15 +457,15 @@ def test_with_nothing_to_do_a_slow_dump_is_stopped_not_waited_for(
     tool.write_text(f"#!/bin/sh\necho $$ > {started}\nexec sleep 30\n")
     tool.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    pending_plan = planning.pending_plan
+    pending_plan = plans.pending_plan
 
-    def plan_once_the_dump_runs(**kwargs: Any) -> planning.Plan:
+    def plan_once_the_dump_runs(**kwargs: Any) -> plans.Plan:
         deadline = time.monotonic() + 10
         while not started.exists() and time.monotonic() < deadline:
             time.sleep(0.01)
         return pending_plan(**kwargs)
 
-    monkeypatch.setattr(planning, "pending_plan", plan_once_the_dump_runs)
+    monkeypatch.setattr(plans, "pending_plan", plan_once_the_dump_runs)
     begun = time.monotonic()
     assert sql() == ("", "No migrations to apply on 'default': nothing to write.\n")
     assert time.monotonic() - begun < 10
@@ -484,9 +508,9 @@ def scratch_databases_soon(seconds: float = 10) -> list[str]:
     return scratch_databases()
 
 
+@pytest.mark.needs_server
 def test_sigterm_during_rehearsal_drops_the_scratch_copy() -> None:
     """Killed politely while rehearsing: exit 1, a message, no scratch database left."""
-    require_server()
     with fresh_database("default") as database:
         base = os.environ.get("DATABASE_URL", "")
         url = f"{base.rsplit('/', 1)[0]}/{database['NAME']}" if base else f"sqlite:///{database['NAME']}"
@@ -507,6 +531,7 @@ def test_sigterm_during_rehearsal_drops_the_scratch_copy() -> None:
 
 
 @pytest.mark.skipif(VENDOR != "sqlite", reason="FTS5 virtual tables are SQLite's")
+@pytest.mark.needs_server
 def test_sqlite_virtual_tables_are_copied_without_their_shadow_tables(empty_db: dict[str, Any]) -> None:
     """An FTS5 table's shadow tables come back with it; copying them too would fail."""
     with connections["default"].cursor() as cursor:
@@ -516,6 +541,7 @@ def test_sqlite_virtual_tables_are_copied_without_their_shadow_tables(empty_db: 
 
 
 @pytest.mark.skipif(VENDOR != "sqlite", reason="Django's SQL functions are registered on SQLite connections")
+@pytest.mark.needs_server
 def test_sqlite_functional_indexes_are_copied_with_djangos_functions(empty_db: dict[str, Any]) -> None:
     """An index on ExtractYear calls django_datetime_extract; the copy must know it."""
     with connections["default"].cursor() as cursor:

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
-from byhand.applying import ApplyOptions, apply_runbook, connect
-from byhand.cli import EventPrinter
-from byhand.events import _TEXT, Event, describe, to_json
-from byhand.runbook import Block, Control, Runbook, Step
-from byhand.status import runbook_status
+from builders import MIGRATIONS_DDL, SQLITE_NOW, record, sqlite_block
+from byhand.console import EventPrinter
+from byhand.events import _TEXT, EVENT_NAMES, Event, describe, to_json
+from byhand.operating.applying import ApplyOptions, apply_runbook
+from byhand.operating.monitor import BlockerAction
+from byhand.operating.status import runbook_status
+from byhand.runbook import Runbook, Step
 from byhand.vendors import get_target
-from byhand.vendors.target import Blocker, parse_database_url
+from byhand.vendors.params import parse_database_url
+from byhand.vendors.target import Blocker
+from support import ROOT
 
 AT = datetime(2026, 11, 25, 21, 4, 7, 250000, tzinfo=timezone.utc)
 RUN = "2b8dc9accb0948d2826e921b0f947f88"
@@ -163,8 +168,18 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
 
 
 def test_every_event_has_a_case_here() -> None:
-    """A new event name needs a line in CASES (and so a test)."""
-    assert sorted(name for name, _data, _line in CASES) == sorted(_TEXT)
+    """A new event name needs a line in CASES (and so a test), and a line in describe()."""
+    assert sorted(name for name, _data, _line in CASES) == sorted(EVENT_NAMES)
+    assert set(_TEXT) == EVENT_NAMES
+
+
+def test_the_executor_emits_exactly_the_event_names() -> None:
+    """Every name the operating side passes to emit() is an EventName, and every EventName is emitted."""
+    emitted = set()
+    for path in (ROOT / "src" / "byhand" / "operating").glob("*.py"):
+        emitted |= set(re.findall(r'emit\(\s*"([a-z-]+)"', path.read_text()))
+    emitted |= set(get_args(BlockerAction))  # emitted as the action taken
+    assert emitted == EVENT_NAMES
 
 
 @pytest.mark.parametrize(("name", "data", "line"), CASES, ids=[case[0] for case in CASES])
@@ -201,11 +216,10 @@ def test_waiting_without_progress_names_the_blockers() -> None:
     )
 
 
-def test_unknown_event_is_described_by_name_and_data() -> None:
-    """An event without a template still prints something readable."""
-    assert describe(Event("journal-created", {"table": "byhand_journal"})) == (
-        "journal-created: {'table': 'byhand_journal'}"
-    )
+def test_an_unknown_event_name_is_refused() -> None:
+    """A name outside EventName is a programming error, caught when the event is made."""
+    with pytest.raises(ValueError, match="unknown event name 'journal-created'"):
+        Event("journal-created", {"table": "byhand_journal"})  # type: ignore[arg-type]
 
 
 def test_event_time_defaults_to_now_in_utc() -> None:
@@ -224,34 +238,6 @@ def test_to_json_turns_other_values_into_text() -> None:
 
 # -- from a real run on SQLite ------------------------------------------------------------
 
-NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
-
-
-def record(app: str, name: str) -> Step:
-    return Step(
-        kind="record",
-        sql=f'INSERT INTO "django_migrations" ("app", "name", "applied") VALUES (\'{app}\', \'{name}\', {NOW});',
-    )
-
-
-def sqlite_block(kind: str, *steps: Step, **fields: Any) -> Block:
-    """A block as the SQLite renderer writes it: foreign keys off, one transaction, checked, back on."""
-    items = [
-        Control("PRAGMA foreign_keys = OFF;"),
-        Control("BEGIN;"),
-        *steps,
-        Control("PRAGMA foreign_key_check;"),
-        Control("COMMIT;"),
-        Control("PRAGMA foreign_keys = ON;"),
-    ]
-    return Block(kind=kind, atomic=True, items=list(items), **fields)  # type: ignore[arg-type]
-
-
-MIGRATIONS_DDL = (
-    'CREATE TABLE "django_migrations" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, '
-    '"app" varchar(255) NOT NULL, "name" varchar(255) NOT NULL, "applied" datetime NOT NULL);'
-)
-
 
 def squash_then_review() -> Runbook:
     """Setup (skipped here), the squash bookkeeping, then shop.0003_review with a manual step."""
@@ -261,7 +247,7 @@ def squash_then_review() -> Runbook:
             sqlite_block("setup", Step(kind="setup", sql=MIGRATIONS_DDL)),
             sqlite_block(
                 "replacements",
-                record("shop", "0001_squashed_0002_book_isbn"),
+                record("0001_squashed_0002_book_isbn", now=SQLITE_NOW),
                 records=[["shop", "0001_squashed_0002_book_isbn"]],
             ),
             sqlite_block(
@@ -273,7 +259,7 @@ def squash_then_review() -> Runbook:
                     op=0,
                 ),
                 Step(kind="manual", op=1, callable="shop.migrations.0003_review.fill_ratings"),
-                record("shop", "0003_review"),
+                record("0003_review", now=SQLITE_NOW),
                 migration="shop.0003_review",
                 requires=["shop.0001_squashed_0002_book_isbn"],
                 records=[["shop", "0003_review"]],
@@ -299,7 +285,7 @@ def applied_database(tmp_path: Path) -> Path:
 def run_on_sqlite(path: Path) -> list[Event]:
     """Apply squash_then_review() with a writer holding the lock at first: one lock timeout, then through."""
     target = get_target(parse_database_url(f"sqlite:///{path}"))
-    connect(target)
+    target.connect()
     writer = sqlite3.connect(path, isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")
     events: list[Event] = []
@@ -347,7 +333,7 @@ def test_statements_of_the_squash_bookkeeping_are_not_called_setup(tmp_path: Pat
     after = events[events.index(started) + 1 :]
     done = next(e for e in after if e.name == "migration-done")
     statements = [e for e in after[: after.index(done)] if e.name.startswith("statement-")]
-    summary = " ".join(record("shop", "0001_squashed_0002_book_isbn").sql.split())[:100]
+    summary = " ".join(record("0001_squashed_0002_book_isbn", now=SQLITE_NOW).sql.split())[:100]
     assert describe(started) == "[1/2] (replacements)"
     assert [describe(e) for e in statements] == [
         f"  (replacements) statement 1/1, attempt 1: {summary}",
@@ -361,7 +347,7 @@ def test_status_lists_the_setup_and_replacements_blocks_as_apply_names_them(tmp_
 
     def states() -> dict[str, str]:
         target = get_target(parse_database_url(f"sqlite:///{path}"))
-        connect(target)
+        target.connect()
         try:
             report = runbook_status(squash_then_review(), target, journal_table="byhand_journal")
         finally:

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import connections
 
-from support import fresh_database, recorded_rows, require_server, use_database
-from test_applying import apply
-from test_oracle import write_runbook
+from support import apply, fresh_database, recorded_rows, use_database, write_runbook
 
 
+@pytest.mark.needs_server
 def test_post_migrate_creates_the_content_type_and_permissions_of_a_hand_applied_model(tmp_path: Path) -> None:
     """reviews.0001 applied by byhand apply: post-migrate makes reviews.review and its four
     permissions; django_migrations is unchanged."""
-    require_server()
     path = tmp_path / "reviews.sql"
     with fresh_database() as db, use_database("default", db):
         call_command("migrate", "auth", database="default", verbosity=0)
@@ -38,9 +37,9 @@ def test_post_migrate_creates_the_content_type_and_permissions_of_a_hand_applied
         assert recorded_rows("default") == rows
 
 
+@pytest.mark.needs_server
 def test_post_migrate_does_not_create_django_migrations(tmp_path: Path) -> None:
     """On a database without django_migrations it sends the signals and creates no table of its own."""
-    require_server()
     with fresh_database() as db, use_database("default", db):
         call_command("byhand", "post-migrate", "--database", "default", verbosity=0)
         with connections["default"].cursor() as cursor:

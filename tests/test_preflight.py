@@ -7,8 +7,8 @@ from collections.abc import Iterable
 import pytest
 
 from byhand.exceptions import PreflightRefused
-from byhand.journal import MigrationProgress
-from byhand.preflight import BlockPlan, check_runbook, manual_step_id, numbered_steps
+from byhand.operating.journal import MigrationProgress
+from byhand.operating.preflight import BlockPlan, check_runbook, manual_step_id, numbered_steps
 from byhand.runbook import Block, Comment, Control, Runbook, Step
 
 Row = tuple[str, str]

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
+from builders import postgresql_runbook
 from byhand.exceptions import RunbookChecksumMismatch, RunbookFormatError
-from byhand.runbook import Block, Comment, Control, Runbook, Step, parse_runbook, terminate
+from byhand.runbook import Runbook, Step, parse_runbook, terminate
 
 
 def sample() -> Runbook:
-    block = Block(kind="migration", atomic=True, migration="shop.0002_x", requires=["shop.0001_initial"])
-    block.records = [["shop", "0002_x"]]
-    block.items = [
-        Control("BEGIN;"),
-        Comment("--"),
-        Comment("-- Add field x to book"),
-        Comment("--"),
-        Step(kind="schema", sql='ALTER TABLE "b" ADD COLUMN "x" int;', op=0),
-        Step(kind="schema", sql="INSERT INTO t VALUES ('a;b') -- note\n;", op=1),
-        Step(kind="manual", op=2, callable="shop.migrations.0002_x.fill"),
-        Step(kind="record", sql="INSERT INTO \"django_migrations\" VALUES ('shop', '0002_x', NOW());"),
-        Control("COMMIT;"),
-    ]
-    return Runbook(
-        header={"direction": "forwards", "vendor": "postgresql"}, preamble=[Comment("-- Plan")], blocks=[block]
-    )
+    """The shared PostgreSQL runbook, with a statement whose last line holds a comment."""
+    runbook = postgresql_runbook()
+    noted = Step(kind="schema", sql="INSERT INTO t VALUES ('a;b') -- note\n;", op=1)
+    runbook.blocks[0].items.insert(5, noted)
+    return runbook
 
 
 def test_render_then_parse_gives_the_same_runbook() -> None:
@@ -38,15 +30,18 @@ def test_render_then_parse_gives_the_same_runbook() -> None:
 
 def test_multiline_statement_keeps_its_lines() -> None:
     """A statement spanning lines comes back whole, with its own terminator line."""
-    steps = parse_runbook(sample().render()).blocks[0].steps
+    blocks = parse_runbook(sample().render()).blocks
+    steps = blocks[0].steps
     assert steps[1].sql == "INSERT INTO t VALUES ('a;b') -- note\n;"
-    assert [s.kind for s in steps] == ["schema", "schema", "manual", "record"]
-    assert steps[2].callable == "shop.migrations.0002_x.fill"
+    assert steps[2].sql == 'UPDATE "shop_book"\n   SET "isbn" = \'\';'
+    assert [s.kind for s in steps] == ["schema", "schema", "schema", "record"]
+    assert [s.kind for s in blocks[1].steps] == ["schema", "manual", "record"]
+    assert blocks[1].steps[1].callable == "shop.migrations.0003_title_idx.warm_cache"
 
 
 def test_an_edited_runbook_is_refused_with_both_checksums() -> None:
     """Changing one character of the body breaks the checksum."""
-    text = sample().render().replace('"x" int', '"x" bigint')
+    text = sample().render().replace("varchar(13)", "varchar(14)")
     with pytest.raises(RunbookChecksumMismatch) as caught:
         parse_runbook(text)
     assert caught.value.expected != caught.value.actual
@@ -66,8 +61,6 @@ def test_a_truncated_runbook_is_refused() -> None:
 def test_sql_outside_a_step_is_refused_even_when_re_signed() -> None:
     """A statement slipped between steps is found although the checksum is recomputed."""
     body = sample().body().replace("COMMIT;", "DROP TABLE users;\nCOMMIT;")
-    import hashlib
-
     text = body + "-- byhand checksum: sha256:" + hashlib.sha256(body.encode()).hexdigest() + "\n"
     with pytest.raises(RunbookFormatError, match="SQL outside a step"):
         parse_runbook(text)
@@ -94,3 +87,19 @@ def test_plain_sql_file_is_not_a_runbook() -> None:
 def test_terminate_never_lets_a_comment_swallow_the_semicolon(sql: str, expected: str) -> None:
     """The terminator goes on its own line whenever the last line holds '--'."""
     assert terminate(sql) == expected
+
+
+def test_a_control_statement_of_another_vendor_is_sql_outside_a_step() -> None:
+    """PRAGMAs are SQLite's control statements: in a PostgreSQL runbook they are refused."""
+    body = sample().body().replace("COMMIT;", "PRAGMA foreign_keys = ON;\nCOMMIT;", 1)
+    text = body + "-- byhand checksum: sha256:" + hashlib.sha256(body.encode()).hexdigest() + "\n"
+    with pytest.raises(RunbookFormatError, match="SQL outside a step \\('PRAGMA foreign_keys = ON;'\\)"):
+        parse_runbook(text)
+
+
+def test_a_header_naming_an_unknown_vendor_is_refused() -> None:
+    """The vendor decides which control statements the runbook may hold: an unknown one is refused."""
+    runbook = sample()
+    runbook.header["vendor"] = "oracle"
+    with pytest.raises(RunbookFormatError, match="its header names no vendor byhand knows \\('oracle'\\)"):
+        parse_runbook(runbook.render())

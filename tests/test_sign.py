@@ -7,85 +7,22 @@ from pathlib import Path
 
 import pytest
 
+from builders import BACKFILL, INDEX, postgresql_runbook
 from byhand.cli import main
 from byhand.exceptions import RunbookFormatError
-from byhand.journal import operator
-from byhand.runbook import Block, Comment, Control, Runbook, Step, parse_runbook, sign_runbook
+from byhand.operating.journal import operator
+from byhand.runbook import parse_runbook, sign_runbook
 
 BY = "ops@bastion"
 AT = "2026-11-25T21:04:07+00:00"
-INDEX = 'CREATE INDEX CONCURRENTLY "shop_book_title_idx" ON "shop_book" ("title");'
 REVIEWED_INDEX = 'CREATE INDEX CONCURRENTLY IF NOT EXISTS "shop_book_title_idx" ON "shop_book" ("title");'
-BACKFILL = 'UPDATE "shop_book"\n   SET "isbn" = \'\';'
 SLIPPED = 'DROP TABLE "shop_review";'
 WHERE = ' WHERE "isbn" IS NULL;'
 
 
-def record(name: str) -> Step:
-    return Step(
-        kind="record",
-        sql=f'INSERT INTO "django_migrations" ("app", "name", "applied") VALUES (\'shop\', \'{name}\', NOW());',
-    )
-
-
-def sample() -> Runbook:
-    """Two PostgreSQL migrations as 'manage.py byhand sql' writes them: one atomic, one not."""
-    isbn = Block(
-        kind="migration",
-        atomic=True,
-        migration="shop.0002_book_isbn",
-        requires=["shop.0001_initial"],
-        records=[["shop", "0002_book_isbn"]],
-        items=[
-            Control("BEGIN;"),
-            Comment("--"),
-            Comment("-- Add field isbn to book"),
-            Comment("--"),
-            Step(kind="schema", sql='ALTER TABLE "shop_book" ADD COLUMN "isbn" varchar(13) NULL;', op=0),
-            Step(kind="schema", sql=BACKFILL, op=1),
-            Comment("--"),
-            Comment("-- Record applied in django_migrations"),
-            Comment("--"),
-            record("0002_book_isbn"),
-            Control("COMMIT;"),
-        ],
-    )
-    index = Block(
-        kind="migration",
-        atomic=False,
-        migration="shop.0003_title_idx",
-        requires=["shop.0002_book_isbn"],
-        records=[["shop", "0003_title_idx"]],
-        items=[
-            Comment("--"),
-            Comment("-- Create index shop_book_title_idx on field(s) title of model book"),
-            Comment("--"),
-            Step(kind="schema", sql=INDEX, op=0),
-            Step(kind="manual", op=1, callable="shop.migrations.0003_title_idx.warm_cache"),
-            record("0003_title_idx"),
-        ],
-    )
-    return Runbook(
-        header={
-            "direction": "forwards",
-            "vendor": "postgresql",
-            "server_version": "16.4",
-            "database": "default",
-            "target": None,
-            "django": "5.2.8",
-            "byhand": "0.1.0",
-            "generated_at": "2026-11-25T20:58:00Z",
-            "against": "sha256:5d41402abc4b2a76b9719d911017c592",
-            "settings": {"DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField", "USE_TZ": True, "TIME_ZONE": "UTC"},
-        },
-        preamble=[Comment("-- Plan (2 migrations, forwards):")],
-        blocks=[isbn, index],
-    )
-
-
 def edited() -> str:
     """The sample after a reviewed edit of one statement, same number of lines."""
-    text = sample().render()
+    text = postgresql_runbook().render()
     assert INDEX in text
     return text.replace(INDEX, REVIEWED_INDEX)
 
@@ -99,14 +36,14 @@ def line_of(text: str, line: str) -> int:
 
 def test_a_runbook_as_written_signs_to_itself() -> None:
     """Nothing changed: the same text back, and the same checksum twice."""
-    text = sample().render()
-    assert sign_runbook(text, by=BY, at=AT) == (text, sample().checksum(), sample().checksum())
+    text = postgresql_runbook().render()
+    assert sign_runbook(text, by=BY, at=AT) == (text, postgresql_runbook().checksum(), postgresql_runbook().checksum())
 
 
 def test_an_edited_statement_is_signed_with_who_when_and_what_it_replaced() -> None:
     """The header gains a 'signed' entry; the result passes the checksum check with the edit in it."""
     signed, was, now = sign_runbook(edited(), by=BY, at=AT)
-    assert was == sample().checksum()
+    assert was == postgresql_runbook().checksum()
     assert now != was
     parsed = parse_runbook(signed, verify_checksum=True)
     assert parsed.header["signed"] == [{"by": BY, "at": AT, "was": was}]
@@ -199,10 +136,11 @@ def test_byhand_sign_rewrites_the_file_and_a_second_sign_has_nothing_to_do(
     signed = parse_runbook(path.read_text(encoding="utf-8"))
     [signature] = signed.header["signed"]
     assert signature["by"] == operator()
-    assert signature["was"] == sample().checksum()
+    assert signature["was"] == postgresql_runbook().checksum()
     assert before <= datetime.fromisoformat(signature["at"]) <= datetime.now(timezone.utc) + timedelta(seconds=1)
     assert capsys.readouterr().out == (
-        f"{path}: re-signed by {operator()}: sha256:{signed.checksum()} (was sha256:{sample().checksum()}). "
+        f"{path}: re-signed by {operator()}: sha256:{signed.checksum()} "
+        f"(was sha256:{postgresql_runbook().checksum()}). "
         "apply journals the signature.\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runbook.sql"]
@@ -255,7 +193,7 @@ def test_byhand_inspect_refuses_the_edit_until_it_is_signed(tmp_path: Path, caps
     assert main(["inspect", str(path)]) == 0
     assert capsys.readouterr().out == (
         f"byhand runbook, forwards, checksum sha256:{signed.checksum()} (verified)\n"
-        f"  re-signed by {operator()} at {at} (was sha256:{sample().checksum()})\n"
+        f"  re-signed by {operator()} at {at} (was sha256:{postgresql_runbook().checksum()})\n"
         "  for postgresql 16.4 (database alias 'default'), Django 5.2.8, generated 2026-11-25T20:58:00Z\n"
         "  against schema sha256:5d41402abc4b2a76b9719d911017c592\n"
         "  settings: DEFAULT_AUTO_FIELD=django.db.models.BigAutoField, USE_TZ=True, TIME_ZONE=UTC\n"

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from byhand.journal import MigrationProgress
-from byhand.preflight import BlockPlan
+from builders import record
+from byhand.operating.journal import MigrationProgress
+from byhand.operating.preflight import BlockPlan
+from byhand.operating.units import Unit, link_units, split_block
 from byhand.runbook import Block, Control, Step
-from byhand.units import Unit, link_units, split_block
 
 DDL = 'ALTER TABLE "shop_book" ADD COLUMN "x" integer NULL;'
 INDEX = 'CREATE INDEX CONCURRENTLY "shop_book_x" ON "shop_book" ("x");'
-
-
-def record(name: str) -> Step:
-    return Step(kind="record", sql=f"INSERT INTO django_migrations VALUES ('shop', '{name}', NOW());")
 
 
 def alone_if_ddl(sql: str) -> bool:

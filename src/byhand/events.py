@@ -6,18 +6,42 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal, get_args
 
-__all__ = ["Event", "EventSink", "describe", "to_json"]
+__all__ = ["EVENT_NAMES", "Event", "EventName", "EventSink", "describe", "to_json"]
+
+#: Everything applying reports, in the order a run reports it.
+EventName = Literal[
+    "preflight",
+    "run-started",
+    "migration-skipped",
+    "migration-started",
+    "statement-took-effect",
+    "invalid-index-dropped",
+    "statement-started",
+    "waiting",
+    "statement-done",
+    "lock-timeout",
+    "blocker-cancelled",
+    "blocker-terminated",
+    "manual-step",
+    "migration-done",
+    "run-finished",
+]
+EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
 
 
 @dataclass(frozen=True)
 class Event:
-    """One thing that happened. ``name`` is kebab-case; ``data`` is JSON-serialisable."""
+    """One thing that happened. ``name`` is one of EventName; ``data`` is JSON-serialisable."""
 
-    name: str
+    name: EventName
     data: dict[str, Any] = field(default_factory=dict)
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def __post_init__(self) -> None:
+        if self.name not in EVENT_NAMES:
+            raise ValueError(f"unknown event name {self.name!r}")
 
 
 EventSink = Callable[[Event], None]
@@ -42,7 +66,7 @@ def _blockers(data: dict[str, Any]) -> str:
     return "; ".join(str(b["text"]) for b in blockers)
 
 
-_TEXT: dict[str, Callable[[dict[str, Any]], str]] = {
+_TEXT: dict[EventName, Callable[[dict[str, Any]], str]] = {
     "preflight": lambda d: d["text"],
     "run-started": lambda d: f"run {d['run']} started by {d['operator']} on {d['database']}",
     "migration-skipped": lambda d: f"{d['migration']}: skipped, {d['reason']}",
@@ -71,5 +95,4 @@ _TEXT: dict[str, Callable[[dict[str, Any]], str]] = {
 
 def describe(event: Event) -> str:
     """One line for a person (logs, non-TTY output)."""
-    render = _TEXT.get(event.name)
-    return render(event.data) if render else f"{event.name}: {event.data}"
+    return _TEXT[event.name](event.data)

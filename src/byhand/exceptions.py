@@ -1,8 +1,11 @@
-"""One hierarchy under ByhandError; each message says what happened, then what to do."""
+"""One hierarchy under ByhandError; each message says what happened, then what to do, and
+each class carries the exit status the front ends end with."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import IntEnum
+from typing import ClassVar
 
 __all__ = [
     "ApplyError",
@@ -11,6 +14,8 @@ __all__ = [
     "CannotConnect",
     "ConnectionLost",
     "CopyUnwanted",
+    "DatabaseUnavailable",
+    "ExitStatus",
     "GaveUpOnLocks",
     "Interrupted",
     "IrreversibleMigrations",
@@ -22,18 +27,41 @@ __all__ = [
     "RunLockHeld",
     "RunbookChecksumMismatch",
     "RunbookFormatError",
+    "RunbookUnreadable",
     "StatementFailed",
     "UnsupportedVendor",
     "VendorMismatch",
 ]
 
 
+class ExitStatus(IntEnum):
+    """What a command's exit status says (README, "Exit statuses")."""
+
+    OK = 0  # done, nothing to do, or a dry run
+    FAILED = 1  # failed part-way, the database consistent: run again to resume
+    REFUSED = 2  # refused before any change: bad input, preflight, another apply running
+    GAVE_UP = 3  # gave up waiting for locks
+    MANUAL_STEP = 4  # stopped before a manual step the operator has to run
+
+
 class ByhandError(Exception):
     """Base for every error byhand raises."""
+
+    exit_status: ClassVar[ExitStatus] = ExitStatus.REFUSED
 
 
 class PlanError(ByhandError):
     """The arguments do not name a plan Django could run (unknown app, ambiguous name, ...)."""
+
+
+class DatabaseUnavailable(ByhandError):
+    """The database could not be reached or read (planning side)."""
+
+    def __init__(self, alias: str, error: Exception) -> None:
+        super().__init__(
+            f"could not read the migration history of database '{alias}': "
+            f"{str(error).strip()}. Check that the server is up and the settings are right."
+        )
 
 
 class UnsupportedVendor(ByhandError):
@@ -85,6 +113,14 @@ class RunbookFormatError(ByhandError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"not a valid byhand runbook: {reason}.")
+
+
+class RunbookUnreadable(ByhandError):
+    """A runbook file that cannot be read, or is not a valid runbook (the reason says which)."""
+
+    def __init__(self, path: object, message: str) -> None:
+        self.path = path
+        super().__init__(message)
 
 
 class RunbookChecksumMismatch(ByhandError):
@@ -162,6 +198,8 @@ class ApplyError(ByhandError):
     """A run stopped part-way; every migration is fully applied and recorded, or not at all
     (or, for non-atomic ones, resumable from the journal)."""
 
+    exit_status = ExitStatus.FAILED
+
 
 class StatementFailed(ApplyError):
     """The database refused a statement (not a lock timeout)."""
@@ -179,6 +217,8 @@ class StatementFailed(ApplyError):
 class GaveUpOnLocks(ApplyError):
     """A statement did not get its lock within --max-attempts / --max-wait."""
 
+    exit_status = ExitStatus.GAVE_UP
+
     def __init__(
         self, *, where: str, attempts: int, waited: float, lock_timeout: float, blockers: Sequence[str]
     ) -> None:
@@ -195,6 +235,8 @@ class GaveUpOnLocks(ApplyError):
 
 class ManualStepPending(ApplyError):
     """The run reached a manual step (RunPython) the operator has not confirmed."""
+
+    exit_status = ExitStatus.MANUAL_STEP
 
     def __init__(self, *, migration: str, op: int, callable: str, committed: int, command: str) -> None:
         self.migration = migration

@@ -15,7 +15,8 @@ Layout (every machine-readable line starts with ``-- byhand``)::
     COMMIT;
     -- byhand checksum: sha256:...
 
-This module is pure data: no Django, no connection, no clock.
+This module is pure data: no Django, no connection, no clock. Which control statements
+a runbook may hold is its vendor's to say (Vendor.control_statements).
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from byhand.exceptions import RunbookChecksumMismatch, RunbookFormatError
+from byhand.exceptions import RunbookChecksumMismatch, RunbookFormatError, UnsupportedVendor
+from byhand.vendors import get_vendor
 
 __all__ = [
-    "CONTROL_STATEMENTS",
     "Block",
     "Comment",
     "Control",
@@ -43,19 +44,6 @@ __all__ = [
 MAGIC = "-- byhand runbook v1"
 MARKER = "-- byhand: "
 CHECKSUM_PREFIX = "-- byhand checksum: sha256:"
-
-#: The only statements a runbook may hold outside steps: transaction control and
-#: SQLite's foreign-key PRAGMAs, placed by the renderer per vendor.
-CONTROL_STATEMENTS = frozenset(
-    {
-        "BEGIN;",
-        "COMMIT;",
-        "PRAGMA foreign_keys = OFF;",
-        "PRAGMA foreign_key_check;",
-        "PRAGMA foreign_keys = ON;",
-        "PRAGMA legacy_alter_table = OFF;",
-    }
-)
 
 StepKind = Literal["schema", "record", "setup", "manual"]
 BlockKind = Literal["setup", "migration", "replacements"]
@@ -230,6 +218,7 @@ def parse_runbook(text: str, *, verify_checksum: bool = True) -> Runbook:
     if len(lines) < 2 or lines[0] != MAGIC or not lines[1].startswith(MARKER):
         raise RunbookFormatError("it does not start with '-- byhand runbook v1' and its header")
     runbook = Runbook(header=_load(lines[1], 2))
+    controls = _control_statements(runbook.header)
     target: list[Item] = runbook.preamble
     index = 2
     while index < len(lines):
@@ -250,7 +239,7 @@ def parse_runbook(text: str, *, verify_checksum: bool = True) -> Runbook:
             target.append(step)
         elif line.startswith("--"):
             target.append(Comment(line))
-        elif line in CONTROL_STATEMENTS:
+        elif line in controls:
             target.append(Control(line))
         else:
             raise RunbookFormatError(
@@ -260,6 +249,15 @@ def parse_runbook(text: str, *, verify_checksum: bool = True) -> Runbook:
     if verify_checksum and runbook.body() != body:
         raise RunbookFormatError("its layout differs from what byhand writes (blank lines or spacing)")
     return runbook
+
+
+def _control_statements(header: dict[str, Any]) -> frozenset[str]:
+    """The only statements a runbook may hold outside steps: those its vendor's renderer
+    places (transaction control; SQLite's foreign-key PRAGMAs)."""
+    try:
+        return get_vendor(str(header.get("vendor"))).control_statements()
+    except UnsupportedVendor:
+        raise RunbookFormatError(f"its header names no vendor byhand knows ({header.get('vendor')!r})") from None
 
 
 def _split_checksum(text: str) -> tuple[str, str]:

@@ -1,43 +1,32 @@
-"""Per-vendor knowledge, picked by name: nothing outside this package checks the vendor."""
+"""Per-vendor knowledge, one object per vendor, registered by name: nothing outside this
+package asks which vendor it has. Importing it loads no driver and no Django."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from byhand.exceptions import UnsupportedVendor
 from byhand.vendors.base import ScratchDatabase, Vendor
-from byhand.vendors.target import ConnectionParams, Target
+from byhand.vendors.mysql import MySQL
+from byhand.vendors.params import ConnectionParams
+from byhand.vendors.postgresql import PostgreSQL
+from byhand.vendors.sqlite import SQLite
+from byhand.vendors.target import Target
 
-__all__ = ["ScratchDatabase", "Vendor", "get_target", "get_vendor"]
+__all__ = ["VENDORS", "ScratchDatabase", "Vendor", "get_target", "get_vendor"]
+
+#: Every vendor byhand supports, by Django's ``connection.vendor`` name.
+VENDORS: Mapping[str, Vendor] = {vendor.name: vendor for vendor in (PostgreSQL(), MySQL(), SQLite())}
 
 
 def get_vendor(name: str) -> Vendor:
-    """Return the vendor adapter for a Django ``connection.vendor`` name."""
-    if name == "postgresql":
-        from byhand.vendors.postgresql import PostgreSQL
-
-        return PostgreSQL()
-    if name == "mysql":
-        from byhand.vendors.mysql import MySQL
-
-        return MySQL()
-    if name == "sqlite":
-        from byhand.vendors.sqlite import SQLite
-
-        return SQLite()
-    raise UnsupportedVendor(name)
+    """The vendor object for a Django ``connection.vendor`` name (or a runbook's header)."""
+    try:
+        return VENDORS[name]
+    except KeyError:
+        raise UnsupportedVendor(name) from None
 
 
 def get_target(params: ConnectionParams) -> Target:
-    """Return an unconnected operating-side adapter for ``params.vendor``."""
-    if params.vendor == "postgresql":
-        from byhand.vendors.postgresql import PostgreSQLTarget
-
-        return PostgreSQLTarget(params)
-    if params.vendor == "mysql":
-        from byhand.vendors.mysql import MySQLTarget
-
-        return MySQLTarget(params)
-    if params.vendor == "sqlite":
-        from byhand.vendors.sqlite import SQLiteTarget
-
-        return SQLiteTarget(params)
-    raise UnsupportedVendor(params.vendor)
+    """An unconnected operating-side connection for ``params``."""
+    return get_vendor(params.vendor).target(params)

@@ -1,21 +1,32 @@
-"""What byhand needs to know about a database vendor, and the parts they share."""
+"""One object per database vendor: its facts, the runbook's control statements, the
+scratch copy (planning side) and the Target class that applies runbooks (operating side).
+
+Nothing outside ``byhand.vendors`` asks which vendor it has: it asks the vendor object.
+On the planning side, the facts Django already knows are read from ``connection.features``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import secrets
-import subprocess
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from byhand.exceptions import CopyUnwanted, RehearsalError
+from byhand.exceptions import RehearsalError
+from byhand.vendors.params import ConnectionParams, params_from_settings
+from byhand.vendors.target import Target
 
-__all__ = ["ScratchDatabase", "Vendor", "fingerprint", "own_connection", "run_client", "scratch_name"]
+__all__ = ["Column", "ScratchDatabase", "ServerVendor", "Vendor", "fingerprint", "own_connection", "scratch_name"]
+
+#: A column of a table byhand creates: name, portable type ("varchar(N)", "integer",
+#: "timestamp", "text"), NULL allowed. Each vendor renders the types it needs to.
+Column = tuple[str, str, bool]
 
 
 @dataclass
@@ -53,135 +64,156 @@ def fingerprint(schema_text: str) -> str:
     return "sha256:" + hashlib.sha256("\n".join(kept).encode()).hexdigest()
 
 
-def run_client(
-    args: Sequence[str],
-    *,
-    env: dict[str, str] | None,
-    stdin: str | None = None,
-    what: str,
-    unwanted: threading.Event | None = None,
-) -> str:
-    """Run a vendor CLI (pg_dump, psql, mysqldump, mysql) and return its output.
+class Vendor(ABC):
+    """Everything byhand knows of one vendor. ``name`` is Django's ``connection.vendor``."""
 
-    The password travels in the environment only, never on the command line,
-    so that neither ``ps`` nor an error message shows it. Once ``unwanted`` is set
-    (nobody needs the result any more), the program is killed and CopyUnwanted raised.
-    """
-    full_env = {**os.environ, **(env or {})}
-    try:
-        process = subprocess.Popen(
-            list(args),
-            stdin=subprocess.PIPE if stdin is not None else None,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=full_env,
-            text=True,
-        )
-    except FileNotFoundError:
-        raise RehearsalError(
-            f"could not {what}: the program {args[0]!r} is not installed. Install the "
-            "database's client tools on this host (same major version as the server)."
-        ) from None
-    stopped = threading.Event()
-    with process:
-        if unwanted is not None:
-            finished = threading.Event()
-            watcher = threading.Thread(
-                target=_stop_when_unwanted, args=(process, unwanted, finished, stopped), name="byhand-client-watch"
-            )
-            watcher.start()
-        try:
-            stdout, stderr = process.communicate(stdin)
-        finally:
-            if unwanted is not None:
-                finished.set()
-                watcher.join()
-    if stopped.is_set():
-        raise CopyUnwanted(f"{args[0]} was stopped: the scratch copy is not needed")
-    if process.returncode != 0:
-        detail = (stderr or stdout).strip().splitlines()
-        raise RehearsalError(f"could not {what}: {args[0]} said: {' / '.join(detail[-3:])}")
-    return stdout
+    name: ClassVar[str]
+    #: The operating side's connection class for this vendor.
+    target_class: ClassVar[type[Target]]
+    #: The driver's parameter marker.
+    placeholder: ClassVar[str] = "%s"
+    #: A second connection can watch blockers and progress while a statement runs.
+    watchable: ClassVar[bool] = True
+    #: DATABASES OPTIONS that change where or how the driver connects (and so must reach it).
+    passed_options: ClassVar[frozenset[str]] = frozenset()
+    #: (owner, method) of a Django connection that quote by reading the driver connection
+    #: (``ops`` or ``connection``): the rehearsal thread guards them (statement_thread.py).
+    quoting_methods: ClassVar[tuple[tuple[str, str], ...]] = ()
+    #: Make the scratch copy in a thread while Django's states are computed.
+    copies_in_background: ClassVar[bool] = True
+    #: Run the scratch copy's statements in a thread while the next states are computed
+    #: (planning/statement_thread.py): the server (or SQLite, which lets go of the GIL
+    #: while it works) runs DDL on one core while Django computes states on the other.
+    rehearses_in_thread: ClassVar[bool] = True
+    #: Portable column types (Column) this vendor writes otherwise.
+    column_types: ClassVar[dict[str, str]] = {}
+    #: The journal's "id" column.
+    identity_column: ClassVar[str]
+    #: Indexes are declared inside CREATE TABLE (MySQL has no CREATE INDEX IF NOT EXISTS).
+    inline_index: ClassVar[bool] = False
 
+    # -- facts of both sides ------------------------------------------------------------
 
-def _stop_when_unwanted(
-    process: subprocess.Popen[str], unwanted: threading.Event, finished: threading.Event, stopped: threading.Event
-) -> None:
-    """Beside run_client's communicate(): kill the program once ``unwanted`` is set. (A
-    communicate() with a timeout, retried, would stop writing the program's input.)"""
-    while not finished.wait(UNWANTED_POLL):
-        if unwanted.is_set():
-            stopped.set()
-            process.kill()
-            return
+    def quote_name(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
 
+    def target(self, params: ConnectionParams) -> Target:
+        """An unconnected Target for ``params``."""
+        return self.target_class(self, params)
 
-#: Seconds between two looks at whether a vendor CLI's work is still wanted.
-UNWANTED_POLL = 0.05
+    def params_from_settings(self, settings: dict[str, Any]) -> ConnectionParams:
+        """The connection of a Django DATABASES entry, for the operating side."""
+        return params_from_settings(settings, vendor=self.name, passed_options=self.passed_options)
 
+    def table_ddl(self, table: str, columns: Sequence[Column], *, index: str, indexed: Sequence[str]) -> str:
+        """CREATE TABLE IF NOT EXISTS with an "id" key, ``columns``, and an index on ``indexed``."""
+        q = self.quote_name
+        lines = [f"    {q('id')} {self.identity_column}"]
+        for name, kind, null in columns:
+            lines.append(f"    {q(name)} {self.column_types.get(kind, kind)} {'NULL' if null else 'NOT NULL'}")
+        on = ", ".join(q(c) for c in indexed)
+        if self.inline_index:
+            lines.append(f"    INDEX {q(index)} ({on})")
+        create = f"CREATE TABLE IF NOT EXISTS {q(table)} (\n" + ",\n".join(lines) + "\n);"
+        return create if self.inline_index else f"{create}\nCREATE INDEX IF NOT EXISTS {q(index)} ON {q(table)} ({on});"
 
-class Vendor:
-    """The interface each vendor module implements (see postgresql.py, mysql.py, sqlite.py)."""
+    # -- the runbook's control statements -----------------------------------------------
 
-    name: str
-    #: BEGIN/COMMIT around atomic migrations (transactional DDL).
-    can_rollback_ddl: bool
-    #: Make the scratch copy in a thread while Django's states are computed (server vendors).
-    copies_in_background: bool = True
-    #: Whether the rehearsal runs the scratch copy's statements in a thread while the next
-    #: states are computed (rehearsing.Deferred): the server (or SQLite, which lets go
-    #: of the GIL while it works) runs DDL on one core while Django computes states on
-    #: the other. Measured with benchmarks/rehearsal_thread.py; see benchmarks/RESULTS.md.
-    rehearses_in_thread: bool = True
+    def before_migration(self, *, transaction: bool) -> list[str]:
+        """Control statements that open a migration block (``transaction``: BEGIN/COMMIT
+        around it, for an atomic migration where DDL rolls back)."""
+        return ["BEGIN;"] if transaction else []
+
+    def after_migration(self, *, transaction: bool) -> list[str]:
+        """Control statements that close a migration block."""
+        return ["COMMIT;"] if transaction else []
+
+    def preamble(self) -> list[str]:
+        """Control statements at the top of the runbook."""
+        return []
+
+    def control_statements(self) -> frozenset[str]:
+        """Every statement this vendor's runbooks hold outside steps."""
+        placed = [*self.before_migration(transaction=True), *self.after_migration(transaction=True), *self.preamble()]
+        return frozenset(placed)
+
+    def control_failure(self, sql: str, rows: list[tuple[Any, ...]]) -> tuple[str, str] | None:
+        """When control statement ``sql`` returned ``rows``: None, or what failed (a check's
+        name) and how (SQLite's foreign key check lists violations instead of failing)."""
+        return None
+
+    # -- planning side: the text Django sends ------------------------------------------
 
     @contextmanager
     def twin(self, connection: Any) -> Iterator[Any]:
         """A second connection to ``connection``'s database, set up by Django as it is, so
         that it quotes and composes the same text (encoding, adapters, SQL mode) while
-        ``connection`` runs a statement in the rehearsal thread (rehearsing.Deferred);
-        None where quoting reads no connection."""
+        ``connection`` runs a statement in the rehearsal thread; None where quoting reads
+        no connection."""
         twin = own_connection(connection)
         try:
             yield twin
         finally:
             twin.close()
 
+    @abstractmethod
     def render_executed(self, connection: Any, sql: str, params: Any) -> str:
         """The statement text the database received for ``cursor.execute(sql, params)``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def quote_literal(self, connection: Any, value: Any) -> str:
         """``value`` as an SQL literal, exactly as the driver would send it as a parameter
         (not Django's schema-editor quote_value, which doubles % on some versions)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def now_sql(self, *, use_tz: bool) -> str:
         """An SQL expression for django_migrations.applied as Django would write it."""
-        raise NotImplementedError
 
-    def server_version(self, connection: Any) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def server_version(self, connection: Any) -> str: ...
 
+    @abstractmethod
     def database_name(self, connection: Any) -> str:
         """The database ``connection`` is really on, as the server says (not its settings)."""
-        with connection.cursor() as cursor:
-            cursor.execute(self.current_database_sql)
-            return str(cursor.fetchone()[0])
 
     def expected_database_name(self, settings: dict[str, Any]) -> str:
         """What database_name() says for a connection opened with these settings."""
         return str(settings["NAME"])
 
-    #: The query for database_name (server vendors).
-    current_database_sql = ""
+    # -- planning side: the scratch database -------------------------------------------
 
+    @abstractmethod
+    def make_scratch(self, target: Any, *, server: Any, unwanted: threading.Event | None = None) -> ScratchDatabase:
+        """A copy of the target's schema (never its data) on ``server``'s server. Once
+        ``unwanted`` is set, the copy stops (CopyUnwanted) and what it made is dropped."""
+
+    @abstractmethod
+    def make_empty_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
+        """A new, empty database on ``server``'s server (``byhand verify`` migrates it)."""
+
+    @abstractmethod
+    def drop_scratch(self, scratch: ScratchDatabase, *, server: Any) -> None: ...
+
+    def prepare_scratch(self, connection: Any) -> None:  # noqa: B027 -- most vendors need none
+        """Session settings for the throw-away copy: it need not survive a crash."""
+
+
+class ServerVendor(Vendor):
+    """A vendor with a server: the scratch copy is a new database on it, loaded from a
+    schema dump made with the vendor's own tools."""
+
+    #: The query for database_name.
+    current_database_sql: ClassVar[str]
     #: What to grant when CREATE DATABASE is refused, for the error message.
-    create_hint = ""
+    create_hint: ClassVar[str]
+
+    def database_name(self, connection: Any) -> str:
+        with connection.cursor() as cursor:
+            cursor.execute(self.current_database_sql)
+            return str(cursor.fetchone()[0])
 
     def make_scratch(self, target: Any, *, server: Any, unwanted: threading.Event | None = None) -> ScratchDatabase:
-        """Copy the target's schema into a new database on ``server``'s server:
-        dump it with the vendor's tool while the database is created, load the dump.
-        Once ``unwanted`` is set, the copy stops (CopyUnwanted) and what it made is dropped."""
+        """Dump the target's schema while the database is created, then load the dump."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="byhand-dump") as pool:
             # a client process: no Django connection
             dumping = pool.submit(self.dump_schema, target, unwanted=unwanted)
@@ -196,7 +228,6 @@ class Vendor:
         return scratch
 
     def make_empty_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
-        """A new, empty database on ``server``'s server (``byhand verify`` migrates it)."""
         name = scratch_name()
         scratch = ScratchDatabase(
             settings={**server.settings_dict, "NAME": name}, fingerprint="", server_version=self.server_version(target)
@@ -215,31 +246,13 @@ class Vendor:
             raise
         return scratch
 
-    def dump_schema(self, target: Any, *, unwanted: threading.Event | None = None) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def dump_schema(self, target: Any, *, unwanted: threading.Event | None = None) -> str: ...
 
-    def create_database(self, name: str, *, target: Any, server: Any) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def create_database(self, name: str, *, target: Any, server: Any) -> None: ...
 
+    @abstractmethod
     def load_schema(
         self, schema: str, *, scratch: ScratchDatabase, server: Any, unwanted: threading.Event | None = None
-    ) -> None:
-        raise NotImplementedError
-
-    def drop_scratch(self, scratch: ScratchDatabase, *, server: Any) -> None:
-        raise NotImplementedError
-
-    def prepare_scratch(self, connection: Any) -> None:
-        """Session settings for the throw-away copy: it need not survive a crash."""
-
-    def before_migration(self, *, atomic: bool) -> list[str]:
-        """Control statements that open a migration block."""
-        return ["BEGIN;"] if atomic and self.can_rollback_ddl else []
-
-    def after_migration(self, *, atomic: bool) -> list[str]:
-        """Control statements that close a migration block."""
-        return ["COMMIT;"] if atomic and self.can_rollback_ddl else []
-
-    def preamble(self) -> list[str]:
-        """Control statements at the top of the runbook."""
-        return []
+    ) -> None: ...

@@ -6,84 +6,17 @@ import functools
 import re
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
-from byhand.vendors.base import ScratchDatabase, Vendor, run_client
-from byhand.vendors.target import Blocker, Target, digest, strip_comments, tables_named_in
+from byhand.vendors.base import ScratchDatabase, ServerVendor
+from byhand.vendors.clients import run_client
+from byhand.vendors.statements import digest, strip_comments, tables_named_in
+from byhand.vendors.target import Blocker, Target
 
 __all__ = ["MySQL", "MySQLTarget"]
 
 
-class MySQL(Vendor):
-    name = "mysql"
-    can_rollback_ddl = False
-
-    def render_executed(self, connection: Any, sql: str, params: Any) -> str:
-        # mysqlclient interpolates client-side: query % tuple(literal(arg) ...).
-        if params is None:
-            return sql
-        return sql % tuple(self.quote_literal(connection, param) for param in params)
-
-    def quote_literal(self, connection: Any, value: Any) -> str:
-        connection.ensure_connection()
-        driver = connection.connection
-        literal = driver.literal(value)
-        return literal.decode(getattr(driver, "encoding", "utf-8")) if isinstance(literal, bytes) else str(literal)
-
-    def now_sql(self, *, use_tz: bool) -> str:
-        # datetime(6) holds naive UTC when USE_TZ; otherwise Django writes local
-        # time, for which the server's session time zone is the nearest we have.
-        return "UTC_TIMESTAMP(6)" if use_tz else "NOW(6)"
-
-    current_database_sql = "SELECT DATABASE()"
-
-    def server_version(self, connection: Any) -> str:
-        return str(connection.mysql_server_info)
-
-    create_hint = "grant CREATE and DROP on `byhand_scratch_%` to this user"
-
-    def dump_schema(self, target: Any, *, unwanted: threading.Event | None = None) -> str:
-        args, env = target.client.settings_to_cmd_args_env(target.settings_dict, [])
-        dump_args = [
-            "mysqldump",
-            *args[1:],
-            "--no-data",
-            "--single-transaction",
-            "--skip-lock-tables",
-            "--skip-comments",
-            "--skip-add-drop-table",
-        ]
-        return run_client(dump_args, env=env, what="copy the target's schema with mysqldump", unwanted=unwanted)
-
-    def create_database(self, name: str, *, target: Any, server: Any) -> None:
-        # The same default character set and collation as the target's database.
-        with target.cursor() as cursor:
-            cursor.execute(
-                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
-                "FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()"
-            )
-            charset, collation = cursor.fetchone()
-        with server.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET {charset} COLLATE {collation}")
-
-    def load_schema(
-        self, schema: str, *, scratch: ScratchDatabase, server: Any, unwanted: threading.Event | None = None
-    ) -> None:
-        args, env = server.client.settings_to_cmd_args_env(scratch.settings, [])
-        run_client(
-            ["mysql", *args[1:]],
-            env=env,
-            stdin=schema,
-            what="load the schema into the scratch database",
-            unwanted=unwanted,
-        )
-
-    def drop_scratch(self, scratch: ScratchDatabase, *, server: Any) -> None:
-        with server.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{scratch.settings['NAME']}`")
-
-
-# -- operating side -------------------------------------------------------------------
+# -- operating side: the connection a runbook is applied through -----------------------
 
 #: Statements that do not commit by themselves, so their journal row can share their transaction.
 _DML = re.compile(r"^\s*(?:INSERT|UPDATE|DELETE|REPLACE|SELECT)\b", re.IGNORECASE)
@@ -103,62 +36,32 @@ LIMIT 10
 """
 
 
-_JOURNAL_DDL_TEMPLATE = """CREATE TABLE IF NOT EXISTS {table} (
-    `id` bigint AUTO_INCREMENT NOT NULL PRIMARY KEY,
-    `run_id` varchar(32) NOT NULL,
-    `event` varchar(32) NOT NULL,
-    `status` varchar(16) NOT NULL,
-    `runbook_checksum` varchar(64) NOT NULL,
-    `migration` varchar(255) NULL,
-    `statement_index` integer NULL,
-    `statement_hash` varchar(64) NULL,
-    `attempts` integer NOT NULL,
-    `started_at` datetime(6) NOT NULL,
-    `finished_at` datetime(6) NULL,
-    `error` longtext NULL,
-    `operator` varchar(255) NOT NULL,
-    `byhand_version` varchar(32) NOT NULL,
-    `detail` longtext NULL,
-    INDEX {index} (`runbook_checksum`, `migration`)
-);"""
-
-
 class MySQLTarget(Target):
-    journal_template = _JOURNAL_DDL_TEMPLATE
-    vendor = "mysql"
-    transactional_ddl = False
-
-    def connect(self, *, application: str) -> None:
+    def driver_connect(self, *, application: str) -> Any:
         import MySQLdb  # type: ignore[import-untyped]
 
         params = self.params
         kwargs: dict[str, Any] = {
+            **{k: v for k, v in params.options.items() if k in self.vendor.passed_options},
             "database": params.database,
             "charset": params.options.get("charset", "utf8mb4"),
             "autocommit": True,
             "connect_timeout": int(params.options.get("connect_timeout", 10)),
-            **{
-                k: v
-                for k, v in params.options.items()
-                if k in ("read_default_file", "read_default_group", "init_command", "unix_socket")
-            },
         }
         for key, value in (("host", params.host), ("port", params.port), ("user", params.user)):
             if value is not None:
                 kwargs[key] = value
         if params.password is not None:
             kwargs["password"] = params.password
-        self.connection = MySQLdb.connect(**kwargs)
-        self._mariadb = "mariadb" in self.server_version().lower()
+        connection = MySQLdb.connect(**kwargs)
+        self._mariadb = "mariadb" in str(connection.get_server_info()).lower()
+        return connection
 
     def session_id(self) -> int:
         return int(self.connection.thread_id())
 
     def server_version(self) -> str:
         return str(self.connection.get_server_info())
-
-    def quote_name(self, name: str) -> str:
-        return "`" + name.replace("`", "``") + "`"
 
     def set_timeouts(self, *, lock_timeout: timedelta, statement_timeout: timedelta | None, local: bool) -> None:
         # lock_wait_timeout takes whole seconds: rounded down, 0 means NOWAIT (MariaDB;
@@ -289,3 +192,91 @@ class MySQLTarget(Target):
 def _error_code(exc: BaseException) -> int | None:
     args = getattr(exc, "args", ())
     return args[0] if args and isinstance(args[0], int) else None
+
+
+# -- the vendor ------------------------------------------------------------------------
+
+
+class MySQL(ServerVendor):
+    """MySQL 8 and MariaDB 10.5+ (mysqlclient): DDL commits by itself."""
+
+    name = "mysql"
+    target_class = MySQLTarget
+    passed_options = frozenset(
+        {"charset", "connect_timeout", "read_default_file", "read_default_group", "init_command", "unix_socket"}
+    )
+    #: mysqlclient's quoting reads its connection (encoding), which refuses concurrent use.
+    quoting_methods = (
+        ("connection", "escape"),
+        ("connection", "literal"),
+        ("connection", "string_literal"),
+        ("connection", "escape_string"),
+    )
+    column_types: ClassVar[dict[str, str]] = {"timestamp": "datetime(6)", "text": "longtext"}
+    identity_column = "bigint AUTO_INCREMENT NOT NULL PRIMARY KEY"
+    inline_index = True
+    current_database_sql = "SELECT DATABASE()"
+    create_hint = "grant CREATE and DROP on `byhand_scratch_%` to this user"
+
+    def quote_name(self, name: str) -> str:
+        return "`" + name.replace("`", "``") + "`"
+
+    def render_executed(self, connection: Any, sql: str, params: Any) -> str:
+        # mysqlclient interpolates client-side: query % tuple(literal(arg) ...).
+        if params is None:
+            return sql
+        return sql % tuple(self.quote_literal(connection, param) for param in params)
+
+    def quote_literal(self, connection: Any, value: Any) -> str:
+        connection.ensure_connection()
+        driver = connection.connection
+        literal = driver.literal(value)
+        return literal.decode(getattr(driver, "encoding", "utf-8")) if isinstance(literal, bytes) else str(literal)
+
+    def now_sql(self, *, use_tz: bool) -> str:
+        # datetime(6) holds naive UTC when USE_TZ; otherwise Django writes local
+        # time, for which the server's session time zone is the nearest we have.
+        return "UTC_TIMESTAMP(6)" if use_tz else "NOW(6)"
+
+    def server_version(self, connection: Any) -> str:
+        return str(connection.mysql_server_info)
+
+    def dump_schema(self, target: Any, *, unwanted: threading.Event | None = None) -> str:
+        args, env = target.client.settings_to_cmd_args_env(target.settings_dict, [])
+        dump_args = [
+            "mysqldump",
+            *args[1:],
+            "--no-data",
+            "--single-transaction",
+            "--skip-lock-tables",
+            "--skip-comments",
+            "--skip-add-drop-table",
+        ]
+        return run_client(dump_args, env=env, what="copy the target's schema with mysqldump", unwanted=unwanted)
+
+    def create_database(self, name: str, *, target: Any, server: Any) -> None:
+        # The same default character set and collation as the target's database.
+        with target.cursor() as cursor:
+            cursor.execute(
+                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
+                "FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()"
+            )
+            charset, collation = cursor.fetchone()
+        with server.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET {charset} COLLATE {collation}")
+
+    def load_schema(
+        self, schema: str, *, scratch: ScratchDatabase, server: Any, unwanted: threading.Event | None = None
+    ) -> None:
+        args, env = server.client.settings_to_cmd_args_env(scratch.settings, [])
+        run_client(
+            ["mysql", *args[1:]],
+            env=env,
+            stdin=schema,
+            what="load the schema into the scratch database",
+            unwanted=unwanted,
+        )
+
+    def drop_scratch(self, scratch: ScratchDatabase, *, server: Any) -> None:
+        with server.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{scratch.settings['NAME']}`")

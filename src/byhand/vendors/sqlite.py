@@ -13,13 +13,17 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 from byhand.exceptions import RehearsalError
 from byhand.vendors.base import ScratchDatabase, Vendor, fingerprint, own_connection, scratch_name
-from byhand.vendors.target import Blocker, Target, digest, milliseconds, tables_named_in
+from byhand.vendors.params import ConnectionParams
+from byhand.vendors.statements import digest, tables_named_in
+from byhand.vendors.target import Blocker, Target, milliseconds
 
 __all__ = ["SQLite", "SQLiteTarget"]
+
+_FOREIGN_KEY_CHECK = "PRAGMA foreign_key_check;"
 
 # Django's SQLite cursor turns unescaped %s into ? and %% into % (convert_query).
 _PLACEHOLDER = re.compile(r"%%|(?<!%)%s")
@@ -54,150 +58,18 @@ def _shadow_tables(cursor: Any) -> set[str]:
     return {f"{v}_{suffix}" for v in virtual for suffix in _SHADOW_SUFFIXES} & names
 
 
-class SQLite(Vendor):
-    name = "sqlite"
-    can_rollback_ddl = True
-    copies_in_background = False  # a file copy is quick, and ":memory:" is per connection
-
-    def render_executed(self, connection: Any, sql: str, params: Any) -> str:
-        if params is None:
-            return sql
-        values = iter(params)
-
-        def substitute(match: re.Match[str]) -> str:
-            return "%" if match.group() == "%%" else self.quote_literal(connection, next(values))
-
-        return _PLACEHOLDER.sub(substitute, sql)
-
-    def quote_literal(self, connection: Any, value: Any) -> str:
-        # Django's own emulation of SQLite's parameter binding (it never doubles %).
-        return str(connection.SchemaEditorClass(connection).quote_value(value))
-
-    def now_sql(self, *, use_tz: bool) -> str:
-        # Django stores text 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC with USE_TZ).
-        modifier = "" if use_tz else ", 'localtime'"
-        return f"strftime('%Y-%m-%d %H:%M:%f', 'now'{modifier})"
-
-    def server_version(self, connection: Any) -> str:
-        return sqlite3.sqlite_version
-
-    def database_name(self, connection: Any) -> str:
-        # The main database's file, as SQLite opened it; settings may name it otherwise.
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA database_list")
-            path = next(row[2] for row in cursor.fetchall() if row[1] == "main")
-        return os.path.realpath(path) if path else ""
-
-    def expected_database_name(self, settings: dict[str, Any]) -> str:
-        return os.path.realpath(str(settings["NAME"]))
-
-    def before_migration(self, *, atomic: bool) -> list[str]:
-        # As Django's schema editor: foreign keys off outside the transaction.
-        return ["PRAGMA foreign_keys = OFF;", *super().before_migration(atomic=atomic)]
-
-    def after_migration(self, *, atomic: bool) -> list[str]:
-        # The sqlite3 CLI prints violations instead of failing; byhand apply fails on them.
-        commit = super().after_migration(atomic=atomic)
-        return ["PRAGMA foreign_key_check;", *commit, "PRAGMA foreign_keys = ON;"]
-
-    def preamble(self) -> list[str]:
-        return ["PRAGMA legacy_alter_table = OFF;"]
-
-    def make_scratch(self, target: Any, *, server: Any, unwanted: threading.Event | None = None) -> ScratchDatabase:
-        with target.cursor() as cursor:
-            shadow = _shadow_tables(cursor)
-            cursor.execute(
-                "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL "
-                "AND name NOT LIKE 'sqlite_%' ORDER BY CASE type WHEN 'table' THEN 0 "
-                "WHEN 'index' THEN 1 WHEN 'view' THEN 2 ELSE 3 END, rowid"
-            )
-            statements = [sql for name, sql in cursor.fetchall() if name not in shadow]
-        handle, path = tempfile.mkstemp(prefix=f"{scratch_name()}_", suffix=".sqlite3")
-        os.close(handle)
-        scratch = ScratchDatabase(
-            settings={**target.settings_dict, "NAME": path},
-            fingerprint=fingerprint("\n".join(statements)),
-            server_version=self.server_version(target),
-        )
-        try:
-            # Through a Django connection: functional indexes call the SQL functions
-            # (django_datetime_extract, ...) that Django registers on its SQLite connections.
-            copy = own_connection(target, scratch.settings)
-            try:
-                with copy.cursor() as cursor:
-                    for statement in statements:
-                        cursor.execute(statement)
-            finally:
-                copy.close()
-        except Exception as exc:
-            self.drop_scratch(scratch, server=server)
-            raise RehearsalError(f"could not copy the schema into the scratch file: {exc}") from exc
-        except BaseException:  # Ctrl-C, SIGTERM: the caller never sees the file, so drop it here
-            self.drop_scratch(scratch, server=server)
-            raise
-        return scratch
-
-    def make_empty_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
-        handle, path = tempfile.mkstemp(prefix=f"{scratch_name()}_", suffix=".sqlite3")
-        os.close(handle)
-        settings = {**target.settings_dict, "NAME": path}
-        return ScratchDatabase(settings=settings, fingerprint="", server_version=self.server_version(target))
-
-    @contextmanager
-    def twin(self, connection: Any) -> Iterator[Any]:
-        yield None  # Django quotes with sqlite3.adapt, no connection
-
-    def prepare_scratch(self, connection: Any) -> None:
-        # The copy is thrown away: no fsync at every COMMIT, journal in memory.
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA synchronous = OFF")
-            cursor.execute("PRAGMA journal_mode = MEMORY")
-
-    def drop_scratch(self, scratch: ScratchDatabase, *, server: Any) -> None:
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            try:
-                os.unlink(scratch.settings["NAME"] + suffix)
-            except FileNotFoundError:
-                pass
-
-
-# -- operating side -------------------------------------------------------------------
-
-
-_JOURNAL_DDL_TEMPLATE = """CREATE TABLE IF NOT EXISTS {table} (
-    "id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,
-    "run_id" varchar(32) NOT NULL,
-    "event" varchar(32) NOT NULL,
-    "status" varchar(16) NOT NULL,
-    "runbook_checksum" varchar(64) NOT NULL,
-    "migration" varchar(255) NULL,
-    "statement_index" integer NULL,
-    "statement_hash" varchar(64) NULL,
-    "attempts" integer NOT NULL,
-    "started_at" text NOT NULL,
-    "finished_at" text NULL,
-    "error" text NULL,
-    "operator" varchar(255) NOT NULL,
-    "byhand_version" varchar(32) NOT NULL,
-    "detail" text NULL
-);
-CREATE INDEX IF NOT EXISTS {index} ON {table} ("runbook_checksum", "migration");"""
+# -- operating side: the connection a runbook is applied through -----------------------
 
 
 class SQLiteTarget(Target):
-    journal_template = _JOURNAL_DDL_TEMPLATE
-    vendor = "sqlite"
-    transactional_ddl = True
-    placeholder = "?"
-    watchable = False  # who holds the lock is read from /proc after a timeout instead
-
-    def connect(self, *, application: str) -> None:
+    def driver_connect(self, *, application: str) -> Any:
         path = self.params.database
         if not os.path.isfile(path):
             raise FileNotFoundError(f"no SQLite database at {path!r}")
         # Autocommit: byhand sends BEGIN IMMEDIATE / COMMIT itself.
-        self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
-        _register_django_functions(self.connection)
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
+        _register_django_functions(connection)
+        return connection
 
     def session_id(self) -> int:
         return os.getpid()
@@ -239,6 +111,12 @@ class SQLiteTarget(Target):
             )
             for pid, command in _processes_with_open(self.params.database)
         ]
+
+    def cancel(self, blocker: Blocker) -> None:
+        raise NotImplementedError("SQLite has no sessions to cancel; its blockers are never certain")
+
+    def terminate(self, blocker: Blocker) -> None:
+        raise NotImplementedError("SQLite has no sessions to terminate; its blockers are never certain")
 
     def _lock_path(self, name: str) -> str:
         return f"{self.params.database}.{name}.lock"
@@ -321,3 +199,129 @@ def _processes_with_open(path: str) -> list[tuple[int, str]]:
         except OSError:
             continue
     return found
+
+
+# -- the vendor ------------------------------------------------------------------------
+
+
+class SQLite(Vendor):
+    """SQLite 3.31+ (the standard library's sqlite3): transactional DDL, foreign keys
+    switched off around each migration, the scratch copy a file."""
+
+    name = "sqlite"
+    target_class = SQLiteTarget
+    placeholder = "?"
+    watchable = False  # who holds the lock is read from /proc after a timeout instead
+    copies_in_background = False  # a file copy is quick, and ":memory:" is per connection
+    column_types: ClassVar[dict[str, str]] = {"timestamp": "text"}
+    identity_column = "integer NOT NULL PRIMARY KEY AUTOINCREMENT"
+
+    def params_from_settings(self, settings: dict[str, Any]) -> ConnectionParams:
+        return ConnectionParams(vendor=self.name, database=str(settings["NAME"]))
+
+    def render_executed(self, connection: Any, sql: str, params: Any) -> str:
+        if params is None:
+            return sql
+        values = iter(params)
+
+        def substitute(match: re.Match[str]) -> str:
+            return "%" if match.group() == "%%" else self.quote_literal(connection, next(values))
+
+        return _PLACEHOLDER.sub(substitute, sql)
+
+    def quote_literal(self, connection: Any, value: Any) -> str:
+        # Django's own emulation of SQLite's parameter binding (it never doubles %).
+        return str(connection.SchemaEditorClass(connection).quote_value(value))
+
+    def now_sql(self, *, use_tz: bool) -> str:
+        # Django stores text 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC with USE_TZ).
+        modifier = "" if use_tz else ", 'localtime'"
+        return f"strftime('%Y-%m-%d %H:%M:%f', 'now'{modifier})"
+
+    def server_version(self, connection: Any) -> str:
+        return sqlite3.sqlite_version
+
+    def database_name(self, connection: Any) -> str:
+        # The main database's file, as SQLite opened it; settings may name it otherwise.
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA database_list")
+            path = next(row[2] for row in cursor.fetchall() if row[1] == "main")
+        return os.path.realpath(path) if path else ""
+
+    def expected_database_name(self, settings: dict[str, Any]) -> str:
+        return os.path.realpath(str(settings["NAME"]))
+
+    def before_migration(self, *, transaction: bool) -> list[str]:
+        # As Django's schema editor: foreign keys off outside the transaction.
+        return ["PRAGMA foreign_keys = OFF;", *super().before_migration(transaction=transaction)]
+
+    def after_migration(self, *, transaction: bool) -> list[str]:
+        # The sqlite3 CLI prints violations instead of failing; byhand apply fails on them.
+        commit = super().after_migration(transaction=transaction)
+        return [_FOREIGN_KEY_CHECK, *commit, "PRAGMA foreign_keys = ON;"]
+
+    def control_failure(self, sql: str, rows: list[tuple[Any, ...]]) -> tuple[str, str] | None:
+        if sql != _FOREIGN_KEY_CHECK or not rows:
+            return None
+        tables = sorted({str(row[0]) for row in rows})
+        return "foreign key check", f"{len(rows)} row(s) violate foreign keys in {', '.join(tables)}"
+
+    def preamble(self) -> list[str]:
+        return ["PRAGMA legacy_alter_table = OFF;"]
+
+    def make_scratch(self, target: Any, *, server: Any, unwanted: threading.Event | None = None) -> ScratchDatabase:
+        with target.cursor() as cursor:
+            shadow = _shadow_tables(cursor)
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL "
+                "AND name NOT LIKE 'sqlite_%' ORDER BY CASE type WHEN 'table' THEN 0 "
+                "WHEN 'index' THEN 1 WHEN 'view' THEN 2 ELSE 3 END, rowid"
+            )
+            statements = [sql for name, sql in cursor.fetchall() if name not in shadow]
+        handle, path = tempfile.mkstemp(prefix=f"{scratch_name()}_", suffix=".sqlite3")
+        os.close(handle)
+        scratch = ScratchDatabase(
+            settings={**target.settings_dict, "NAME": path},
+            fingerprint=fingerprint("\n".join(statements)),
+            server_version=self.server_version(target),
+        )
+        try:
+            # Through a Django connection: functional indexes call the SQL functions
+            # (django_datetime_extract, ...) that Django registers on its SQLite connections.
+            copy = own_connection(target, scratch.settings)
+            try:
+                with copy.cursor() as cursor:
+                    for statement in statements:
+                        cursor.execute(statement)
+            finally:
+                copy.close()
+        except Exception as exc:
+            self.drop_scratch(scratch, server=server)
+            raise RehearsalError(f"could not copy the schema into the scratch file: {exc}") from exc
+        except BaseException:  # Ctrl-C, SIGTERM: the caller never sees the file, so drop it here
+            self.drop_scratch(scratch, server=server)
+            raise
+        return scratch
+
+    def make_empty_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
+        handle, path = tempfile.mkstemp(prefix=f"{scratch_name()}_", suffix=".sqlite3")
+        os.close(handle)
+        settings = {**target.settings_dict, "NAME": path}
+        return ScratchDatabase(settings=settings, fingerprint="", server_version=self.server_version(target))
+
+    @contextmanager
+    def twin(self, connection: Any) -> Iterator[Any]:
+        yield None  # Django quotes with sqlite3.adapt, no connection
+
+    def prepare_scratch(self, connection: Any) -> None:
+        # The copy is thrown away: no fsync at every COMMIT, journal in memory.
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous = OFF")
+            cursor.execute("PRAGMA journal_mode = MEMORY")
+
+    def drop_scratch(self, scratch: ScratchDatabase, *, server: Any) -> None:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            try:
+                os.unlink(scratch.settings["NAME"] + suffix)
+            except FileNotFoundError:
+                pass

@@ -11,13 +11,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connections
 
-from support import VENDOR, fresh_database, recorded_rows, require_server, use_database
+from support import VENDOR, fresh_database, recorded_rows, use_database
 
 
 @pytest.fixture
 def db() -> Iterator[dict[str, Any]]:
     """A fresh database of the vendor under test; the alias points at it."""
-    require_server()
     with fresh_database() as settings, use_database("default", settings):
         yield settings
 
@@ -55,6 +54,7 @@ def find(differences: list[dict[str, Any]], **wanted: Any) -> dict[str, Any]:
     raise AssertionError(f"no difference with {wanted} in {json.dumps(differences, indent=1)}")
 
 
+@pytest.mark.needs_server
 def test_a_migrated_database_has_no_drift(db: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     """Exit 0, no differences; verify wrote nothing to the database."""
     migrate()
@@ -63,6 +63,7 @@ def test_a_migrated_database_has_no_drift(db: dict[str, Any], capsys: pytest.Cap
     assert recorded_rows("default") == rows
 
 
+@pytest.mark.needs_server
 def test_a_dropped_column_is_recorded_but_not_applied(db: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     """reviews_review.text is gone: the migration that created it is named."""
     migrate()
@@ -74,6 +75,7 @@ def test_a_dropped_column_is_recorded_but_not_applied(db: dict[str, Any], capsys
     assert found["migrations"] == ["reviews.0001_initial"]
 
 
+@pytest.mark.needs_server
 def test_an_extra_index_is_unexplained(db: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     """An index no migration creates, and no pending migration would."""
     migrate()
@@ -83,6 +85,7 @@ def test_an_extra_index_is_unexplained(db: dict[str, Any], capsys: pytest.Captur
     assert (found["kind"], found["verdict"], found["migrations"]) == ("extra", "unexplained", [])
 
 
+@pytest.mark.needs_server
 def test_a_renamed_index_is_name_drift(db: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     """The slug index under another name: the same object, attributed to the migration of its field."""
     migrate()
@@ -106,6 +109,7 @@ def test_a_renamed_index_is_name_drift(db: dict[str, Any], capsys: pytest.Captur
     assert found["migrations"] and all(m.startswith("catalog.") for m in found["migrations"])
 
 
+@pytest.mark.needs_server
 def test_changed_nullability_is_attributed_to_the_model_s_migration(
     db: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -132,6 +136,7 @@ def test_changed_nullability_is_attributed_to_the_model_s_migration(
     assert found["migrations"] == ["shop.0001_initial", "shop.0004_book_changes"]  # created, then altered
 
 
+@pytest.mark.needs_server
 def test_applied_by_hand_but_not_recorded_suggests_byhand_record(
     db: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -146,6 +151,7 @@ def test_applied_by_hand_but_not_recorded_suggests_byhand_record(
     assert "byhand record shop 0009_concurrent_index" in found["detail"]
 
 
+@pytest.mark.needs_server
 def test_recorded_but_never_run_is_attributed_to_that_migration(
     db: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -159,6 +165,7 @@ def test_recorded_but_never_run_is_attributed_to_that_migration(
     assert (found["verdict"], found["migrations"]) == ("recorded-not-applied", ["shop.0009_concurrent_index"])
 
 
+@pytest.mark.needs_server
 def test_a_partly_recorded_squash_is_reported(db: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     """One replaced row of catalog's squash deleted: the squash and the missing row are named."""
     migrate()
@@ -182,6 +189,7 @@ def _sqlite_sql(table: str) -> str:
         return str(cursor.fetchone()[0])
 
 
+@pytest.mark.needs_server
 def test_verify_errors_exit_2(db: dict[str, Any]) -> None:
     """A scratch alias that does not exist: exit 2, not 1 (which means drift)."""
     migrate()

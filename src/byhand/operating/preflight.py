@@ -9,10 +9,18 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from byhand.exceptions import PreflightRefused
-from byhand.journal import MigrationProgress
+from byhand.operating.journal import MigrationProgress
 from byhand.runbook import Block, Runbook, Step
 
-__all__ = ["BlockPlan", "check_runbook", "describe_plans", "manual_step_id", "numbered_steps", "plan_block"]
+__all__ = [
+    "BlockPlan",
+    "check_runbook",
+    "describe_plans",
+    "manual_step_id",
+    "numbered_steps",
+    "plan_block",
+    "preflight_report",
+]
 
 Row = tuple[str, str]
 Action = Literal["run", "skip"]
@@ -76,11 +84,7 @@ def check_runbook(
     skip_manual: bool,
 ) -> list[BlockPlan]:
     """One plan per block, or PreflightRefused listing every problem at once."""
-    problems: list[str] = []
-    known = {manual_step_id(b, s) for b in runbook.blocks for s in b.manual_steps}
-    for unknown in sorted(manual_done - known):
-        listing = ", ".join(sorted(known)) or "none"
-        problems.append(f"--manual-step-done {unknown}: the runbook has no such manual step (it has: {listing})")
+    problems = _unknown_manual_steps(runbook, manual_done)
     backwards = runbook.direction == "backwards"
     will_record: set[Row] = set()  # rows earlier blocks of this runbook write
     will_delete: set[Row] = set()
@@ -97,27 +101,49 @@ def check_runbook(
             plan.progress = progress.get(block.migration, MigrationProgress())
             confirmed = {s.op for s in block.manual_steps if manual_step_id(block, s) in manual_done or skip_manual}
             plan.manual_passed = {op for op in confirmed | plan.progress.manual_done if op is not None}
-        if block.kind == "migration" and not backwards:
-            missing = [r for r in block.requires if _key(r) not in applied and _key(r) not in will_record]
-            if missing:
-                problems.append(
-                    f"{block.migration}: needs {', '.join(missing)}, which is neither recorded in "
-                    "django_migrations nor applied earlier in this runbook"
-                )
-        if block.kind == "migration" and backwards and plan.action == "run":
-            deleting = will_delete | set(_rows(block.deletes))
-            dependents = [r for r in block.required_by if _key(r) in applied and _key(r) not in deleting]
-            if dependents:
-                problems.append(
-                    f"{block.migration}: {', '.join(dependents)} depend(s) on it and are still recorded; "
-                    "unapply them first (a runbook down to an earlier target does)"
-                )
+        if block.kind == "migration":
+            problem = _out_of_order(plan, applied, will_record if not backwards else will_delete, backwards=backwards)
+            problems.extend([problem] if problem else [])
         will_record.update(_rows(block.records))
         will_delete.update(_rows(block.deletes))
         plans.append(plan)
     if problems:
         raise PreflightRefused(problems)
     return plans
+
+
+def _unknown_manual_steps(runbook: Runbook, manual_done: frozenset[str]) -> list[str]:
+    """--manual-step-done naming a step the runbook does not have."""
+    known = {manual_step_id(b, s) for b in runbook.blocks for s in b.manual_steps}
+    listing = ", ".join(sorted(known)) or "none"
+    return [
+        f"--manual-step-done {unknown}: the runbook has no such manual step (it has: {listing})"
+        for unknown in sorted(manual_done - known)
+    ]
+
+
+def _out_of_order(plan: BlockPlan, applied: set[Row], earlier: set[Row], *, backwards: bool) -> str | None:
+    """Forwards: a dependency neither recorded nor recorded by an ``earlier`` block.
+    Backwards: a dependent still recorded, and not deleted by an ``earlier`` block."""
+    block = plan.block
+    if not backwards:
+        missing = [r for r in block.requires if _key(r) not in applied and _key(r) not in earlier]
+        if missing:
+            return (
+                f"{block.migration}: needs {', '.join(missing)}, which is neither recorded in "
+                "django_migrations nor applied earlier in this runbook"
+            )
+        return None
+    if plan.action != "run":
+        return None
+    deleting = earlier | set(_rows(block.deletes))
+    dependents = [r for r in block.required_by if _key(r) in applied and _key(r) not in deleting]
+    if dependents:
+        return (
+            f"{block.migration}: {', '.join(dependents)} depend(s) on it and are still recorded; "
+            "unapply them first (a runbook down to an earlier target does)"
+        )
+    return None
 
 
 def _listing(rows: list[list[str]], applied: set[Row]) -> str:
@@ -165,4 +191,32 @@ def describe_plans(plans: list[BlockPlan], *, dry_run: bool) -> list[str]:
                 if index not in plan.progress.done and index not in plan.skip_steps:
                     first, *rest = step.sql.splitlines()
                     text.append(f"    {index}. {first}" + (f" … (+{len(rest)} lines)" if rest else ""))
+    return text
+
+
+def preflight_report(
+    runbook: Runbook,
+    plans: list[BlockPlan],
+    *,
+    checksum: str,
+    database: str,
+    limits: str,
+    dry_run: bool,
+    journal_ddl: str | None,
+) -> list[str]:
+    """What apply says before any change: the runbook, the database, the limits, a
+    re-signature, the verdict per block, and the journal's DDL if a dry run would create it."""
+    text = [
+        f"runbook {runbook.direction}, {len(runbook.migrations)} migration(s), checksum sha256:{checksum}",
+        f"database {database}",
+        limits,
+    ]
+    signed = runbook.header.get("signed")
+    if signed:
+        last = signed[-1]
+        text.append(f"re-signed by {last.get('by')} at {last.get('at')} after review (was sha256:{last.get('was')})")
+    text.extend(describe_plans(plans, dry_run=dry_run))
+    if journal_ddl is not None:
+        text.append("the journal table does not exist yet; apply would create it:")
+        text.extend("    " + line for line in journal_ddl.splitlines())
     return text

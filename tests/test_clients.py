@@ -1,4 +1,4 @@
-"""vendors/base.py: run_client, which runs the vendors' CLIs for the scratch copy."""
+"""vendors/clients.py: run_client, which runs the vendors' CLIs for the scratch copy."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 import time
 
 from byhand.exceptions import CopyUnwanted, RehearsalError
-from byhand.vendors.base import UNWANTED_POLL, run_client
+from byhand.vendors.clients import UNWANTED_POLL, run_client
 
 
 def in_thread(call: object, seconds: float = 30) -> list[object]:

@@ -11,14 +11,12 @@ from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
-from byhand.applying import connect
-from byhand.drift import DriftReport
 from byhand.exceptions import PlanError
-from byhand.journal import Entry, Journal
-from byhand.planning import check_app, find_migration
-from byhand.recording import Row, delete_sql, insert_sql, records_of
-from byhand.vendors import get_target, get_vendor
-from byhand.vendors.target import params_from_settings
+from byhand.operating.journal import Entry, Journal
+from byhand.planning.history import Row, delete_sql, insert_sql, records_of
+from byhand.planning.plans import check_app, find_migration
+from byhand.planning.verifying import DriftReport
+from byhand.vendors import get_vendor
 
 __all__ = ["RecordChange", "check_effect", "plan_record", "write_record"]
 
@@ -86,8 +84,9 @@ def write_record(change: RecordChange, *, database: str, force: str | None, jour
     connection = connections[database]
     if not change.unrecord:
         MigrationRecorder(connection).ensure_schema()  # Django's own DDL, as migrate would
-    target = get_target(params_from_settings(connection.settings_dict, vendor=connection.vendor))
-    connect(target, application="byhand record")
+    vendor = get_vendor(connection.vendor)
+    target = vendor.target(vendor.params_from_settings(connection.settings_dict))
+    target.connect(application="byhand record")
     try:
         journal = Journal(target, table=journal_table, checksum="-")
         if not journal.exists():

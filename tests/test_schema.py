@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from byhand.drift import Difference, compare_schemas
+from byhand.planning.schema import Difference, compare_schemas
 
 
 def table(columns: dict[str, tuple[Any, ...]], constraints: dict[str, tuple[Any, ...]]) -> dict[str, Any]:

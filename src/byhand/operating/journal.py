@@ -19,28 +19,33 @@ from datetime import datetime, timezone
 from typing import Any
 
 from byhand import __version__
+from byhand.runbook import Step
+from byhand.vendors.base import Column
+from byhand.vendors.statements import digest
 from byhand.vendors.target import Target
 
-__all__ = ["DEFAULT_TABLE", "Entry", "Journal", "MigrationProgress", "RunSummary", "operator"]
+__all__ = ["COLUMNS", "DEFAULT_TABLE", "Entry", "Journal", "MigrationProgress", "RunSummary", "operator"]
 
 DEFAULT_TABLE = "byhand_journal"
 
-_COLUMNS = (
-    "run_id",
-    "event",
-    "status",
-    "runbook_checksum",
-    "migration",
-    "statement_index",
-    "statement_hash",
-    "attempts",
-    "started_at",
-    "finished_at",
-    "error",
-    "operator",
-    "byhand_version",
-    "detail",
+#: The journal's columns after its "id" key, rendered by each vendor (Vendor.table_ddl).
+COLUMNS: tuple[Column, ...] = (
+    ("run_id", "varchar(32)", False),
+    ("event", "varchar(32)", False),
+    ("status", "varchar(16)", False),
+    ("runbook_checksum", "varchar(64)", False),
+    ("migration", "varchar(255)", True),
+    ("statement_index", "integer", True),
+    ("statement_hash", "varchar(64)", True),
+    ("attempts", "integer", False),
+    ("started_at", "timestamp", False),
+    ("finished_at", "timestamp", True),
+    ("error", "text", True),
+    ("operator", "varchar(255)", False),
+    ("byhand_version", "varchar(32)", False),
+    ("detail", "text", True),
 )
+_NAMES = tuple(name for name, _type, _null in COLUMNS)
 
 
 def operator() -> str:
@@ -97,9 +102,15 @@ class Journal:
         self.checksum = checksum
         self.run_id = uuid.uuid4().hex
         self.operator = operator()
+        #: Rows waiting for the next transaction (the "done" row of a statement that ran alone).
+        self.carried: list[Entry] = []
+        #: Statements whose "started" row an earlier write carried: (migration, index).
+        self.prestarted: set[tuple[str | None, int]] = set()
 
     def ddl(self) -> str:
-        return self.target.journal_ddl(self.table)
+        return self.target.vendor.table_ddl(
+            self.table, COLUMNS, index=f"{self.table}_runbook", indexed=("runbook_checksum", "migration")
+        )
 
     def exists(self) -> bool:
         return self.target.table_exists(self.table)
@@ -109,8 +120,8 @@ class Journal:
             self.target.execute(statement.rstrip(";"))
 
     def insert_sql(self, count: int = 1) -> str:
-        columns = ", ".join(self.target.quote_name(c) for c in _COLUMNS)
-        row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+        columns = ", ".join(self.target.quote_name(c) for c in _NAMES)
+        row = "(" + ", ".join(["%s"] * len(_NAMES)) + ")"
         return f"INSERT INTO {self.target.quote_name(self.table)} ({columns}) VALUES " + ", ".join([row] * count)
 
     def insert(self, *entries: Entry) -> tuple[str, list[Any]] | tuple[None, None]:
@@ -127,6 +138,39 @@ class Journal:
         sql, params = self.insert(*entries)
         if sql is not None:
             self.target.execute(sql, params)
+
+    def statement(
+        self,
+        migration: str | None,
+        index: int,
+        step: Step,
+        status: str,
+        attempt: int,
+        *,
+        started_at: datetime | None = None,
+        error: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> Entry:
+        """The row of one statement's outcome (done, failed) or start."""
+        now = datetime.now(timezone.utc)
+        return Entry(
+            event="statement",
+            status=status,
+            migration=migration,
+            statement_index=index,
+            statement_hash=digest(step.sql),
+            attempts=attempt,
+            started_at=started_at or now,
+            finished_at=now if status in {"done", "failed"} else None,
+            error=error,
+            detail=detail,
+        )
+
+    def started(self, migration: str | None, index: int, step: Step, attempt: int) -> Entry:
+        """The "started" row of a statement that commits alone, with the state of what it
+        changes now (before it runs): after a crash, that state decides whether it ran."""
+        before = self.target.state_of(step.sql)
+        return self.statement(migration, index, step, "started", attempt, detail={"before": before})
 
     def _values(self, entry: Entry) -> tuple[Any, ...]:
         stamp = self.target.timestamp
@@ -152,9 +196,9 @@ class Journal:
     def _rows(self, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
         """The rows matching ``where``, oldest first, as column -> value."""
         q = self.target.quote_name
-        columns = ", ".join(q(c) for c in _COLUMNS)
+        columns = ", ".join(q(c) for c in _NAMES)
         rows = self.target.execute(f"SELECT {columns} FROM {q(self.table)} WHERE {where} ORDER BY {q('id')}", params)
-        return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
+        return [dict(zip(_NAMES, row, strict=True)) for row in rows]
 
     def progress(self) -> dict[str, MigrationProgress]:
         """Per migration of this runbook: statements done since it was last completed or skipped."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from byhand.preflight import BlockPlan, numbered_steps
+from byhand.operating.preflight import BlockPlan, numbered_steps
 from byhand.runbook import Control, Item, Step
 
 __all__ = ["Unit", "UnitKind", "link_units", "split_block"]

@@ -1,5 +1,5 @@
 """On a host with the project's code: run one manual step of a runbook (a RunPython
-function), or send the migrate signals after a by-hand migration.
+function) against the database.
 
 ``byhand apply`` stops before each manual step; the operator runs it here, against the
 same database, with the historical models of that point of the migration (as migrate
@@ -9,22 +9,20 @@ would pass them), then tells apply ``--manual-step-done APP.MIGRATION:N``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
-from django.apps import apps as global_apps
 from django.contrib.contenttypes.management import RenameContentType
-from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.migration import Migration
 from django.db.migrations.operations import RenameModel, RunPython, SeparateDatabaseAndState
 from django.db.migrations.operations.base import Operation
-from django.db.migrations.state import ModelState, ProjectState
+from django.db.migrations.state import ProjectState
 
 from byhand.exceptions import PlanError
-from byhand.planning import file_index, is_noop, python_step_name
+from byhand.planning.operations import file_index, is_noop, python_step_name
+from byhand.planning.states import state_before
 
-__all__ = ["parse_step_id", "run_manual_step", "send_migrate_signals"]
+__all__ = ["parse_step_id", "run_manual_step"]
 
 
 def parse_step_id(step_id: str) -> tuple[str, str, int]:
@@ -46,7 +44,7 @@ def run_manual_step(step_id: str, *, database: str, backwards: bool) -> list[str
         raise PlanError(f"no migration {app}.{name} in this project (the exact name, as the runbook writes it).")
     connection = connections[database]
     ran = []
-    found = list(_python_at(_state_before(executor, migration), migration, number))
+    found = list(_python_at(state_before(executor, migration), migration, number))
     with connection.schema_editor(atomic=migration.atomic) as editor:
         for operation, from_state, to_state in reversed(found) if backwards else found:
             if backwards:
@@ -57,22 +55,6 @@ def run_manual_step(step_id: str, *, database: str, backwards: bool) -> list[str
     if not ran:
         raise PlanError(f"{step_id}: that operation of {app}.{name} has no Python to run (see the runbook's steps).")
     return ran
-
-
-def _state_before(executor: MigrationExecutor, migration: Migration) -> ProjectState:
-    """The state migrate has when it reaches ``migration``: unmigrated apps and every applied
-    migration, leaving out this one and those that depend on it (a backwards run has not
-    unrecorded them yet)."""
-    key = (migration.app_label, migration.name)
-    after = set(executor.loader.graph.backwards_plan(key))  # itself and all that depend on it
-    state: ProjectState = executor._create_project_state(with_applied_migrations=False)  # type: ignore[attr-defined]
-    applied = executor.loader.applied_migrations
-    full_plan = executor.migration_plan(executor.loader.graph.leaf_nodes(), clean_start=True)
-    for planned, _backwards in full_plan:
-        node = (planned.app_label, planned.name)
-        if node in applied and node not in after:
-            planned.mutate_state(state, preserve=False)
-    return state
 
 
 def _python_at(
@@ -106,27 +88,3 @@ def _python_in(
             inner_before = state.clone()
             inner.state_forwards(app, state)
             yield from _python_in(app, inner, inner_before, state)
-
-
-def send_migrate_signals(*, database: str, verbosity: int, stdout: Any) -> None:
-    """pre_migrate and post_migrate as ``migrate`` sends them when it has nothing to do
-    (content types, permissions, sites), without planning, applying or recording
-    anything, without check_replacements and without creating django_migrations."""
-    connection = connections[database]
-    executor = MigrationExecutor(connection)
-    has_table = executor.recorder.has_table()
-    state: ProjectState = executor._create_project_state(  # type: ignore[attr-defined]
-        with_applied_migrations=has_table
-    )
-    emit_pre_migrate_signal(verbosity, False, connection.alias, stdout=stdout, apps=state.apps, plan=[])
-    # As migrate does before post_migrate: reload delayed models, re-render the real
-    # (unmigrated) apps' models so that they carry their relations.
-    state.clear_delayed_apps_cache()
-    post_apps = state.apps
-    with post_apps.bulk_update():
-        keys = []
-        for model_state in post_apps.real_models:
-            keys.append((model_state.app_label, model_state.name_lower))
-            post_apps.unregister_model(*keys[-1])
-    post_apps.render_multiple([ModelState.from_model(global_apps.get_model(*key)) for key in keys])
-    emit_post_migrate_signal(verbosity, False, connection.alias, stdout=stdout, apps=post_apps, plan=[])

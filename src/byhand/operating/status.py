@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from byhand.journal import Journal, MigrationProgress, RunSummary
-from byhand.preflight import numbered_steps, plan_block
+from byhand.operating.journal import Journal, MigrationProgress, RunSummary
+from byhand.operating.preflight import numbered_steps, plan_block
 from byhand.runbook import Runbook
 from byhand.vendors.target import Target
 

@@ -1,4 +1,5 @@
-"""django_migrations rows as SQL text, per vendor, quoted by the backend itself."""
+"""The history in django_migrations: which rows a migration writes (and unapplying it
+deletes), as the SQL text Django would send, per vendor, quoted by the backend itself."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.db.migrations.recorder import MigrationRecorder
 
 from byhand.vendors import Vendor
 
-__all__ = ["delete_sql", "insert_sql", "records_of"]
+__all__ = ["Row", "delete_sql", "insert_sql", "records_of"]
 
 Row = tuple[str, str]
 

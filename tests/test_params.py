@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from byhand.exceptions import BadDatabaseUrl
-from byhand.vendors.target import (
-    Blocker,
-    ConnectionParams,
-    digest,
-    milliseconds,
-    params_from_settings,
-    parse_database_url,
-    strip_comments,
-    tables_named_in,
-)
+from byhand.vendors import get_vendor
+from byhand.vendors.params import ConnectionParams, parse_database_url
+from byhand.vendors.statements import digest, strip_comments, tables_named_in
+from byhand.vendors.target import Blocker, milliseconds
+
+
+def params_from_settings(settings: dict[str, Any], *, vendor: str) -> ConnectionParams:
+    """The vendor's reading of a DATABASES entry, as manage.py byhand apply does it."""
+    return get_vendor(vendor).params_from_settings(settings)
+
 
 KNOWN = "use one of postgres://, postgresql://, pgsql://, mysql://, mariadb://, sqlite://"
 

@@ -1,4 +1,4 @@
-"""planning's helpers for Django's states: an exact, cheaper clone; fewer collections."""
+"""planning/states.py: Django's states: an exact, cheaper clone; fewer collections."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations import AddField, AlterField
 from django.db.migrations.state import ModelState, ProjectState
 
-from byhand import planning
-from byhand.planning import GC_THRESHOLD, clone_state, fewer_collections
+from byhand.planning import states
+from byhand.planning.states import GC_THRESHOLD, clone_state, fewer_collections
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_a_clone_of_another_shape_falls_back_to_djangos_own(
         return clone
 
     monkeypatch.setattr(ModelState, "clone", clone_with_more)
-    monkeypatch.setattr(planning, "_CLONE_SHAPE", [])
+    monkeypatch.setattr(states, "_CLONE_SHAPE", [])
     clone = clone_state(state)
     assert all(getattr(m, "something_new", False) for m in clone.models.values())
 

@@ -1,0 +1,129 @@
+"""The subcommands of ``manage.py byhand`` and their arguments (the planning side's front end)."""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from pathlib import Path
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS
+
+from byhand.console import add_apply_arguments, add_journal_argument
+
+__all__ = ["SQL_HELP", "add_subcommands"]
+
+SQL_HELP = """\
+Write ONE runbook for the migrations `manage.py migrate` would run with the same
+arguments: no argument = every pending migration; APP_LABEL = up to the app's
+leaf; APP_LABEL MIGRATION = forwards or backwards to it; APP_LABEL zero = unapply
+the app. Each migration's SQL is rehearsed on a schema-only scratch copy of the
+database, so later migrations get the index and constraint names the database
+will really have. The database itself is only read."""
+
+_RECORD_HELP = (
+    "{what} in django_migrations under its full name (an exact name wins, then a unique prefix); a squash "
+    "writes its replaced names and itself, as Django does. Refused when it is already done, or while "
+    "dependencies are not recorded (record) or recorded migrations depend on it (unrecord), unless --force "
+    "gives the reason, which is kept in the journal table."
+)
+
+
+def add_subcommands(parser: ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    _sql(commands.add_parser("sql", help="write the runbook for pending migrations", description=SQL_HELP))
+    apply = commands.add_parser(
+        "apply",
+        help="run a runbook against a database of settings.DATABASES",
+        description="The console script's 'byhand apply', with the connection taken from settings.",
+    )
+    add_apply_arguments(apply)
+    _database(apply)
+    _run_python(commands)
+    for verb, what in (("record", "record a migration as applied"), ("unrecord", "unrecord a migration")):
+        _record(commands, verb, what)
+    _verify(commands)
+    post_migrate = commands.add_parser(
+        "post-migrate",
+        help="send pre_migrate/post_migrate as migrate does (content types, permissions)",
+        description="Send pre_migrate and post_migrate for the database as 'migrate' does when it has "
+        "nothing to do: contenttypes creates missing content types, auth missing permissions, sites the "
+        "default site. Nothing is planned, applied or recorded; django_migrations is not created.",
+    )
+    _database(post_migrate)
+
+
+def _database(parser: ArgumentParser) -> None:
+    parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias (default: %(default)s)")
+
+
+def _sql(sql: ArgumentParser) -> None:
+    sql.add_argument("app_label", nargs="?", help="app label, as for migrate")
+    sql.add_argument("migration_name", nargs="?", help="target migration (exact name or unique prefix), or 'zero'")
+    _database(sql)
+    sql.add_argument("-o", "--output", type=Path, help="write the runbook to this file instead of standard output")
+    sql.add_argument(
+        "--migration",
+        nargs=2,
+        metavar=("APP_LABEL", "NAME"),
+        help="one migration alone, as sqlmigrate does (its dependencies must be applied)",
+    )
+    sql.add_argument("--backwards", action="store_true", help="with --migration: unapply it")
+    sql.add_argument(
+        "--manual-steps",
+        action="store_true",
+        help="write RunPython operations into the runbook as manual steps (default: refuse and list them)",
+    )
+    sql.add_argument(
+        "--scratch-database",
+        metavar="ALIAS",
+        help="create the rehearsal copy on this alias's server instead of the target's "
+        "(same vendor and version; for a read-only role on the target)",
+    )
+
+
+def _run_python(commands: Any) -> None:
+    run_python = commands.add_parser(
+        "run-python",
+        help="run one manual step (RunPython) of a runbook",
+        description="Run the Python function of manual step APP.MIGRATION:N against the database, with the "
+        "historical models of that point of the migration, as migrate would. byhand apply stops before each "
+        "manual step and prints this command; afterwards run apply again with --manual-step-done.",
+    )
+    run_python.add_argument("step", metavar="APP.MIGRATION:N", help="the manual step, as byhand apply names it")
+    _database(run_python)
+    run_python.add_argument("--backwards", action="store_true", help="run its reverse code (backwards runbooks)")
+
+
+def _record(commands: Any, verb: str, what: str) -> None:
+    sub = commands.add_parser(
+        verb,
+        help=f"{what} in django_migrations, as migrate --fake would, without the file on the database host",
+        description=_RECORD_HELP.format(what=what.capitalize()),
+    )
+    sub.add_argument("app_label", help="app label")
+    sub.add_argument("migration_name", help="migration name (exact, or a unique prefix)")
+    _database(sub)
+    sub.add_argument("--sql", action="store_true", help="print the INSERT/DELETE instead of executing it")
+    sub.add_argument("--force", metavar="REASON", help="write it despite the checks; REASON is journaled")
+    effect = "present" if verb == "record" else "absent"
+    sub.add_argument(
+        "--check",
+        action="store_true",
+        help=f"first verify (as byhand verify) that its schema effect is {effect}; refuse otherwise",
+    )
+    add_journal_argument(sub)
+
+
+def _verify(commands: Any) -> None:
+    verify = commands.add_parser(
+        "verify",
+        help="compare the live schema with what django_migrations claims",
+        description="Migrate a scratch database (same server) to exactly the migrations recorded in "
+        "django_migrations, introspect both, and report every difference with the migration behind it: "
+        "recorded but not applied, applied but not recorded, the same object under another name, or "
+        "unexplained. Read-only on the database. Exit 0 clean, 1 drift, 2 error.",
+    )
+    _database(verify)
+    verify.add_argument("--json", action="store_true", help="the report as JSON")
+    verify.add_argument("--scratch-database", metavar="ALIAS", help="make the scratch database on this alias's server")
+    add_journal_argument(verify, help="the journal table, ignored like django_migrations (default: byhand_journal)")

@@ -1,0 +1,105 @@
+"""After a unit failed: try again (after how long), or stop the run (with which error).
+
+Only lock timeouts and deadlocks are tried again, while the retry policy allows; each is
+reported with its blockers, which are cancelled or terminated when the operator asked.
+Everything else stops the run with an ApplyError saying where and what.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from byhand.exceptions import ConnectionLost, GaveUpOnLocks, StatementFailed
+from byhand.operating.executing import Position, UnitFailed
+from byhand.operating.journal import Entry, Journal
+from byhand.operating.monitor import Monitor, actions_on
+from byhand.operating.retrying import RetryPolicy
+from byhand.vendors.target import Blocker, Target
+
+__all__ = ["StopRule"]
+
+
+class StopRule:
+    def __init__(
+        self,
+        target: Target,
+        journal: Journal,
+        monitor: Monitor,
+        *,
+        retry: RetryPolicy,
+        lock_timeout: timedelta,
+        cancel_blockers_after: int | None,
+        terminate_idle_after: timedelta,
+        emit: Callable[..., None],
+        rng: Callable[[], float],
+    ) -> None:
+        self.target = target
+        self.journal = journal
+        self.monitor = monitor
+        self.retry = retry
+        self.lock_timeout = lock_timeout
+        self.cancel_blockers_after = cancel_blockers_after
+        self.terminate_idle_after = terminate_idle_after
+        self.emit = emit
+        self.rng = rng
+
+    def delay_after(self, failed: UnitFailed, attempt: int, waited: float, *, transactional: bool) -> float:
+        """Seconds to wait before the next attempt, or the ApplyError that ends the run
+        (after ``attempt`` attempts over ``waited`` seconds; a ``transactional`` unit is
+        rolled back whole)."""
+        target, at = self.target, failed.position
+        message = target.params.error_text(failed.error)
+        if target.is_connection_lost(failed.error):
+            raise ConnectionLost(where=at.where, detail=message)
+        target.rollback()
+        if not target.is_lock_timeout(failed.error):
+            self._journal_failure(at, attempt, message)
+            raise StatementFailed(where=at.where, error=message, rolled_back=transactional)
+        blockers = self.monitor.blockers(at.step, older_than=self.lock_timeout)
+        delay = self.retry.next_delay(attempt, waited, rng=self.rng)
+        if delay is None:
+            self._journal_failure(at, attempt, f"gave up on locks: {message}", blockers)
+            raise GaveUpOnLocks(
+                where=at.where,
+                attempts=attempt,
+                waited=waited,
+                lock_timeout=self.lock_timeout.total_seconds(),
+                blockers=[b.describe() for b in blockers],
+            )
+        self.emit(
+            "lock-timeout",
+            **at.event_data(),
+            attempt=attempt,
+            lock_timeout=self.lock_timeout.total_seconds(),
+            retry_in=delay,
+            blockers=[b.as_dict() for b in blockers],
+        )
+        if self.cancel_blockers_after is not None and attempt >= self.cancel_blockers_after:
+            try:
+                self._act_on(at, blockers)
+            except target.driver_errors() as exc:
+                error = target.params.error_text(exc)
+                raise StatementFailed(where=f"{at.where}, acting on a blocker", error=error, rolled_back=True) from None
+        return delay
+
+    def _act_on(self, at: Position, blockers: list[Blocker]) -> None:
+        for blocker, action in actions_on(blockers, terminate_idle_after=self.terminate_idle_after):
+            self.monitor.act(blocker, action)
+            self.journal.write(Entry(event=action, status="done", migration=at.migration, detail=blocker.as_dict()))
+            self.emit(action, block=at.event_data()["block"], migration=at.migration, blocker=blocker.as_dict())
+
+    def _journal_failure(self, at: Position, attempt: int, message: str, blockers: list[Blocker] | None = None) -> None:
+        """Best effort, after the rollback: the failure is raised whether or not this lands."""
+        if at.plan is None:
+            return  # the run's start failed: there may be no journal yet
+        detail = {"blockers": [b.as_dict() for b in blockers]} if blockers else None
+        journal, migration = self.journal, at.migration
+        if at.index is not None and at.step is not None:
+            entry = journal.statement(migration, at.index, at.step, "failed", attempt, error=message, detail=detail)
+        else:
+            entry = Entry(event="control", status="failed", migration=migration, error=message)
+        try:
+            journal.write(entry)
+        except self.target.driver_errors():
+            pass

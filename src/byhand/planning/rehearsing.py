@@ -1,0 +1,235 @@
+"""One migration rehearsed on the scratch copy, as Migration.apply / unapply would run it:
+its operations through Django's own schema editor, what the editor sends recorded as
+the runbook's statements, its Python kept out of the runbook as manual steps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import router, transaction
+from django.db.migrations.migration import Migration
+from django.db.migrations.operations import RunPython, RunSQL, SeparateDatabaseAndState
+from django.db.migrations.operations.base import Operation
+from django.db.migrations.state import ProjectState
+
+from byhand.planning.operations import describe, file_index, is_noop, python_operations, python_step_name
+from byhand.planning.recorder import StatementRecorder
+from byhand.planning.states import clone_state
+from byhand.runbook import Comment, Item, Step, terminate
+from byhand.vendors import Vendor
+
+__all__ = ["INFO_LIMIT", "Rehearsal", "is_djangos"]
+
+#: At most this many statements of a RunPython's rehearsal are shown under its manual step.
+INFO_LIMIT = 40
+
+#: An operation with the states it goes from and to, in the order the executor runs them.
+Planned = tuple[int, Operation, ProjectState, ProjectState]
+
+
+@dataclass
+class _Operation:
+    """One top-level operation being rehearsed: where its items and statements go."""
+
+    migration: Migration
+    op_index: int  # its index in the migration file
+    editor: Any
+    items: list[Item]
+    statements: list[str] = field(default_factory=list)
+
+    def flush(self) -> None:
+        """The statements recorded so far become the operation's steps."""
+        self.items.extend(Step(kind="schema", sql=terminate(sql), op=self.op_index) for sql in self.statements)
+        self.statements.clear()
+
+
+class Rehearsal:
+    """Rehearses migrations on ``connection`` (the scratch copy), recording what they send."""
+
+    def __init__(self, connection: Any, vendor: Vendor, *, backwards: bool) -> None:
+        self.connection = connection
+        self.vendor = vendor
+        self.backwards = backwards
+        self.recorder = StatementRecorder(connection, vendor)
+
+    def migration(self, migration: Migration, state: ProjectState) -> tuple[list[Item], list[str]]:
+        """The items of ``migration``'s operations (comments, steps, manual steps) and the
+        deferred SQL its schema editor ran at the end. Forwards, ``state`` evolves in place."""
+        items: list[Item] = []
+        deferred_sql: list[str] = []
+        recorder = self.recorder
+        label = f"{migration.app_label}.{migration.name}"
+        # What the editor runs outside an operation (its deferred SQL, at its exit) is kept apart.
+        with recorder.recording(label), recorder.capturing(deferred_sql, background=True):
+            with self.connection.schema_editor(atomic=migration.atomic) as editor:
+                recorder.watch(editor)
+                planned = self._backwards(migration, state) if self.backwards else self._forwards(migration, state)
+                for index, operation, from_state, to_state in planned:
+                    op = _Operation(migration, file_index(migration, index), editor, items)
+                    self._operation(op, operation, from_state, to_state)
+        return items, deferred_sql
+
+    def _forwards(self, migration: Migration, state: ProjectState) -> Iterator[Planned]:
+        # Migration.apply: one state, evolved in place operation by operation.
+        for index, operation in enumerate(migration.operations):
+            old_state = state if _reads_no_state(operation) else clone_state(state)
+            operation.state_forwards(migration.app_label, state)
+            yield index, operation, old_state, state
+
+    def _backwards(self, migration: Migration, state: ProjectState) -> list[Planned]:
+        # Migration.unapply: phase 1 builds the intermediate states, phase 2 runs in reverse.
+        to_run: list[Planned] = []
+        new_state = state
+        for index, operation in enumerate(migration.operations):
+            new_state = clone_state(new_state)
+            old_state = clone_state(new_state)
+            operation.state_forwards(migration.app_label, new_state)
+            to_run.insert(0, (index, operation, new_state, old_state))
+        return to_run
+
+    def _operation(
+        self, op: _Operation, operation: Operation, from_state: ProjectState, to_state: ProjectState
+    ) -> None:
+        items = op.items
+        items.extend([Comment("--"), Comment(f"-- {describe(operation)}"), Comment("--")])
+        before = len(items)
+        migration, editor = op.migration, op.editor
+        atomic_operation = operation.atomic or (migration.atomic and operation.atomic is not False)
+        with self.recorder.capturing(op.statements):
+            if not editor.atomic_migration and atomic_operation:
+                with transaction.atomic(editor.connection.alias):
+                    self._database(op, operation, from_state, to_state)
+            else:
+                self._database(op, operation, from_state, to_state)
+            op.flush()
+        if len(items) == before:
+            items.append(Comment("-- (no-op)"))
+            return
+        frozen = _frozen_default(migration.app_label, operation, to_state)
+        if frozen:
+            note = f"-- NOTE: {frozen} was evaluated when this runbook was made; its value is fixed above."
+            items.append(Comment(note))
+
+    def _database(self, op: _Operation, operation: Operation, from_state: ProjectState, to_state: ProjectState) -> None:
+        app_label = op.migration.app_label
+        if isinstance(operation, RunPython):
+            op.flush()
+            self._python(op, operation, from_state, to_state)
+        elif isinstance(operation, SeparateDatabaseAndState) and any(python_operations(operation)):
+            for inner, inner_from, inner_to in self._separate(app_label, operation, from_state, to_state):
+                self._database(op, inner, inner_from, inner_to)
+        else:
+            with self.recorder.in_background(is_djangos(operation)):
+                if self.backwards:
+                    operation.database_backwards(app_label, op.editor, from_state, to_state)
+                else:
+                    operation.database_forwards(app_label, op.editor, from_state, to_state)
+
+    def _separate(
+        self, app_label: str, operation: SeparateDatabaseAndState, from_state: ProjectState, to_state: ProjectState
+    ) -> Iterator[tuple[Operation, ProjectState, ProjectState]]:
+        """SeparateDatabaseAndState's own loops, so that nested Python is kept out too."""
+        database_operations = operation.database_operations
+        if not self.backwards:
+            for inner in database_operations:
+                inner_to = clone_state(from_state)
+                inner.state_forwards(app_label, inner_to)
+                yield inner, from_state, inner_to
+                from_state = inner_to
+            return
+        to_states = {}
+        for inner in database_operations:
+            to_states[inner] = to_state
+            to_state = clone_state(to_state)
+            inner.state_forwards(app_label, to_state)
+        for inner in reversed(database_operations):
+            from_state, to_state = to_state, to_states[inner]
+            yield inner, from_state, to_state
+
+    def _python(self, op: _Operation, operation: RunPython, from_state: ProjectState, to_state: ProjectState) -> None:
+        """A manual step, with what its code executed on the empty scratch copy shown above it."""
+        backwards, editor, app_label = self.backwards, op.editor, op.migration.app_label
+        if not router.allow_migrate(editor.connection.alias, app_label, **operation.hints):
+            return
+        if is_noop(operation, backwards):
+            op.items.append(Comment("-- (no-op: RunPython.noop)"))
+            return
+        path = python_step_name(operation, backwards)
+        direction = "backwards" if backwards else "forwards"
+        op.items.append(Comment(f"-- MANUAL STEP: run {path} ({direction}) on a host with the project's code."))
+        executed: list[str] = []
+        error = None
+        run = operation.database_backwards if backwards else operation.database_forwards
+        connection = editor.connection
+        try:
+            with self.recorder.capturing_python(executed):
+                if connection.in_atomic_block:  # a savepoint keeps a failure from spoiling the migration
+                    with transaction.atomic(connection.alias):
+                        run(app_label, editor, from_state, to_state)
+                else:
+                    run(app_label, editor, from_state, to_state)
+        except Exception as exc:  # noqa: BLE001 -- the empty scratch copy may break the code; shown, not fatal
+            error = f"{exc.__class__.__name__}: {' '.join(str(exc).split())}"
+        op.items.extend(_rehearsal_notes(executed, error))
+        op.items.append(Step(kind="manual", op=op.op_index, callable=path))
+
+
+def _frozen_default(app_label: str, operation: Operation, state: ProjectState) -> str | None:
+    """The callable default (or auto_now) of the field an operation leaves in place, if any."""
+    model_name, field_name = getattr(operation, "model_name_lower", ""), getattr(operation, "name", "")
+    model = state.models.get((app_label, model_name))
+    field = model.fields.get(field_name) if model and field_name else None
+    if field is None:
+        return None
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return f"the auto_now default of {model_name}.{field_name}"
+    if field.has_default() and callable(field.default):
+        default = field.default
+        path = f"{getattr(default, '__module__', '?')}.{getattr(default, '__qualname__', repr(default))}"
+        return f"the default {path}() of {model_name}.{field_name}"
+    return None
+
+
+def _reads_no_state(operation: Operation) -> bool:
+    """Operations whose database_forwards never looks at the state it is given, so the
+    copy Migration.apply makes for them (a full clone of the rendered state) is waste:
+    RunSQL, RunPython.noop (not even run here), state-only SeparateDatabaseAndState."""
+    kind = type(operation)
+    if kind is RunSQL:
+        return True
+    if kind is RunPython:
+        return is_noop(operation, backwards=False)  # type: ignore[arg-type]
+    return kind is SeparateDatabaseAndState and not operation.database_operations  # type: ignore[attr-defined]
+
+
+def is_djangos(operation: Operation) -> bool:
+    """Django's own operations, which catch no database error: their statements may run
+    in the background (a custom operation may catch the failure of its own statement)."""
+    if isinstance(operation, RunPython):
+        return False
+    if type(operation) is SeparateDatabaseAndState:
+        return all(is_djangos(inner) for inner in operation.database_operations)
+    return type(operation).__module__.startswith(("django.db.migrations.operations.", "django.contrib.postgres."))
+
+
+def _is_savepoint(sql: str) -> bool:
+    """byhand's own savepoint around the rehearsal of a RunPython is not the code's doing."""
+    return sql.split(" ", 1)[0].upper() in ("SAVEPOINT", "RELEASE", "ROLLBACK")
+
+
+def _rehearsal_notes(executed: list[str], error: str | None) -> list[Item]:
+    notes: list[Item] = []
+    executed = [sql for sql in executed if not _is_savepoint(sql)]
+    if executed:
+        notes.append(Comment("-- Rehearsal on the empty scratch copy executed (information only, never run):"))
+        for sql in executed[:INFO_LIMIT]:
+            notes.extend(Comment("--   " + line) for line in sql.split("\n"))
+        if len(executed) > INFO_LIMIT:
+            notes.append(Comment(f"--   ... and {len(executed) - INFO_LIMIT} more statements"))
+    else:
+        notes.append(Comment("-- Rehearsal on the empty scratch copy executed no SQL."))
+    if error:
+        notes.append(Comment(f"-- Rehearsal raised {error}"))
+    return notes

@@ -1,0 +1,107 @@
+"""A database's schema as Django's introspection sees it, and the differences between two."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Difference", "Schema", "compare_schemas", "snapshot"]
+
+Schema = dict[str, dict[str, Any]]  # table -> {"columns": {...}, "constraints": {...}}
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One thing the live schema has, lacks or has otherwise than the recorded migrations imply."""
+
+    kind: str  # missing, extra, changed, renamed, partly-recorded-squash
+    table: str
+    what: str  # "table", "column price", "index shop_book_promo_idx", ...
+    detail: str
+    migrations: tuple[str, ...] = ()  # the migration(s) that create or change it
+    verdict: str = ""  # recorded-not-applied, applied-not-recorded, name-drift, unexplained, ...
+
+    def describe(self) -> str:
+        by = f" ({', '.join(self.migrations)})" if self.migrations else ""
+        return f"{self.verdict}: {self.table} {self.what}: {self.detail}{by}"
+
+
+# -- snapshots ---------------------------------------------------------------------------
+
+
+def snapshot(connection: Any, *, ignore: set[str]) -> Schema:
+    """Tables, columns (type, nullability, default) and constraints/indexes, as Django introspects them."""
+    introspection = connection.introspection
+    schema: Schema = {}
+    with connection.cursor() as cursor:
+        for info in introspection.get_table_list(cursor):
+            if info.name in ignore or info.type != "t":
+                continue
+            columns = {
+                c.name: (str(c.type_code), bool(c.null_ok), None if c.default is None else str(c.default))
+                for c in introspection.get_table_description(cursor, info.name)
+            }
+            constraints = {
+                name: _signature(data) for name, data in introspection.get_constraints(cursor, info.name).items()
+            }
+            schema[info.name] = {"columns": columns, "constraints": constraints}
+    return schema
+
+
+#: Django's get_constraints() flags, in the order that decides what a constraint is.
+_KINDS = (("primary_key", "primary key"), ("foreign_key", "foreign key"), ("check", "check"), ("unique", "unique"))
+
+
+def _signature(data: dict[str, Any]) -> tuple[Any, ...]:
+    """What a constraint or index is, without its name: kind, columns, FK target, index type."""
+    kind = next((kind for flag, kind in _KINDS if data.get(flag)), "index")
+    return (kind, tuple(data.get("columns") or ()), tuple(data.get("foreign_key") or ()), data.get("type"))
+
+
+def _label(name: str, signature: tuple[Any, ...]) -> str:
+    kind, columns = signature[0], signature[1]
+    return f"{kind} {name} ({', '.join(columns)})"
+
+
+# -- comparing ----------------------------------------------------------------------------
+
+
+def compare_schemas(expected: Schema, live: Schema) -> Iterator[Difference]:
+    """Every difference, unattributed: missing/extra tables, columns, constraints; a
+    constraint with the same definition under another name is a rename (name drift)."""
+    for table in sorted(expected.keys() - live.keys()):
+        yield Difference("missing", table, "table", "the table does not exist")
+    for table in sorted(live.keys() - expected.keys()):
+        yield Difference("extra", table, "table", "no recorded migration creates this table")
+    for table in sorted(expected.keys() & live.keys()):
+        want, have = expected[table], live[table]
+        for column in sorted(want["columns"].keys() - have["columns"].keys()):
+            yield Difference("missing", table, f"column {column}", "the column does not exist")
+        for column in sorted(have["columns"].keys() - want["columns"].keys()):
+            yield Difference("extra", table, f"column {column}", "no recorded migration adds this column")
+        for column in sorted(want["columns"].keys() & have["columns"].keys()):
+            w, h = want["columns"][column], have["columns"][column]
+            for label, a, b in (("type", w[0], h[0]), ("null", w[1], h[1]), ("default", w[2], h[2])):
+                if a != b:
+                    yield Difference("changed", table, f"column {column}", f"{label} is {b!r}, migrations say {a!r}")
+        yield from _compare_constraints(table, want["constraints"], have["constraints"])
+
+
+def _compare_constraints(table: str, want: dict[str, Any], have: dict[str, Any]) -> Iterator[Difference]:
+    unmatched_have = {name: sig for name, sig in have.items() if name not in want}
+    for name, signature in sorted(want.items()):
+        if name in have:
+            if have[name] != signature:
+                detail = f"is {_label(name, have[name])}, migrations say {_label(name, signature)}"
+                yield Difference("changed", table, f"{signature[0]} {name}", detail)
+            continue
+        same = [other for other, sig in unmatched_have.items() if sig == signature]
+        if same:
+            del unmatched_have[same[0]]
+            detail = f"exists as {same[0]!r} (same definition, another name)"
+            yield Difference("renamed", table, _label(name, signature), detail)
+        else:
+            yield Difference("missing", table, _label(name, signature), "does not exist")
+    for name, signature in sorted(unmatched_have.items()):
+        yield Difference("extra", table, _label(name, signature), "no recorded migration creates it")

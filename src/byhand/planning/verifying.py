@@ -1,0 +1,217 @@
+"""Does the live schema match what django_migrations claims? Compare it with a scratch
+database migrated to exactly the recorded set, and name the migration behind each
+difference."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from django.apps import apps as global_apps
+from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.migration import Migration
+from django.db.migrations.recorder import MigrationRecorder
+from django.db.migrations.state import ProjectState
+
+from byhand.exceptions import RehearsalError
+from byhand.operating.journal import DEFAULT_TABLE
+from byhand.planning.attribution import Attribution, attribute
+from byhand.planning.schema import Difference, Schema, compare_schemas, snapshot
+from byhand.planning.scratch import check_on_scratch, use_database
+from byhand.planning.states import fewer_collections, project_state
+from byhand.vendors import get_vendor
+
+__all__ = ["DriftReport", "verify_database"]
+
+Key = tuple[str, str]
+
+
+@dataclass
+class DriftReport:
+    database: str
+    recorded: int
+    differences: list[Difference] = field(default_factory=list)
+    live: Schema = field(default_factory=dict)
+    #: What each recorded migration creates ((table, "table" | "column NAME" | index/constraint name)).
+    created_by_recorded: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: Differences a pending migration would make, keyed like Difference (table, what).
+    created_by_pending: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def present(self, table: str, what: str) -> bool:
+        """Whether the live schema has this table, column or named constraint/index."""
+        if table not in self.live:
+            return False
+        if what == "table":
+            return True
+        if what.startswith("column "):
+            return what[len("column ") :] in self.live[table]["columns"]
+        return what in self.live[table]["constraints"]
+
+    @property
+    def clean(self) -> bool:
+        return not self.differences
+
+
+def _ignored_tables(executor: MigrationExecutor, journal_table: str) -> set[str]:
+    """django_migrations, byhand's journal, and the tables of unmigrated apps (they have no migrations)."""
+    ignore = {MigrationRecorder.Migration._meta.db_table, journal_table}
+    for app in executor.loader.unmigrated_apps:
+        try:
+            config = global_apps.get_app_config(app)
+        except LookupError:
+            continue
+        for model in config.get_models(include_auto_created=True):
+            ignore.add(model._meta.db_table)
+    return ignore
+
+
+def _recorded_closure(
+    executor: MigrationExecutor, full_plan: list[Migration], applied: set[Key]
+) -> tuple[list[Migration], list[Difference]]:
+    """The recorded migrations whose dependencies are recorded too, in plan order (the
+    expected schema is built from these); the others are reported."""
+    graph = executor.loader.graph
+    kept: set[Key] = set()
+    done: list[Migration] = []
+    orphans: list[Difference] = []
+    for migration in full_plan:
+        key = (migration.app_label, migration.name)
+        if key not in applied:
+            continue
+        missing = sorted(f"{a}.{n}" for a, n in (p.key for p in graph.node_map[key].parents) if (a, n) not in kept)
+        if missing:
+            detail = f"recorded, but its dependencies are not: {', '.join(missing)}; left out of the expected schema"
+            orphans.append(
+                Difference(
+                    "inconsistent",
+                    "django_migrations",
+                    f"migration {key[0]}.{key[1]}",
+                    detail,
+                    (f"{key[0]}.{key[1]}",),
+                    "inconsistent-history",
+                )
+            )
+            continue
+        kept.add(key)
+        done.append(migration)
+    return done, orphans
+
+
+def _partly_recorded_squashes(executor: MigrationExecutor, recorded: set[Key]) -> Iterator[Difference]:
+    for key, migration in sorted(executor.loader.disk_migrations.items()):
+        if not migration.replaces:
+            continue
+        names = [tuple(r) for r in migration.replaces] + [key]
+        present = [n for n in names if n in recorded]
+        if present and len(present) < len(names):
+            missing = [f"{a}.{n}" for a, n in names if (a, n) not in recorded]
+            yield Difference(
+                "partly-recorded-squash",
+                "django_migrations",
+                f"squash {key[0]}.{key[1]}",
+                f"{len(present)} of its {len(names)} rows are recorded; missing: {', '.join(missing)}",
+                (f"{key[0]}.{key[1]}",),
+                "partly-recorded",
+            )
+
+
+def verify_database(
+    database: str, *, scratch_database: str | None = None, journal_table: str = DEFAULT_TABLE
+) -> DriftReport:
+    """Read-only on ``database``: its schema against a scratch database of the same server
+    migrated to exactly the recorded set; then what pending migrations would create, to
+    tell "applied but not recorded" from "no migration explains it"."""
+    connection = connections[database]
+    executor = MigrationExecutor(connection)
+    recorder = MigrationRecorder(connection)
+    recorded: set[Key] = set(recorder.applied_migrations()) if recorder.has_table() else set()
+    applied = set(executor.loader.applied_migrations)
+    ignore = _ignored_tables(executor, journal_table)
+    live = snapshot(connection, ignore=ignore)
+    full_plan = [m for m, _ in executor.migration_plan(executor.loader.graph.leaf_nodes(), clean_start=True)]
+    done, orphans = _recorded_closure(executor, full_plan, applied)
+    pending = [m for m in full_plan if (m.app_label, m.name) not in applied]
+    start, expected, created_by_pending = _on_scratch(database, scratch_database, done, pending, ignore)
+    attribution = attribute(done, start)
+    report = DriftReport(
+        database=database,
+        recorded=len(recorded),
+        live=live,
+        created_by_recorded=attribution.created,
+        created_by_pending=created_by_pending,
+    )
+    report.differences.extend(_partly_recorded_squashes(executor, recorded))
+    report.differences.extend(orphans)
+    for difference in compare_schemas(expected, live):
+        report.differences.append(_judge(difference, attribution, created_by_pending))
+    return report
+
+
+def _on_scratch(
+    database: str, scratch_database: str | None, done: list[Migration], pending: list[Migration], ignore: set[str]
+) -> tuple[ProjectState, Schema, dict[tuple[str, str], str]]:
+    """On an empty scratch database (dropped afterwards): the start state, the schema the
+    recorded migrations ``done`` make, and what each ``pending`` migration would add."""
+    connection = connections[database]
+    vendor = get_vendor(connection.vendor)
+    server = connections[scratch_database] if scratch_database else connection
+    scratch = vendor.make_empty_scratch(connection, server=server)
+    try:
+        with fewer_collections(), use_database(database, scratch.settings) as copy:
+            check_on_scratch(copy, vendor, scratch)
+            scratch_executor = MigrationExecutor(copy)
+            start = project_state(scratch_executor, with_applied=False)
+            try:
+                state = scratch_executor.migrate([], plan=[(m, False) for m in done])
+            except Exception as exc:
+                raise RehearsalError(f"could not migrate the scratch database to the recorded set: {exc}") from exc
+            expected = snapshot(copy, ignore=ignore)
+            return start, expected, _pending_objects(scratch_executor, copy, pending, state, ignore, expected)
+    finally:
+        vendor.drop_scratch(scratch, server=server)
+
+
+def _pending_objects(
+    executor: MigrationExecutor,
+    connection: Any,
+    pending: list[Migration],
+    state: ProjectState,
+    ignore: set[str],
+    before: Schema,
+) -> dict[tuple[str, str], str]:
+    """(table, what) -> the pending migration that would create or change it, found by
+    applying the pending migrations one by one to the scratch copy."""
+    found: dict[tuple[str, str], str] = {}
+    previous = before
+    for migration in pending:
+        try:
+            state = executor.apply_migration(state, migration)
+        except Exception:  # noqa: BLE001 -- a pending migration that fails here explains nothing
+            break
+        now = snapshot(connection, ignore=ignore)
+        for difference in compare_schemas(previous, now):
+            if difference.kind in ("extra", "changed", "renamed"):
+                found.setdefault((difference.table, difference.what), f"{migration.app_label}.{migration.name}")
+        previous = now
+    return found
+
+
+_VERDICTS = {"missing": "recorded-not-applied", "changed": "changed", "renamed": "name-drift", "extra": "unexplained"}
+
+
+def _judge(
+    difference: Difference, attribution: Attribution, created_by_pending: dict[tuple[str, str], str]
+) -> Difference:
+    key = (difference.table, difference.what)
+    pending = created_by_pending.get(key)
+    if difference.kind in ("extra", "changed") and pending is not None:
+        detail = (
+            f"{difference.detail}; pending {pending} creates it: applied but not recorded "
+            f"(byhand record {pending.replace('.', ' ', 1)})"
+        )
+        return replace(difference, detail=detail, migrations=(pending,), verdict="applied-not-recorded")
+    # No migration explains an extra object; for the others, those that create or change it.
+    migrations = () if difference.kind == "extra" else attribution.find(difference)
+    return replace(difference, migrations=migrations, verdict=_VERDICTS[difference.kind])

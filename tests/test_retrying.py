@@ -1,0 +1,52 @@
+"""The retry policy: backoff with jitter, and when to give up; pure, no clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from byhand.operating.retrying import RetryPolicy
+
+
+@pytest.mark.parametrize(
+    ("attempt", "low", "high"),
+    [(1, 0.1, 0.2), (2, 0.2, 0.4), (3, 0.4, 0.8), (5, 1.6, 3.2), (6, 2.5, 5.0), (7, 2.5, 5.0), (30, 2.5, 5.0)],
+)
+def test_policy_waits_between_half_and_all_of_the_doubled_base(attempt: int, low: float, high: float) -> None:
+    """200 ms doubled per attempt, capped at 5 s; jitter 0 gives half, jitter 1 all of it."""
+    policy = RetryPolicy()
+    assert policy.delay(attempt, rng=lambda: 0.0) == pytest.approx(low)
+    assert policy.delay(attempt, rng=lambda: 1.0) == pytest.approx(high)
+    assert low <= policy.delay(attempt, rng=lambda: 0.37) <= high
+
+
+def test_policy_with_its_own_base_and_cap() -> None:
+    """base 1 s, cap 3 s: 1, 2, then 3 s at most."""
+    policy = RetryPolicy(base=timedelta(seconds=1), cap=timedelta(seconds=3))
+    assert [policy.delay(n, rng=lambda: 1.0) for n in (1, 2, 3, 4)] == [1.0, 2.0, 3.0, 3.0]
+
+
+def test_policy_stays_at_the_cap_however_many_attempts() -> None:
+    """--max-attempts 2000 --max-wait 3h is allowed: attempt 1100 still waits at most the cap."""
+    assert RetryPolicy().delay(1100, rng=lambda: 1.0) == 5.0
+
+
+def test_the_next_attempt_waits_the_delay_while_attempts_and_time_remain() -> None:
+    """Attempt 3 of 20, 1 s waited of 10 min: the delay of attempt 3."""
+    policy = RetryPolicy()
+    assert policy.next_delay(3, 1.0, rng=lambda: 0.5) == policy.delay(3, rng=lambda: 0.5) == pytest.approx(0.6)
+
+
+def test_it_gives_up_after_max_attempts() -> None:
+    """The last attempt failed: no delay, whatever time is left."""
+    policy = RetryPolicy(max_attempts=3)
+    assert policy.next_delay(2, 0.0, rng=lambda: 0.0) is not None
+    assert policy.next_delay(3, 0.0, rng=lambda: 0.0) is None
+
+
+def test_it_gives_up_when_the_wait_would_pass_max_wait() -> None:
+    """9.8 s waited of 10 s: a 0.4 s delay would pass the limit, a 0.1 s one would not."""
+    policy = RetryPolicy(max_wait=timedelta(seconds=10))
+    assert policy.next_delay(2, 9.8, rng=lambda: 1.0) is None  # 0.4 s
+    assert policy.next_delay(1, 9.8, rng=lambda: 0.0) == pytest.approx(0.1)
