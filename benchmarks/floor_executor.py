@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from byhand.runbook import Control, Step, parse_runbook
-from byhand.vendors.target import parse_database_url, tables_named_in
+from byhand.vendors.params import parse_database_url
+from byhand.vendors.statements import tables_named_in
 
 __all__ = ["main"]
 
