@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 
 import django
 import pytest
-from django.core.management import CommandError, call_command
+from django.core import checks
+from django.core.management import BaseCommand, CommandError, call_command
 from django.db import DatabaseError, connections
 from django.test import override_settings
 
@@ -266,6 +267,27 @@ def test_only_the_command_line_leaves_the_rehearsals_garbage_to_the_end_of_the_p
         assert "shop.0001_initial" in output.read_text()
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.needs_server
+def test_system_checks_look_at_the_chosen_database_only(empty_db: dict[str, Any]) -> None:
+    """As migrate: the checks get only --database. Django 6.1 otherwise gives them every alias,
+    and MySQL's field checks then connect to each (an unreachable alias fails the command)."""
+    seen: list[Any] = []
+
+    def spy(app_configs: Any, databases: Any = None, **kwargs: Any) -> list[Any]:
+        seen.append(databases)
+        return []
+
+    registry = checks.registry.registry
+    registry.register(spy)
+    try:
+        with pytest.raises(CommandError, match="'nope'"):
+            call_command("byhand", "sql", "nope", "--database", "default", skip_checks=False)
+    finally:
+        registry.registered_checks.discard(spy)
+    # Django 4.2 has no get_check_kwargs: no database is checked there.
+    assert seen == ([["default"]] if hasattr(BaseCommand, "get_check_kwargs") else [None])
 
 
 @pytest.mark.needs_server
