@@ -13,7 +13,7 @@ from django.db.migrations.operations import AddField, AlterField
 from django.db.migrations.state import ModelState, ProjectState
 
 from byhand.planning import states
-from byhand.planning.states import GC_THRESHOLD, clone_state, fewer_collections
+from byhand.planning.states import GC_THRESHOLD, UNFROZEN_COUNT, clone_state, fewer_collections
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_fewer_collections_still_collects_and_restores_the_collector(collector: 
 
     with fewer_collections():
         assert gc.get_threshold() == (max(before[0], GC_THRESHOLD), *before[1:])
-        assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() > UNFROZEN_COUNT
         gc.callbacks.append(count)
         try:
             for _ in range(3 * GC_THRESHOLD):
@@ -116,14 +116,14 @@ def test_fewer_collections_still_collects_and_restores_the_collector(collector: 
         assert 1 <= len(stops) <= 6  # at Python's default of 700: hundreds
         assert sum(info["collected"] for info in stops) > GC_THRESHOLD
     assert gc.get_threshold() == before
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() <= UNFROZEN_COUNT
 
 
 def test_fewer_collections_leaves_a_disabled_collector_and_others_frozen_objects_alone(collector: None) -> None:
     before = gc.get_threshold()
     gc.disable()
     with fewer_collections():
-        assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+        assert gc.get_threshold() == before and gc.get_freeze_count() <= UNFROZEN_COUNT
     assert not gc.isenabled()
     gc.enable()
     gc.freeze()

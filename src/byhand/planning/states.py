@@ -12,7 +12,15 @@ from django.db.migrations.state import ModelState, ProjectState
 
 from byhand.planning.plans import Plan
 
-__all__ = ["GC_THRESHOLD", "clone_state", "fewer_collections", "project_state", "state_before", "states_backwards"]
+__all__ = [
+    "GC_THRESHOLD",
+    "UNFROZEN_COUNT",
+    "clone_state",
+    "fewer_collections",
+    "project_state",
+    "state_before",
+    "states_backwards",
+]
 
 
 def project_state(executor: MigrationExecutor, *, with_applied: bool) -> ProjectState:
@@ -89,8 +97,8 @@ def fewer_collections() -> Iterator[None]:
     young heap again and again: over a tenth of a 534-migration ``byhand sql``
     (benchmarks/RESULTS.md). What exists before (Django, the project, the loaded
     migrations) lives to the end of the process anyway, so it is frozen out of every
-    collection (``gc.freeze``; unless someone else froze objects already: unfreezing is
-    all or nothing); collections come after GC_THRESHOLD allocations. Garbage is still
+    collection (``gc.freeze``; unless someone else froze objects already, see
+    UNFROZEN_COUNT: unfreezing is all or nothing); collections come after GC_THRESHOLD allocations. Garbage is still
     collected, so memory stays bounded. Thresholds and frozen objects are restored
     afterwards; with the collector turned off, nothing is changed.
     """
@@ -98,7 +106,7 @@ def fewer_collections() -> Iterator[None]:
         yield
         return
     thresholds = gc.get_threshold()
-    freezing = gc.get_freeze_count() == 0
+    freezing = gc.get_freeze_count() <= UNFROZEN_COUNT
     if freezing:
         gc.freeze()
     gc.set_threshold(max(thresholds[0], GC_THRESHOLD), *thresholds[1:])
@@ -113,6 +121,12 @@ def fewer_collections() -> Iterator[None]:
 #: Allocations between two collections of the youngest generation in fewer_collections
 #: (Python's default is 700).
 GC_THRESHOLD = 50_000
+
+#: What gc.get_freeze_count() says when nobody has frozen anything, taken when byhand is
+#: imported: 0, except on CPython 3.12, whose collector keeps immortal objects in the
+#: permanent generation (375 from interpreter start, back after any full collection
+#: that follows a gc.unfreeze()).
+UNFROZEN_COUNT = gc.get_freeze_count()
 
 
 def states_backwards(plan: Plan) -> dict[Migration, ProjectState]:
