@@ -64,3 +64,13 @@ def test_a_difference_describes_itself_with_its_verdict_and_migrations() -> None
         "missing", "t", "column a", "the column does not exist", ("app.0002_a",), "recorded-not-applied"
     )
     assert difference.describe() == "recorded-not-applied: t column a: the column does not exist (app.0002_a)"
+
+
+def test_a_foreign_key_with_another_on_delete_is_changed() -> None:
+    """Same name, columns and target, another ON DELETE action: one 'changed' that says so."""
+    fk = ("foreign key", ("parent_id",), ("t", "id"), None, "NO ACTION")
+    expected = {"t": table({}, {"t_parent_fk": fk})}
+    live = {"t": table({}, {"t_parent_fk": (*fk[:4], "CASCADE")})}
+    (difference,) = compare_schemas(expected, live)
+    assert (difference.kind, difference.what) == ("changed", "foreign key t_parent_fk (parent_id)")
+    assert difference.detail == "ON DELETE is CASCADE, migrations say NO ACTION"

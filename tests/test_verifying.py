@@ -177,6 +177,49 @@ def test_a_partly_recorded_squash_is_reported(db: dict[str, Any], capsys: pytest
     assert "missing: catalog.0002_category_slug" in found["detail"]
 
 
+@pytest.mark.needs_server
+def test_a_foreign_key_s_on_delete_changed_by_hand_is_reported(
+    db: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """catalog_category.parent made ON DELETE CASCADE by hand (Django wrote none): the same
+    name, columns and target, another action; attributed to the migration of the column."""
+    migrate()
+    name = next(n for n, data in _constraints("catalog_category").items() if data["foreign_key"])
+    target = f"FOREIGN KEY ({q('parent_id')}) REFERENCES {q('catalog_category')} ({q('id')}) ON DELETE CASCADE"
+    if VENDOR == "postgresql":
+        run(
+            f"ALTER TABLE {q('catalog_category')} DROP CONSTRAINT {q(name)}",
+            f"ALTER TABLE {q('catalog_category')} ADD CONSTRAINT {q(name)} {target} DEFERRABLE INITIALLY DEFERRED",
+        )
+    elif VENDOR == "mysql":
+        run(
+            f"ALTER TABLE {q('catalog_category')} DROP FOREIGN KEY {q(name)}",
+            f"ALTER TABLE {q('catalog_category')} ADD CONSTRAINT {q(name)} {target}",
+        )
+    else:
+        old = _sqlite_sql("catalog_category")
+        create = old.replace(
+            'REFERENCES "catalog_category" ("id") ', 'REFERENCES "catalog_category" ("id") ON DELETE CASCADE '
+        )
+        assert create != old
+        indexes = _sqlite_indexes("catalog_category")
+        run(
+            "PRAGMA foreign_keys = OFF",
+            'ALTER TABLE "catalog_category" RENAME TO "catalog_category_old"',
+            create,
+            'INSERT INTO "catalog_category" SELECT * FROM "catalog_category_old"',
+            'DROP TABLE "catalog_category_old"',
+            *indexes,
+        )
+    status, differences = verify(capsys)
+    assert status == 1
+    found = find(differences, table="catalog_category", kind="changed")
+    assert found["what"] == f"foreign key {name} (parent_id)"
+    assert found["detail"].startswith("ON DELETE is CASCADE, migrations say ")
+    assert found["migrations"] == ["catalog.0004_category_parent"]
+    assert [d for d in differences if d is not found] == []
+
+
 def _constraints(table: str) -> dict[str, Any]:
     connection = connections["default"]
     with connection.cursor() as cursor:
@@ -187,6 +230,14 @@ def _sqlite_sql(table: str) -> str:
     with connections["default"].cursor() as cursor:
         cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", [table])
         return str(cursor.fetchone()[0])
+
+
+def _sqlite_indexes(table: str) -> list[str]:
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL", [table]
+        )
+        return [str(sql) for (sql,) in cursor.fetchall()]
 
 
 @pytest.mark.needs_server

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from byhand.vendors import get_vendor
+
 __all__ = ["Difference", "Schema", "compare_schemas", "snapshot"]
 
 Schema = dict[str, dict[str, Any]]  # table -> {"columns": {...}, "constraints": {...}}
@@ -33,6 +35,7 @@ class Difference:
 def snapshot(connection: Any, *, ignore: set[str]) -> Schema:
     """Tables, columns (type, nullability, default) and constraints/indexes, as Django introspects them."""
     introspection = connection.introspection
+    vendor = get_vendor(connection.vendor)
     schema: Schema = {}
     with connection.cursor() as cursor:
         for info in introspection.get_table_list(cursor):
@@ -42,8 +45,10 @@ def snapshot(connection: Any, *, ignore: set[str]) -> Schema:
                 c.name: (str(c.type_code), bool(c.null_ok), None if c.default is None else str(c.default))
                 for c in introspection.get_table_description(cursor, info.name)
             }
+            actions = vendor.foreign_key_actions(cursor, info.name)
             constraints = {
-                name: _signature(data) for name, data in introspection.get_constraints(cursor, info.name).items()
+                name: _signature(data, actions.get(name))
+                for name, data in introspection.get_constraints(cursor, info.name).items()
             }
             schema[info.name] = {"columns": columns, "constraints": constraints}
     return schema
@@ -53,10 +58,12 @@ def snapshot(connection: Any, *, ignore: set[str]) -> Schema:
 _KINDS = (("primary_key", "primary key"), ("foreign_key", "foreign key"), ("check", "check"), ("unique", "unique"))
 
 
-def _signature(data: dict[str, Any]) -> tuple[Any, ...]:
-    """What a constraint or index is, without its name: kind, columns, FK target, index type."""
+def _signature(data: dict[str, Any], on_delete: str | None = None) -> tuple[Any, ...]:
+    """What a constraint or index is, without its name: kind, columns, FK target, index
+    type, and a foreign key's ON DELETE action."""
     kind = next((kind for flag, kind in _KINDS if data.get(flag)), "index")
-    return (kind, tuple(data.get("columns") or ()), tuple(data.get("foreign_key") or ()), data.get("type"))
+    foreign_key = tuple(data.get("foreign_key") or ())
+    return (kind, tuple(data.get("columns") or ()), foreign_key, data.get("type"), on_delete if foreign_key else None)
 
 
 def _label(name: str, signature: tuple[Any, ...]) -> str:
@@ -93,8 +100,11 @@ def _compare_constraints(table: str, want: dict[str, Any], have: dict[str, Any])
     for name, signature in sorted(want.items()):
         if name in have:
             if have[name] != signature:
-                detail = f"is {_label(name, have[name])}, migrations say {_label(name, signature)}"
-                yield Difference("changed", table, f"{signature[0]} {name}", detail)
+                if have[name][:4] == signature[:4]:
+                    detail = f"ON DELETE is {have[name][4]}, migrations say {signature[4]}"
+                else:
+                    detail = f"is {_label(name, have[name])}, migrations say {_label(name, signature)}"
+                yield Difference("changed", table, _label(name, signature), detail)
             continue
         same = [other for other, sig in unmatched_have.items() if sig == signature]
         if same:

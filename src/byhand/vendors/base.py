@@ -173,6 +173,13 @@ class Vendor(ABC):
     def server_version(self, connection: Any) -> str: ...
 
     @abstractmethod
+    def foreign_key_actions(self, cursor: Any, table: str) -> dict[str, str]:
+        """The ON DELETE action of each foreign key of ``table``, by the name Django's
+        get_constraints() gives it, as the catalog spells it (NO ACTION, RESTRICT,
+        CASCADE, SET NULL, SET DEFAULT). get_constraints() does not say it, and
+        get_relations() says it only from Django 6.1, by column, and not RESTRICT."""
+
+    @abstractmethod
     def database_name(self, connection: Any) -> str:
         """The database ``connection`` is really on, as the server says (not its settings)."""
 

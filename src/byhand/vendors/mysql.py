@@ -241,6 +241,16 @@ class MySQL(ServerVendor):
     def server_version(self, connection: Any) -> str:
         return str(connection.mysql_server_info)
 
+    def foreign_key_actions(self, cursor: Any, table: str) -> dict[str, str]:
+        # MariaDB and MySQL say RESTRICT for a foreign key made without ON DELETE, and NO
+        # ACTION for one made with ON DELETE NO ACTION, which InnoDB treats as RESTRICT.
+        cursor.execute(
+            "SELECT constraint_name, delete_rule FROM information_schema.referential_constraints "
+            "WHERE constraint_schema = DATABASE() AND table_name = %s",
+            [table],
+        )
+        return {str(name): "RESTRICT" if rule == "NO ACTION" else str(rule) for name, rule in cursor.fetchall()}
+
     def dump_schema(self, target: Any, *, unwanted: threading.Event | None = None) -> str:
         args, env = target.client.settings_to_cmd_args_env(target.settings_dict, [])
         dump_args = [

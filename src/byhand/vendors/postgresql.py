@@ -49,6 +49,15 @@ ORDER BY a.xact_start NULLS LAST
 LIMIT 10
 """
 
+#: pg_constraint.confdeltype: the ON DELETE action of a foreign key.
+_CONFDELTYPE = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
+
+# The table as Django's introspection finds it: visible on the search path.
+_FOREIGN_KEY_ACTIONS_SQL = """
+SELECT con.conname, con.confdeltype FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
+WHERE con.contype = 'f' AND c.relname = %s AND pg_catalog.pg_table_is_visible(c.oid)
+"""
+
 _STATE_SQL = """
 WITH rels AS (
   SELECT c.oid FROM pg_class c
@@ -287,6 +296,10 @@ class PostgreSQL(ServerVendor):
         run_client(
             load_args, env=env, stdin=schema, what="load the schema into the scratch database", unwanted=unwanted
         )
+
+    def foreign_key_actions(self, cursor: Any, table: str) -> dict[str, str]:
+        cursor.execute(_FOREIGN_KEY_ACTIONS_SQL, [table])
+        return {name: _CONFDELTYPE[code] for name, code in cursor.fetchall()}
 
     def prepare_scratch(self, connection: Any) -> None:
         # The copy is thrown away: no need to wait for the WAL flush at every COMMIT.

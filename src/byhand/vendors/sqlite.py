@@ -241,6 +241,16 @@ class SQLite(Vendor):
     def server_version(self, connection: Any) -> str:
         return sqlite3.sqlite_version
 
+    def foreign_key_actions(self, cursor: Any, table: str) -> dict[str, str]:
+        # SQLite's foreign keys have no names: Django's introspection calls them fk_0,
+        # fk_1, ... in the order of its get_relations(), a dict by column (the last row
+        # of a column wins, at the column's first place), made from this PRAGMA.
+        cursor.execute(f"PRAGMA foreign_key_list({self.quote_name(table)})")
+        by_column: dict[str, str] = {}
+        for row in cursor.fetchall():
+            by_column[row[3]] = str(row[6])
+        return {f"fk_{index}": action for index, action in enumerate(by_column.values())}
+
     def database_name(self, connection: Any) -> str:
         # The main database's file, as SQLite opened it; settings may name it otherwise.
         with connection.cursor() as cursor:
