@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.db import models
 from django.test import override_settings
 
 from byhand.runbook import parse_runbook
@@ -49,3 +50,18 @@ def test_a_statement_whose_failure_the_operation_caught_is_not_in_the_runbook(tm
             with use_database("default", b):
                 runbook = parse_runbook((tmp_path / "catalog.sql").read_text())
     assert [s.sql for s in runbook.migrations[-1].steps if s.kind == "schema"] == []
+
+
+@pytest.mark.needs_server
+def test_database_level_on_delete_is_what_migrate_runs(tmp_path: Path) -> None:
+    """Django 6.1's DB_CASCADE, DB_SET_NULL (and DB_SET_DEFAULT where the vendor has it):
+    ON DELETE in CREATE TABLE, in an added column's FK and in FKs made again by AlterField;
+    forwards, then back to zero."""
+    if not hasattr(models, "DB_CASCADE"):
+        pytest.skip("database-level on_delete is Django 6.1's")
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.db_on_delete"}):
+        with fresh_database("default") as a, fresh_database("default") as b, fresh_database("default") as c:
+            oracle_step("default", a, b, tmp_path / "catalog.sql", "catalog", c=c)
+            runbook = (tmp_path / "catalog.sql").read_text()
+            assert "ON DELETE CASCADE" in runbook and "ON DELETE SET NULL" in runbook
+            oracle_step("default", a, b, tmp_path / "catalog-zero.sql", "catalog", "zero", c=c)

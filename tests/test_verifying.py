@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connections
+from django.db import connections, models
+from django.test import override_settings
 
 from support import VENDOR, fresh_database, recorded_rows, use_database
 
@@ -218,6 +219,36 @@ def test_a_foreign_key_s_on_delete_changed_by_hand_is_reported(
     assert found["detail"].startswith("ON DELETE is CASCADE, migrations say ")
     assert found["migrations"] == ["catalog.0004_category_parent"]
     assert [d for d in differences if d is not found] == []
+
+
+@pytest.mark.needs_server
+def test_database_level_on_delete_has_no_drift_and_its_loss_is_reported(
+    db: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Django 6.1's DB_CASCADE/DB_SET_NULL/DB_SET_DEFAULT: migrated, nothing differs; on the
+    server vendors, the DB_CASCADE foreign key made again without ON DELETE is reported."""
+    if not hasattr(models, "DB_CASCADE"):
+        pytest.skip("database-level on_delete is Django 6.1's")
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.db_on_delete"}):
+        migrate("catalog")
+        assert verify(capsys) == (0, [])
+        if VENDOR == "sqlite":
+            return  # rebuilding an SQLite table by hand: see the test above
+        name = next(
+            n
+            for n, data in _constraints("catalog_item").items()
+            if data["columns"] == ["extra_id"] and data["foreign_key"]
+        )
+        drop = "DROP CONSTRAINT" if VENDOR == "postgresql" else "DROP FOREIGN KEY"
+        run(
+            f"ALTER TABLE {q('catalog_item')} {drop} {q(name)}",
+            f"ALTER TABLE {q('catalog_item')} ADD CONSTRAINT {q(name)} "
+            f"FOREIGN KEY ({q('extra_id')}) REFERENCES {q('catalog_shelf')} ({q('id')})",
+        )
+        _, differences = verify(capsys)
+    found = find(differences, table="catalog_item", kind="changed")
+    assert found["detail"].startswith("ON DELETE is ") and found["detail"].endswith(", migrations say CASCADE")
+    assert found["migrations"] == ["catalog.0002_change_on_delete"]
 
 
 def _constraints(table: str) -> dict[str, Any]:
