@@ -47,9 +47,19 @@ def add_subcommands(parser: ArgumentParser) -> None:
         help="send pre_migrate/post_migrate as migrate does (content types, permissions)",
         description="Send pre_migrate and post_migrate for the database as 'migrate' does when it has "
         "nothing to do: contenttypes creates missing content types, auth missing permissions, sites the "
-        "default site. Nothing is planned, applied or recorded; django_migrations is not created.",
+        "default site. Nothing is planned, applied or recorded; django_migrations is not created. "
+        "With --runbook, post_migrate gets the plan migrate would have given it for the runbook's "
+        "migrations (Django 6.1 renames the permissions of a renamed model from it).",
     )
     _database(post_migrate)
+    post_migrate.add_argument(
+        "--runbook",
+        type=Path,
+        action="append",
+        default=[],
+        help="a runbook applied to the database (repeatable, in the order they ran): its migrations "
+        "that the database has as the runbook leaves them are post_migrate's plan",
+    )
 
 
 def _database(parser: ArgumentParser) -> None:

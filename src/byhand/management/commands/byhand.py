@@ -15,7 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from byhand.console import apply_options, run_apply, terminate_as_interrupt, write_atomically
+from byhand.console import apply_options, read_runbook, run_apply, terminate_as_interrupt, write_atomically
 from byhand.exceptions import ByhandError
 from byhand.management.arguments import add_subcommands
 from byhand.planning import compiling, manual_steps, plans, recording, signals, verifying
@@ -135,9 +135,14 @@ class Command(BaseCommand):
         if not report.clean:
             sys.exit(1)
 
-    def post_migrate(self, *, database: str, verbosity: int, **options: Any) -> None:
-        signals.send_migrate_signals(database=database, verbosity=verbosity, stdout=self.stdout)
-        self.stderr.write(f"Sent pre_migrate and post_migrate for '{database}'.")
+    def post_migrate(self, *, database: str, verbosity: int, runbook: list[Path], **options: Any) -> None:
+        runbooks = [read_runbook(path) for path in runbook]
+        plan, left_out = signals.post_migrate_plan(runbooks, database=database)
+        for reason in left_out:
+            self.stderr.write(f"{reason}: left out of post_migrate's plan.")
+        signals.send_migrate_signals(database=database, verbosity=verbosity, stdout=self.stdout, plan=plan)
+        given = f" with a plan of {len(plan)} migration(s)" if runbooks else ""
+        self.stderr.write(f"Sent pre_migrate and post_migrate for '{database}'{given}.")
 
 
 #: What an interruption leaves, per subcommand.
