@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import django
 import pytest
-from django.db import models
+from django.db import connections, models
 from django.test import override_settings
 
 from byhand.runbook import parse_runbook
@@ -65,3 +66,33 @@ def test_database_level_on_delete_is_what_migrate_runs(tmp_path: Path) -> None:
             runbook = (tmp_path / "catalog.sql").read_text()
             assert "ON DELETE CASCADE" in runbook and "ON DELETE SET NULL" in runbook
             oracle_step("default", a, b, tmp_path / "catalog-zero.sql", "catalog", "zero", c=c)
+
+
+@pytest.mark.needs_server
+def test_a_squash_of_a_squash_is_recorded_as_migrate_records_it(tmp_path: Path) -> None:
+    """Django 6.0's nested squash: forwards from empty, the rows of the outer squash, the
+    inner one and everything they replace; then back to zero; then the old migrations up to
+    0003, the rest, and check_replacements' rows for squashes made after the fact."""
+    if django.VERSION < (6, 0):
+        pytest.skip("squashing a squash is Django 6.0's")
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.nested_squash"}):
+        with fresh_database("default") as a, fresh_database("default") as b, fresh_database("default") as c:
+            oracle_step("default", a, b, tmp_path / "catalog.sql", "catalog", c=c)
+            with use_database("default", b):
+                assert ("catalog", "0002_category_slug") in recorded_rows("default")
+            oracle_step("default", a, b, tmp_path / "catalog-zero.sql", "catalog", "zero", c=c)
+            oracle_step("default", a, b, tmp_path / "catalog-0003.sql", "catalog", "0003_alter_category_slug", c=c)
+            oracle_step("default", a, b, tmp_path / "catalog-rest.sql", "catalog", c=c)
+            squashes = {
+                ("catalog", "0001_squashed_0003_alter_category_slug"),
+                ("catalog", "0001_squashed_0004_category_parent"),
+            }
+            # Applied before the squashes existed: check_replacements records both, the outer
+            # one because everything the inner one replaces is recorded.
+            for db in (a, b, c):
+                with use_database("default", db), connections["default"].cursor() as cursor:
+                    assert squashes <= recorded_rows("default")
+                    cursor.execute("DELETE FROM django_migrations WHERE name LIKE %s", ["%squashed%"])
+            oracle_step("default", a, b, tmp_path / "catalog-squashes.sql", "catalog", c=c)
+            with use_database("default", b):
+                assert squashes <= recorded_rows("default")

@@ -92,7 +92,7 @@ class _Compiler:
 
     def migration_block(self, migration: Migration, state: ProjectState) -> Block:
         backwards = self.plan.backwards
-        rows = records_of(migration)
+        rows = records_of(migration, on_disk=self.plan.loader.disk_migrations)
         name = f"{migration.app_label}.{migration.name}"
         node = self.plan.loader.graph.node_map.get((migration.app_label, migration.name))
         # What must be applied first, from the graph (__first__/__latest__, run_before and

@@ -3,25 +3,38 @@ deletes), as the SQL text Django would send, per vendor, quoted by the backend i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.migration import Migration
 from django.db.migrations.recorder import MigrationRecorder
 
 from byhand.vendors import Vendor
 
-__all__ = ["Row", "delete_sql", "insert_sql", "records_of"]
+__all__ = ["NESTED_SQUASHES", "Row", "delete_sql", "insert_sql", "records_of"]
 
 Row = tuple[str, str]
 
 
-def records_of(migration: Migration) -> list[Row]:
+def records_of(migration: Migration, *, on_disk: Mapping[Row, Migration] | None = None) -> list[Row]:
     """Rows applying ``migration`` writes, and unapplying it deletes: a squash records
     each replaced name, then itself (as check_replacements does once all replaced
-    names are recorded); unapplying deletes them all, as the executor does."""
-    own = (migration.app_label, migration.name)
-    return [(app, name) for app, name in migration.replaces] + [own] if migration.replaces else [own]
+    names are recorded); unapplying deletes them all, as the executor does.
+
+    From Django 6.0 a squash may replace a squash: the executor's record_migration then
+    records the inner squash's replaced names too, depth first (``on_disk``, the
+    loader's disk_migrations, says which replaced names are squashes)."""
+    rows: list[Row] = []
+    for app, name in migration.replaces:
+        inner = on_disk.get((app, name)) if on_disk is not None and NESTED_SQUASHES else None
+        rows.extend(records_of(inner, on_disk=on_disk) if inner is not None and inner.replaces else [(app, name)])
+    return [*rows, (migration.app_label, migration.name)]
+
+
+#: Whether Django records a squash of a squash with the inner squash's replaced names
+#: (6.0+: MigrationExecutor.record_migration recurses; MigrationLoader.all_replaced_applied).
+NESTED_SQUASHES = hasattr(MigrationLoader, "all_replaced_applied")
 
 
 def _table(connection: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.apps import apps
 from django.db import DatabaseError, connections
@@ -13,7 +14,7 @@ from django.db.migrations.migration import Migration
 from django.db.migrations.recorder import MigrationRecorder
 
 from byhand.exceptions import DatabaseUnavailable, PlanError
-from byhand.planning.history import records_of
+from byhand.planning.history import NESTED_SQUASHES, records_of
 
 __all__ = ["Key", "Plan", "check_app", "find_migration", "pending_plan", "replacement_rows", "single_plan"]
 
@@ -165,11 +166,16 @@ def single_plan(*, database: str, app_label: str, migration: str, backwards: boo
 def replacement_rows(plan: Plan) -> list[tuple[str, str]]:
     """Squash rows check_replacements() would write after this plan (outside the plan)."""
     recorded = set(plan.recorded)
+    loader = plan.loader
     for migration in plan.migrations:
-        rows = set(records_of(migration))
+        rows = set(records_of(migration, on_disk=loader.disk_migrations))
         recorded = recorded - rows if plan.backwards else recorded | rows
+    if NESTED_SQUASHES:
+        # Django 6.0+: a replaced squash counts when all it replaces is recorded.
+        keys: Any = recorded  # the stubs want the loader's dict; only 'in' is used
+        return sorted(k for k in loader.replacements if k not in recorded and loader.all_replaced_applied(k, keys))
     return sorted(
         key
-        for key, migration in plan.loader.replacements.items()
+        for key, migration in loader.replacements.items()
         if key not in recorded and all(tuple(r) in recorded for r in migration.replaces)
     )

@@ -43,7 +43,7 @@ def plan_record(*, database: str, app_label: str, name: str, unrecord: bool) -> 
     recorder = MigrationRecorder(connection)
     recorded = set(recorder.applied_migrations()) if recorder.has_table() else set()
     applied = set(loader.applied_migrations) | recorded
-    rows = records_of(migration)
+    rows = records_of(migration, on_disk=loader.disk_migrations)
     dotted = f"{key[0]}.{key[1]}"
     vendor = get_vendor(connection.vendor)
     node = loader.graph.node_map.get(key)

@@ -18,6 +18,7 @@ from django.db.migrations.state import ProjectState
 from byhand.exceptions import RehearsalError
 from byhand.operating.journal import DEFAULT_TABLE
 from byhand.planning.attribution import Attribution, attribute
+from byhand.planning.history import records_of
 from byhand.planning.schema import Difference, Schema, compare_schemas, snapshot
 from byhand.planning.scratch import check_on_scratch, use_database
 from byhand.planning.states import fewer_collections, project_state
@@ -103,7 +104,7 @@ def _partly_recorded_squashes(executor: MigrationExecutor, recorded: set[Key]) -
     for key, migration in sorted(executor.loader.disk_migrations.items()):
         if not migration.replaces:
             continue
-        names = [tuple(r) for r in migration.replaces] + [key]
+        names = records_of(migration, on_disk=executor.loader.disk_migrations)
         present = [n for n in names if n in recorded]
         if present and len(present) < len(names):
             missing = [f"{a}.{n}" for a, n in names if (a, n) not in recorded]

@@ -1,0 +1,11 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    initial = True
+    operations = [
+        migrations.CreateModel(
+            "Category",
+            [("id", models.BigAutoField(primary_key=True, serialize=False)), ("name", models.CharField(max_length=50))],
+        )
+    ]
