@@ -58,6 +58,14 @@ def _shadow_tables(cursor: Any) -> set[str]:
     return {f"{v}_{suffix}" for v in virtual for suffix in _SHADOW_SUFFIXES} & names
 
 
+def _scratch_path() -> str:
+    """Where a scratch copy goes: a name no one uses (byhand_scratch_<pid>_<random>), in
+    the temporary folder. The file is not made here but by SQLite when the copy is first
+    opened, inside the code that drops it on failure: a SIGTERM between tempfile.mkstemp
+    making the file and the caller knowing its name left the file behind."""
+    return os.path.join(tempfile.gettempdir(), f"{scratch_name()}.sqlite3")
+
+
 # -- operating side: the connection a runbook is applied through -----------------------
 
 
@@ -288,10 +296,8 @@ class SQLite(Vendor):
                 "WHEN 'index' THEN 1 WHEN 'view' THEN 2 ELSE 3 END, rowid"
             )
             statements = [sql for name, sql in cursor.fetchall() if name not in shadow]
-        handle, path = tempfile.mkstemp(prefix=f"{scratch_name()}_", suffix=".sqlite3")
-        os.close(handle)
         scratch = ScratchDatabase(
-            settings={**target.settings_dict, "NAME": path},
+            settings={**target.settings_dict, "NAME": _scratch_path()},
             fingerprint=fingerprint("\n".join(statements)),
             server_version=self.server_version(target),
         )
@@ -314,9 +320,7 @@ class SQLite(Vendor):
         return scratch
 
     def make_empty_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
-        handle, path = tempfile.mkstemp(prefix=f"{scratch_name()}_", suffix=".sqlite3")
-        os.close(handle)
-        settings = {**target.settings_dict, "NAME": path}
+        settings = {**target.settings_dict, "NAME": _scratch_path()}
         return ScratchDatabase(settings=settings, fingerprint="", server_version=self.server_version(target))
 
     @contextmanager
