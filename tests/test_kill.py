@@ -204,10 +204,14 @@ def test_kill_inside_a_long_statement_then_resume(tmp_path: Path) -> None:
             # held by that session until then, so wait for it as an operator would.
             _until(lambda: _building(db) is None, "the orphaned build to end")
         assert ("shop", "0009_concurrent_index") not in _rows(db)
+        left_behind = _index_state(db)
         events, _ = apply(path, db)
         decisions = [e.data["decision"] for e in events if e.name == "statement-took-effect"]
         if VENDOR != "sqlite":  # SQLite rolled the build back with its transaction: nothing to decide
-            assert len(decisions) == 1 and "counted as done" in decisions[0]
+            # The server usually finishes the dead client's build; MariaDB was seen (under
+            # load) to abandon it instead. Either way the decision must match what is there.
+            assert len(decisions) == 1
+            assert ("counted as done" in decisions[0]) == (left_behind == "valid"), (left_behind, decisions)
         assert _index_state(db) == "valid"
         assert ("shop", "0009_concurrent_index") in _rows(db)
 
