@@ -1,0 +1,206 @@
+"""Issue 16, the planning side found wrong by a new user: run-python runs any step anywhere
+(#16.16), verify misses length changes and prints driver codes (#16.17), the scratch
+database's name cannot be given a prefix (#16.18). Black-box: manage.py in subprocesses."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support import VENDOR, fresh_database
+from trust_helpers import manage, manage_env, scalar, session
+
+pytestmark = pytest.mark.needs_server
+
+
+def migrate(db: dict[str, Any], *args: str) -> None:
+    done = manage(db, "migrate", *args, "--verbosity", "0")
+    assert done.returncode == 0, done.stderr
+
+
+def authors(db: dict[str, Any]) -> int:
+    return int(scalar(db, "SELECT COUNT(*) FROM shop_author WHERE name = 'Ada'"))
+
+
+# -- #16.16 run-python runs only the step the database is at ---------------------------------------
+
+STEP = "shop.0007_sql_and_python:3"  # add_first_author (forwards), remove_first_author (backwards)
+
+
+def test_run_python_refuses_a_step_the_database_is_not_at() -> None:
+    """#16.16: the database is at shop.0004; shop.0007's step needs shop.0006 recorded: exit 2,
+    the missing dependency named, the function not run."""
+    with fresh_database() as db:
+        migrate(db, "shop", "0004")
+        done = manage(db, "byhand", "run-python", STEP)
+        facts = {"exit": done.returncode, "Ada rows": authors(db)}
+    assert facts == {"exit": 2, "Ada rows": 0}, done.stdout + done.stderr[-800:]
+    assert "shop.0006_indexes_constraints" in done.stderr and "not recorded" in done.stderr, done.stderr
+
+
+def test_run_python_refuses_forwards_on_a_recorded_migration() -> None:
+    """#16.16: shop.0007 is recorded (a backwards run would be at its step): run-python without
+    --backwards is the wrong direction: exit 2, --backwards named, the forwards function not run."""
+    with fresh_database() as db:
+        migrate(db, "shop", "0007")
+        assert authors(db) == 1  # migrate ran add_first_author
+        done = manage(db, "byhand", "run-python", STEP)
+        facts = {"exit": done.returncode, "Ada rows": authors(db)}
+    assert facts == {"exit": 2, "Ada rows": 1}, done.stdout + done.stderr[-800:]
+    assert "shop.0007_sql_and_python is recorded" in done.stderr and "--backwards" in done.stderr, done.stderr
+
+
+def test_run_python_refuses_backwards_on_a_migration_not_recorded() -> None:
+    """#16.16: shop.0007 is not recorded (a forwards run would be at its step): --backwards is the
+    wrong direction: exit 2, the reverse function (which deletes Ada) not run."""
+    with fresh_database() as db:
+        migrate(db, "shop", "0006")
+        with session(db) as s:
+            s.execute("INSERT INTO shop_author (name) VALUES ('Ada')")
+        done = manage(db, "byhand", "run-python", STEP, "--backwards")
+        facts = {"exit": done.returncode, "Ada rows": authors(db)}
+    assert facts == {"exit": 2, "Ada rows": 1}, done.stdout + done.stderr[-800:]
+    assert "shop.0007_sql_and_python is not recorded" in done.stderr, done.stderr
+
+
+# -- #16.17 verify compares and prints types as the database names them ----------------------------
+
+WIDEN = {
+    "postgresql": [
+        "ALTER TABLE shop_author ALTER COLUMN name TYPE varchar(150)",
+        "ALTER TABLE shop_book ALTER COLUMN pages TYPE bigint",
+    ],
+    "mysql": [
+        "ALTER TABLE shop_author MODIFY name varchar(150) NOT NULL",
+        "ALTER TABLE shop_book MODIFY pages bigint NULL",
+    ],
+}
+
+#: The types as each database names them (MariaDB may add its display width).
+EXPECTED_TYPES = {
+    "postgresql": (r"varchar\(150\)", r"varchar\(100\)", r"bigint", r"integer"),
+    "mysql": (r"varchar\(150\)", r"varchar\(100\)", r"bigint(\(20\))?", r"int(\(11\))?"),
+    "sqlite": (r"varchar\(150\)", r"varchar\(100\)", r"bigint", r"integer"),
+}
+
+
+def _widen(db: dict[str, Any]) -> None:
+    """name varchar(100) -> varchar(150), pages integer -> bigint, behind Django's back."""
+    with session(db) as s:
+        if VENDOR != "sqlite":
+            for sql in WIDEN[VENDOR]:
+                s.execute(sql)
+            return
+        # SQLite has no ALTER COLUMN; its declared types live in sqlite_master.
+        s.execute("PRAGMA writable_schema = ON")
+        for table, old, new in (
+            ("shop_author", '"name" varchar(100)', '"name" varchar(150)'),
+            ("shop_book", '"pages" integer', '"pages" bigint'),
+        ):
+            sql = s.execute("SELECT sql FROM sqlite_master WHERE name = %s", (table,))[0][0]
+            assert old in sql, sql
+            s.execute("UPDATE sqlite_master SET sql = %s WHERE name = %s", (sql.replace(old, new), table))
+        s.execute("PRAGMA writable_schema = OFF")
+
+
+def test_verify_reports_length_and_type_changes_by_their_database_names() -> None:
+    """#16.17: varchar(150) where the migrations say varchar(100), bigint where they say integer:
+    verify exits 1 and names both with the types the database uses, length included (no driver
+    codes such as '20' and '23')."""
+    with fresh_database() as db:
+        migrate(db, "shop", "0004")
+        _widen(db)
+        done = manage(db, "byhand", "verify")
+    wider, narrow, big, small = EXPECTED_TYPES[VENDOR]
+    found = {
+        "name": bool(
+            re.search(
+                rf"changed: shop_author column name: type is '?{wider}'?, migrations say '?{narrow}'?",
+                done.stdout,
+                re.I,
+            )
+        ),
+        "pages": bool(
+            re.search(
+                rf"changed: shop_book column pages: type is '?{big}'?, migrations say '?{small}'? \(", done.stdout, re.I
+            )
+        ),
+        "driver codes": bool(re.search(r"type is '?\d+'?,", done.stdout)),
+        "exit": done.returncode,
+    }
+    assert found == {"name": True, "pages": True, "driver codes": False, "exit": 1}, done.stdout + done.stderr[-800:]
+
+
+# -- #16.18 the scratch database's name prefix ----------------------------------------------------
+
+PREFIX = "trustpfx_"
+
+
+@pytest.fixture
+def limited_role() -> Iterator[dict[str, str]]:
+    """A role that may create only databases named trustpfx_… (MariaDB: a grant on that
+    pattern and on the target), or, on PostgreSQL (which cannot grant by name), a role
+    without CREATEDB at all, whose refusal shows the name byhand tried."""
+    if VENDOR == "sqlite":
+        pytest.skip("SQLite's scratch copy is a temporary file")
+    name = f"trust_{secrets.token_hex(3)}"
+    with fresh_database() as db:
+        migrate(db, "shop", "0003")
+        with session(db) as s:
+            if VENDOR == "mysql":
+                s.execute(f"CREATE USER '{name}'@'%' IDENTIFIED BY 'pw'")
+                s.execute(f"GRANT ALL ON `{db['NAME']}`.* TO '{name}'@'%'")
+                s.execute(f"GRANT ALL ON `{PREFIX.replace('_', chr(92) + '_')}%`.* TO '{name}'@'%'")
+            else:
+                s.execute(f"CREATE ROLE {name} LOGIN NOCREATEDB")
+                s.execute(f"GRANT ALL ON SCHEMA public TO {name}")
+                s.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {name}")
+        scheme, port = ("mysql", 3306) if VENDOR == "mysql" else ("postgres", 5432)
+        password = ":pw" if VENDOR == "mysql" else ""
+        try:
+            yield {"url": f"{scheme}://{name}{password}@127.0.0.1:{port}/{db['NAME']}", "db": db["NAME"]}
+        finally:
+            with session(db) as s:
+                if VENDOR == "mysql":
+                    s.execute(f"DROP USER '{name}'@'%'")
+                else:
+                    s.execute(f"REVOKE ALL ON SCHEMA public FROM {name}")
+                    s.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {name}")
+            if VENDOR == "postgresql":
+                with session({**db, "NAME": "postgres"}) as s:
+                    s.execute(f"DROP ROLE {name}")
+
+
+def _sql_as(role: dict[str, str], tmp_path: Path, *options: str, setting: bool) -> Any:
+    """manage.py byhand sql shop 0004 as the limited role: the example's settings, plus the
+    prefix setting when ``setting``."""
+    folder = tmp_path / "settings"
+    folder.mkdir()
+    (folder / "trustsettings.py").write_text(
+        "from exampleproject.settings import *  # noqa: F403\n"
+        + (f"BYHAND_SCRATCH_PREFIX = {PREFIX!r}\n" if setting else "")
+    )
+    env = {**manage_env({"NAME": role["db"]}, module="trustsettings", path=folder), "DATABASE_URL": role["url"]}
+    return manage({}, "byhand", "sql", "shop", "0004", "-o", str(tmp_path / "runbook.sql"), *options, env=env)
+
+
+@pytest.mark.parametrize("how", ["setting", "option"])
+def test_the_scratch_database_takes_the_configured_prefix(
+    how: str, limited_role: dict[str, str], tmp_path: Path
+) -> None:
+    """#16.18: BYHAND_SCRATCH_PREFIX = 'trustpfx_' (or --scratch-prefix trustpfx_): MariaDB, a
+    user allowed only trustpfx_% databases writes the runbook (exit 0); PostgreSQL, a role
+    without CREATEDB is refused naming a database 'trustpfx_…' (the name byhand tried)."""
+    options = ("--scratch-prefix", PREFIX) if how == "option" else ()
+    done = _sql_as(limited_role, tmp_path, *options, setting=how == "setting")
+    if VENDOR == "mysql":
+        assert done.returncode == 0, done.stderr[-800:]
+        assert (tmp_path / "runbook.sql").exists()
+    else:
+        assert done.returncode == 1, done.stderr[-800:]
+        assert f"could not create the scratch database '{PREFIX}" in done.stderr, done.stderr[-800:]
