@@ -20,6 +20,7 @@ __all__ = [
 #: django_migrations.applied as the SQLite renderer writes it.
 SQLITE_NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
 INDEX = 'CREATE INDEX CONCURRENTLY "shop_book_title_idx" ON "shop_book" ("title");'
+WARM_CACHE = "shop.migrations.0003_title_idx.warm_cache"
 BACKFILL = 'UPDATE "shop_book"\n   SET "isbn" = \'\';'
 MIGRATIONS_DDL = (
     'CREATE TABLE "django_migrations" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, '
@@ -69,7 +70,11 @@ def postgresql_runbook() -> Runbook:
             Comment("-- Create index shop_book_title_idx on field(s) title of model book"),
             Comment("--"),
             Step(kind="schema", sql=INDEX, op=0),
-            Step(kind="manual", op=1, callable="shop.migrations.0003_title_idx.warm_cache"),
+            Comment("--"),
+            Comment("-- Warm the cache"),
+            Comment("--"),
+            Comment(f"-- MANUAL STEP: run {WARM_CACHE} (forwards) on a host with the project's code."),
+            Step(kind="manual", op=1, callable=WARM_CACHE),
             record("0003_title_idx"),
         ],
     )

@@ -66,7 +66,7 @@ def test_apply_defaults() -> None:
         "dry_run": False,
         "lock_timeout": DEFAULT_LOCK_TIMEOUT,
         "statement_timeout": None,
-        "concurrent_lock_timeout": timedelta(0),
+        "concurrent_lock_timeout": None,
         "max_attempts": 20,
         "max_wait": timedelta(minutes=10),
         "cancel_blockers_after": None,
@@ -76,6 +76,8 @@ def test_apply_defaults() -> None:
         "journal_table": "byhand_journal",
         "run_lock_wait": timedelta(seconds=5),
         "json": False,
+        "full_blocker_queries": False,
+        "allow_session_pooler": False,
     }
     assert DEFAULT_LOCK_TIMEOUT == timedelta(milliseconds=100)
 
@@ -113,7 +115,7 @@ def test_apply_options_as_given() -> None:
         "dry_run": True,
         "lock_timeout": timedelta(seconds=2),
         "statement_timeout": timedelta(hours=1),
-        "concurrent_lock_timeout": timedelta(0),
+        "concurrent_lock_timeout": None,
         "max_attempts": 5,
         "max_wait": timedelta(seconds=90),
         "cancel_blockers_after": 3,
@@ -123,6 +125,8 @@ def test_apply_options_as_given() -> None:
         "journal_table": "ops_byhand_journal",
         "run_lock_wait": timedelta(seconds=5),
         "json": True,
+        "full_blocker_queries": False,
+        "allow_session_pooler": False,
     }
 
 
@@ -264,8 +268,8 @@ def test_missing_sqlite_file_cannot_connect(runbook: Path, tmp_path: Path, capsy
     missing = tmp_path / "missing.sqlite3"
     assert main(["apply", str(runbook), "--database-url", f"sqlite:///{missing}"]) == 2
     assert capsys.readouterr().err == (
-        f"byhand: cannot connect to sqlite:///{missing}: no SQLite database at '{missing}'. Check the host, port, "
-        "user, password and database name (nothing was changed).\n"
+        f"byhand: cannot connect to sqlite:///{missing}: no SQLite database at '{missing}'. Check the file's path, "
+        "and that this user may read and write it and its folder (nothing was changed).\n"
     )
     assert not missing.exists()
 

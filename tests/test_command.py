@@ -547,7 +547,7 @@ def test_sigterm_during_rehearsal_drops_the_scratch_copy() -> None:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1
-    assert stderr.strip().endswith("interrupted (signal 15); no scratch copy is left behind, nothing was written."), (
+    assert stderr.strip().endswith("interrupted (SIGTERM); no scratch copy is left behind, nothing was written."), (
         stderr
     )
     assert scratch_databases(process.pid) == []

@@ -212,7 +212,7 @@ def test_waiting_without_progress_names_the_blockers() -> None:
         'transaction, transaction open 5.5s: SELECT "shop_book"."id" FROM "shop_book" FOR UPDATE'
     )
     assert describe(Event("waiting", {**data, "blockers": []})) == (
-        "  shop.0002_book_isbn statement 2/2: running 3.0s; no blocker found (it may have finished)"
+        "  shop.0002_book_isbn statement 2/2: running 3.0s; nobody found blocking it (the blocker may have finished)"
     )
 
 

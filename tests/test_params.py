@@ -517,3 +517,19 @@ def test_blocker_as_dict_is_json_ready() -> None:
         "query": "SELECT 1",
         "certain": True,
     }
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://u:12345/abcSECRET@127.0.0.1:5432/db",
+        "postgres://u:pa@ss/abcSECRET@127.0.0.1/db",
+        "mysql://u:ab#SECRET@127.0.0.1/db",
+        "postgres://u:a?bSECRET@127.0.0.1/db",
+    ],
+)
+def test_a_url_whose_password_is_not_percent_encoded_is_refused_without_echoing_it(url: str) -> None:
+    """A / @ ? # in the password makes the URL ambiguous: refused, nothing of it in the message."""
+    with pytest.raises(BadDatabaseUrl) as caught:
+        parse_database_url(url)
+    assert "SECRET" not in str(caught.value) and "%2F" in str(caught.value)

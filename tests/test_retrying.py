@@ -50,3 +50,21 @@ def test_it_gives_up_when_the_wait_would_pass_max_wait() -> None:
     policy = RetryPolicy(max_wait=timedelta(seconds=10))
     assert policy.next_delay(2, 9.8, rng=lambda: 1.0) is None  # 0.4 s
     assert policy.next_delay(1, 9.8, rng=lambda: 0.0) == pytest.approx(0.1)
+
+
+def test_statements_that_block_nobody_while_waiting_wait_up_to_max_wait() -> None:
+    """CREATE INDEX CONCURRENTLY: not the short lock timeout but --max-wait (or its own), and the
+    statement timeout too, the lock wait ending a little before it; other statements the short one."""
+    from byhand.operating.retrying import Limits
+    from byhand.vendors import get_vendor
+    from byhand.vendors.params import ConnectionParams
+
+    target = get_vendor("postgresql").target(ConnectionParams(vendor="postgresql", database="x"))
+    cic = 'CREATE INDEX CONCURRENTLY "i" ON "t" ("c");'
+    short, wait = timedelta(milliseconds=100), timedelta(minutes=10)
+    limits = Limits(short, None, None, wait)
+    assert limits.for_statement(target, 'ALTER TABLE "t" ADD COLUMN "c" int;') == (short, None)
+    assert limits.for_statement(target, cic) == (wait, timedelta(0))
+    assert Limits(short, None, timedelta(0), wait).for_statement(target, cic) == (timedelta(0), timedelta(0))
+    statement = timedelta(seconds=3)
+    assert Limits(short, statement, None, wait).for_statement(target, cic) == (statement * 0.9, statement)

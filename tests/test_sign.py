@@ -198,11 +198,32 @@ def test_byhand_inspect_refuses_the_edit_until_it_is_signed(tmp_path: Path, caps
         "  against schema sha256:5d41402abc4b2a76b9719d911017c592\n"
         "  settings: DEFAULT_AUTO_FIELD=django.db.models.BigAutoField, USE_TZ=True, TIME_ZONE=UTC\n"
         "2 migration(s):\n"
-        "  shop.0002_book_isbn                                atomic       2 statement(s)\n"
+        "  shop.0002_book_isbn                                atomic       3 statement(s)\n"
         "      records: shop.0002_book_isbn\n"
         "      requires: shop.0001_initial\n"
-        "  shop.0003_title_idx                                NOT atomic   1 statement(s)\n"
+        "  shop.0003_title_idx                                NOT atomic   2 statement(s)\n"
         "      records: shop.0003_title_idx\n"
         "      requires: shop.0002_book_isbn\n"
         "      MANUAL STEP (operation 1): shop.migrations.0003_title_idx.warm_cache\n"
     )
+
+
+def test_byhand_sign_with_the_original_prints_what_changed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--original: a unified diff of the edit against the runbook it replaces; another file is refused."""
+    original = tmp_path / "original.sql"
+    original.write_text(postgresql_runbook().render(), encoding="utf-8")
+    path = tmp_path / "runbook.sql"
+    path.write_text(edited(), encoding="utf-8")
+    other = tmp_path / "other.sql"
+    another = postgresql_runbook()
+    another.header["generated_at"] = "2026-11-26T00:00:00Z"
+    other.write_text(another.render(), encoding="utf-8")
+    assert main(["sign", str(path), "--original", str(other)]) == 2
+    assert f"{other} is not the runbook {path} replaces" in capsys.readouterr().err
+    assert main(["sign", str(path), "--original", str(original)]) == 0
+    diff = capsys.readouterr().out
+    assert f"-{INDEX}\n+{REVIEWED_INDEX}\n" in diff
+    assert [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")] == [
+        f"-{INDEX}",
+        f"+{REVIEWED_INDEX}",
+    ]

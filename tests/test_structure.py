@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
-from byhand.vendors import VENDORS
+from byhand.vendors import VENDORS, get_vendor
 from support import ROOT
 
 SOURCE = ROOT / "src" / "byhand"
@@ -70,3 +71,10 @@ def test_no_class_or_function_outgrows_a_reading(path: Path) -> None:
             if lines > limit:
                 too_long.append(f"{node.name}: {lines} lines")
     assert too_long == []
+
+
+def test_the_vendor_object_says_of_ddl_what_django_says() -> None:
+    """Vendor.transactional_ddl (what the runbook's parser checks BEGIN/COMMIT against) is Django's
+    own features.can_rollback_ddl (what the compiler wraps atomic migrations by), for the vendor under test."""
+    connection = connections["default"]
+    assert get_vendor(connection.vendor).transactional_ddl == connection.features.can_rollback_ddl

@@ -175,7 +175,8 @@ def test_two_applies_with_different_journal_tables_do_not_both_run(probe: tuple[
         err.start()
         try:
             if VENDOR == "sqlite":  # A waits for the write lock before its first write
-                wait_until(lambda: Path(db["NAME"] + ".journal_a.lock").exists(), what="apply A's run lock")
+                # one run lock per database, whatever the journal is called
+                wait_until(lambda: Path(db["NAME"] + ".byhand_journal.lock").exists(), what="apply A's run lock")
             else:
                 wait_until(lambda: bumps(db) == 1, what="apply A's UPDATE")
             second = byhand(

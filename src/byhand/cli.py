@@ -1,17 +1,22 @@
 """The ``byhand`` console script: the operating side, with no Django project needed.
 
-Exit statuses (apply; the other commands use 0 and 2):
+Exit statuses (apply; the other commands use 0, 2 and 130):
   0  done (or nothing to do, or a dry run)
   1  failed part-way; every atomic migration is fully applied and recorded or not at all,
      and running the same runbook again resumes
   2  refused before any change: bad input, failed preflight, another apply running
-  3  gave up waiting for locks (--max-attempts / --max-wait); that migration untouched
+  3  gave up waiting for locks (--max-attempts / --max-wait); the message says what of that
+     migration is committed, and running the same runbook again resumes
   4  stopped before a manual step (RunPython) the operator has to run
+  130  interrupted: Ctrl-C, SIGTERM, SIGHUP (the terminal or SSH session went away), or its
+     standard output was closed (a pipe's reader gone); the open transaction is rolled back,
+     the journal says interrupted, and running the same runbook again resumes
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import sys
@@ -25,12 +30,15 @@ from byhand.console import (
     add_journal_argument,
     apply_options,
     read_runbook,
+    read_text,
     report_error,
     run_apply,
+    silence,
     write_atomically,
 )
 from byhand.exceptions import ByhandError, ExitStatus, RunbookUnreadable
 from byhand.operating.journal import operator
+from byhand.operating.preflight import numbered_steps
 from byhand.operating.status import RunbookStatus, runbook_status
 from byhand.runbook import Runbook, sign_runbook
 from byhand.vendors import get_target
@@ -65,9 +73,18 @@ def _parser() -> argparse.ArgumentParser:
         "sign",
         help="re-sign a runbook after reviewing an edit",
         description="Accept a reviewed edit of a runbook: write a new checksum and keep who signed, when, and the "
-        "checksum it replaced in the header (apply journals it).",
+        "checksum it replaced in the header (apply journals it, and resumes where runs of the runbook it "
+        "replaces stopped). A block's markers must still say what its SQL does (what it records, deletes, "
+        "whether it is atomic, its manual steps): sign refuses them otherwise.",
     )
     sign.add_argument("runbook", type=Path, help="the runbook file (rewritten in place)")
+    sign.add_argument(
+        "--original",
+        type=Path,
+        metavar="FILE",
+        help="the runbook as it was before the edit (its checksum must be the one the edit replaces): sign prints "
+        "what changed against it",
+    )
     apply = commands.add_parser(
         "apply",
         help="run a runbook against a database",
@@ -96,13 +113,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(format_plan(read_runbook(args.runbook)), end="")
             return ExitStatus.OK
         if args.command == "sign":
-            return _sign(args.runbook)
+            return _sign(args.runbook, original=args.original)
         params = _database_url(args.database_url)
         if args.command == "apply":
             return run_apply(args.runbook, params, apply_options(vars(args)), json_lines=args.json)
         return _status(read_runbook(args.runbook), params, args)
     except ByhandError as exc:
         return report_error(exc)
+    except BrokenPipeError:  # inspect or status into a pipe whose reader is gone
+        silence(sys.stdout)
+        return ExitStatus.INTERRUPTED
 
 
 def _database_url(given: str | None) -> ConnectionParams:
@@ -112,11 +132,8 @@ def _database_url(given: str | None) -> ConnectionParams:
     return parse_database_url(url)
 
 
-def _sign(path: Path) -> int:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RunbookUnreadable(path, f"cannot read {path}: {exc.strerror}.") from None
+def _sign(path: Path, *, original: Path | None) -> int:
+    text = read_text(path)
     try:
         signed, was, now = sign_runbook(
             text, by=operator(), at=datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -131,12 +148,29 @@ def _sign(path: Path) -> int:
     if was == now:
         print(f"{path}: the checksum matches already (sha256:{now}); nothing to sign.")
         return ExitStatus.OK
+    if original is not None:
+        print(_changes(original, was, text, path), end="")
     try:
         write_atomically(path, signed)
     except OSError as exc:
         raise RunbookUnreadable(path, f"cannot write {path}: {exc.strerror}.") from None
     print(f"{path}: re-signed by {operator()}: sha256:{now} (was sha256:{was}). apply journals the signature.")
     return ExitStatus.OK
+
+
+def _changes(original: Path, was: str, edited: str, path: Path) -> str:
+    """What the edit changed, as a unified diff of the runbook's body against ``original``,
+    which must be the runbook the edit replaces."""
+    before = read_runbook(original)
+    if before.checksum() != was:
+        raise RunbookUnreadable(
+            original, f"{original} is not the runbook {path} replaces (its checksum is sha256:{before.checksum()})"
+        )
+    body = edited.rstrip("\n").rpartition("\n")[0] + "\n"
+    lines = difflib.unified_diff(
+        before.body().splitlines(keepends=True), body.splitlines(keepends=True), str(original), str(path)
+    )
+    return "".join(lines) or f"{path}: no change in the body against {original}.\n"
 
 
 def _status(runbook: Runbook, params: ConnectionParams, args: argparse.Namespace) -> int:
@@ -174,6 +208,13 @@ def format_status(report: RunbookStatus, *, heading: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: What a block that is not a migration does, for inspect.
+_BLOCK_KINDS = {
+    "setup": "creates django_migrations, as Django's recorder does",
+    "replacements": "records squashed migrations whose replaced migrations are all applied",
+}
+
+
 def format_plan(runbook: Runbook) -> str:
     """A person's summary of a runbook: what it runs, in which order, and what needs a hand."""
     header = runbook.header
@@ -188,12 +229,11 @@ def format_plan(runbook: Runbook) -> str:
     for offset, signature in enumerate(header.get("signed", []), start=1):
         lines.insert(offset, f"  re-signed by {signature['by']} at {signature['at']} (was sha256:{signature['was']})")
     for block in runbook.blocks:
-        sql = [s for s in block.steps if s.kind in ("schema", "setup")]
-        name = (
-            block.migration or {"setup": "(create django_migrations)", "replacements": "(record squashes)"}[block.kind]
-        )
+        name = block.migration or f"({block.kind})"  # as apply names it
         atomic = "atomic" if block.atomic else "NOT atomic"
-        lines.append(f"  {name:50} {atomic:10} {len(sql):3} statement(s)")
+        lines.append(f"  {name:50} {atomic:10} {len(numbered_steps(block)):3} statement(s)")
+        if block.kind != "migration":
+            lines.append(f"      {_BLOCK_KINDS[block.kind]}")
         rows = block.records or block.deletes
         verb = "records" if block.records else "deletes"
         if rows:

@@ -5,6 +5,7 @@ status, SIGTERM as Ctrl-C, files written whole or not at all, runbooks read."""
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import re
@@ -28,6 +29,7 @@ from byhand.vendors import get_target
 from byhand.vendors.params import ConnectionParams
 
 __all__ = [
+    "MAX_RUNBOOK_BYTES",
     "EventPrinter",
     "add_apply_arguments",
     "add_journal_argument",
@@ -35,8 +37,10 @@ __all__ = [
     "parse_duration",
     "positive",
     "read_runbook",
+    "read_text",
     "report_error",
     "run_apply",
+    "silence",
     "terminate_as_interrupt",
     "write_atomically",
 ]
@@ -66,7 +70,36 @@ def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="print the preflight verdict and what would run; change nothing"
     )
-    locks = parser.add_argument_group("locks and retries")
+    _add_lock_arguments(parser.add_argument_group("locks and retries"))
+    manual = parser.add_argument_group("manual steps (RunPython)")
+    manual.add_argument(
+        "--manual-step-done",
+        action="append",
+        default=[],
+        metavar="APP.MIGRATION:N",
+        help="the operator ran manual step N of that migration: go past it (repeatable; journaled)",
+    )
+    manual.add_argument(
+        "--skip-manual-steps", action="store_true", help="go past every manual step without running it (journaled)"
+    )
+    add_journal_argument(parser)
+    parser.add_argument(
+        "--allow-session-pooler",
+        action="store_true",
+        help="go on through a connection pooler (PgBouncer) that keeps one server session per client connection "
+        "(pool_mode = session); by default apply refuses a pooler, which in transaction mode would share its "
+        "session with other clients",
+    )
+    parser.add_argument(
+        "--run-lock-wait",
+        type=parse_duration,
+        default=timedelta(seconds=5),
+        help="how long to wait for another apply's run lock before refusing (default 5s)",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON event per line on stdout, for automation")
+
+
+def _add_lock_arguments(locks: argparse._ArgumentGroup) -> None:
     locks.add_argument(
         "--lock-timeout",
         type=parse_duration,
@@ -80,9 +113,10 @@ def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
     locks.add_argument(
         "--concurrent-lock-timeout",
         type=parse_duration,
-        default=timedelta(0),
-        help="lock timeout for CREATE/DROP INDEX CONCURRENTLY, whose waiting for older transactions blocks no "
-        "query (default 0: no limit; the live progress shows what it waits for)",
+        help="lock timeout for CREATE/DROP INDEX CONCURRENTLY, whose waiting for older transactions (old "
+        "snapshots) blocks no query (default: --max-wait, so one attempt may wait that long; 0 = no limit); "
+        "--statement-timeout applies to them too. The live progress and the give-up message name the "
+        "sessions they wait for",
     )
     locks.add_argument(
         "--max-attempts", type=positive, default=20, help="attempts per statement or transaction (default 20)"
@@ -103,25 +137,12 @@ def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
     locks.add_argument(
         "--terminate-idle-after", type=parse_duration, default=timedelta(seconds=10), help="(default 10s)"
     )
-    manual = parser.add_argument_group("manual steps (RunPython)")
-    manual.add_argument(
-        "--manual-step-done",
-        action="append",
-        default=[],
-        metavar="APP.MIGRATION:N",
-        help="the operator ran manual step N of that migration: go past it (repeatable; journaled)",
+    locks.add_argument(
+        "--full-blocker-queries",
+        action="store_true",
+        help="print and journal blocking sessions' queries as they are; by default their literals are replaced "
+        "by ? (another session's query may hold a password or an API key)",
     )
-    manual.add_argument(
-        "--skip-manual-steps", action="store_true", help="go past every manual step without running it (journaled)"
-    )
-    add_journal_argument(parser)
-    parser.add_argument(
-        "--run-lock-wait",
-        type=parse_duration,
-        default=timedelta(seconds=5),
-        help="how long to wait for another apply's run lock before refusing (default 5s)",
-    )
-    parser.add_argument("--json", action="store_true", help="one JSON event per line on stdout, for automation")
 
 
 def add_journal_argument(parser: argparse.ArgumentParser, *, help: str | None = None) -> None:
@@ -145,6 +166,8 @@ def apply_options(values: Mapping[str, Any]) -> ApplyOptions:
         journal_table=values["journal_table"],
         run_lock_wait=values["run_lock_wait"],
         dry_run=values["dry_run"],
+        full_blocker_queries=values["full_blocker_queries"],
+        allow_session_pooler=values["allow_session_pooler"],
     )
 
 
@@ -160,6 +183,8 @@ class EventPrinter:
         self.lock = threading.Lock()
         self.status = False
         self.logged_wait = 0
+        self.closed = False  # the stream could not be written any more
+        self.interrupted = False  # and the run was told so
 
     def __call__(self, event: Event) -> None:
         with self.lock:
@@ -183,17 +208,57 @@ class EventPrinter:
                 self.status = False
 
     def _write(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
+        """Write, or, once the stream is closed (a pipe's reader gone, the terminal hung up),
+        interrupt the run: in the main thread at once, as Ctrl-C would; a watcher thread's
+        event is dropped and the next one of the main thread interrupts. After that the run
+        finishes its interruption (rollback, journal) silently."""
+        if self.closed:
+            self._interrupt_once()
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (BrokenPipeError, ValueError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno not in _CLOSED_ERRNOS:
+                raise
+            self.closed = True
+            silence(self.stream)
+            self._interrupt_once()
+
+    def _interrupt_once(self) -> None:
+        if not self.interrupted and threading.current_thread() is threading.main_thread():
+            self.interrupted = True
+            raise KeyboardInterrupt("its standard output was closed")
+
+
+#: A stream whose reader is gone (EPIPE), or a terminal that hung up (EIO).
+_CLOSED_ERRNOS = frozenset({errno.EPIPE, errno.EIO, errno.EBADF})
+
+
+def silence(stream: TextIO) -> None:
+    """Point a closed stream's file descriptor at /dev/null, so that nothing written later
+    (the interpreter's flush at exit) fails again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def report_error(exc: ByhandError, *, json_lines: bool = False) -> ExitStatus:
     """Say what went wrong in one message (and one JSON event with ``json_lines``); the
-    exit status the error carries."""
+    exit status the error carries. A closed output is not an error of its own."""
     status = exc.exit_status
+    lines = [(sys.stderr, f"byhand: {exc}")]
     if json_lines:
-        print(json.dumps({"event": "error", "kind": type(exc).__name__, "message": str(exc), "exit": int(status)}))
-    print(f"byhand: {exc}", file=sys.stderr)
+        event = {"event": "error", "kind": type(exc).__name__, "message": str(exc), "exit": int(status)}
+        lines.insert(0, (sys.stdout, json.dumps(event)))
+    for stream, line in lines:
+        try:
+            print(line, file=stream, flush=True)
+        except (OSError, ValueError):
+            silence(stream)
     return status
 
 
@@ -215,12 +280,36 @@ def run_apply(path: Path, params: ConnectionParams, options: ApplyOptions, *, js
     return ExitStatus.OK
 
 
-def read_runbook(path: Path, *, verify_checksum: bool = True) -> Runbook:
-    """The runbook in ``path``; RunbookUnreadable when it cannot be read or is not one."""
+#: The largest runbook byhand reads. The runbook of 534 migrations is 1 MB; a runbook is
+#: read whole, and parsing takes about seven times its size in memory.
+MAX_RUNBOOK_BYTES = 64 * 1024 * 1024
+
+
+def read_text(path: Path) -> str:
+    """A runbook's text: UTF-8, at most MAX_RUNBOOK_BYTES; RunbookUnreadable otherwise."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            data = stream.read(MAX_RUNBOOK_BYTES + 1)
     except OSError as exc:
         raise RunbookUnreadable(path, f"cannot read {path}: {exc.strerror}.") from None
+    if len(data) > MAX_RUNBOOK_BYTES:
+        limit = MAX_RUNBOOK_BYTES // (1024 * 1024)
+        raise RunbookUnreadable(
+            path, f"{path}: larger than {limit} MB, the most byhand reads as a runbook; split the plan into runbooks"
+        )
+    if b"\0" in data:
+        raise RunbookUnreadable(path, f"{path}: not UTF-8 text (a binary file: it holds NUL bytes), not a runbook")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RunbookUnreadable(
+            path, f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}), not a runbook"
+        ) from None
+
+
+def read_runbook(path: Path, *, verify_checksum: bool = True) -> Runbook:
+    """The runbook in ``path``; RunbookUnreadable when it cannot be read or is not one."""
+    text = read_text(path)
     try:
         return parse_runbook(text, verify_checksum=verify_checksum)
     except ByhandError as exc:
@@ -229,20 +318,22 @@ def read_runbook(path: Path, *, verify_checksum: bool = True) -> Runbook:
 
 @contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt for a while, as Ctrl-C does, so that every
-    ``finally`` runs (a scratch copy dropped, a transaction rolled back, the journal told)."""
+    """SIGTERM, and SIGHUP (the terminal or SSH session went away), raise KeyboardInterrupt
+    for a while, as Ctrl-C does, so that every ``finally`` runs (a scratch copy dropped, a
+    transaction rolled back, the journal told)."""
 
     def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+        raise KeyboardInterrupt(signal.Signals(signum).name)
 
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may handle signals
         return
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -62,7 +62,7 @@ def _where(data: dict[str, Any]) -> str:
 def _blockers(data: dict[str, Any]) -> str:
     blockers = data.get("blockers") or []
     if not blockers:
-        return "no blocker found (it may have finished)"
+        return "nobody found blocking it (the blocker may have finished)"
     return "; ".join(str(b["text"]) for b in blockers)
 
 

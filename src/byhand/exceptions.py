@@ -22,6 +22,7 @@ __all__ = [
     "ManualStepPending",
     "ManualStepsRequired",
     "PlanError",
+    "PoolerInTheWay",
     "PreflightRefused",
     "RehearsalError",
     "RunLockHeld",
@@ -42,6 +43,7 @@ class ExitStatus(IntEnum):
     REFUSED = 2  # refused before any change: bad input, preflight, another apply running
     GAVE_UP = 3  # gave up waiting for locks
     MANUAL_STEP = 4  # stopped before a manual step the operator has to run
+    INTERRUPTED = 130  # interrupted: Ctrl-C, SIGTERM, SIGHUP, or its output was closed
 
 
 class ByhandError(Exception):
@@ -147,16 +149,18 @@ class BadDatabaseUrl(ByhandError):
         super().__init__(f"bad database URL: {reason}.")
 
 
+_CHECK = "the host, port, user, password and database name"
+
+
 class CannotConnect(ByhandError):
     """The database refused the connection or could not be reached."""
 
-    def __init__(self, database: str, detail: str) -> None:
+    def __init__(
+        self, database: str, detail: str, *, check: str = "the host, port, user, password and database name"
+    ) -> None:
         self.database = database
         self.detail = detail
-        super().__init__(
-            f"cannot connect to {database}: {detail.rstrip('.?')}. Check the host, port, user, password and database "
-            "name (nothing was changed)."
-        )
+        super().__init__(f"cannot connect to {database}: {detail.rstrip('.?')}. Check {check} (nothing was changed).")
 
 
 class VendorMismatch(ByhandError):
@@ -168,6 +172,20 @@ class VendorMismatch(ByhandError):
         super().__init__(
             f"the runbook was written for {runbook}, but the database is {database}. Generate the runbook "
             "against this database (manage.py byhand sql) (nothing was changed)."
+        )
+
+
+class PoolerInTheWay(ByhandError):
+    """The connection goes through a connection pooler, which would share byhand's session."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(
+            f"{reason}. byhand needs one server session for the whole run: its run lock, its session's lock "
+            "timeouts and the journal's transactions would land on the pooler's other server connections, so two "
+            "applies could both run: connect directly to the server (nothing was changed). If the pooler keeps one "
+            "server session per client connection for as long as it is connected (PgBouncer's pool_mode = "
+            "session), pass --allow-session-pooler."
         )
 
 
@@ -204,13 +222,14 @@ class ApplyError(ByhandError):
 class StatementFailed(ApplyError):
     """The database refused a statement (not a lock timeout)."""
 
-    def __init__(self, *, where: str, error: str, rolled_back: bool) -> None:
+    def __init__(self, *, where: str, error: str, rolled_back: bool, committed: str = "") -> None:
         self.where = where
         self.error = error
-        undone = "its transaction was rolled back" if rolled_back else "statements before it stay applied"
+        undone = "its transaction was rolled back" if rolled_back else "what it did before failing stays"
+        after = f" {committed}" if committed else ""
         super().__init__(
-            f"{where} failed: {error.rstrip('.')}. {undone.capitalize()}; fix the cause and run the same runbook "
-            "again to resume."
+            f"{where} failed: {error.rstrip('.')}. {undone.capitalize()}.{after} Fix the cause and run the same "
+            "runbook again to resume."
         )
 
 
@@ -220,16 +239,27 @@ class GaveUpOnLocks(ApplyError):
     exit_status = ExitStatus.GAVE_UP
 
     def __init__(
-        self, *, where: str, attempts: int, waited: float, lock_timeout: float, blockers: Sequence[str]
+        self,
+        *,
+        where: str,
+        attempts: int,
+        waited: float,
+        lock_timeout: str,
+        blockers: Sequence[str],
+        committed: str = "Nothing of that migration is committed.",
     ) -> None:
         self.where = where
         self.attempts = attempts
         self.blockers = list(blockers)
-        blocked = "; ".join(self.blockers) if self.blockers else "no blocker found at the last attempt"
+        blocked = (
+            f"Blocked by {' | '.join(self.blockers)}."
+            if self.blockers
+            else "Nobody was found blocking it at the last attempt (the blocker may have finished)."
+        )
         super().__init__(
-            f"{where}: gave up after {attempts} attempt(s) over {waited:.1f}s at a {lock_timeout:g}s lock timeout. "
-            f"Blocked by {blocked}. That migration is untouched; run the runbook again later "
-            "(applied migrations are skipped), or pass --cancel-blockers-after."
+            f"{where}: gave up after {attempts} attempt(s) over {waited:.1f}s, lock timeout {lock_timeout}. {blocked} "
+            f"{committed} Run the same runbook again later (it resumes; applied migrations are skipped), or pass "
+            "--cancel-blockers-after."
         )
 
 
@@ -268,10 +298,14 @@ class ConnectionLost(ApplyError):
 
 
 class Interrupted(ApplyError):
-    """The operator interrupted the run (Ctrl-C, SIGTERM)."""
+    """The run was interrupted: Ctrl-C, SIGTERM, SIGHUP, or its standard output closed."""
 
-    def __init__(self, where: str) -> None:
+    exit_status = ExitStatus.INTERRUPTED
+
+    def __init__(self, where: str, *, reason: str = "") -> None:
         self.where = where
+        self.reason = reason or "Ctrl-C"
         super().__init__(
-            f"interrupted at {where}. The open transaction was rolled back; run the same runbook again to resume."
+            f"interrupted ({self.reason}) at {where}. The open transaction was rolled back; run the same runbook "
+            "again to resume."
         )

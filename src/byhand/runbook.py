@@ -174,6 +174,11 @@ class Runbook:
     def migrations(self) -> list[Block]:
         return [block for block in self.blocks if block.kind == "migration"]
 
+    def replaced(self) -> list[str]:
+        """The checksums this runbook's re-signatures replaced, newest first: runs of those
+        runbooks count for resuming this one."""
+        return [str(signature.get("was")) for signature in reversed(self.header.get("signed", []))]
+
     def body(self) -> str:
         lines = [MAGIC, MARKER + _dump(self.header)]
         lines.extend(_render_item(item) for item in self.preamble)
@@ -248,6 +253,11 @@ def parse_runbook(text: str, *, verify_checksum: bool = True) -> Runbook:
             )
     if verify_checksum and runbook.body() != body:
         raise RunbookFormatError("its layout differs from what byhand writes (blank lines or spacing)")
+    from byhand.markers import check_block  # it reads these classes
+
+    vendor = get_vendor(runbook.vendor)
+    for block in runbook.blocks:
+        check_block(block, vendor)
     return runbook
 
 

@@ -12,9 +12,9 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from byhand import __version__
@@ -24,16 +24,17 @@ from byhand.exceptions import (
     GaveUpOnLocks,
     Interrupted,
     ManualStepPending,
+    PoolerInTheWay,
     PreflightRefused,
     StatementFailed,
     VendorMismatch,
 )
-from byhand.operating.executing import Limits, Position, UnitFailed, UnitRunner
+from byhand.operating.executing import Position, UnitFailed, UnitRunner
 from byhand.operating.journal import DEFAULT_TABLE, Entry, Journal
 from byhand.operating.monitor import Monitor, Watcher
 from byhand.operating.preflight import BlockPlan, check_runbook, preflight_report
-from byhand.operating.retrying import RetryPolicy
-from byhand.operating.run_lock import run_lock
+from byhand.operating.retrying import Limits, RetryPolicy
+from byhand.operating.run_lock import RUN_LOCK, RUN_LOCK_WAIT, describe_holder, run_lock
 from byhand.operating.stop_rule import StopRule
 from byhand.operating.units import Unit, link_units, split_block
 from byhand.runbook import Control, Runbook
@@ -51,8 +52,9 @@ DEFAULT_LOCK_TIMEOUT = timedelta(milliseconds=100)
 class ApplyOptions:
     lock_timeout: timedelta = DEFAULT_LOCK_TIMEOUT
     statement_timeout: timedelta | None = None
-    #: For statements whose waiting blocks nobody (CREATE INDEX CONCURRENTLY); 0 = no limit.
-    concurrent_lock_timeout: timedelta = timedelta(0)
+    #: For statements whose waiting blocks nobody (CREATE INDEX CONCURRENTLY): None = up to
+    #: max_wait, 0 = no limit.
+    concurrent_lock_timeout: timedelta | None = None
     max_attempts: int = 20
     max_wait: timedelta = timedelta(minutes=10)
     cancel_blockers_after: int | None = None
@@ -60,14 +62,18 @@ class ApplyOptions:
     manual_steps_done: frozenset[str] = frozenset()
     skip_manual_steps: bool = False
     journal_table: str = DEFAULT_TABLE
-    run_lock_wait: timedelta = timedelta(seconds=5)
+    run_lock_wait: timedelta = RUN_LOCK_WAIT
     dry_run: bool = False
+    #: Print and journal blockers' queries as they are, literals (maybe secrets) included.
+    full_blocker_queries: bool = False
+    #: Go on through a connection pooler the operator says keeps one server session per client.
+    allow_session_pooler: bool = False
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.max_attempts, max_wait=self.max_wait)
 
     def limits(self) -> Limits:
-        return Limits(self.lock_timeout, self.statement_timeout, self.concurrent_lock_timeout)
+        return Limits(self.lock_timeout, self.statement_timeout, self.concurrent_lock_timeout, self.max_wait)
 
 
 @dataclass
@@ -101,6 +107,9 @@ def apply_runbook(
     """Preflight ``runbook`` against the (connected) ``target``, then run it unless dry_run."""
     if runbook.vendor != target.vendor.name:
         raise VendorMismatch(runbook=runbook.vendor, database=target.vendor.name)
+    pooler = target.pooler_in_the_way()
+    if pooler is not None and not options.allow_session_pooler:
+        raise PoolerInTheWay(pooler)
     run = _Run(runbook, target, options, _Services(on_event, sleep, clock, rng))
     with ExitStack() as stack:
         stack.callback(run.close)
@@ -122,8 +131,21 @@ def _refused_before_any_change(target: Target) -> Iterator[None]:
     except target.driver_errors() as exc:
         message = target.params.error_text(exc)
         raise PreflightRefused([f"the database refused a preflight query: {message}"]) from None
-    except KeyboardInterrupt:
-        raise Interrupted("preflight (nothing was changed)") from None
+    except KeyboardInterrupt as exc:
+        raise Interrupted("preflight (nothing was changed)", reason=str(exc)) from None
+
+
+def _journal_elsewhere(journal: Journal, target: Target, entries: list[Entry]) -> None:
+    """Write ``entries`` through a new connection to the same database (best effort: if
+    that fails too, status shows the run as crashed)."""
+    fresh = target.vendor.target(target.params)
+    try:
+        fresh.connect(application="byhand apply (journal)")
+        journal.rebound(fresh).write(*entries)
+    except Exception:  # noqa: BLE001 -- the database is out of reach: nothing more to do
+        pass
+    finally:
+        fresh.close()
 
 
 #: A run's outcome as the journal and status name it, by what ended it.
@@ -146,14 +168,14 @@ class _Run:
         self.options = options
         self.services = services
         self.journal = Journal(target, table=options.journal_table, checksum=runbook.checksum())
-        self.monitor = Monitor(target)
+        self.monitor = Monitor(target, full_queries=options.full_blocker_queries)
         self.watcher: Watcher | None = None
         self.stop_rule = StopRule(
             target,
             self.journal,
             self.monitor,
             retry=options.retry_policy(),
-            lock_timeout=options.lock_timeout,
+            limits=options.limits(),
             cancel_blockers_after=options.cancel_blockers_after,
             terminate_idle_after=options.terminate_idle_after,
             emit=self.emit,
@@ -163,30 +185,18 @@ class _Run:
     def emit(self, name: EventName, **data: Any) -> None:
         self.services.emit(Event(name, data))
 
-    def lock(self) -> Any:
+    def lock(self) -> AbstractContextManager[None]:
         services = self.services
         return run_lock(
             self.target,
-            self.options.journal_table,
             wait=self.options.run_lock_wait,
-            holder=self._holder,
+            holder=lambda: describe_holder(self.target, self.journal),
             clock=services.clock,
             sleep=services.sleep,
         )
 
-    def _holder(self) -> str:
-        described = self.target.run_lock_holder(self.options.journal_table) or "the holder could not be identified"
-        runs = [r for r in self.journal.runs(limit=5) if r.outcome == "running or crashed"]
-        if runs:
-            run = runs[0]
-            described += (
-                f"; the journal names run {run.run_id} by {run.operator} (pid {run.detail.get('pid')}), "
-                f"started {run.started_at}"
-            )
-        return described
-
     def note_lock_holder(self) -> None:
-        holder = self.target.run_lock_holder(self.options.journal_table)
+        holder = self.target.run_lock_holder(RUN_LOCK)
         if holder is not None:
             self.emit("preflight", text=f"note: another apply holds the run lock now: {holder}")
 
@@ -203,7 +213,7 @@ class _Run:
             self.runbook,
             applied=recorded or set(),
             has_migrations_table=recorded is not None,
-            progress=self.journal.progress(),
+            progress=self.journal.progress(lineage=self.runbook.replaced()),
             manual_done=self.options.manual_steps_done,
             skip_manual=self.options.skip_manual_steps,
         )
@@ -213,8 +223,8 @@ class _Run:
             plans,
             checksum=journal.checksum,
             database=f"{target.params.display()} ({target.vendor.name} {target.server_version()})",
-            limits=f"lock timeout {options.lock_timeout.total_seconds():g}s, up to {options.max_attempts} attempts "
-            f"within {options.max_wait.total_seconds():g}s",
+            limits=f"lock timeout {target.lock_timeout_text(options.lock_timeout)}, up to {options.max_attempts} "
+            f"attempts within {options.max_wait.total_seconds():g}s",
             dry_run=options.dry_run,
             journal_ddl=None if not options.dry_run or journal.exists() else journal.ddl(),
         )
@@ -252,7 +262,7 @@ class _Run:
         back by _finish): Ctrl-C and the database's refusals outside a unit become byhand's
         errors; anything else is raised as it is, and journaled as a failure."""
         if isinstance(exc, KeyboardInterrupt):  # between blocks, units are interrupted on their own
-            return Interrupted(Position().where)
+            return Interrupted(Position().where, reason=str(exc))
         if isinstance(exc, UnitFailed):  # settling a statement a crashed run left uncertain
             error = self.target.params.error_text(exc.error)
             return StatementFailed(where=exc.position.where, error=error, rolled_back=True)
@@ -344,17 +354,24 @@ class _Run:
                 attempts = max(attempts, self._retrying(run, at=at, transactional=unit.kind == "transaction"))
             elapsed = self.services.clock() - began
             self.emit("migration-done", migration=block.migration, block=block.kind, elapsed=elapsed, attempts=attempts)
-        except KeyboardInterrupt:
-            raise Interrupted(at.where) from None
+        except KeyboardInterrupt as exc:
+            raise Interrupted(at.where, reason=str(exc)) from None
 
     def _finish(self, outcome: str, error: str | None, summary: str, elapsed: float) -> None:
+        """Journal how the run ended, whatever ended it: on a connection of its own when the
+        run's was lost (the server ended the session, a signal closed it mid-query)."""
         journal = self.journal
+        now = datetime.now(timezone.utc)
+        end = Entry("run-finished", outcome, error=error, detail={"summary": summary}, finished_at=now)
         try:
             self.target.rollback()  # whatever a failure left open
-            journal.write(*journal.carried, Entry("run-finished", outcome, error=error, detail={"summary": summary}))
-        except Exception:  # noqa: BLE001 -- the connection is gone: the run shows as crashed
-            pass
-        self.emit("run-finished", run=journal.run_id, outcome=outcome, elapsed=elapsed, summary=summary)
+            journal.write(*journal.carried, end)
+        except Exception:  # noqa: BLE001 -- the connection is gone: journal on a new one
+            _journal_elsewhere(journal, self.target, [*journal.carried, end])
+        try:
+            self.emit("run-finished", run=journal.run_id, outcome=outcome, elapsed=elapsed, summary=summary)
+        except KeyboardInterrupt:
+            pass  # the output closed at the very end: the journal has the outcome
 
     def _run_python_command(self, step_id: str) -> str:
         alias = self.runbook.header.get("database", "default")
@@ -379,5 +396,5 @@ class _Run:
                 delay = self.stop_rule.delay_after(failed, attempt, waited, transactional=transactional)
             try:
                 self.services.sleep(delay)
-            except KeyboardInterrupt:
-                raise Interrupted(failed.position.where) from None
+            except KeyboardInterrupt as exc:
+                raise Interrupted(failed.position.where, reason=str(exc)) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from byhand.events import EventName
@@ -17,11 +17,12 @@ from byhand.exceptions import Interrupted, ManualStepPending, StatementFailed
 from byhand.operating.journal import Entry, Journal
 from byhand.operating.monitor import Watcher
 from byhand.operating.preflight import BlockPlan, manual_step_id, numbered_steps
+from byhand.operating.retrying import Limits
 from byhand.operating.units import Unit
 from byhand.runbook import Control, Item, Step
 from byhand.vendors.target import Target
 
-__all__ = ["Limits", "Position", "UnitFailed", "UnitRunner"]
+__all__ = ["Position", "UnitFailed", "UnitRunner"]
 
 
 @dataclass(frozen=True)
@@ -66,16 +67,6 @@ class UnitFailed(Exception):
         super().__init__(position.where, error)
         self.position = position
         self.error = error
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The timeouts a statement runs under."""
-
-    lock_timeout: timedelta
-    statement_timeout: timedelta | None
-    #: For statements whose waiting blocks nobody (CREATE INDEX CONCURRENTLY); 0 = no limit.
-    concurrent_lock_timeout: timedelta
 
 
 class UnitRunner:
@@ -128,8 +119,8 @@ class UnitRunner:
             plan.progress.done.update(done)
         except self.errors as exc:
             raise UnitFailed(at, exc) from exc
-        except KeyboardInterrupt:
-            raise Interrupted(at.where) from None
+        except KeyboardInterrupt as exc:
+            raise Interrupted(at.where, reason=str(exc)) from None
 
     def _manual_stop(self, plan: BlockPlan, unit: Unit) -> ManualStepPending:
         step = unit.items[0][1]
@@ -160,16 +151,8 @@ class UnitRunner:
             self.emit("invalid-index-dropped", **at.event_data(), sql=leftover)
         if leftover is not None or not (attempt == 1 and (migration, index) in self.journal.prestarted):
             self.journal.write(self.journal.started(migration, index, step, attempt))
-        if target.blocks_nobody_while_waiting(step.sql):
-            # CREATE INDEX CONCURRENTLY waits for older transactions, which blocks no
-            # query of the application: a short lock timeout would only throw builds away.
-            target.set_timeouts(
-                lock_timeout=limits.concurrent_lock_timeout, statement_timeout=timedelta(0), local=False
-            )
-        else:
-            target.set_timeouts(
-                lock_timeout=limits.lock_timeout, statement_timeout=limits.statement_timeout, local=False
-            )
+        lock_timeout, statement_timeout = limits.for_statement(target, step.sql)
+        target.set_timeouts(lock_timeout=lock_timeout, statement_timeout=statement_timeout, local=False)
 
     def _close(self, plan: BlockPlan, unit: Unit, attempt: int, entries: list[Entry]) -> None:
         """Journal what the unit did: with its transaction's COMMIT, or alone; a statement

@@ -14,6 +14,7 @@ import getpass
 import json
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -81,6 +82,9 @@ class MigrationProgress:
     started: dict[int, str] = field(default_factory=dict)  # index -> state before an attempt whose end is unknown
     failed: tuple[int, str] | None = None  # last failed statement and its error
     manual_done: set[int] = field(default_factory=set)  # operation indexes of manual steps passed
+    #: index -> SHA-256 of the statement as it ran (done) or was started: a re-signed
+    #: runbook must hold the same statement there.
+    hashes: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -106,6 +110,12 @@ class Journal:
         self.carried: list[Entry] = []
         #: Statements whose "started" row an earlier write carried: (migration, index).
         self.prestarted: set[tuple[str | None, int]] = set()
+
+    def rebound(self, target: Target) -> Journal:
+        """The same run's journal, written through another connection."""
+        other = Journal(target, table=self.table, checksum=self.checksum)
+        other.run_id, other.operator = self.run_id, self.operator
+        return other
 
     def ddl(self) -> str:
         return self.target.vendor.table_ddl(
@@ -200,19 +210,25 @@ class Journal:
         rows = self.target.execute(f"SELECT {columns} FROM {q(self.table)} WHERE {where} ORDER BY {q('id')}", params)
         return [dict(zip(_NAMES, row, strict=True)) for row in rows]
 
-    def progress(self) -> dict[str, MigrationProgress]:
-        """Per migration of this runbook: statements done since it was last completed or skipped."""
+    def progress(self, *, lineage: Sequence[str] = ()) -> dict[str, MigrationProgress]:
+        """Per migration of this runbook: statements done since it was last completed or
+        skipped, by runs of this runbook or of those it replaces (``lineage``: the checksums
+        its re-signatures replaced), in the order they happened."""
         found: dict[str, MigrationProgress] = {}
         if not self.exists():
             return found
         q = self.target.quote_name
-        rows = self._rows(f"{q('runbook_checksum')} = %s AND {q('migration')} IS NOT NULL", (self.checksum,))
+        checksums = (self.checksum, *lineage)
+        marks = ", ".join(["%s"] * len(checksums))
+        rows = self._rows(f"{q('runbook_checksum')} IN ({marks}) AND {q('migration')} IS NOT NULL", checksums)
         for row in rows:
             event, status, migration, index = row["event"], row["status"], row["migration"], row["statement_index"]
             if event == "migration":
                 found[migration] = MigrationProgress()  # completed (or skipped): start afresh next time
                 continue
             progress = found.setdefault(migration, MigrationProgress())
+            if event == "statement" and status in ("done", "started"):
+                progress.hashes[index] = row["statement_hash"]
             if event == "statement" and status == "done":
                 progress.done.add(index)
                 progress.started.pop(index, None)
@@ -237,11 +253,11 @@ class Journal:
         for row in rows:
             run_id, detail = row["run_id"], json.loads(row["detail"] or "{}")
             if row["event"] == "run-started":
-                runs[run_id] = RunSummary(
-                    run_id, row["operator"], row["started_at"], None, "running or crashed", detail
-                )
+                started = self.target.moment(row["started_at"])
+                runs[run_id] = RunSummary(run_id, row["operator"], started, None, "running or crashed", detail)
             elif run_id in runs:
-                runs[run_id].finished_at = row["finished_at"]
+                # Runs journaled before finished_at was set on their end: the row's own time.
+                runs[run_id].finished_at = self.target.moment(row["finished_at"] or row["started_at"])
                 runs[run_id].outcome = row["status"]
                 runs[run_id].detail.update(detail)
         return list(reversed(runs.values()))[:limit]

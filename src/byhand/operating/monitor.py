@@ -7,11 +7,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Literal
 
 from byhand.runbook import Step
-from byhand.vendors.statements import tables_named_in
+from byhand.vendors.statements import normalize_query, tables_named_in
 from byhand.vendors.target import Blocker, Target
 
 __all__ = ["BlockerAction", "Monitor", "Watcher", "actions_on"]
@@ -21,10 +22,12 @@ BlockerAction = Literal["blocker-cancelled", "blocker-terminated"]
 
 class Monitor:
     """The second connection, opened on first use and shared (one user at a time) by the
-    run and its watcher thread."""
+    run and its watcher thread. Blockers' queries come with their literals replaced by
+    ``?`` (they may hold secrets) unless ``full_queries``."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, *, full_queries: bool = False) -> None:
         self.target = target
+        self.full_queries = full_queries
         self.errors = target.driver_errors()
         self._connection: Target | None = None
         self._lock = threading.Lock()
@@ -38,13 +41,28 @@ class Monitor:
 
     def blockers(self, step: Step | None, *, older_than: timedelta) -> list[Blocker]:
         """Who blocks the applying session now (none when the monitor cannot tell)."""
-        tables = tables_named_in(step.sql) if step else []
-        session = self.target.session_id()
         try:
             with self.connection() as monitor:
-                return monitor.find_blockers(waiting_session=session, tables=tables, older_than=older_than)
+                return self.find(monitor, self.target.session_id(), step, older_than=older_than)
         except self.errors:
             return []
+
+    def find(self, monitor: Target, session: int, step: Step | None, *, older_than: timedelta) -> list[Blocker]:
+        """Who blocks ``session`` running ``step``, asked on ``monitor``: sessions that hold
+        a lock it waits for, and, for a statement that waits for older transactions
+        (CONCURRENTLY), the sessions holding old snapshots."""
+        tables = tables_named_in(step.sql) if step else []
+        snapshots = step is not None and self.target.blocks_nobody_while_waiting(step.sql)
+        found = monitor.find_blockers(
+            waiting_session=session, tables=tables, older_than=older_than, snapshots=snapshots
+        )
+        if self.full_queries:
+            return found
+        strings = self.target.vendor.double_quoted_strings
+        return [
+            replace(b, query=normalize_query(b.query, double_quoted_strings=strings) if b.query else b.query)
+            for b in found
+        ]
 
     def act(self, blocker: Blocker, action: BlockerAction) -> None:
         with self.connection() as monitor:
@@ -115,11 +133,7 @@ class Watcher(threading.Thread):
             self.reported = elapsed
             try:
                 with self.monitor.connection() as monitor:
-                    blockers = monitor.find_blockers(
-                        waiting_session=self.session,
-                        tables=tables_named_in(step.sql),
-                        older_than=timedelta(seconds=elapsed),
-                    )
+                    blockers = self.monitor.find(monitor, self.session, step, older_than=timedelta(seconds=elapsed))
                     progress = monitor.progress(session=self.session)
             except Exception:  # noqa: BLE001 -- watching must never break the run
                 continue

@@ -11,6 +11,7 @@ from typing import Literal
 from byhand.exceptions import PreflightRefused
 from byhand.operating.journal import MigrationProgress
 from byhand.runbook import Block, Runbook, Step
+from byhand.vendors.statements import digest
 
 __all__ = [
     "BlockPlan",
@@ -99,6 +100,7 @@ def check_runbook(
             continue
         if block.migration and plan.action == "run":
             plan.progress = progress.get(block.migration, MigrationProgress())
+            problems.extend(_edited_after_running(plan))
             confirmed = {s.op for s in block.manual_steps if manual_step_id(block, s) in manual_done or skip_manual}
             plan.manual_passed = {op for op in confirmed | plan.progress.manual_done if op is not None}
         if block.kind == "migration":
@@ -110,6 +112,25 @@ def check_runbook(
     if problems:
         raise PreflightRefused(problems)
     return plans
+
+
+def _edited_after_running(plan: BlockPlan) -> list[str]:
+    """Statements a run committed (or started) that the runbook now holds otherwise: a
+    re-signed edit of what already ran, which resuming would neither undo nor run."""
+    steps = dict(numbered_steps(plan.block))
+    edited = sorted(
+        index
+        for index, ran in plan.progress.hashes.items()
+        if (index in plan.progress.done or index in plan.progress.started)
+        and (index not in steps or digest(steps[index].sql) != ran)
+    )
+    return [
+        f"{plan.name} statement {index} was edited, but a run of the runbook it replaces already "
+        f"{'committed it' if index in plan.progress.done else 'started it (it may have taken effect)'}; undo "
+        "that edit (resuming runs only the statements after it), or apply the change yourself and generate the "
+        "runbook again"
+        for index in edited
+    ]
 
 
 def _unknown_manual_steps(runbook: Runbook, manual_done: frozenset[str]) -> list[str]:
@@ -181,7 +202,11 @@ def describe_plans(plans: list[BlockPlan], *, dry_run: bool) -> list[str]:
         if plan.action == "run" and plan.resumes_after():
             line += f"; resuming after {plan.resumes_after()} committed statement(s)"
         if plan.action == "run" and plan.progress.started:
-            line += f"; statement(s) {sorted(plan.progress.started)} may have taken effect: checked first"
+            uncertain = sorted(plan.progress.started)
+            which = (
+                f"statement {uncertain[0]}" if len(uncertain) == 1 else f"statements {', '.join(map(str, uncertain))}"
+            )
+            line += f"; {which} may have taken effect before the last run ended: checked first"
         pending = plan.first_pending_manual() if plan.action == "run" else None
         if pending is not None:
             line += f"; will stop before manual step {manual_step_id(plan.block, pending)} ({pending.callable})"

@@ -1,12 +1,44 @@
-"""When to try a statement again after a lock timeout, and for how long: pure, no clock."""
+"""How long a statement may wait, when to try it again after a lock timeout, and for how
+long: pure, no clock, no connection."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-__all__ = ["RetryPolicy"]
+if TYPE_CHECKING:
+    from byhand.vendors.target import Target
+
+__all__ = ["Limits", "RetryPolicy"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The timeouts statements run under."""
+
+    lock_timeout: timedelta
+    statement_timeout: timedelta | None
+    #: For statements whose waiting blocks no query of the application (CREATE/DROP INDEX
+    #: CONCURRENTLY wait for older transactions): None = up to ``max_wait``, 0 = no limit.
+    concurrent_lock_timeout: timedelta | None
+    max_wait: timedelta
+
+    def for_statement(self, target: Target, sql: str) -> tuple[timedelta, timedelta | None]:
+        """(lock timeout, statement timeout) for ``sql``. A short lock timeout keeps the
+        application's queries from queueing behind a waiting ALTER; a statement whose
+        waiting blocks nobody gets a long one instead (a short one would only throw index
+        builds away), still within the operator's --max-wait."""
+        if not target.blocks_nobody_while_waiting(sql):
+            return self.lock_timeout, self.statement_timeout
+        concurrent = self.max_wait if self.concurrent_lock_timeout is None else self.concurrent_lock_timeout
+        statement = self.statement_timeout or timedelta(0)
+        if statement and (not concurrent or concurrent >= statement):
+            # A wait cut short by the statement timeout would read as a failure: end it a
+            # little before, as a lock timeout, which says what it waited for.
+            concurrent = statement * 0.9
+        return concurrent, statement
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from byhand.operating.journal import Journal, MigrationProgress, RunSummary
 from byhand.operating.preflight import numbered_steps, plan_block
+from byhand.operating.run_lock import RUN_LOCK
 from byhand.runbook import Runbook
 from byhand.vendors.target import Target
 
@@ -34,7 +35,7 @@ def runbook_status(runbook: Runbook, target: Target, *, journal_table: str) -> R
     recorded = target.recorded_migrations()
     applied = recorded or set()
     journal = Journal(target, table=journal_table, checksum=runbook.checksum())
-    progress = journal.progress()
+    progress = journal.progress(lineage=runbook.replaced())
     backwards = runbook.direction == "backwards"
     migrations = []
     for block in runbook.blocks:
@@ -51,7 +52,7 @@ def runbook_status(runbook: Runbook, target: Target, *, journal_table: str) -> R
         known = progress.get(name, MigrationProgress())
         if finished:
             state = "unapplied" if backwards else "applied"
-        elif known.done or known.failed or known.started:
+        elif known.done or known.started or known.manual_done:  # a failure alone was rolled back
             state = "partial"
         else:
             state = "pending"
@@ -64,4 +65,4 @@ def runbook_status(runbook: Runbook, target: Target, *, journal_table: str) -> R
                 failed=known.failed if not finished else None,
             )
         )
-    return RunbookStatus(migrations, journal.runs(), target.run_lock_holder(journal_table))
+    return RunbookStatus(migrations, journal.runs(), target.run_lock_holder(RUN_LOCK))

@@ -14,7 +14,7 @@ from byhand.exceptions import ConnectionLost, GaveUpOnLocks, StatementFailed
 from byhand.operating.executing import Position, UnitFailed
 from byhand.operating.journal import Entry, Journal
 from byhand.operating.monitor import Monitor, actions_on
-from byhand.operating.retrying import RetryPolicy
+from byhand.operating.retrying import Limits, RetryPolicy
 from byhand.vendors.target import Blocker, Target
 
 __all__ = ["StopRule"]
@@ -28,7 +28,7 @@ class StopRule:
         monitor: Monitor,
         *,
         retry: RetryPolicy,
-        lock_timeout: timedelta,
+        limits: Limits,
         cancel_blockers_after: int | None,
         terminate_idle_after: timedelta,
         emit: Callable[..., None],
@@ -38,7 +38,7 @@ class StopRule:
         self.journal = journal
         self.monitor = monitor
         self.retry = retry
-        self.lock_timeout = lock_timeout
+        self.limits = limits
         self.cancel_blockers_after = cancel_blockers_after
         self.terminate_idle_after = terminate_idle_after
         self.emit = emit
@@ -53,10 +53,12 @@ class StopRule:
         if target.is_connection_lost(failed.error):
             raise ConnectionLost(where=at.where, detail=message)
         target.rollback()
+        committed = _committed(at)
         if not target.is_lock_timeout(failed.error):
             self._journal_failure(at, attempt, message)
-            raise StatementFailed(where=at.where, error=message, rolled_back=transactional)
-        blockers = self.monitor.blockers(at.step, older_than=self.lock_timeout)
+            raise StatementFailed(where=at.where, error=message, rolled_back=transactional, committed=committed)
+        lock_timeout = self.limits.for_statement(target, at.step.sql)[0] if at.step else self.limits.lock_timeout
+        blockers = self.monitor.blockers(at.step, older_than=lock_timeout)
         delay = self.retry.next_delay(attempt, waited, rng=self.rng)
         if delay is None:
             self._journal_failure(at, attempt, f"gave up on locks: {message}", blockers)
@@ -64,14 +66,15 @@ class StopRule:
                 where=at.where,
                 attempts=attempt,
                 waited=waited,
-                lock_timeout=self.lock_timeout.total_seconds(),
+                lock_timeout=target.lock_timeout_text(lock_timeout),
                 blockers=[b.describe() for b in blockers],
+                committed=committed,
             )
         self.emit(
             "lock-timeout",
             **at.event_data(),
             attempt=attempt,
-            lock_timeout=self.lock_timeout.total_seconds(),
+            lock_timeout=lock_timeout.total_seconds(),
             retry_in=delay,
             blockers=[b.as_dict() for b in blockers],
         )
@@ -103,3 +106,14 @@ class StopRule:
             journal.write(entry)
         except self.target.driver_errors():
             pass
+
+
+def _committed(at: Position) -> str:
+    """What of the failed migration is committed: nothing, or its first statements (a
+    transaction that failed was rolled back; statements that ran alone stay)."""
+    if at.plan is None:
+        return "Nothing was changed."
+    done = len(at.plan.progress.done)
+    if not done:
+        return "Nothing of that migration is committed."
+    return f"{at.plan.name}: {done} of {at.total} statement(s) committed; running the runbook again resumes after them."

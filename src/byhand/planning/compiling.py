@@ -232,7 +232,8 @@ def _header(plan: Plan, vendor: Vendor, scratch: ScratchDatabase) -> dict[str, A
 
 def _preamble(plan: Plan, vendor: Vendor) -> list[Item]:
     direction = "backwards" if plan.backwards else "forwards"
-    lines: list[Item] = [Comment(f"-- Plan ({len(plan.migrations)} migrations, {direction}):")]
+    count = len(plan.migrations)
+    lines: list[Item] = [Comment(f"-- Plan ({count} migration{'' if count == 1 else 's'}, {direction}):")]
     for migration in plan.migrations:
         notes = [] if migration.atomic else ["not atomic"]
         python = [p for op in migration.operations for p in python_operations(op) if not is_noop(p, plan.backwards)]

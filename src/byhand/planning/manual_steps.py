@@ -19,8 +19,10 @@ from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
 from byhand.exceptions import PlanError
+from byhand.operating.run_lock import locked_target
 from byhand.planning.operations import file_index, is_noop, python_step_name
 from byhand.planning.states import state_before
+from byhand.vendors import get_vendor
 
 __all__ = ["parse_step_id", "run_manual_step"]
 
@@ -45,7 +47,12 @@ def run_manual_step(step_id: str, *, database: str, backwards: bool) -> list[str
     connection = connections[database]
     ran = []
     found = list(_python_at(state_before(executor, migration), migration, number))
-    with connection.schema_editor(atomic=migration.atomic) as editor:
+    vendor = get_vendor(connection.vendor)
+    params = vendor.params_from_settings(connection.settings_dict)
+    with (
+        locked_target(vendor, params, application="byhand run-python"),
+        connection.schema_editor(atomic=migration.atomic) as editor,
+    ):
         for operation, from_state, to_state in reversed(found) if backwards else found:
             if backwards:
                 operation.database_backwards(app, editor, to_state, from_state)

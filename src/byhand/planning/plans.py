@@ -93,13 +93,16 @@ def pending_plan(*, database: str, app_label: str | None = None, migration: str 
     """The plan ``manage.py migrate [APP_LABEL [MIGRATION]] --database ALIAS`` would run."""
     executor, recorded, has_table = _executor(database)
     loader = executor.loader
+    given = app_label  # the target, fully named, for the runbook's header
     if app_label is not None:
         check_app(loader, app_label)
     if app_label is not None and migration is not None:
         if migration == "zero":
             targets: list[tuple[str, str | None]] = [(app_label, None)]
+            given = f"{app_label} zero"
         else:
             target = find_migration(loader, app_label, migration)
+            given = ".".join(target)
             if target not in loader.graph.nodes and target in loader.replacements:
                 # A partly applied squash is not a node; migrate targets its last replaced one.
                 target = loader.replacements[target].replaces[-1]
@@ -119,7 +122,6 @@ def pending_plan(*, database: str, app_label: str | None = None, migration: str 
         full_plan = executor.migration_plan(loader.graph.leaf_nodes(), clean_start=True)
         chosen = set(migrations)
         migrations = [m for m, _ in full_plan if m in chosen]
-    given = ".".join(part for part in (app_label, migration) if part) or None
     return Plan(database, executor, migrations, backwards, given, recorded, has_table)
 
 

@@ -13,6 +13,7 @@ from django.db.migrations.recorder import MigrationRecorder
 
 from byhand.exceptions import PlanError
 from byhand.operating.journal import Entry, Journal
+from byhand.operating.run_lock import locked_target
 from byhand.planning.history import Row, delete_sql, insert_sql, records_of
 from byhand.planning.plans import check_app, find_migration
 from byhand.planning.verifying import DriftReport
@@ -82,28 +83,26 @@ def write_record(change: RecordChange, *, database: str, force: str | None, jour
             f"run again with --force REASON (the reason is kept in {journal_table})."
         )
     connection = connections[database]
-    if not change.unrecord:
-        MigrationRecorder(connection).ensure_schema()  # Django's own DDL, as migrate would
     vendor = get_vendor(connection.vendor)
-    target = vendor.target(vendor.params_from_settings(connection.settings_dict))
-    target.connect(application="byhand record")
-    try:
-        journal = Journal(target, table=journal_table, checksum="-")
-        if not journal.exists():
-            journal.create()
-        target.begin()
-        for statement in change.statements:
-            target.execute(statement)
-        detail = {"rows": change.rows, "reason": force, "overridden": change.problems}
-        status = "forced" if change.problems else "done"
-        event = "unrecord" if change.unrecord else "record"
-        journal.write(Entry(event=event, status=status, migration=change.migration, detail=detail))
-        target.commit()
-    except BaseException:
-        target.rollback()
-        raise
-    finally:
-        target.close()
+    params = vendor.params_from_settings(connection.settings_dict)
+    with locked_target(vendor, params, application="byhand record") as target:
+        if not change.unrecord:
+            MigrationRecorder(connection).ensure_schema()  # Django's own DDL, as migrate would
+        try:
+            journal = Journal(target, table=journal_table, checksum="-")
+            if not journal.exists():
+                journal.create()
+            target.begin()
+            for statement in change.statements:
+                target.execute(statement)
+            detail = {"rows": change.rows, "reason": force, "overridden": change.problems}
+            status = "forced" if change.problems else "done"
+            event = "unrecord" if change.unrecord else "record"
+            journal.write(Entry(event=event, status=status, migration=change.migration, detail=detail))
+            target.commit()
+        except BaseException:
+            target.rollback()
+            raise
 
 
 def check_effect(change: RecordChange, report: DriftReport) -> list[str]:

@@ -210,7 +210,7 @@ def _judge(
     if difference.kind in ("extra", "changed") and pending is not None:
         detail = (
             f"{difference.detail}; pending {pending} creates it: applied but not recorded "
-            f"(byhand record {pending.replace('.', ' ', 1)})"
+            f"(manage.py byhand record {pending.replace('.', ' ', 1)})"
         )
         return replace(difference, detail=detail, migrations=(pending,), verdict="applied-not-recorded")
     # No migration explains an extra object; for the others, those that create or change it.

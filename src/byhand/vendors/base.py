@@ -85,6 +85,15 @@ class Vendor(ABC):
     #: (planning/statement_thread.py): the server (or SQLite, which lets go of the GIL
     #: while it works) runs DDL on one core while Django computes states on the other.
     rehearses_in_thread: ClassVar[bool] = True
+    #: DDL rolls back: atomic migrations are one transaction, BEGIN/COMMIT in the runbook.
+    #: (The planning side asks Django's features.can_rollback_ddl; a test keeps them equal.)
+    transactional_ddl: ClassVar[bool] = True
+    #: String literals escape with backslashes (MySQL), not only by doubling quotes.
+    backslash_escapes: ClassVar[bool] = False
+    #: Double-quoted text is a string literal (MySQL's default SQL mode), not a name.
+    double_quoted_strings: ClassVar[bool] = False
+    #: What to check when the connection fails, for the error message.
+    connect_check: ClassVar[str] = "the host, port, user, password and database name"
     #: Portable column types (Column) this vendor writes otherwise.
     column_types: ClassVar[dict[str, str]] = {}
     #: The journal's "id" column.

@@ -75,6 +75,16 @@ class MySQLTarget(Target):
             self.execute(f"SET SESSION max_statement_time = {statement_timeout.total_seconds():.3f}")
         self._timeouts = wanted
 
+    def lock_timeout_text(self, lock_timeout: timedelta) -> str:
+        seconds = int(lock_timeout.total_seconds())
+        if self._mariadb and seconds == 0:
+            return "0s (NOWAIT: MariaDB counts whole seconds, rounded down)"
+        if not self._mariadb and seconds < 1:
+            return "1s (MySQL's least: it counts whole seconds)"
+        if seconds != lock_timeout.total_seconds():
+            return f"{seconds}s (whole seconds, rounded down)"
+        return f"{seconds}s"
+
     def is_lock_timeout(self, exc: BaseException) -> bool:
         return _error_code(exc) in _LOCK_ERRORS
 
@@ -98,7 +108,9 @@ class MySQLTarget(Target):
         )
         return bool(rows[0][0])
 
-    def find_blockers(self, *, waiting_session: int, tables: list[str], older_than: timedelta) -> list[Blocker]:
+    def find_blockers(
+        self, *, waiting_session: int, tables: list[str], older_than: timedelta, snapshots: bool = False
+    ) -> list[Blocker]:
         # With metadata_lock_info the holders of a lock on the table are known; without
         # it, every session with an open transaction may hold one.
         certain = bool(tables) and self._has_metadata_lock_info
@@ -215,6 +227,9 @@ class MySQL(ServerVendor):
     column_types: ClassVar[dict[str, str]] = {"timestamp": "datetime(6)", "text": "longtext"}
     identity_column = "bigint AUTO_INCREMENT NOT NULL PRIMARY KEY"
     inline_index = True
+    transactional_ddl = False
+    backslash_escapes = True
+    double_quoted_strings = True
     current_database_sql = "SELECT DATABASE()"
     create_hint = "grant CREATE and DROP on `byhand_scratch_%` to this user"
 

@@ -55,6 +55,12 @@ class ConnectionParams:
 def parse_database_url(url: str) -> ConnectionParams:
     """``postgres://user:pass@host:port/db``, ``mysql://...``, ``sqlite:///relative`` or ``sqlite:////abs``."""
     parts = urlsplit(url)
+    if "@" in parts.path or "@" in parts.query or parts.fragment:
+        raise BadDatabaseUrl(
+            "its user, password or database name cannot be read unambiguously (the URL is not shown: it may hold a "
+            "password): percent-encode the characters / @ : ? # % in them: / as %2F, @ as %40, : as %3A, ? as %3F, "
+            "# as %23, % as %25 (or set the password in the URL's query, ?password=, encoded the same way)"
+        )
     vendor = _SCHEMES.get(parts.scheme.lower())
     if vendor is None:
         known = ", ".join(f"{scheme}://" for scheme in _SCHEMES)

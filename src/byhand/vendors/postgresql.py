@@ -37,14 +37,23 @@ _CONCURRENT_INDEX = re.compile(
 _LOCK_STATES = {"55P03", "40P01"}
 
 _BLOCKERS_SQL = """
+WITH named AS (SELECT to_regclass(quote_ident(t)) AS oid FROM unnest(%(tables)s::text[]) AS t),
+rels AS (
+  SELECT oid FROM named WHERE oid IS NOT NULL
+  UNION SELECT confrelid FROM pg_constraint WHERE contype = 'f' AND conrelid IN (SELECT oid FROM named)
+  UNION SELECT conrelid FROM pg_constraint WHERE contype = 'f' AND confrelid IN (SELECT oid FROM named)
+)
 SELECT DISTINCT a.pid, a.usename, a.application_name, host(a.client_addr), a.state,
        now() - a.xact_start, a.query_start, a.query, a.xact_start
 FROM pg_stat_activity a
 LEFT JOIN pg_locks l ON l.pid = a.pid AND l.granted AND l.locktype = 'relation'
-WHERE a.pid <> pg_backend_pid() AND a.pid <> %s
-  AND (a.pid = ANY(pg_blocking_pids(%s))
-       OR (l.relation IN (SELECT to_regclass(quote_ident(t)) FROM unnest(%s::text[]) AS t)
-           AND coalesce(a.xact_start, a.query_start) < now() - %s::interval))
+WHERE a.pid <> pg_backend_pid() AND a.pid <> %(session)s
+  AND (a.pid = ANY(pg_blocking_pids(%(session)s))
+       OR (l.relation IN (SELECT oid FROM rels)
+           AND coalesce(a.xact_start, a.query_start) < now() - %(older)s::interval)
+       OR (%(snapshots)s AND a.datname = current_database() AND a.backend_xmin IS NOT NULL
+           AND a.backend_type = 'client backend'
+           AND coalesce(a.xact_start, a.query_start) < now() - %(older)s::interval))
 ORDER BY a.xact_start NULLS LAST
 LIMIT 10
 """
@@ -96,10 +105,37 @@ class PostgreSQLTarget(Target):
                 kwargs[key] = value
         if params.password is not None:
             kwargs["password"] = params.password
-        return psycopg.connect(autocommit=True, **kwargs)
+        # No server-side prepared statements: a pooler could hand them to another client.
+        connection = psycopg.connect(autocommit=True, prepare_threshold=None, **kwargs)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            row = cursor.fetchone()
+        self._server_pid = int(row[0]) if row else 0
+        return connection
+
+    def execute_named(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Run one statement with %(name)s parameters (psycopg's pyformat)."""
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall()) if cursor.description else []
+        finally:
+            cursor.close()
 
     def session_id(self) -> int:
-        return int(self.connection.info.backend_pid)
+        """The server's pid of this session, as pg_stat_activity and pg_locks name it."""
+        return self._server_pid
+
+    def pooler_in_the_way(self) -> str | None:
+        # A pooler answers the connection itself: the session pid it reports in the
+        # protocol's BackendKeyData is its own, not that of the server's session behind it.
+        reported = int(self.connection.info.backend_pid)
+        if reported == self._server_pid:
+            return None
+        return (
+            f"the connection reported session pid {reported}, but the server's session is pid {self._server_pid}: "
+            "a connection pooler (PgBouncer or the like) stands between byhand and the server"
+        )
 
     def server_version(self) -> str:
         return str(self.execute("SHOW server_version")[0][0])
@@ -144,8 +180,16 @@ class PostgreSQLTarget(Target):
     def blocks_nobody_while_waiting(self, sql: str) -> bool:
         return bool(_CONCURRENTLY.match(strip_comments(sql)))
 
-    def find_blockers(self, *, waiting_session: int, tables: list[str], older_than: timedelta) -> list[Blocker]:
-        rows = self.execute(_BLOCKERS_SQL, (waiting_session, waiting_session, tables, f"{milliseconds(older_than)} ms"))
+    def find_blockers(
+        self, *, waiting_session: int, tables: list[str], older_than: timedelta, snapshots: bool = False
+    ) -> list[Blocker]:
+        arguments = {
+            "session": waiting_session,
+            "tables": tables,
+            "older": f"{milliseconds(older_than)} ms",
+            "snapshots": snapshots,
+        }
+        rows = self.execute_named(_BLOCKERS_SQL, arguments)
         return [
             Blocker(
                 pid=pid,

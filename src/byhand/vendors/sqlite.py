@@ -103,7 +103,9 @@ class SQLiteTarget(Target):
     def driver_errors(self) -> tuple[type[BaseException], ...]:
         return (sqlite3.Error,)
 
-    def find_blockers(self, *, waiting_session: int, tables: list[str], older_than: timedelta) -> list[Blocker]:
+    def find_blockers(
+        self, *, waiting_session: int, tables: list[str], older_than: timedelta, snapshots: bool = False
+    ) -> list[Blocker]:
         # SQLite does not say who holds its lock; the processes that have the file open might.
         return [
             Blocker(
@@ -221,6 +223,7 @@ class SQLite(Vendor):
     placeholder = "?"
     watchable = False  # who holds the lock is read from /proc after a timeout instead
     copies_in_background = False  # a file copy is quick, and ":memory:" is per connection
+    connect_check = "the file's path, and that this user may read and write it and its folder"
     column_types: ClassVar[dict[str, str]] = {"timestamp": "text"}
     identity_column = "integer NOT NULL PRIMARY KEY AUTOINCREMENT"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-__all__ = ["digest", "strip_comments", "tables_named_in"]
+__all__ = ["digest", "normalize_query", "strip_comments", "tables_named_in"]
 
 _IDENTIFIER = r"(?:`[^`]+`|\"[^\"]+\"|\w+)"
 _NAME = rf"({_IDENTIFIER}(?:\.{_IDENTIFIER})*)"
@@ -61,3 +61,24 @@ def digest(text: str) -> str:
 def strip_comments(sql: str) -> str:
     """``sql`` without its whole-line ``--`` comments, to look at what it starts with."""
     return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+
+
+#: Literals in another session's query, as pg_stat_statements normalises them: strings
+#: ('...' with '' or \' escapes, E'...', dollar-quoted), and numbers that are not part of
+#: a name. Double-quoted text is a string only where the vendor says so (MySQL).
+_SINGLE = r"[EeNnBbXx]?'(?:[^'\\]|''|\\.)*'"
+_DOLLAR = r"\$(?P<tag>[A-Za-z_]\w*)?\$.*?\$(?P=tag)?\$"
+_DOUBLE = r"\"(?:[^\"\\]|\"\"|\\.)*\""
+_NUMBER = r"(?<![\w$.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.])"
+_LITERALS = re.compile(rf"{_SINGLE}|{_DOLLAR}|{_NUMBER}", re.DOTALL)
+_LITERALS_AND_DOUBLE = re.compile(rf"{_SINGLE}|{_DOLLAR}|{_DOUBLE}|{_NUMBER}", re.DOTALL)
+#: An unterminated literal (a query cut short by the server): everything after its quote.
+_OPEN_LITERAL = re.compile(r"[EeNnBbXx]?'.*$|\$\w*\$.*$", re.DOTALL)
+
+
+def normalize_query(sql: str, *, double_quoted_strings: bool = False) -> str:
+    """``sql`` with its literals replaced by ``?``: another session's query may hold secrets
+    (a password, an API key), which byhand must neither print nor journal by default."""
+    pattern = _LITERALS_AND_DOUBLE if double_quoted_strings else _LITERALS
+    text = pattern.sub("?", sql)
+    return _OPEN_LITERAL.sub("?", text)

@@ -10,7 +10,7 @@ import os
 import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from byhand.exceptions import CannotConnect
@@ -41,7 +41,7 @@ class Blocker:
 
     def describe(self) -> str:
         age = f", transaction open {self.transaction_age.total_seconds():.1f}s" if self.transaction_age else ""
-        query = " ".join((self.query or "").split())[:120]
+        query = " ".join((self.query or "").split()).rstrip(" ;")[:120]
         who = f"{self.user or '?'}@{self.client or 'local'}"
         app = f" ({self.application})" if self.application else ""
         maybe = "" if self.certain else " [may hold it]"
@@ -87,7 +87,8 @@ class Target(ABC):
         except ImportError as exc:
             raise CannotConnect(params.display(), f"the {params.vendor} driver is not installed ({exc.name})") from None
         except Exception as exc:  # noqa: BLE001 -- every driver has its own errors for this
-            raise CannotConnect(params.display(), params.error_text(exc) or type(exc).__name__) from None
+            detail = params.error_text(exc) or type(exc).__name__
+            raise CannotConnect(params.display(), detail, check=self.vendor.connect_check) from None
 
     @abstractmethod
     def driver_connect(self, *, application: str) -> Any:
@@ -150,6 +151,11 @@ class Target(ABC):
     @abstractmethod
     def server_version(self) -> str: ...
 
+    def pooler_in_the_way(self) -> str | None:
+        """Why the connection goes through a connection pooler rather than straight to the
+        server (None: it does not, as far as byhand can tell)."""
+        return None
+
     def quote_name(self, name: str) -> str:
         return self.vendor.quote_name(name)
 
@@ -158,6 +164,10 @@ class Target(ABC):
     @abstractmethod
     def set_timeouts(self, *, lock_timeout: timedelta, statement_timeout: timedelta | None, local: bool) -> None:
         """Lock and statement timeouts for the open transaction (``local``) or the session."""
+
+    def lock_timeout_text(self, lock_timeout: timedelta) -> str:
+        """``lock_timeout`` as this server applies it, for messages: "0.1s", "none"."""
+        return f"{lock_timeout.total_seconds():g}s" if lock_timeout else "none"
 
     @abstractmethod
     def is_lock_timeout(self, exc: BaseException) -> bool:
@@ -186,9 +196,13 @@ class Target(ABC):
 
     # -- blockers and progress (called on a monitor connection) ------------------------
 
-    def find_blockers(self, *, waiting_session: int, tables: list[str], older_than: timedelta) -> list[Blocker]:
-        """Sessions that block ``waiting_session`` now, or that hold a lock on ``tables`` in a
-        transaction older than ``older_than`` (they held it for the whole failed wait)."""
+    def find_blockers(
+        self, *, waiting_session: int, tables: list[str], older_than: timedelta, snapshots: bool = False
+    ) -> list[Blocker]:
+        """Sessions that block ``waiting_session`` now, or that hold a lock on ``tables`` (or
+        on tables tied to them by a foreign key) in a transaction older than ``older_than``
+        (they held it for the whole failed wait); with ``snapshots``, also the sessions
+        whose snapshot is older than that (what CREATE INDEX CONCURRENTLY waits for)."""
         return []
 
     @abstractmethod
@@ -239,3 +253,13 @@ class Target(ABC):
     def timestamp(self, moment: datetime) -> Any:
         """``moment`` (UTC, aware) as the driver should bind it for the journal's columns."""
         return moment
+
+    def moment(self, value: Any) -> Any:
+        """A journal timestamp as read back: an aware UTC datetime (MySQL's datetime(6) holds
+        naive UTC, SQLite text, PostgreSQL the session's time zone)."""
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if isinstance(value, datetime):
+            aware = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+            return aware.astimezone(timezone.utc)
+        return value

@@ -89,7 +89,8 @@ class Command(BaseCommand):
             self.stdout.write(text, ending="")
             return
         write_atomically(output, text)
-        self.stderr.write(f"Wrote {output} ({len(plan.migrations)} migrations).")
+        count = len(plan.migrations)
+        self.stderr.write(f"Wrote {output} ({count} migration{'' if count == 1 else 's'}).")
 
     def apply(self, *, database: str, runbook: Path, **options: Any) -> None:
         connection = connections[database]

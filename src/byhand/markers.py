@@ -1,0 +1,115 @@
+"""What a runbook's block markers claim, checked against the SQL they describe.
+
+apply decides from the markers what to skip, what to refuse and what runs in one
+transaction (a block's "records" and "deletes", "atomic", its manual steps), while a
+reviewer reads the SQL. A re-signed edit, or a forged checksum, must not make them say
+different things: the rows a block's INSERTs and DELETE write are its "records" and
+"deletes", BEGIN/COMMIT stand around it exactly when it is atomic on a vendor whose DDL
+rolls back, and each manual step names the function its comment names.
+
+Pure: no Django, no connection.
+"""
+
+from __future__ import annotations
+
+import re
+
+from byhand.exceptions import RunbookFormatError
+from byhand.runbook import Block, Comment, Control, Step
+from byhand.vendors.base import Vendor
+
+__all__ = ["check_block", "literals"]
+
+_STRING = re.compile(r"'((?:[^'\\]|''|\\.)*)'", re.DOTALL)
+_BACKSLASH = re.compile(r"\\(.)", re.DOTALL)
+_ESCAPES = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "Z": "\x1a"}
+#: One app's rows in Django's DELETE FROM django_migrations: "app" = '…' AND "name" IN ('…', …).
+_DELETED = re.compile(r"=\s*('(?:[^'\\]|''|\\.)*')\s+AND\s+\S+\s+IN\s+\(((?:\s*'(?:[^'\\]|''|\\.)*'\s*,?)+)\)")
+_MANUAL = re.compile(r"^-- MANUAL STEP: run (.+?) \((?:forwards|backwards)\) on a host")
+
+
+def literals(sql: str, *, backslash_escapes: bool) -> list[str]:
+    """The string literals of ``sql``, in order, unquoted as the vendor reads them."""
+    values = []
+    for match in _STRING.finditer(sql):
+        value = match.group(1).replace("''", "'")
+        if backslash_escapes:
+            value = _BACKSLASH.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), value)
+        values.append(value)
+    return values
+
+
+def check_block(block: Block, vendor: Vendor) -> None:
+    """RunbookFormatError unless ``block``'s markers agree with its SQL."""
+    name = block.migration or f"({block.kind})"
+    escapes = vendor.backslash_escapes
+    inserted = [_inserted(step.sql, escapes) for step in block.steps if step.kind == "record" and _is(step, "INSERT")]
+    deleted = [
+        row
+        for step in block.steps
+        if step.kind == "record" and _is(step, "DELETE")
+        for row in _deleted(step.sql, escapes)
+    ]
+    if [list(row) for row in inserted] != block.records:
+        _disagree(name, f'"records" says {_rows(block.records)}', f"its INSERTs record {_rows(inserted)}")
+    if sorted(list(row) for row in deleted) != sorted(block.deletes):
+        _disagree(name, f'"deletes" says {_rows(block.deletes)}', f"its DELETE removes {_rows(deleted)}")
+    if block.kind == "migration":
+        own = [list(str(block.migration).partition(".")[::2])]
+        if own[0] not in block.records + block.deletes:
+            _disagree(
+                name,
+                "its name is not among the rows it records or deletes",
+                f"they are {_rows(block.records + block.deletes)}",
+            )
+    wrapped = any(isinstance(item, Control) and item.sql == "BEGIN;" for item in block.items)
+    if wrapped != (block.atomic and vendor.transactional_ddl):
+        atomic = '"atomic": true' if block.atomic else '"atomic": false'
+        _disagree(
+            name,
+            f"its marker says {atomic}",
+            "BEGIN/COMMIT around it say otherwise" if wrapped else "no BEGIN/COMMIT stands around it",
+        )
+    _check_manual_steps(name, block)
+
+
+def _check_manual_steps(name: str, block: Block) -> None:
+    named = None
+    for item in block.items:
+        if isinstance(item, Comment):
+            match = _MANUAL.match(item.text)
+            named = match.group(1) if match else named
+        elif isinstance(item, Step) and item.kind == "manual":
+            if item.callable != named:
+                _disagree(
+                    name, f"manual step {item.op} names {item.callable}", f"its comment says {named or 'nothing'}"
+                )
+            named = None
+
+
+def _is(step: Step, verb: str) -> bool:
+    return step.sql.lstrip().upper().startswith(verb)
+
+
+def _inserted(sql: str, escapes: bool) -> tuple[str, ...]:
+    values = literals(sql, backslash_escapes=escapes)
+    return tuple(values[:2])
+
+
+def _deleted(sql: str, escapes: bool) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for match in _DELETED.finditer(sql):
+        (app,) = literals(match.group(1), backslash_escapes=escapes)
+        rows.extend((app, name) for name in literals(match.group(2), backslash_escapes=escapes))
+    return rows
+
+
+def _rows(rows: list[list[str]] | list[tuple[str, ...]] | list[tuple[str, str]]) -> str:
+    return ", ".join(".".join(row) for row in rows) or "nothing"
+
+
+def _disagree(name: str, claim: str, fact: str) -> None:
+    raise RunbookFormatError(
+        f"block {name}: {claim}, but {fact}. apply decides from a block's marker what to skip, refuse and run as "
+        "one transaction, so it must say what the SQL does: undo the edit, or generate the runbook again"
+    )
