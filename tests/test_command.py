@@ -575,3 +575,36 @@ def test_sqlite_functional_indexes_are_copied_with_djangos_functions(empty_db: d
     out, _ = sql("catalog")
     assert [b.migration for b in parse_runbook(out).migrations][-1] == "catalog.0004_category_parent"
     assert scratch_databases() == []
+
+
+@pytest.mark.needs_server
+@pytest.mark.parametrize(
+    ("command", "signum"),
+    [
+        (("verify",), signal.SIGTERM),
+        (("verify",), signal.SIGHUP),
+        (("verify",), signal.SIGINT),
+        (("record", "reviews", "0001", "--check"), signal.SIGTERM),
+    ],
+    ids=["verify-SIGTERM", "verify-SIGHUP", "verify-SIGINT", "record-check-SIGTERM"],
+)
+def test_a_signal_while_a_scratch_database_exists_drops_it(command: tuple[str, ...], signum: int) -> None:
+    """Issue 22: verify and record --check make a scratch database; whatever signal ends them
+    while it exists, it is dropped, and the command says it was interrupted."""
+    with fresh_database("default") as database:
+        with use_database("default", database):
+            call_command("migrate", "shop", database="default", verbosity=0)
+        base = os.environ.get("DATABASE_URL", "")
+        url = f"{base.rsplit('/', 1)[0]}/{database['NAME']}" if base else f"sqlite:///{database['NAME']}"
+        env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(EXAMPLE)}
+        arguments = [sys.executable, str(EXAMPLE / "manage.py"), "byhand", *command]
+        process = subprocess.Popen(arguments, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not scratch_databases(process.pid) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert scratch_databases(process.pid), "the scratch database never appeared"
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=60)
+    assert f"interrupted ({signal.Signals(signum).name if signum != signal.SIGINT else 'Ctrl-C'})" in stderr, stderr
+    assert "Traceback" not in stderr, stderr
+    assert scratch_databases(process.pid) == []
