@@ -180,9 +180,17 @@ def schema_of(alias: str) -> dict[str, Any]:
     connection = connections[alias]
     schema: dict[str, Any] = {}
     with connection.cursor() as cursor:
+
+        def type_of(code: Any) -> Any:
+            # An extension's types (hstore) have another OID in every database that made them.
+            if connection.vendor != "postgresql":
+                return code
+            cursor.execute("SELECT %s::regtype::text", [code])
+            return cursor.fetchone()[0]
+
         for table in sorted(connection.introspection.table_names(cursor)):
             columns = [
-                (c.name, c.type_code, c.null_ok, getattr(c, "default", None))
+                (c.name, type_of(c.type_code), c.null_ok, getattr(c, "default", None))
                 for c in connection.introspection.get_table_description(cursor, table)
             ]
             constraints = connection.introspection.get_constraints(cursor, table)

@@ -96,3 +96,16 @@ def test_a_squash_of_a_squash_is_recorded_as_migrate_records_it(tmp_path: Path) 
             oracle_step("default", a, b, tmp_path / "catalog-squashes.sql", "catalog", c=c)
             with use_database("default", b):
                 assert squashes <= recorded_rows("default")
+
+
+@pytest.mark.needs_server
+def test_a_column_of_a_type_an_extension_made_in_the_same_plan(tmp_path: Path) -> None:
+    """CREATE EXTENSION hstore, then an HStoreField with a default: the default is quoted
+    with the adapters Django registers after the extension exists (pulpcore's 0098)."""
+    if connections["default"].vendor != "postgresql":
+        pytest.skip("hstore is PostgreSQL's")
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.hstore"}):
+        with fresh_database("default") as a, fresh_database("default") as b, fresh_database("default") as c:
+            oracle_step("default", a, b, tmp_path / "catalog.sql", "catalog", c=c)
+            assert "DEFAULT ''::hstore" in (tmp_path / "catalog.sql").read_text()
+            oracle_step("default", a, b, tmp_path / "catalog-zero.sql", "catalog", "zero", c=c)
