@@ -598,7 +598,14 @@ def test_a_signal_while_a_scratch_database_exists_drops_it(command: tuple[str, .
         url = f"{base.rsplit('/', 1)[0]}/{database['NAME']}" if base else f"sqlite:///{database['NAME']}"
         env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(EXAMPLE)}
         arguments = [sys.executable, str(EXAMPLE / "manage.py"), "byhand", *command]
-        process = subprocess.Popen(arguments, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # A background job (scripts/test.sh runs each lane with &) inherits SIGINT ignored, and
+        # Python then keeps ignoring it, as an operator's `byhand ... &` should. A handled signal
+        # is reset to its default at exec, which Python turns into KeyboardInterrupt.
+        ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            process = subprocess.Popen(arguments, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        finally:
+            signal.signal(signal.SIGINT, ignored)
         deadline = time.monotonic() + 60
         while not scratch_databases(process.pid) and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
