@@ -19,6 +19,7 @@ __all__ = [
     "GaveUpOnLocks",
     "Interrupted",
     "IrreversibleMigrations",
+    "ManualStepOutOfPlace",
     "ManualStepPending",
     "ManualStepsRequired",
     "PlanError",
@@ -54,6 +55,20 @@ class ByhandError(Exception):
 
 class PlanError(ByhandError):
     """The arguments do not name a plan Django could run (unknown app, ambiguous name, ...)."""
+
+
+class ManualStepOutOfPlace(ByhandError):
+    """run-python was asked for a manual step the database is not at (or in the wrong direction)."""
+
+    def __init__(self, step: str, *, backwards: bool, problems: Sequence[str], journal_table: str) -> None:
+        self.step = step
+        self.backwards = backwards
+        self.problems = list(problems)
+        direction = "backwards" if backwards else "forwards"
+        super().__init__(
+            f"refusing to run {step} {direction}: {'; '.join(self.problems)}. Nothing was run. If the "
+            f"database really is at that step, run again with --force REASON (the reason is kept in {journal_table})."
+        )
 
 
 class DatabaseUnavailable(ByhandError):

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from byhand.console import apply_options, read_runbook, run_apply, terminate_as_interrupt, write_atomically
-from byhand.exceptions import ByhandError
+from byhand.exceptions import ByhandError, ManualStepOutOfPlace
 from byhand.management.arguments import add_subcommands
 from byhand.planning import compiling, manual_steps, plans, recording, signals, verifying
 from byhand.planning.scratch import scratch_started
@@ -99,8 +99,15 @@ class Command(BaseCommand):
         if status:
             sys.exit(status)
 
-    def run_python(self, *, step: str, database: str, backwards: bool, **options: Any) -> None:
-        for name in manual_steps.run_manual_step(step, database=database, backwards=backwards):
+    def run_python(self, *, step: str, database: str, backwards: bool, force: str | None, **options: Any) -> None:
+        try:
+            ran = manual_steps.run_manual_step(
+                step, database=database, backwards=backwards, force=force, journal_table=options["journal_table"]
+            )
+        except ManualStepOutOfPlace as exc:  # refused, nothing run: its own status (2), whatever handle() maps
+            self.stderr.write(str(exc))
+            sys.exit(exc.exit_status)
+        for name in ran:
             self.stdout.write(f"ran {name}")
         self.stdout.write(f"Now run byhand apply again with --manual-step-done {step}.")
 
