@@ -31,6 +31,7 @@ __all__ = [
     "RunbookFormatError",
     "RunbookUnreadable",
     "StatementFailed",
+    "UnsafeName",
     "UnsupportedVendor",
     "VendorMismatch",
 ]
@@ -55,6 +56,18 @@ class ByhandError(Exception):
 
 class PlanError(ByhandError):
     """The arguments do not name a plan Django could run (unknown app, ambiguous name, ...)."""
+
+
+class UnsafeName(ByhandError):
+    """A migration or app name holds a control character a runbook cannot hold safely."""
+
+    def __init__(self, name: str, *, shown: str) -> None:
+        self.name = name
+        super().__init__(
+            f"the migration {shown} holds a control character (a line break or the like): a runbook cannot "
+            "write it into its comments and SQL literals safely. Rename its file (or app) to printable "
+            "characters, then run byhand sql again (nothing was written)."
+        )
 
 
 class ManualStepOutOfPlace(ByhandError):

@@ -20,6 +20,7 @@ from byhand.exceptions import ByhandError, ManualStepOutOfPlace
 from byhand.management.arguments import add_subcommands
 from byhand.planning import compiling, manual_steps, plans, recording, signals, verifying
 from byhand.planning.scratch import scratch_started
+from byhand.runbook import escape_comment
 from byhand.vendors import get_vendor
 
 __all__ = ["Command"]
@@ -118,7 +119,7 @@ class Command(BaseCommand):
             change.problems.extend(recording.check_effect(change, report))
         if options["sql"]:
             for problem in change.problems:
-                self.stdout.write(f"-- WARNING: {problem}")
+                self.stdout.write(escape_comment(f"-- WARNING: {problem}"))  # one comment line, whatever a name holds
             self.stdout.write("\n".join(change.statements))
             return
         recording.write_record(
