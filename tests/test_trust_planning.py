@@ -73,6 +73,21 @@ ADD = "0007_sql_and_python.add_first_author"
 REMOVE = "0007_sql_and_python.remove_first_author"
 
 
+def test_run_python_refuses_backwards_while_a_dependent_is_recorded() -> None:
+    """#16.16: at shop.0008, shop.0007's reverse step is not where a backwards run would be
+    (shop.0008 is unapplied first): exit 2, shop.0008 named, the reverse function not run."""
+    with fresh_database() as db:
+        migrate(db, "shop", "0008")
+        done = manage(db, "byhand", "run-python", STEP, "--backwards")
+        facts = {"exit": done.returncode, "Ada rows": authors(db)}
+    assert facts == {"exit": 2, "Ada rows": 1}, done.stdout + done.stderr[-800:]
+    assert done.stderr.strip() == (
+        f"refusing to run {STEP} backwards: migrations that depend on it are recorded: "
+        "shop.0008_author_bigautofield. Nothing was run. If the database really is at that step, run again "
+        "with --force REASON (the reason is kept in byhand_journal)."
+    )
+
+
 def run_python_rows(db: dict[str, Any]) -> list[tuple[Any, ...]]:
     """The journal's run-python rows: status, migration, step number, detail's facts, error."""
     rows = []
@@ -135,6 +150,41 @@ class Migration(migrations.Migration):
     dependencies = [("probe", "0001_initial")]
     operations = [migrations.RunPython(fail, migrations.RunPython.noop)]
 """
+
+
+INTERRUPTED_0002 = """\
+import os
+import signal
+import time
+
+from django.db import migrations
+
+
+def stop(apps, schema_editor):
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("probe", "0001_initial")]
+    operations = [migrations.RunPython(stop, migrations.RunPython.noop)]
+"""
+
+
+def test_a_step_stopped_by_sigterm_is_journaled_as_interrupted(tmp_path: Path) -> None:
+    """#16.16: SIGTERM while the function runs: the journal says started, then interrupted (SIGTERM)."""
+    project = Project(
+        tmp_path / "project", {"probe": {"0001_initial.py": PROBE_0001, "0002_stop.py": INTERRUPTED_0002}}
+    )
+    with fresh_database() as db:
+        project.migrate(db, "probe", "0001")
+        done = project.manage(db, "byhand", "run-python", "probe.0002_stop:0")
+        rows = run_python_rows(db)
+    assert done.returncode != 0 and "interrupted (SIGTERM)" in done.stderr, done.stderr[-800:]
+    assert rows == [
+        ("started", "probe.0002_stop", 0, "forwards", None, [], None, None),
+        ("interrupted", "probe.0002_stop", 0, "forwards", None, None, [], "SIGTERM"),
+    ]
 
 
 def test_a_failing_step_is_journaled_as_failed(tmp_path: Path) -> None:
