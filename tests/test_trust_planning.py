@@ -88,6 +88,54 @@ def test_run_python_refuses_backwards_while_a_dependent_is_recorded() -> None:
     )
 
 
+SQUASHED_HELLO = """\
+from django.db import migrations, models
+
+
+def hello(apps, schema_editor):
+    apps.get_model("probe", "Item")
+
+
+class Migration(migrations.Migration):
+    replaces = [("probe", "0001_initial"), ("probe", "0002_hello")]
+    operations = [
+        migrations.CreateModel("Item", [("id", models.BigAutoField(primary_key=True))]),
+        migrations.RunPython(hello, migrations.RunPython.noop),
+    ]
+"""
+
+HELLO_0002 = SQUASHED_HELLO.replace(
+    '    replaces = [("probe", "0001_initial"), ("probe", "0002_hello")]',
+    '    dependencies = [("probe", "0001_initial")]',
+).replace('        migrations.CreateModel("Item", [("id", models.BigAutoField(primary_key=True))]),\n', "")
+
+
+def test_run_python_refuses_a_step_of_a_migration_a_squash_replaces(tmp_path: Path) -> None:
+    """#16.16: nothing recorded, so migrate would run the squash: the replaced migration's step is
+    refused naming the squash (it was a KeyError traceback); the squash's own step runs."""
+    migrations = {
+        "0001_initial.py": PROBE_0001,
+        "0002_hello.py": HELLO_0002,
+        "0001_squashed_0002_hello.py": SQUASHED_HELLO,
+    }
+    project = Project(tmp_path / "project", {"probe": migrations})
+    with fresh_database() as db:
+        replaced = project.manage(db, "byhand", "run-python", "probe.0002_hello:0")
+        squash = project.manage(db, "byhand", "run-python", "probe.0001_squashed_0002_hello:1")
+        rows = run_python_rows(db)
+    assert (replaced.returncode != 0, squash.returncode) == (True, 0), replaced.stderr[-800:] + squash.stderr[-800:]
+    # The exit status of a PlanError is handle()'s to map (1 on main, 2 once "refused" maps to 2).
+    assert replaced.stderr.strip() == (
+        "CommandError: probe.0002_hello is replaced by probe.0001_squashed_0002_hello, which migrate runs instead "
+        "on this database: its steps never run here; run the squash's step, as the runbook names it (nothing was "
+        "run)."
+    )
+    assert [row[:3] for row in rows] == [
+        ("started", "probe.0001_squashed_0002_hello", 1),
+        ("done", "probe.0001_squashed_0002_hello", 1),
+    ]
+
+
 def run_python_rows(db: dict[str, Any]) -> list[tuple[Any, ...]]:
     """The journal's run-python rows: status, migration, step number, detail's facts, error."""
     rows = []

@@ -62,6 +62,8 @@ def run_manual_step(
         loader = executor.loader
         if (app, name) not in loader.disk_migrations:
             raise PlanError(f"no migration {app}.{name} in this project (the exact name, as the runbook writes it).")
+        if (app, name) not in loader.graph.node_map:
+            raise PlanError(_replaced(loader, (app, name)))
         migration = loader.get_migration(app, name)
         found = list(_python_at(state_before(executor, migration), migration, number))
         if not found:
@@ -102,26 +104,31 @@ def _out_of_place(loader: MigrationLoader, key: tuple[str, str], *, backwards: b
     and none of the migrations depending on it."""
     applied = loader.applied_migrations
     dotted = f"{key[0]}.{key[1]}"
-    node = loader.graph.node_map.get(key)
+    node = loader.graph.node_map[key]
     if backwards:
         if key not in applied:
             return [
                 f"{dotted} is not recorded, and a backwards run reaches its reverse steps while it still "
                 "is; to apply it, run without --backwards"
             ]
-        dependents = sorted(f"{a}.{n}" for a, n in (c.key for c in node.children) if (a, n) in applied) if node else []
+        dependents = sorted(f"{a}.{n}" for a, n in (c.key for c in node.children) if (a, n) in applied)
         return [f"migrations that depend on it are recorded: {', '.join(dependents)}"] if dependents else []
     if key in applied:
         return [
             f"{dotted} is recorded, so the database is past its forwards steps; to unapply it, run with --backwards"
         ]
-    parents = (
-        [p.key for p in node.parents]
-        if node
-        else [d for d in loader.disk_migrations[key].dependencies if not d[1].startswith("__")]
-    )
-    missing = sorted(f"{a}.{n}" for a, n in parents if (a, n) not in applied)
+    missing = sorted(f"{a}.{n}" for a, n in (p.key for p in node.parents) if (a, n) not in applied)
     return [f"its dependencies are not recorded: {', '.join(missing)}"] if missing else []
+
+
+def _replaced(loader: MigrationLoader, key: tuple[str, str]) -> str:
+    """Why a migration a squash replaces, missing from the graph (none or all of it recorded:
+    migrate uses the squash), has no step to run."""
+    squashes = sorted(f"{a}.{n}" for (a, n), m in loader.replacements.items() if key in map(tuple, m.replaces))
+    return (
+        f"{key[0]}.{key[1]} is replaced by {', '.join(squashes)}, which migrate runs instead on this database: "
+        "its steps never run here; run the squash's step, as the runbook names it (nothing was run)."
+    )
 
 
 def _entry(
