@@ -438,7 +438,8 @@ def test_run_python_runs_the_manual_step_apply_stopped_at(tmp_path: Path) -> Non
 
 @pytest.mark.needs_server
 def test_run_python_renames_the_content_type_after_a_rename_model(tmp_path: Path) -> None:
-    """The manual step contenttypes injects after RenameModel: shop.publisher becomes shop.imprint."""
+    """The manual step contenttypes injects after RenameModel: shop.publisher becomes shop.imprint,
+    run where byhand apply stops for it (shop.0004 recorded, shop.0005 not)."""
     with fresh_database() as db, use_database("default", db):
         call_command("migrate", "contenttypes", database="default", verbosity=0)
         call_command("migrate", "shop", "0004", database="default", verbosity=0)
@@ -446,7 +447,6 @@ def test_run_python_renames_the_content_type_after_a_rename_model(tmp_path: Path
         # migrate's post_migrate made content types for today's models (imprint): as before 0005.
         ContentType.objects.using("default").filter(app_label="shop", model="imprint").delete()
         ContentType.objects.db_manager("default").get_or_create(app_label="shop", model="publisher")
-        call_command("migrate", "shop", "0005", database="default", verbosity=0, fake=True)
         call_command("byhand", "run-python", "shop.0005_rename_publisher:0", "--database", "default")
         models = set(ContentType.objects.using("default").filter(app_label="shop").values_list("model", flat=True))
         ContentType.objects.clear_cache()

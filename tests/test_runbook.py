@@ -8,7 +8,7 @@ import pytest
 
 from builders import postgresql_runbook
 from byhand.exceptions import RunbookChecksumMismatch, RunbookFormatError
-from byhand.runbook import Runbook, Step, parse_runbook, terminate
+from byhand.runbook import Comment, Runbook, Step, escape_comment, has_control_character, parse_runbook, terminate
 
 
 def sample() -> Runbook:
@@ -103,3 +103,59 @@ def test_a_header_naming_an_unknown_vendor_is_refused() -> None:
     runbook.header["vendor"] = "oracle"
     with pytest.raises(RunbookFormatError, match="its header names no vendor byhand knows \\('oracle'\\)"):
         parse_runbook(runbook.render())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("-- Add field isbn to book", "-- Add field isbn to book"),
+        ("-- 0004_nl\nSELECT 'INJECTED';--", "-- 0004_nl\\nSELECT 'INJECTED';--"),
+        ("-- notes\rCREATE TABLE t (id int);", "-- notes\\rCREATE TABLE t (id int);"),
+        ("-- \r\n", "-- \\r\\n"),
+        ("-- bell\x07 nul\x00 esc\x1b[31m del\x7f", "-- bell\\x07 nul\\x00 esc\\x1b[31m del\\x7f"),
+        ("-- next line\x85 and\u2028 and\u2029", "-- next line\\x85 and\\u2028 and\\u2029"),
+        ("--\tSELECT 1", "--\tSELECT 1"),
+        ("-- café, 書, C:\\dir\\new", "-- café, 書, C:\\dir\\new"),
+    ],
+    ids=["plain", "LF", "CR", "CRLF", "C0-and-DEL", "NEL-LS-PS", "tab-kept", "backslash-and-non-ASCII-kept"],
+)
+def test_escape_comment_writes_control_characters_escaped(text: str, expected: str) -> None:
+    """Line breaks and other control characters come out as Python's escapes; the rest is untouched."""
+    escaped = escape_comment(text)
+    assert escaped == expected
+    assert not has_control_character(escaped)
+    assert escape_comment(escaped) == escaped  # escaping twice changes nothing
+
+
+def test_has_control_character_says_what_escape_comment_would_change() -> None:
+    """The predicate is true exactly when escaping changes the text; tab is not one."""
+    samples = ["x", "\t", "\n", "\r", "\x00", "\x1f", " ", "~", "\x7f", "\x9f", "\xa0", "\u2028", "é"]
+    assert {c: has_control_character(c) for c in samples} == {c: escape_comment(c) != c for c in samples}
+    assert [c for c in samples if has_control_character(c)] == ["\n", "\r", "\x00", "\x1f", "\x7f", "\x9f", "\u2028"]
+
+
+def test_a_comment_with_a_line_break_renders_as_one_comment_line() -> None:
+    """A description holding CR and LF: the runbook has no control character, parses back, and the
+    line is still one comment."""
+    runbook = sample()
+    runbook.blocks[0].items.insert(2, Comment("-- Backfill\rDROP TABLE users;\nDELETE FROM t;"))
+    text = runbook.render()
+    assert not any(has_control_character(line) for line in text.split("\n"))
+    assert "-- Backfill\\rDROP TABLE users;\\nDELETE FROM t;\n" in text
+    parsed = parse_runbook(text)
+    assert parsed.render() == text
+    assert Comment("-- Backfill\\rDROP TABLE users;\\nDELETE FROM t;") in parsed.blocks[0].items
+
+
+@pytest.mark.parametrize("character", ["\r", "\x1b", "\x85", "\u2028"])
+def test_a_comment_holding_a_control_character_is_refused(character: str) -> None:
+    """A comment line byhand could not have written (a control character in it), even re-signed."""
+    body = sample().body().replace("-- Add field isbn to book", f"-- Add field isbn{character}DROP TABLE users;")
+    text = body + "-- byhand checksum: sha256:" + hashlib.sha256(body.encode()).hexdigest() + "\n"
+    with pytest.raises(RunbookFormatError) as caught:
+        parse_runbook(text)
+    shown = escape_comment(f"-- Add field isbn{character}DROP TABLE users;")
+    assert str(caught.value) == (
+        f"not a valid byhand runbook: line 8: a comment holds a control character ({shown!r}), which byhand "
+        "never writes (it escapes them); the file was edited by hand."
+    )

@@ -344,3 +344,45 @@ def test_nothing_from_a_migration_breaks_out_of_a_comment(
     controls = [line for line in text.split("\n") if any(c < " " and c != "\t" for c in line)]
     facts = {"created by the CLI": created, "lines with control characters": controls}
     assert facts == {"created by the CLI": False, "lines with control characters": []}, cli.stderr[-300:].decode()
+
+
+def test_byhand_sql_refuses_a_migration_name_with_a_line_break(tmp_path: Path) -> None:
+    """#16.15: the file name holds LF: byhand sql refuses with one message naming it escaped,
+    writes nothing and leaves no scratch database."""
+    project = Project(
+        tmp_path / "project", {"probe": {"0001_initial.py": PROBE_0001, NEWLINE_NAME + ".py": NEWLINE_MIGRATION}}
+    )
+    runbook = tmp_path / "runbook.sql"
+    with fresh_database() as db:
+        project.migrate(db, "probe", "0001")
+        done = project.manage(db, "byhand", "sql", "probe", "-o", str(runbook))
+    shown = "probe.0002_nl\\nCREATE TABLE injected_by_name (id int);--"
+    assert (done.returncode, one_line(done.stderr), runbook.exists()) == (
+        1,
+        [
+            f"CommandError: the migration '{shown}' holds a control character (a line break or the like): "
+            "a runbook cannot write it into its comments and SQL literals safely. Rename its file (or app) to "
+            "printable characters, then run byhand sql again (nothing was written)."
+        ],
+        False,
+    )
+
+
+def test_record_sql_escapes_its_warning_lines(tmp_path: Path) -> None:
+    """#16.15: record --sql prints its warnings as comments: a dependency's name with LF is
+    written escaped, so the printed SQL holds one comment line per warning."""
+    third = NEWLINE_MIGRATION.replace('("probe", "0001_initial")', f'("probe", {NEWLINE_NAME!r})')
+    files = {"0001_initial.py": PROBE_0001, NEWLINE_NAME + ".py": NEWLINE_MIGRATION, "0003_more.py": third}
+    project = Project(tmp_path / "project", {"probe": files})
+    with fresh_database() as db:
+        project.migrate(db, "probe", "0001")
+        done = project.manage(db, "byhand", "record", "probe", "0003_more", "--sql")
+    assert done.returncode == 0, done.stderr[-800:]
+    warnings = [line for line in done.stdout.splitlines() if line.startswith("--")]
+    lines = done.stdout.splitlines()
+    assert warnings == [
+        "-- WARNING: its dependencies are not recorded: probe.0002_nl\\nCREATE TABLE injected_by_name (id int);--"
+    ]
+    assert [line for line in lines if not line.startswith("--")] == [
+        line for line in lines if line.startswith("INSERT INTO")
+    ]

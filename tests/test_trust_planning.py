@@ -4,6 +4,7 @@ database's name cannot be given a prefix (#16.18). Black-box: manage.py in subpr
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from support import VENDOR, fresh_database
-from trust_helpers import manage, manage_env, scalar, session
+from trust_helpers import PROBE_0001, Project, journal_rows, manage, manage_env, scalar, session
 
 pytestmark = pytest.mark.needs_server
 
@@ -66,6 +67,185 @@ def test_run_python_refuses_backwards_on_a_migration_not_recorded() -> None:
         facts = {"exit": done.returncode, "Ada rows": authors(db)}
     assert facts == {"exit": 2, "Ada rows": 1}, done.stdout + done.stderr[-800:]
     assert "shop.0007_sql_and_python is not recorded" in done.stderr, done.stderr
+
+
+ADD = "0007_sql_and_python.add_first_author"
+REMOVE = "0007_sql_and_python.remove_first_author"
+
+
+def test_run_python_refuses_backwards_while_a_dependent_is_recorded() -> None:
+    """#16.16: at shop.0008, shop.0007's reverse step is not where a backwards run would be
+    (shop.0008 is unapplied first): exit 2, shop.0008 named, the reverse function not run."""
+    with fresh_database() as db:
+        migrate(db, "shop", "0008")
+        done = manage(db, "byhand", "run-python", STEP, "--backwards")
+        facts = {"exit": done.returncode, "Ada rows": authors(db)}
+    assert facts == {"exit": 2, "Ada rows": 1}, done.stdout + done.stderr[-800:]
+    assert done.stderr.strip() == (
+        f"CommandError: refusing to run {STEP} backwards: migrations that depend on it are recorded: "
+        "shop.0008_author_bigautofield. Nothing was run. If the database really is at that step, run again "
+        "with --force REASON (the reason is kept in byhand_journal)."
+    )
+
+
+SQUASHED_HELLO = """\
+from django.db import migrations, models
+
+
+def hello(apps, schema_editor):
+    apps.get_model("probe", "Item")
+
+
+class Migration(migrations.Migration):
+    replaces = [("probe", "0001_initial"), ("probe", "0002_hello")]
+    operations = [
+        migrations.CreateModel("Item", [("id", models.BigAutoField(primary_key=True))]),
+        migrations.RunPython(hello, migrations.RunPython.noop),
+    ]
+"""
+
+HELLO_0002 = SQUASHED_HELLO.replace(
+    '    replaces = [("probe", "0001_initial"), ("probe", "0002_hello")]',
+    '    dependencies = [("probe", "0001_initial")]',
+).replace('        migrations.CreateModel("Item", [("id", models.BigAutoField(primary_key=True))]),\n', "")
+
+
+def test_run_python_refuses_a_step_of_a_migration_a_squash_replaces(tmp_path: Path) -> None:
+    """#16.16: nothing recorded, so migrate would run the squash: the replaced migration's step is
+    refused naming the squash (it was a KeyError traceback); the squash's own step runs."""
+    migrations = {
+        "0001_initial.py": PROBE_0001,
+        "0002_hello.py": HELLO_0002,
+        "0001_squashed_0002_hello.py": SQUASHED_HELLO,
+    }
+    project = Project(tmp_path / "project", {"probe": migrations})
+    with fresh_database() as db:
+        replaced = project.manage(db, "byhand", "run-python", "probe.0002_hello:0")
+        squash = project.manage(db, "byhand", "run-python", "probe.0001_squashed_0002_hello:1")
+        rows = run_python_rows(db)
+    assert (replaced.returncode, squash.returncode) == (2, 0), replaced.stderr[-800:] + squash.stderr[-800:]
+    assert replaced.stderr.strip() == (
+        "CommandError: probe.0002_hello is replaced by probe.0001_squashed_0002_hello, which migrate runs instead "
+        "on this database: its steps never run here; run the squash's step, as the runbook names it (nothing was "
+        "run)."
+    )
+    assert [row[:3] for row in rows] == [
+        ("started", "probe.0001_squashed_0002_hello", 1),
+        ("done", "probe.0001_squashed_0002_hello", 1),
+    ]
+
+
+def run_python_rows(db: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The journal's run-python rows: status, migration, step number, detail's facts, error."""
+    rows = []
+    for row in journal_rows(db):
+        if row["event"] == "run-python":
+            detail = json.loads(row["detail"])
+            facts = (detail["direction"], detail["reason"], detail.get("overridden"), detail.get("ran"))
+            rows.append((row["status"], row["migration"], row["statement_index"], *facts, row["error"]))
+    return rows
+
+
+def test_run_python_runs_the_step_the_database_is_at_and_journals_it() -> None:
+    """#16.16: at shop.0006 the forwards step runs; at shop.0007 its --backwards step runs. Each
+    run is journaled: started, then done with what ran."""
+    with fresh_database() as db:
+        migrate(db, "shop", "0006")
+        forwards = manage(db, "byhand", "run-python", STEP)
+        added = authors(db)
+        migrate(db, "shop", "0007", "--fake")
+        backwards = manage(db, "byhand", "run-python", STEP, "--backwards")
+        facts = {"exits": (forwards.returncode, backwards.returncode), "Ada rows": (added, authors(db))}
+        rows = run_python_rows(db)
+    assert facts == {"exits": (0, 0), "Ada rows": (1, 0)}, forwards.stderr[-800:] + backwards.stderr[-800:]
+    assert f"ran shop.migrations.{ADD}" in forwards.stdout and f"ran shop.migrations.{REMOVE}" in backwards.stdout
+    migration = "shop.0007_sql_and_python"
+    assert rows == [
+        ("started", migration, 3, "forwards", None, [], None, None),
+        ("done", migration, 3, "forwards", None, None, [f"shop.migrations.{ADD}"], None),
+        ("started", migration, 3, "backwards", None, [], None, None),
+        ("done", migration, 3, "backwards", None, None, [f"shop.migrations.{REMOVE}"], None),
+    ]
+
+
+def test_run_python_force_runs_it_anyway_and_journals_the_reason() -> None:
+    """#16.16: --force REASON runs a step the database is not at: the reason and what it
+    overrode are journaled with the run (forced, then done)."""
+    with fresh_database() as db:
+        migrate(db, "shop", "0004")
+        done = manage(db, "byhand", "run-python", STEP, "--force", "restoring Ada by hand")
+        facts = {"exit": done.returncode, "Ada rows": authors(db)}
+        rows = run_python_rows(db)
+    assert facts == {"exit": 0, "Ada rows": 1}, done.stderr[-800:]
+    overridden = ["its dependencies are not recorded: shop.0006_indexes_constraints"]
+    reason = "restoring Ada by hand"
+    migration = "shop.0007_sql_and_python"
+    assert rows == [
+        ("forced", migration, 3, "forwards", reason, overridden, None, None),
+        ("done", migration, 3, "forwards", reason, None, [f"shop.migrations.{ADD}"], None),
+    ]
+
+
+FAILING_0002 = """from django.db import migrations
+
+
+def fail(apps, schema_editor):
+    raise ValueError("no price list")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("probe", "0001_initial")]
+    operations = [migrations.RunPython(fail, migrations.RunPython.noop)]
+"""
+
+
+INTERRUPTED_0002 = """\
+import os
+import signal
+import time
+
+from django.db import migrations
+
+
+def stop(apps, schema_editor):
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("probe", "0001_initial")]
+    operations = [migrations.RunPython(stop, migrations.RunPython.noop)]
+"""
+
+
+def test_a_step_stopped_by_sigterm_is_journaled_as_interrupted(tmp_path: Path) -> None:
+    """#16.16: SIGTERM while the function runs: the journal says started, then interrupted (SIGTERM)."""
+    project = Project(
+        tmp_path / "project", {"probe": {"0001_initial.py": PROBE_0001, "0002_stop.py": INTERRUPTED_0002}}
+    )
+    with fresh_database() as db:
+        project.migrate(db, "probe", "0001")
+        done = project.manage(db, "byhand", "run-python", "probe.0002_stop:0")
+        rows = run_python_rows(db)
+    assert done.returncode != 0 and "interrupted (SIGTERM)" in done.stderr, done.stderr[-800:]
+    assert rows == [
+        ("started", "probe.0002_stop", 0, "forwards", None, [], None, None),
+        ("interrupted", "probe.0002_stop", 0, "forwards", None, None, [], "SIGTERM"),
+    ]
+
+
+def test_a_failing_step_is_journaled_as_failed(tmp_path: Path) -> None:
+    """#16.16: the function raises: the journal says started, then failed with the error."""
+    project = Project(tmp_path / "project", {"probe": {"0001_initial.py": PROBE_0001, "0002_fail.py": FAILING_0002}})
+    with fresh_database() as db:
+        project.migrate(db, "probe", "0001")
+        done = project.manage(db, "byhand", "run-python", "probe.0002_fail:0")
+        rows = run_python_rows(db)
+    assert done.returncode != 0 and "no price list" in done.stderr, done.stderr[-800:]
+    assert rows == [
+        ("started", "probe.0002_fail", 0, "forwards", None, [], None, None),
+        ("failed", "probe.0002_fail", 0, "forwards", None, None, [], "ValueError: no price list"),
+    ]
 
 
 # -- #16.17 verify compares and prints types as the database names them ----------------------------

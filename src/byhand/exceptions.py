@@ -19,6 +19,7 @@ __all__ = [
     "GaveUpOnLocks",
     "Interrupted",
     "IrreversibleMigrations",
+    "ManualStepOutOfPlace",
     "ManualStepPending",
     "ManualStepsRequired",
     "PlanError",
@@ -30,6 +31,7 @@ __all__ = [
     "RunbookFormatError",
     "RunbookUnreadable",
     "StatementFailed",
+    "UnsafeName",
     "UnsupportedVendor",
     "VendorMismatch",
 ]
@@ -54,6 +56,32 @@ class ByhandError(Exception):
 
 class PlanError(ByhandError):
     """The arguments do not name a plan Django could run (unknown app, ambiguous name, ...)."""
+
+
+class UnsafeName(ByhandError):
+    """A migration or app name holds a control character a runbook cannot hold safely."""
+
+    def __init__(self, name: str, *, shown: str) -> None:
+        self.name = name
+        super().__init__(
+            f"the migration {shown} holds a control character (a line break or the like): a runbook cannot "
+            "write it into its comments and SQL literals safely. Rename its file (or app) to printable "
+            "characters, then run byhand sql again (nothing was written)."
+        )
+
+
+class ManualStepOutOfPlace(ByhandError):
+    """run-python was asked for a manual step the database is not at (or in the wrong direction)."""
+
+    def __init__(self, step: str, *, backwards: bool, problems: Sequence[str], journal_table: str) -> None:
+        self.step = step
+        self.backwards = backwards
+        self.problems = list(problems)
+        direction = "backwards" if backwards else "forwards"
+        super().__init__(
+            f"refusing to run {step} {direction}: {'; '.join(self.problems)}. Nothing was run. If the "
+            f"database really is at that step, run again with --force REASON (the reason is kept in {journal_table})."
+        )
 
 
 class DatabaseUnavailable(ByhandError):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,6 +37,8 @@ __all__ = [
     "Item",
     "Runbook",
     "Step",
+    "escape_comment",
+    "has_control_character",
     "parse_runbook",
     "sign_runbook",
     "terminate",
@@ -44,6 +47,12 @@ __all__ = [
 MAGIC = "-- byhand runbook v1"
 MARKER = "-- byhand: "
 CHECKSUM_PREFIX = "-- byhand checksum: sha256:"
+
+#: What must never reach a runbook's comment raw: control characters (a line feed or carriage
+#: return ends a ``--`` comment for psql, so what follows would run; the others move the
+#: reviewer's cursor or colour the terminal) and Unicode's line and paragraph separators
+#: (editors break the line there). Tab is left: it ends nothing and keeps SQL's indentation.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 StepKind = Literal["schema", "record", "setup", "manual"]
 BlockKind = Literal["setup", "migration", "replacements"]
@@ -63,9 +72,24 @@ def terminate(sql: str) -> str:
     return text if text.endswith(";") else text + ";"
 
 
+def has_control_character(text: str) -> bool:
+    """Whether ``text`` holds a character escape_comment would escape."""
+    return _CONTROL.search(text) is not None
+
+
+def escape_comment(text: str) -> str:
+    """``text`` with each control character written as a Python string literal writes it
+    (``\\n``, ``\\r``, ``\\x1b``, ``\\u2028``): a comment line made of it stays one line, and
+    one comment, whatever a migration, an app name or a description holds. Backslashes are
+    left as they are, so escaping twice changes nothing (a comment is never read back as data).
+    """
+    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
+
+
 @dataclass(frozen=True)
 class Comment:
-    """A comment line, kept so that the file reads like ``sqlmigrate``."""
+    """A comment line, kept so that the file reads like ``sqlmigrate``; rendered through
+    escape_comment."""
 
     text: str  # the whole line, starting with "--"
 
@@ -207,7 +231,7 @@ def _dump(data: dict[str, Any]) -> str:
 
 def _render_item(item: Item) -> str:
     if isinstance(item, Comment):
-        return item.text
+        return escape_comment(item.text)
     if isinstance(item, Control):
         return item.sql
     return MARKER + _dump(item.marker()) + ("" if item.kind == "manual" else "\n" + item.sql)
@@ -243,6 +267,11 @@ def parse_runbook(text: str, *, verify_checksum: bool = True) -> Runbook:
                 raise RunbookFormatError(f"line {index}: a step outside any block")
             target.append(step)
         elif line.startswith("--"):
+            if has_control_character(line):
+                raise RunbookFormatError(
+                    f"line {index}: a comment holds a control character ({escape_comment(line)[:60]!r}), "
+                    "which byhand never writes (it escapes them); the file was edited by hand"
+                )
             target.append(Comment(line))
         elif line in controls:
             target.append(Control(line))

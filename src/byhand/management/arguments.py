@@ -108,11 +108,21 @@ def _run_python(commands: Any) -> None:
         help="run one manual step (RunPython) of a runbook",
         description="Run the Python function of manual step APP.MIGRATION:N against the database, with the "
         "historical models of that point of the migration, as migrate would. byhand apply stops before each "
-        "manual step and prints this command; afterwards run apply again with --manual-step-done.",
+        "manual step and prints this command; afterwards run apply again with --manual-step-done. Refused "
+        "(exit 2, nothing run) unless the database is at that step: forwards, the migration's dependencies "
+        "recorded and it not; --backwards, it recorded and no migration depending on it. Each run is "
+        "journaled (started or forced, then done, failed or interrupted).",
     )
     run_python.add_argument("step", metavar="APP.MIGRATION:N", help="the manual step, as byhand apply names it")
     _database(run_python)
     run_python.add_argument("--backwards", action="store_true", help="run its reverse code (backwards runbooks)")
+    run_python.add_argument(
+        "--force",
+        metavar="REASON",
+        help="run it although the database is not at that step (or it is the other direction's); "
+        "REASON is journaled with the run",
+    )
+    add_journal_argument(run_python)
 
 
 def _record(commands: Any, verb: str, what: str) -> None:

@@ -21,7 +21,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.db.migrations.state import ProjectState
 
 from byhand import __version__
-from byhand.exceptions import ManualStepsRequired, RehearsalError
+from byhand.exceptions import ManualStepsRequired, RehearsalError, UnsafeName
 from byhand.planning.history import Row, delete_sql, insert_sql, records_of
 from byhand.planning.operations import (
     check_reversible,
@@ -35,7 +35,17 @@ from byhand.planning.rehearsing import Rehearsal
 from byhand.planning.scratch import check_on_scratch, scratch_started, use_database
 from byhand.planning.statement_thread import BackgroundFailure
 from byhand.planning.states import clone_state, fewer_collections, project_state, states_backwards
-from byhand.runbook import Block, Comment, Control, Item, Runbook, Step, terminate
+from byhand.runbook import (
+    Block,
+    Comment,
+    Control,
+    Item,
+    Runbook,
+    Step,
+    escape_comment,
+    has_control_character,
+    terminate,
+)
 from byhand.vendors import ScratchDatabase, Vendor, get_vendor
 from byhand.vendors.base import SCRATCH_PREFIX
 
@@ -56,8 +66,10 @@ def compile_runbook(
     started before planning; otherwise it is made here (on ``scratch_database``'s server,
     if given, its name starting with ``scratch_prefix``). Raises ManualStepsRequired unless
     ``manual_steps`` is true and the plan holds Python operations; IrreversibleMigrations for
-    a backwards plan that cannot run.
+    a backwards plan that cannot run; UnsafeName for a migration or app name with a control
+    character.
     """
+    _check_names(plan)
     if scratch is None:
         with scratch_started(plan.alias, scratch_database=scratch_database, prefix=scratch_prefix) as started:
             return compile_runbook(plan, manual_steps=manual_steps, scratch=started)
@@ -81,6 +93,18 @@ def compile_runbook(
             if rows:
                 blocks.append(compiler.replacements_block(rows))
     return Runbook(header=_header(plan, vendor, copy), preamble=_preamble(plan, vendor), blocks=blocks)
+
+
+def _check_names(plan: Plan) -> None:
+    """Refuse a name the runbook would write (in comments, markers and django_migrations'
+    literals) that holds a control character: a line break in a file name would end the
+    plan's comment line, and what follows would run."""
+    on_disk = plan.loader.disk_migrations
+    rows = [row for migration in plan.migrations for row in records_of(migration, on_disk=on_disk)]
+    for app, name in [*rows, *replacement_rows(plan)]:
+        dotted = f"{app}.{name}"
+        if has_control_character(dotted):
+            raise UnsafeName(dotted, shown=f"'{escape_comment(dotted)}'")
 
 
 class _Compiler:

@@ -3,22 +3,29 @@ function) against the database.
 
 ``byhand apply`` stops before each manual step; the operator runs it here, against the
 same database, with the historical models of that point of the migration (as migrate
-would pass them), then tells apply ``--manual-step-done APP.MIGRATION:N``.
+would pass them), then tells apply ``--manual-step-done APP.MIGRATION:N``. Only the step the database is at
+runs (the migration's dependencies recorded and it not, forwards; it recorded and nothing
+that depends on it, backwards), unless ``--force`` gives the reason; each run is journaled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import suppress
+from datetime import datetime, timezone
+from typing import Any
 
 from django.contrib.contenttypes.management import RenameContentType
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.migration import Migration
 from django.db.migrations.operations import RenameModel, RunPython, SeparateDatabaseAndState
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
-from byhand.exceptions import PlanError
+from byhand.exceptions import ManualStepOutOfPlace, PlanError
+from byhand.operating.journal import DEFAULT_TABLE, Entry, Journal
 from byhand.operating.run_lock import locked_target
 from byhand.planning.operations import file_index, is_noop, python_step_name
 from byhand.planning.states import state_before
@@ -36,32 +43,110 @@ def parse_step_id(step_id: str) -> tuple[str, str, int]:
     return app, name, int(number)
 
 
-def run_manual_step(step_id: str, *, database: str, backwards: bool) -> list[str]:
-    """Run the Python of manual step ``step_id`` against ``database``; return what ran."""
+def run_manual_step(
+    step_id: str, *, database: str, backwards: bool, force: str | None = None, journal_table: str = DEFAULT_TABLE
+) -> list[str]:
+    """Run the Python of manual step ``step_id`` against ``database``; return what ran.
+
+    Refused (ManualStepOutOfPlace, nothing run) unless the database is at that step in that
+    direction, as byhand apply leaves it there, or ``force`` gives the reason. Journaled in
+    ``journal_table``: a "started" (or "forced") row before, "done", "failed" or
+    "interrupted" after."""
     app, name, number = parse_step_id(step_id)
-    executor = MigrationExecutor(connections[database])
-    loader = executor.loader
-    migration = loader.get_migration(app, name) if (app, name) in loader.disk_migrations else None
-    if migration is None:
-        raise PlanError(f"no migration {app}.{name} in this project (the exact name, as the runbook writes it).")
     connection = connections[database]
-    ran = []
-    found = list(_python_at(state_before(executor, migration), migration, number))
     vendor = get_vendor(connection.vendor)
     params = vendor.params_from_settings(connection.settings_dict)
-    with (
-        locked_target(vendor, params, application="byhand run-python"),
-        connection.schema_editor(atomic=migration.atomic) as editor,
-    ):
-        for operation, from_state, to_state in reversed(found) if backwards else found:
-            if backwards:
-                operation.database_backwards(app, editor, to_state, from_state)
-            else:
-                operation.database_forwards(app, editor, from_state, to_state)
-            ran.append(python_step_name(operation, backwards))
-    if not ran:
-        raise PlanError(f"{step_id}: that operation of {app}.{name} has no Python to run (see the runbook's steps).")
+    with locked_target(vendor, params, application="byhand run-python") as target:
+        # Read under the run lock: no apply moves the database between the check and the run.
+        executor = MigrationExecutor(connection)
+        loader = executor.loader
+        if (app, name) not in loader.disk_migrations:
+            raise PlanError(f"no migration {app}.{name} in this project (the exact name, as the runbook writes it).")
+        if (app, name) not in loader.graph.node_map:
+            raise PlanError(_replaced(loader, (app, name)))
+        migration = loader.get_migration(app, name)
+        found = list(_python_at(state_before(executor, migration), migration, number))
+        if not found:
+            raise PlanError(
+                f"{step_id}: that operation of {app}.{name} has no Python to run (see the runbook's steps)."
+            )
+        problems = _out_of_place(loader, (app, name), backwards=backwards)
+        if problems and force is None:
+            raise ManualStepOutOfPlace(step_id, backwards=backwards, problems=problems, journal_table=journal_table)
+        journal = Journal(target, table=journal_table, checksum="-")
+        if not journal.exists():
+            journal.create()
+        detail = {"step": step_id, "direction": "backwards" if backwards else "forwards", "reason": force}
+        start = _entry(step_id, "forced" if problems else "started", {**detail, "overridden": problems})
+        journal.write(start)
+        ran: list[str] = []
+        try:
+            with connection.schema_editor(atomic=migration.atomic) as editor:
+                for operation, from_state, to_state in reversed(found) if backwards else found:
+                    if backwards:
+                        operation.database_backwards(app, editor, to_state, from_state)
+                    else:
+                        operation.database_forwards(app, editor, from_state, to_state)
+                    ran.append(python_step_name(operation, backwards))
+        except BaseException as exc:
+            status = "failed" if isinstance(exc, Exception) else "interrupted"
+            error = f"{type(exc).__name__}: {exc}" if isinstance(exc, Exception) else str(exc) or "Ctrl-C"
+            with suppress(Exception):  # the function's own error is what the operator must see
+                journal.write(_entry(step_id, status, {**detail, "ran": ran}, since=start, error=error))
+            raise
+        journal.write(_entry(step_id, "done", {**detail, "ran": ran}, since=start))
     return ran
+
+
+def _out_of_place(loader: MigrationLoader, key: tuple[str, str], *, backwards: bool) -> list[str]:
+    """Why the database is not at ``key``'s manual steps in that direction, as byhand apply
+    leaves it there: forwards, its dependencies recorded and it not; backwards, it recorded
+    and none of the migrations depending on it."""
+    applied = loader.applied_migrations
+    dotted = f"{key[0]}.{key[1]}"
+    node = loader.graph.node_map[key]
+    if backwards:
+        if key not in applied:
+            return [
+                f"{dotted} is not recorded, and a backwards run reaches its reverse steps while it still "
+                "is; to apply it, run without --backwards"
+            ]
+        dependents = sorted(f"{a}.{n}" for a, n in (c.key for c in node.children) if (a, n) in applied)
+        return [f"migrations that depend on it are recorded: {', '.join(dependents)}"] if dependents else []
+    if key in applied:
+        return [
+            f"{dotted} is recorded, so the database is past its forwards steps; to unapply it, run with --backwards"
+        ]
+    missing = sorted(f"{a}.{n}" for a, n in (p.key for p in node.parents) if (a, n) not in applied)
+    return [f"its dependencies are not recorded: {', '.join(missing)}"] if missing else []
+
+
+def _replaced(loader: MigrationLoader, key: tuple[str, str]) -> str:
+    """Why a migration a squash replaces, missing from the graph (none or all of it recorded:
+    migrate uses the squash), has no step to run."""
+    squashes = sorted(f"{a}.{n}" for (a, n), m in loader.replacements.items() if key in map(tuple, m.replaces))
+    return (
+        f"{key[0]}.{key[1]} is replaced by {', '.join(squashes)}, which migrate runs instead on this database: "
+        "its steps never run here; run the squash's step, as the runbook names it (nothing was run)."
+    )
+
+
+def _entry(
+    step_id: str, status: str, detail: dict[str, Any], *, since: Entry | None = None, error: str | None = None
+) -> Entry:
+    """A run-python journal row: its start (``since`` None), or its end since that start."""
+    app, name, number = parse_step_id(step_id)
+    now = datetime.now(timezone.utc)
+    return Entry(
+        event="run-python",
+        status=status,
+        migration=f"{app}.{name}",
+        statement_index=number,
+        started_at=since.started_at if since else now,
+        finished_at=now if since else None,
+        error=error,
+        detail=detail,
+    )
 
 
 def _python_at(

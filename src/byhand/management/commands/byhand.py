@@ -22,6 +22,7 @@ from byhand.exceptions import ByhandError, CannotConnect
 from byhand.management.arguments import add_subcommands
 from byhand.planning import compiling, manual_steps, plans, recording, signals, verifying
 from byhand.planning.scratch import scratch_started
+from byhand.runbook import escape_comment
 from byhand.vendors import get_vendor
 from byhand.vendors.base import SCRATCH_PREFIX
 
@@ -114,8 +115,11 @@ class Command(BaseCommand):
         if status:
             sys.exit(status)
 
-    def run_python(self, *, step: str, database: str, backwards: bool, **options: Any) -> None:
-        for name in manual_steps.run_manual_step(step, database=database, backwards=backwards):
+    def run_python(self, *, step: str, database: str, backwards: bool, force: str | None, **options: Any) -> None:
+        ran = manual_steps.run_manual_step(
+            step, database=database, backwards=backwards, force=force, journal_table=options["journal_table"]
+        )
+        for name in ran:
             self.stdout.write(f"ran {name}")
         self.stdout.write(f"Now run byhand apply again with --manual-step-done {step}.")
 
@@ -128,7 +132,7 @@ class Command(BaseCommand):
             change.problems.extend(recording.check_effect(change, report))
         if options["sql"]:
             for problem in change.problems:
-                self.stdout.write(f"-- WARNING: {problem}")
+                self.stdout.write(escape_comment(f"-- WARNING: {problem}"))  # one comment line, whatever a name holds
             self.stdout.write("\n".join(change.statements))
             return
         recording.write_record(
