@@ -4,16 +4,18 @@ the runbook's statements, its Python kept out of the runbook as manual steps."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import router, transaction
+from django.db import connections, router, transaction
 from django.db.migrations.migration import Migration
 from django.db.migrations.operations import RunPython, RunSQL, SeparateDatabaseAndState
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
+from byhand.exceptions import RehearsalError
 from byhand.planning.operations import describe, file_index, is_noop, python_operations, python_step_name
 from byhand.planning.recorder import StatementRecorder
 from byhand.planning.states import clone_state
@@ -46,13 +48,20 @@ class _Operation:
 
 
 class Rehearsal:
-    """Rehearses migrations on ``connection`` (the scratch copy), recording what they send."""
+    """Rehearses migrations on ``connection`` (the scratch copy), recording what they send.
 
-    def __init__(self, connection: Any, vendor: Vendor, *, backwards: bool) -> None:
+    A field default that queries the database (pulpcore's ``get_domain_pk()``) is not
+    taken from the scratch copy, which holds no data of the target's: it is read from
+    ``target`` (the database the runbook is for) in a read-only transaction, unless an
+    earlier step of the plan may change what it reads (a manual step; RunSQL naming a
+    table it reads), and then the plan is refused (_DefaultReads)."""
+
+    def __init__(self, connection: Any, vendor: Vendor, *, backwards: bool, target: Any = None) -> None:
         self.connection = connection
         self.vendor = vendor
         self.backwards = backwards
         self.recorder = StatementRecorder(connection, vendor)
+        self.reads = _DefaultReads(vendor, target)
 
     def migration(self, migration: Migration, state: ProjectState) -> tuple[list[Item], list[str]]:
         """The items of ``migration``'s operations (comments, steps, manual steps) and the
@@ -65,6 +74,7 @@ class Rehearsal:
         with recorder.recording(label), recorder.capturing(deferred_sql, background=True):
             with self.connection.schema_editor(atomic=migration.atomic) as editor:
                 recorder.watch(editor)
+                self.reads.watch(editor, recorder, label)
                 planned = self._backwards(migration, state) if self.backwards else self._forwards(migration, state)
                 for index, operation, from_state, to_state in planned:
                     op = _Operation(migration, file_index(migration, index), editor, items)
@@ -107,8 +117,16 @@ class Rehearsal:
         if len(items) == before:
             items.append(Comment("-- (no-op)"))
             return
+        if isinstance(operation, RunSQL):
+            label = f"{migration.app_label}.{migration.name} operation {op.op_index} (RunSQL)"
+            self.reads.data_step(label, [item.sql for item in items[before:] if isinstance(item, Step)])
+        queries = self.reads.taken()
         frozen = _frozen_default(migration.app_label, operation, to_state)
-        if frozen:
+        if frozen and queries:
+            query = "; ".join(queries)
+            items.append(Comment(f"-- NOTE: {frozen} read the target database when this runbook was made ({query});"))
+            items.append(Comment("--   its value is fixed above: write the runbook again if that data changes first."))
+        elif frozen:
             note = f"-- NOTE: {frozen} was evaluated when this runbook was made; its value is fixed above."
             items.append(Comment(note))
 
@@ -157,6 +175,8 @@ class Rehearsal:
             op.items.append(Comment("-- (no-op: RunPython.noop)"))
             return
         path = python_step_name(operation, backwards)
+        label = f"{op.migration.app_label}.{op.migration.name}"
+        self.reads.data_step(f"the manual step {label}:{op.op_index} ({path})", None)
         direction = "backwards" if backwards else "forwards"
         op.items.append(Comment(f"-- MANUAL STEP: run {path} ({direction}) on a host with the project's code."))
         executed: list[str] = []
@@ -174,6 +194,97 @@ class Rehearsal:
             error = f"{exc.__class__.__name__}: {' '.join(str(exc).split())}"
         op.items.extend(_rehearsal_notes(executed, error))
         op.items.append(Step(kind="manual", op=op.op_index, callable=path))
+
+
+class _DefaultReads:
+    """Field defaults that query the database, read from the target instead of the scratch copy."""
+
+    def __init__(self, vendor: Vendor, target: Any) -> None:
+        self.vendor = vendor
+        self.target = target
+        self._data_steps: list[tuple[str, list[str] | None]] = []  # (what, its SQL; None: any data)
+        self._taken: list[str] = []
+
+    def data_step(self, what: str, statements: list[str] | None) -> None:
+        """A step of the plan that changes data: a manual step (``statements`` None: it may
+        change anything), or RunSQL (it changes what its statements name)."""
+        self._data_steps.append((what, statements))
+
+    def taken(self) -> list[str]:
+        """The queries read from the target since the last call."""
+        taken, self._taken = self._taken, []
+        return list(dict.fromkeys(taken))  # Django evaluates a default more than once
+
+    def watch(self, editor: Any, recorder: StatementRecorder, label: str) -> None:
+        """``editor``'s field defaults: those that query the database come from the target."""
+        original = editor.effective_default
+
+        def effective_default(field: Any) -> Any:
+            reads: list[str] = []
+            with recorder.capturing_python(reads):
+                try:
+                    value = original(field)
+                except Exception:
+                    if not reads:
+                        raise
+            if not reads:
+                return value
+            value = self._from_target(editor, field, label, [" ".join(sql.split()) for sql in reads])
+            return field.get_db_prep_save(value, editor.connection)
+
+        editor.effective_default = effective_default
+
+    def _from_target(self, editor: Any, field: Any, label: str, reads: list[str]) -> Any:
+        model = getattr(getattr(field, "model", None), "_meta", None)
+        what = f"the default of {getattr(model, 'model_name', '?')}.{field.name} in {label}"
+        query = reads[0] if len(reads) == 1 else f"{reads[0]} and {len(reads) - 1} more"
+        step = self._changing(reads)
+        if step is not None:
+            raise RehearsalError(
+                f"{what} reads the database ({query}), and {step}, earlier in this plan, may change "
+                "what it reads: neither the scratch copy nor the database holds now the value it would "
+                f"read when the runbook is applied. Write the runbook up to the migration before {label}, "
+                "apply it with its manual steps, then write the runbook for the rest (nothing was written)."
+            )
+        if self.target is None:
+            raise RehearsalError(f"{what} reads the database ({query}), and no target database was given.")
+        alias = editor.connection.alias
+        scratch, connections[alias] = connections[alias], self.target
+        start, undo = self.vendor.read_only
+        try:
+            with transaction.atomic(using=alias):
+                try:
+                    with self.target.cursor() as cursor:
+                        cursor.execute(start)
+                    value = editor._effective_default(field)
+                finally:  # whatever the default did is undone
+                    transaction.set_rollback(True, using=alias)
+        except Exception as exc:  # the default's own code: anything may fail
+            raise RehearsalError(
+                f"{what} reads the database ({query}); read on the target database (read-only, as the "
+                f"value migrate would use), it failed: {type(exc).__name__}: {' '.join(str(exc).split())}. "
+                "migrate would need that data too (nothing was written)."
+            ) from exc
+        finally:
+            if undo is not None:
+                with self.target.cursor() as cursor:
+                    cursor.execute(undo)
+            connections[alias] = scratch
+        self._taken.extend(reads)
+        return value
+
+    def _changing(self, reads: list[str]) -> str | None:
+        """The first data step of the plan so far that may change what ``reads`` read."""
+        tables = {name.lower() for sql in reads for name in _TABLE_READ.findall(sql)}
+        for what, statements in self._data_steps:
+            text = " ".join(statements or []).lower()
+            if statements is None or any(re.search(rf"\b{re.escape(table)}\b", text) for table in tables):
+                return what
+        return None
+
+
+#: The tables a query reads, roughly: the names after FROM and JOIN, quoted or not.
+_TABLE_READ = re.compile(r"\b(?:FROM|JOIN)\s+[`\"\[]?(\w+)", re.IGNORECASE)
 
 
 def _frozen_default(app_label: str, operation: Operation, state: ProjectState) -> str | None:
