@@ -162,7 +162,25 @@ def test_a_default_that_reads_rows_a_manual_step_of_the_plan_makes_is_refused(tm
     assert "category.domain" in message
     assert "SELECT id FROM catalog_domain" in message
     assert "catalog.0002_default_domain" in message
+    assert "--defaults-from-rehearsal" in message
     assert not path.exists()
+
+
+@pytest.mark.needs_server
+def test_defaults_from_rehearsal_writes_the_scratch_copy_s_value_with_a_warning(tmp_path: Path) -> None:
+    """Issue 18, item 3: --defaults-from-rehearsal, the operator's choice when the step makes
+    the same value everywhere: the value the manual step made on the scratch copy, and a
+    WARNING naming the query and the step under the statement."""
+    path = tmp_path / "catalog.sql"
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.reading_default"}):
+        with fresh_database("default") as database, use_database("default", database):
+            call_command("migrate", "catalog", "0001", database="default", verbosity=0)
+            call_command("byhand", "sql", "catalog", "--manual-steps", "--defaults-from-rehearsal", "-o", str(path))
+    runbook = path.read_text()
+    warning = runbook[runbook.index("-- WARNING: the default") :]
+    assert "SELECT id FROM catalog_domain" in warning.splitlines()[0]
+    assert "after the manual step catalog.0002_default_domain:0" in warning.splitlines()[0]
+    assert "read the target database" not in runbook
 
 
 @pytest.mark.needs_server
