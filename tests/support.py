@@ -248,9 +248,9 @@ def recorded_rows(alias: str) -> set[tuple[str, str]]:
         return {tuple(row) for row in cursor.fetchall()}
 
 
-def write_runbook(alias: str, path: Path, *args: str) -> Runbook:
-    """``manage.py byhand sql ARGS --manual-steps`` for ``alias`` into ``path``."""
-    call_command("byhand", "sql", *args, "--manual-steps", "--database", alias, "-o", str(path))
+def write_runbook(alias: str, path: Path, *args: str, options: Sequence[str] = ()) -> Runbook:
+    """``manage.py byhand sql ARGS --manual-steps [OPTIONS]`` for ``alias`` into ``path``."""
+    call_command("byhand", "sql", *args, "--manual-steps", *options, "--database", alias, "-o", str(path))
     return parse_runbook(path.read_text())
 
 
@@ -338,13 +338,15 @@ def oracle_step(
     *args: str,
     c: dict[str, Any] | None = None,
     masks: Sequence[Mask] = (INSTANT,),
+    sql_options: Sequence[str] = (),
 ) -> None:
     """The oracle. From the same start, migrate database A and run byhand's runbook for B
     with the vendor's CLI (and for C with byhand apply): the same statements per migration
-    (``masks`` applied), the same schema, the same django_migrations rows."""
+    (``masks`` applied), the same schema, the same django_migrations rows. ``sql_options``
+    go to byhand sql only."""
     ContentType.objects.clear_cache()
     with use_database(alias, b):
-        runbook = write_runbook(alias, path, *args)
+        runbook = write_runbook(alias, path, *args, options=sql_options)
     ContentType.objects.clear_cache()
     with use_database(alias, a):
         with capturing_migrate(alias) as executed:

@@ -3,10 +3,12 @@ builds the schema and django_migrations rows that migrate builds."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import django
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connections, models
 from django.test import override_settings
 
@@ -109,3 +111,90 @@ def test_a_column_of_a_type_an_extension_made_in_the_same_plan(tmp_path: Path) -
             oracle_step("default", a, b, tmp_path / "catalog.sql", "catalog", c=c)
             assert "DEFAULT ''::hstore" in (tmp_path / "catalog.sql").read_text()
             oracle_step("default", a, b, tmp_path / "catalog-zero.sql", "catalog", "zero", c=c)
+
+
+def _domains_at_0002(*databases: dict) -> None:
+    """Each database at catalog 0002 (its RunPython made the 'default' domain), that domain
+    renumbered 42 (no fresh database would give it that key) and one category referring to
+    nothing yet: ADD COLUMN ... NOT NULL DEFAULT fills it, and the foreign key checks it."""
+    for database in databases:
+        with use_database("default", database), connections["default"].cursor() as cursor:
+            call_command("migrate", "catalog", "0002", database="default", verbosity=0)
+            cursor.execute("UPDATE catalog_domain SET id = 42 WHERE name = 'default'")
+            cursor.execute("INSERT INTO catalog_category (name) VALUES ('books')")
+
+
+@pytest.mark.needs_server
+def test_a_default_that_reads_the_database_is_read_from_the_target(tmp_path: Path) -> None:
+    """Issue 18, item 3 (pulpcore's pulp_domain): a callable default that queries a row an
+    earlier migration's RunPython made, on a target past that migration. The scratch copy
+    holds no rows: the value comes from the target, read-only, and the runbook is migrate's
+    SQL (DEFAULT 42), which the vendor's CLI and byhand apply run to migrate's schema."""
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.reading_default"}):
+        with fresh_database("default") as a, fresh_database("default") as b, fresh_database("default") as c:
+            _domains_at_0002(a, b, c)
+            oracle_step("default", a, b, tmp_path / "catalog.sql", "catalog", c=c)
+            runbook = (tmp_path / "catalog.sql").read_text()
+            assert "42" in runbook
+            assert "read the target database" in runbook
+            assert runbook.count("SELECT id FROM catalog_domain") == 1, runbook
+            for database in (a, b, c):
+                with use_database("default", database), connections["default"].cursor() as cursor:
+                    cursor.execute("SELECT domain_id FROM catalog_category")
+                    assert [tuple(row) for row in cursor.fetchall()] == [(42,)]
+            with use_database("default", a):  # verify's scratch database runs the RunPython itself
+                call_command("byhand", "verify", stdout=io.StringIO())
+
+
+@pytest.mark.needs_server
+def test_a_default_that_reads_rows_a_manual_step_of_the_plan_makes_is_refused(tmp_path: Path) -> None:
+    """Issue 18, item 3, from empty: the row the default reads is made by a manual step of the
+    same plan, so neither the scratch copy nor the target holds the value apply time will see.
+    byhand sql refuses, naming the migration, the field and the query; nothing written."""
+    path = tmp_path / "catalog.sql"
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.reading_default"}):
+        with fresh_database("default") as database, use_database("default", database):
+            call_command("migrate", "catalog", "0001", database="default", verbosity=0)
+            with pytest.raises(CommandError) as caught:
+                call_command("byhand", "sql", "catalog", "--manual-steps", "-o", str(path))
+    message = str(caught.value)
+    assert "catalog.0003_category_domain" in message
+    assert "category.domain" in message
+    assert "SELECT id FROM catalog_domain" in message
+    assert "catalog.0002_default_domain" in message
+    assert "--defaults-from-rehearsal" in message
+    assert not path.exists()
+
+
+@pytest.mark.needs_server
+def test_defaults_from_rehearsal_writes_the_scratch_copy_s_value_with_a_warning(tmp_path: Path) -> None:
+    """Issue 18, item 3: --defaults-from-rehearsal, the operator's choice when the step makes
+    the same value everywhere: the value the manual step made on the scratch copy, and a
+    WARNING naming the query and the step under the statement."""
+    path = tmp_path / "catalog.sql"
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.reading_default"}):
+        with fresh_database("default") as database, use_database("default", database):
+            call_command("migrate", "catalog", "0001", database="default", verbosity=0)
+            call_command("byhand", "sql", "catalog", "--manual-steps", "--defaults-from-rehearsal", "-o", str(path))
+    runbook = path.read_text()
+    warning = runbook[runbook.index("-- WARNING: the default") :]
+    assert "SELECT id FROM catalog_domain" in warning.splitlines()[0]
+    assert "after the manual step catalog.0002_default_domain:0" in warning.splitlines()[0]
+    assert "read the target database" not in runbook
+
+
+@pytest.mark.needs_server
+def test_a_default_that_reads_rows_runsql_of_the_plan_writes_is_refused(tmp_path: Path) -> None:
+    """Issue 18, item 3: the row comes from a RunSQL earlier in the plan, which names the table
+    the default reads: the target does not hold it yet, and the scratch copy's key is not the
+    one the target will give it. Refused, naming the RunSQL; a plan that starts after it reads
+    the target (the previous test)."""
+    path = tmp_path / "catalog.sql"
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.reading_default_sql"}):
+        with fresh_database("default") as database, use_database("default", database):
+            call_command("migrate", "catalog", "0001", database="default", verbosity=0)
+            with pytest.raises(CommandError) as caught:
+                call_command("byhand", "sql", "catalog", "-o", str(path))
+    assert "catalog.0002_default_domain_sql operation 0 (RunSQL)" in str(caught.value)
+    assert "SELECT id FROM catalog_domain" in str(caught.value)
+    assert not path.exists()

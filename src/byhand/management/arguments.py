@@ -100,6 +100,14 @@ def _sql(sql: ArgumentParser) -> None:
         "(same vendor and version; for a read-only role on the target)",
     )
     _scratch_prefix(sql)
+    sql.add_argument(
+        "--defaults-from-rehearsal",
+        action="store_true",
+        help="a field default that queries the database reads rows a step earlier in the same plan makes "
+        "(a RunPython, a RunSQL): write the value that step made on the scratch copy, with a WARNING, "
+        "instead of refusing; right only if the step makes the same value on the target (serial keys of "
+        "a fresh install, not random UUIDs). Without such a step, the value is read from the target",
+    )
 
 
 def _run_python(commands: Any) -> None:

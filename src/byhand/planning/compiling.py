@@ -59,6 +59,7 @@ def compile_runbook(
     scratch_database: str | None = None,
     scratch_prefix: str = SCRATCH_PREFIX,
     scratch: Callable[[], ScratchDatabase] | None = None,
+    defaults_from_rehearsal: bool = False,
 ) -> Runbook:
     """Rehearse the plan on a scratch copy of the target's schema and return its runbook.
 
@@ -72,8 +73,11 @@ def compile_runbook(
     _check_names(plan)
     if scratch is None:
         with scratch_started(plan.alias, scratch_database=scratch_database, prefix=scratch_prefix) as started:
-            return compile_runbook(plan, manual_steps=manual_steps, scratch=started)
-    vendor = get_vendor(connections[plan.alias].vendor)
+            return compile_runbook(
+                plan, manual_steps=manual_steps, scratch=started, defaults_from_rehearsal=defaults_from_rehearsal
+            )
+    target = connections[plan.alias]
+    vendor = get_vendor(target.vendor)
     if plan.backwards:
         check_reversible(plan)
     with fewer_collections():
@@ -85,7 +89,7 @@ def compile_runbook(
             scratch_db.ensure_connection()  # its set-up queries are not the migration's
             check_on_scratch(scratch_db, vendor, copy)
             vendor.prepare_scratch(scratch_db)
-            compiler = _Compiler(plan, scratch_db, vendor)
+            compiler = _Compiler(plan, scratch_db, vendor, target=target, from_rehearsal=defaults_from_rehearsal)
             with _failures_named(), compiler.rehearsal.recorder.threaded(enabled=vendor.rehearses_in_thread):
                 blocks = [] if plan.has_recorder_table else [compiler.setup_block()]
                 blocks.extend(compiler.migration_block(m, state_before(m)) for m in plan.migrations)
@@ -110,11 +114,14 @@ def _check_names(plan: Plan) -> None:
 class _Compiler:
     """Blocks of the runbook, each rehearsed on the scratch connection."""
 
-    def __init__(self, plan: Plan, connection: Any, vendor: Vendor) -> None:
+    def __init__(self, plan: Plan, connection: Any, vendor: Vendor, *, target: Any, from_rehearsal: bool) -> None:
         self.plan = plan
         self.connection = connection
         self.vendor = vendor
-        self.rehearsal = Rehearsal(connection, vendor, backwards=plan.backwards)
+        # target: the database the runbook is for, read only by defaults that query it
+        self.rehearsal = Rehearsal(
+            connection, vendor, backwards=plan.backwards, target=target, defaults_from_rehearsal=from_rehearsal
+        )
         self.use_tz = bool(settings.USE_TZ)
 
     def migration_block(self, migration: Migration, state: ProjectState) -> Block:

@@ -4,16 +4,18 @@ the runbook's statements, its Python kept out of the runbook as manual steps."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import router, transaction
+from django.db import connections, router, transaction
 from django.db.migrations.migration import Migration
 from django.db.migrations.operations import RunPython, RunSQL, SeparateDatabaseAndState
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
+from byhand.exceptions import RehearsalError
 from byhand.planning.operations import describe, file_index, is_noop, python_operations, python_step_name
 from byhand.planning.recorder import StatementRecorder
 from byhand.planning.states import clone_state
@@ -46,13 +48,29 @@ class _Operation:
 
 
 class Rehearsal:
-    """Rehearses migrations on ``connection`` (the scratch copy), recording what they send."""
+    """Rehearses migrations on ``connection`` (the scratch copy), recording what they send.
 
-    def __init__(self, connection: Any, vendor: Vendor, *, backwards: bool) -> None:
+    A field default that queries the database (pulpcore's ``get_domain_pk()``) is not
+    taken from the scratch copy, which holds no data of the target's: it is read from
+    ``target`` (the database the runbook is for) in a read-only transaction, unless an
+    earlier step of the plan may change what it reads (a manual step or RunSQL naming a
+    table it reads), and then the plan is refused, or with ``defaults_from_rehearsal`` the
+    value is the scratch copy's, with a WARNING (_DefaultReads)."""
+
+    def __init__(
+        self,
+        connection: Any,
+        vendor: Vendor,
+        *,
+        backwards: bool,
+        target: Any = None,
+        defaults_from_rehearsal: bool = False,
+    ) -> None:
         self.connection = connection
         self.vendor = vendor
         self.backwards = backwards
         self.recorder = StatementRecorder(connection, vendor)
+        self.reads = _DefaultReads(vendor, target, from_rehearsal=defaults_from_rehearsal)
 
     def migration(self, migration: Migration, state: ProjectState) -> tuple[list[Item], list[str]]:
         """The items of ``migration``'s operations (comments, steps, manual steps) and the
@@ -65,6 +83,7 @@ class Rehearsal:
         with recorder.recording(label), recorder.capturing(deferred_sql, background=True):
             with self.connection.schema_editor(atomic=migration.atomic) as editor:
                 recorder.watch(editor)
+                self.reads.watch(editor, recorder, label)
                 planned = self._backwards(migration, state) if self.backwards else self._forwards(migration, state)
                 for index, operation, from_state, to_state in planned:
                     op = _Operation(migration, file_index(migration, index), editor, items)
@@ -107,8 +126,14 @@ class Rehearsal:
         if len(items) == before:
             items.append(Comment("-- (no-op)"))
             return
+        if isinstance(operation, RunSQL):
+            label = f"{migration.app_label}.{migration.name} operation {op.op_index} (RunSQL)"
+            self.reads.data_step(label, [item.sql for item in items[before:] if isinstance(item, Step)])
+        reads = self.reads.taken()
         frozen = _frozen_default(migration.app_label, operation, to_state)
-        if frozen:
+        if frozen and reads:
+            items.extend(_read_notes(frozen, reads))
+        elif frozen:
             note = f"-- NOTE: {frozen} was evaluated when this runbook was made; its value is fixed above."
             items.append(Comment(note))
 
@@ -172,8 +197,130 @@ class Rehearsal:
                     run(app_label, editor, from_state, to_state)
         except Exception as exc:  # noqa: BLE001 -- the empty scratch copy may break the code; shown, not fatal
             error = f"{exc.__class__.__name__}: {' '.join(str(exc).split())}"
+        label = f"{op.migration.app_label}.{op.migration.name}:{op.op_index}"
+        self.reads.data_step(f"the manual step {label} ({path})", executed)
         op.items.extend(_rehearsal_notes(executed, error))
         op.items.append(Step(kind="manual", op=op.op_index, callable=path))
+
+
+class _DefaultReads:
+    """Field defaults that query the database, read from the target instead of the scratch
+    copy; or, when a step earlier in the plan may change what they read, refused (or with
+    ``from_rehearsal``, taken from the scratch copy, where the rehearsal ran that step)."""
+
+    def __init__(self, vendor: Vendor, target: Any, *, from_rehearsal: bool = False) -> None:
+        self.vendor = vendor
+        self.target = target
+        self.from_rehearsal = from_rehearsal
+        self._data_steps: list[tuple[str, list[str]]] = []  # (what, the SQL it ran on the scratch copy)
+        self._taken: list[tuple[str, str | None]] = []  # (query, the step that made its data, if any)
+
+    def data_step(self, what: str, statements: list[str]) -> None:
+        """A step of the plan that may change data: a manual step (``statements``: what its
+        rehearsal executed) or RunSQL. It may change the tables its statements name."""
+        self._data_steps.append((what, statements))
+
+    def taken(self) -> list[tuple[str, str | None]]:
+        """The queries read since the last call, each with the plan's step that made its
+        data on the scratch copy (None: read from the target)."""
+        taken, self._taken = self._taken, []
+        return list(dict.fromkeys(taken))  # Django evaluates a default more than once
+
+    def watch(self, editor: Any, recorder: StatementRecorder, label: str) -> None:
+        """``editor``'s field defaults: those that query the database come from the target."""
+        original = editor.effective_default
+
+        def effective_default(field: Any) -> Any:
+            reads: list[str] = []
+            with recorder.capturing_python(reads):
+                try:
+                    value = original(field)
+                except Exception:
+                    if not reads:
+                        raise
+                    value = _FAILED
+            if not reads:
+                return value
+            reads = [" ".join(sql.split()) for sql in reads]
+            step = self._changing(reads)
+            if step is not None and self.from_rehearsal and value is not _FAILED:
+                self._taken.extend((sql, step) for sql in reads)
+                return value
+            raw = self._from_target(editor, field, label, reads, step)
+            return field.get_db_prep_save(raw, editor.connection)
+
+        editor.effective_default = effective_default
+
+    def _from_target(self, editor: Any, field: Any, label: str, reads: list[str], step: str | None) -> Any:
+        model = getattr(getattr(field, "model", None), "_meta", None)
+        what = f"the default of {getattr(model, 'model_name', '?')}.{field.name} in {label}"
+        query = reads[0] if len(reads) == 1 else f"{reads[0]} and {len(reads) - 1} more"
+        if step is not None:
+            raise RehearsalError(
+                f"{what} reads the database ({query}), and {step}, earlier in this plan, may change "
+                "what it reads: neither the scratch copy nor the database holds now the value it would "
+                f"read when the runbook is applied. Write the runbook up to the migration before {label}, "
+                "apply it with its manual steps, then write the runbook for the rest; or, if that step makes "
+                "the same value on every database (serial keys of a fresh install, not random UUIDs), pass "
+                "--defaults-from-rehearsal to write the value it made on the scratch copy (nothing was written)."
+            )
+        if self.target is None:
+            raise RehearsalError(f"{what} reads the database ({query}), and no target database was given.")
+        alias = editor.connection.alias
+        scratch, connections[alias] = connections[alias], self.target
+        start, undo = self.vendor.read_only
+        try:
+            with transaction.atomic(using=alias):
+                try:
+                    with self.target.cursor() as cursor:
+                        cursor.execute(start)
+                    value = editor._effective_default(field)
+                finally:  # whatever the default did is undone
+                    transaction.set_rollback(True, using=alias)
+        except Exception as exc:  # the default's own code: anything may fail
+            raise RehearsalError(
+                f"{what} reads the database ({query}); read on the target database (read-only, as the "
+                f"value migrate would use), it failed: {type(exc).__name__}: {' '.join(str(exc).split())}. "
+                "migrate would need that data too (nothing was written)."
+            ) from exc
+        finally:
+            if undo is not None:
+                with self.target.cursor() as cursor:
+                    cursor.execute(undo)
+            connections[alias] = scratch
+        self._taken.extend((sql, None) for sql in reads)
+        return value
+
+    def _changing(self, reads: list[str]) -> str | None:
+        """The first data step of the plan so far that may change what ``reads`` read."""
+        tables = {name.lower() for sql in reads for name in _TABLE_READ.findall(sql)}
+        for what, statements in self._data_steps:
+            text = " ".join(statements).lower()
+            if any(re.search(rf"\b{re.escape(table)}\b", text) for table in tables):
+                return what
+        return None
+
+
+#: A default whose code failed on the scratch copy (it found no row there).
+_FAILED = object()
+
+
+#: The tables a query reads, roughly: the names after FROM and JOIN, quoted or not.
+_TABLE_READ = re.compile(r"\b(?:FROM|JOIN)\s+[`\"\[]?(\w+)", re.IGNORECASE)
+
+
+def _read_notes(frozen: str, reads: list[tuple[str, str | None]]) -> list[Item]:
+    """Where a default that queried the database took its value from, under its statement."""
+    notes: list[Item] = []
+    for query, step in reads:
+        if step is None:
+            notes.append(Comment(f"-- NOTE: {frozen} read the target database when this runbook was made ({query});"))
+            notes.append(Comment("--   its value is fixed above: write the runbook again if that data changes first."))
+        else:
+            notes.append(Comment(f"-- WARNING: {frozen} read the scratch copy ({query}) after {step} made its data"))
+            notes.append(Comment("--   there (--defaults-from-rehearsal): the value above is right only if that step"))
+            notes.append(Comment("--   makes the same on the target."))
+    return notes
 
 
 def _frozen_default(app_label: str, operation: Operation, state: ProjectState) -> str | None:

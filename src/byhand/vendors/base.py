@@ -114,6 +114,9 @@ class Vendor(ABC):
     identity_column: ClassVar[str]
     #: Indexes are declared inside CREATE TABLE (MySQL has no CREATE INDEX IF NOT EXISTS).
     inline_index: ClassVar[bool] = False
+    #: Run first in a transaction of the target that may only read (a default that queries
+    #: the database, evaluated while planning), and after it (None: nothing to undo).
+    read_only: ClassVar[tuple[str, str | None]] = ("SET TRANSACTION READ ONLY", None)
 
     # -- facts of both sides ------------------------------------------------------------
 

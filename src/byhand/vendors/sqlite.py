@@ -226,6 +226,7 @@ class SQLite(Vendor):
     connect_check = "the file's path, and that this user may read and write it and its folder"
     column_types: ClassVar[dict[str, str]] = {"timestamp": "text"}
     identity_column = "integer NOT NULL PRIMARY KEY AUTOINCREMENT"
+    read_only = ("PRAGMA query_only = ON", "PRAGMA query_only = OFF")
 
     def params_from_settings(self, settings: dict[str, Any]) -> ConnectionParams:
         return ConnectionParams(vendor=self.name, database=str(settings["NAME"]))

@@ -96,7 +96,12 @@ class Command(BaseCommand):
                 verb = "unapply" if plan.backwards else "apply"
                 self.stderr.write(f"No migrations to {verb} on '{database}': nothing to write.")
                 return
-            runbook = compiling.compile_runbook(plan, manual_steps=options["manual_steps"], scratch=copy)
+            runbook = compiling.compile_runbook(
+                plan,
+                manual_steps=options["manual_steps"],
+                scratch=copy,
+                defaults_from_rehearsal=options["defaults_from_rehearsal"],
+            )
         text = runbook.render()
         if output is None:
             _write_stdout(self.stdout, text)

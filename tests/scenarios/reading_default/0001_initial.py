@@ -1,0 +1,13 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    initial = True
+    operations = [
+        migrations.CreateModel(
+            "Domain", [("id", models.BigAutoField(primary_key=True)), ("name", models.CharField(max_length=50))]
+        ),
+        migrations.CreateModel(
+            "Category", [("id", models.BigAutoField(primary_key=True)), ("name", models.CharField(max_length=50))]
+        ),
+    ]
