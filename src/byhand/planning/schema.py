@@ -33,7 +33,8 @@ class Difference:
 
 
 def snapshot(connection: Any, *, ignore: set[str]) -> Schema:
-    """Tables, columns (type, nullability, default) and constraints/indexes, as Django introspects them."""
+    """Tables, columns (type as the database names it, nullability, default) and
+    constraints/indexes, as Django introspects them."""
     introspection = connection.introspection
     vendor = get_vendor(connection.vendor)
     schema: Schema = {}
@@ -41,8 +42,9 @@ def snapshot(connection: Any, *, ignore: set[str]) -> Schema:
         for info in introspection.get_table_list(cursor):
             if info.name in ignore or info.type != "t":
                 continue
+            types = vendor.column_type_names(cursor, info.name)
             columns = {
-                c.name: (str(c.type_code), bool(c.null_ok), None if c.default is None else str(c.default))
+                c.name: (types[c.name], bool(c.null_ok), None if c.default is None else str(c.default))
                 for c in introspection.get_table_description(cursor, info.name)
             }
             actions = vendor.foreign_key_actions(cursor, info.name)
