@@ -74,3 +74,19 @@ def test_a_foreign_key_with_another_on_delete_is_changed() -> None:
     (difference,) = compare_schemas(expected, live)
     assert (difference.kind, difference.what) == ("changed", "foreign key t_parent_fk (parent_id)")
     assert difference.detail == "ON DELETE is CASCADE, migrations say NO ACTION"
+
+
+def test_a_changed_constraint_never_prints_the_same_on_both_sides() -> None:
+    """#22.1: another foreign-key target, another index type: the detail names what differs,
+    where it used to print "is foreign key t_parent_fk (parent_id), migrations say" the same."""
+    fk = ("foreign key", ("parent_id",), ("t", "id"), None, "NO ACTION")
+    index = ("index", ("slug",), (), "btree", None)
+    expected = {"t": table({}, {"t_parent_fk": fk, "t_slug_idx": index})}
+    other_fk = ("foreign key", ("parent_id",), ("u", "id"), None, "NO ACTION")
+    live = {"t": table({}, {"t_parent_fk": other_fk, "t_slug_idx": ("index", ("slug",), (), "hash", None)})}
+    details = [d.detail for d in compare_schemas(expected, live)]
+    assert details == [
+        "is foreign key t_parent_fk (parent_id) references u.id ON DELETE NO ACTION, "
+        "migrations say foreign key t_parent_fk (parent_id) references t.id ON DELETE NO ACTION",
+        "is index t_slug_idx (slug) using hash, migrations say index t_slug_idx (slug) using btree",
+    ]

@@ -289,3 +289,32 @@ def test_columns_of_an_extension_s_types_have_no_drift(db: dict[str, Any], capsy
     with override_settings(MIGRATION_MODULES={"catalog": "scenarios.extensions"}):
         migrate("catalog")
         assert verify(capsys) == (0, [])
+
+
+@pytest.mark.needs_server
+def test_what_a_backwards_migrate_leaves_is_not_advised_for_recording(
+    db: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#22.1: migrate, then `migrate catalog 0001`: 0002's RunSQL index (reversed by noop) stays,
+    and on MariaDB the foreign-key index Django's backwards makes. 0002's column and index are
+    gone, so recording it is not suggested; no 'changed' line (MariaDB's foreign key, listed without
+    the implicit index InnoDB dropped, printed the same on both sides and advised recording)."""
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.backwards_leftovers"}):
+        migrate("catalog")
+        migrate("catalog", "0001")
+        status, differences = verify(capsys)
+    assert status == 1
+    advised = [d for d in differences if d["verdict"] == "applied-not-recorded" or "byhand record" in d["detail"]]
+    assert advised == []
+    assert [d for d in differences if d["kind"] == "changed"] == []
+    left = find(differences, table="catalog_item", what="index catalog_item_title_idx (title)")
+    assert (left["verdict"], left["migrations"]) == ("partly-applied", ["catalog.0002_item_note_index"])
+    lacks = "lacks the rest of what it does (catalog_item column note; catalog_item index catalog_item_cat_title_idx"
+    assert lacks in left["detail"], left["detail"]
+    others = [d for d in differences if d is not left]
+    if VENDOR == "mysql":
+        (fk_index,) = others
+        assert (fk_index["kind"], fk_index["verdict"]) == ("extra", "unexplained")
+        assert fk_index["what"].startswith("index catalog_item_category_id_"), fk_index
+    else:
+        assert others == []

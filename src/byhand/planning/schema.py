@@ -62,15 +62,32 @@ _KINDS = (("primary_key", "primary key"), ("foreign_key", "foreign key"), ("chec
 
 def _signature(data: dict[str, Any], on_delete: str | None = None) -> tuple[Any, ...]:
     """What a constraint or index is, without its name: kind, columns, FK target, index
-    type, and a foreign key's ON DELETE action."""
+    type, and a foreign key's ON DELETE action.
+
+    A foreign key has no index type of its own: MySQL/MariaDB list the index InnoDB made
+    for it under its name, and drop that index silently when another one starts with
+    its column (a composite index or unique constraint), so the type comes and goes as other indexes do."""
     kind = next((kind for flag, kind in _KINDS if data.get(flag)), "index")
     foreign_key = tuple(data.get("foreign_key") or ())
-    return (kind, tuple(data.get("columns") or ()), foreign_key, data.get("type"), on_delete if foreign_key else None)
+    index_type = None if foreign_key else data.get("type")
+    return (kind, tuple(data.get("columns") or ()), foreign_key, index_type, on_delete if foreign_key else None)
 
 
 def _label(name: str, signature: tuple[Any, ...]) -> str:
     kind, columns = signature[0], signature[1]
     return f"{kind} {name} ({', '.join(columns)})"
+
+
+def _describe(name: str, signature: tuple[Any, ...]) -> str:
+    """The label and every other part of the signature, so that two signatures that
+    differ never print the same."""
+    _kind, _columns, foreign_key, index_type, on_delete = signature
+    text = _label(name, signature)
+    if foreign_key:
+        text += f" references {'.'.join(foreign_key)} ON DELETE {on_delete}"
+    if index_type is not None:
+        text += f" using {index_type}"
+    return text
 
 
 # -- comparing ----------------------------------------------------------------------------
@@ -105,7 +122,7 @@ def _compare_constraints(table: str, want: dict[str, Any], have: dict[str, Any])
                 if have[name][:4] == signature[:4]:
                     detail = f"ON DELETE is {have[name][4]}, migrations say {signature[4]}"
                 else:
-                    detail = f"is {_label(name, have[name])}, migrations say {_label(name, signature)}"
+                    detail = f"is {_describe(name, have[name])}, migrations say {_describe(name, signature)}"
                 yield Difference("changed", table, _label(name, signature), detail)
             continue
         same = [other for other, sig in unmatched_have.items() if sig == signature]

@@ -39,6 +39,18 @@ class DriftReport:
     created_by_recorded: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     #: Differences a pending migration would make, keyed like Difference (table, what).
     created_by_pending: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: (table, what) of what the database has extra or otherwise than the recorded set.
+    extra_or_changed: set[tuple[str, str]] = field(default_factory=set)
+
+    def lacks(self, migration: str) -> list[str]:
+        """What pending ``migration`` creates or changes that the database does not have
+        ("table what"), sorted; empty when all of it is there (and only then may it be
+        recorded as applied: one leftover object proves nothing)."""
+        return sorted(
+            f"{table} {what}"
+            for (table, what), creator in self.created_by_pending.items()
+            if creator == migration and (table, what) not in self.extra_or_changed
+        )
 
     def present(self, table: str, what: str) -> bool:
         """Whether the live schema has this table, column or named constraint/index."""
@@ -145,8 +157,10 @@ def verify_database(
     )
     report.differences.extend(_partly_recorded_squashes(executor, recorded))
     report.differences.extend(orphans)
-    for difference in compare_schemas(expected, live):
-        report.differences.append(_judge(difference, attribution, created_by_pending))
+    found = list(compare_schemas(expected, live))
+    report.extra_or_changed = {(d.table, d.what) for d in found if d.kind in ("extra", "changed")}
+    for difference in found:
+        report.differences.append(_judge(difference, attribution, report))
     return report
 
 
@@ -202,17 +216,25 @@ def _pending_objects(
 _VERDICTS = {"missing": "recorded-not-applied", "changed": "changed", "renamed": "name-drift", "extra": "unexplained"}
 
 
-def _judge(
-    difference: Difference, attribution: Attribution, created_by_pending: dict[tuple[str, str], str]
-) -> Difference:
+def _judge(difference: Difference, attribution: Attribution, report: DriftReport) -> Difference:
     key = (difference.table, difference.what)
-    pending = created_by_pending.get(key)
+    pending = report.created_by_pending.get(key)
     if difference.kind in ("extra", "changed") and pending is not None:
+        lacks = report.lacks(pending)
+        if not lacks:
+            detail = (
+                f"{difference.detail}; pending {pending} creates it: applied but not recorded "
+                f"(manage.py byhand record {pending.replace('.', ' ', 1)})"
+            )
+            return replace(difference, detail=detail, migrations=(pending,), verdict="applied-not-recorded")
+        # A leftover (Django's MySQL backwards keeps foreign-key indexes; a RunSQL reversed
+        # by noop keeps what it made) or a partial run: recording it would make migrate skip
+        # the rest for good.
         detail = (
-            f"{difference.detail}; pending {pending} creates it: applied but not recorded "
-            f"(manage.py byhand record {pending.replace('.', ' ', 1)})"
+            f"{difference.detail}; pending {pending} creates it, but the database lacks the rest of what it "
+            f"does ({'; '.join(lacks)}): not applied as a whole, do not record it"
         )
-        return replace(difference, detail=detail, migrations=(pending,), verdict="applied-not-recorded")
+        return replace(difference, detail=detail, migrations=(pending,), verdict="partly-applied")
     # No migration explains an extra object; for the others, those that create or change it.
     migrations = () if difference.kind == "extra" else attribution.find(difference)
     return replace(difference, migrations=migrations, verdict=_VERDICTS[difference.kind])
