@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from byhand.planning.schema import Difference, compare_schemas
+from byhand.planning.schema import Difference, compare_schemas, find_object
 
 
 def table(columns: dict[str, tuple[Any, ...]], constraints: dict[str, tuple[Any, ...]]) -> dict[str, Any]:
@@ -90,3 +90,18 @@ def test_a_changed_constraint_never_prints_the_same_on_both_sides() -> None:
         "migrations say foreign key t_parent_fk (parent_id) references t.id ON DELETE NO ACTION",
         "is index t_slug_idx (slug) using hash, migrations say index t_slug_idx (slug) using btree",
     ]
+
+
+def test_find_object_finds_what_a_difference_names() -> None:
+    """A table's columns, a column, a constraint by its name (a changed one's label may show
+    the other side's columns), and None for what is not there."""
+    fk = ("foreign key", ("parent_id",), ("t", "id"), None, "NO ACTION")
+    schema = {"t": table({"id": ("int", False, None)}, {"t_parent_fk": fk})}
+    assert find_object(schema, "t", "table") == {"id": ("int", False, None)}
+    assert find_object(schema, "t", "column id") == ("int", False, None)
+    assert find_object(schema, "t", "foreign key t_parent_fk (other_id)") == fk
+    assert [
+        find_object(schema, "u", "table"),
+        find_object(schema, "t", "column gone"),
+        find_object(schema, "t", "index t_parent (parent_id)"),
+    ] == [None, None, None]

@@ -8,7 +8,7 @@ from typing import Any
 
 from byhand.vendors import get_vendor
 
-__all__ = ["Difference", "Schema", "compare_schemas", "snapshot"]
+__all__ = ["Difference", "Schema", "compare_schemas", "find_object", "snapshot"]
 
 Schema = dict[str, dict[str, Any]]  # table -> {"columns": {...}, "constraints": {...}}
 
@@ -88,6 +88,23 @@ def _describe(name: str, signature: tuple[Any, ...]) -> str:
     if index_type is not None:
         text += f" using {index_type}"
     return text
+
+
+def find_object(schema: Schema, table: str, what: str) -> Any:
+    """What a Difference's (table, what) names, as ``schema`` has it, or None: a table's
+    columns, a column's (type, null, default), a constraint's or index's signature (found
+    by its name: a changed one's label shows the other side's columns)."""
+    if table not in schema:
+        return None
+    if what == "table":
+        return schema[table]["columns"]
+    if what.startswith("column "):
+        return schema[table]["columns"].get(what[len("column ") :])
+    kinds = [kind for _flag, kind in _KINDS] + ["index"]
+    for name, signature in schema[table]["constraints"].items():
+        if any(what.startswith(f"{kind} {name} (") for kind in kinds):
+            return signature
+    return None
 
 
 # -- comparing ----------------------------------------------------------------------------
