@@ -346,3 +346,26 @@ def test_a_pending_migration_made_otherwise_by_hand_is_not_advised_for_recording
         ["catalog.0002_item_note_index"],
     )
     assert "the rest of what it does (catalog_item column note): not applied as a whole" in note["detail"]
+
+
+@pytest.mark.needs_server
+def test_a_changed_precision_is_named_as_the_database_names_it(
+    db: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#16.17: numeric(12,2) where the migrations say numeric(10,2): changed, precision and scale
+    printed (Django's type codes said the same for both). SQLite keeps no precision: Django
+    declares a DecimalField as plain "decimal"."""
+    if VENDOR == "sqlite":
+        pytest.skip('SQLite: Django declares a DecimalField as "decimal", without precision or scale')
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.decimal"}):
+        migrate("catalog")
+        if VENDOR == "postgresql":
+            run('ALTER TABLE "catalog_category" ALTER COLUMN "price" TYPE numeric(12, 2)')
+        else:
+            run("ALTER TABLE `catalog_category` MODIFY `price` decimal(12,2) NOT NULL")
+        status, differences = verify(capsys)
+    name = "numeric" if VENDOR == "postgresql" else "decimal"
+    found = find(differences, table="catalog_category", what="column price")
+    assert (status, found["kind"]) == (1, "changed")
+    assert found["detail"] == f"type is '{name}(12,2)', migrations say '{name}(10,2)'"
+    assert found["migrations"] == ["catalog.0001_initial"]
