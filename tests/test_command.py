@@ -133,7 +133,7 @@ def test_conflicting_leaves_are_refused(empty_db: dict[str, Any]) -> None:
 
 
 def test_unreachable_database(tmp_path: Path) -> None:
-    """A server that does not answer: one line saying so."""
+    """A server that does not answer: one line saying so, before any planning (issue 16, item 12)."""
     settings = dict(connections["default"].settings_dict)
     if VENDOR == "sqlite":
         settings["NAME"] = str(tmp_path / "missing-dir" / "db.sqlite3")
@@ -141,8 +141,9 @@ def test_unreachable_database(tmp_path: Path) -> None:
         settings.update(HOST="127.0.0.1", PORT="1")
     with use_database("default", settings):
         message = error_of()
-    assert message.startswith("could not read the migration history of database 'default': ")
-    assert message.endswith("Check that the server is up and the settings are right.")
+    assert message.startswith("cannot connect to database 'default': ")
+    assert message.endswith("(nothing was changed).")
+    assert "\n" not in message
 
 
 @pytest.mark.needs_server
@@ -427,7 +428,20 @@ def test_a_read_only_role_generates_with_a_scratch_server(empty_db: dict[str, An
 def test_unwritable_output_is_refused_before_any_work(empty_db: dict[str, Any], tmp_path: Path) -> None:
     """A folder that does not exist: said at once."""
     output = tmp_path / "missing" / "runbook.sql"
-    assert error_of("-o", str(output)) == f"cannot write {output}: its folder does not exist or is not writable."
+    assert error_of("-o", str(output)) == f"cannot write {output}: its folder {output.parent} does not exist."
+
+
+@pytest.mark.parametrize("prefix", ["9scratch_", "scratch-", "", "x" * 41, "scratch_\n"])
+def test_a_scratch_prefix_that_cannot_start_a_database_name_is_refused(prefix: str) -> None:
+    """--scratch-prefix, and the setting, are refused before any work unless they can start
+    a database name (issue 16, item 18); the option wins over the setting."""
+    rule = "give 1 to 40 letters, digits and underscores, not starting with a digit"
+    assert rule in error_of("--scratch-prefix", prefix)
+    assert error_of("--scratch-prefix", prefix).startswith(f"--scratch-prefix {prefix!r} cannot start")
+    with override_settings(BYHAND_SCRATCH_PREFIX=prefix):
+        assert error_of().startswith(f"settings.BYHAND_SCRATCH_PREFIX {prefix!r} cannot start")
+    with override_settings(BYHAND_SCRATCH_PREFIX=["not", "a", "string"]):
+        assert error_of().startswith("settings.BYHAND_SCRATCH_PREFIX ['not', 'a', 'string'] cannot start")
 
 
 @pytest.mark.needs_server

@@ -66,6 +66,16 @@ def _database(parser: ArgumentParser) -> None:
     parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="database alias (default: %(default)s)")
 
 
+def _scratch_prefix(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--scratch-prefix",
+        metavar="PREFIX",
+        help="how the scratch database's name starts, for a role that may create only databases named so: "
+        "1 to 40 letters, digits and underscores, not starting with a digit (default: settings."
+        "BYHAND_SCRATCH_PREFIX, else byhand_scratch_); the name is PREFIX<pid>_<random>",
+    )
+
+
 def _sql(sql: ArgumentParser) -> None:
     sql.add_argument("app_label", nargs="?", help="app label, as for migrate")
     sql.add_argument("migration_name", nargs="?", help="target migration (exact name or unique prefix), or 'zero'")
@@ -89,6 +99,7 @@ def _sql(sql: ArgumentParser) -> None:
         help="create the rehearsal copy on this alias's server instead of the target's "
         "(same vendor and version; for a read-only role on the target)",
     )
+    _scratch_prefix(sql)
 
 
 def _run_python(commands: Any) -> None:
@@ -121,6 +132,7 @@ def _record(commands: Any, verb: str, what: str) -> None:
         action="store_true",
         help=f"first verify (as byhand verify) that its schema effect is {effect}; refuse otherwise",
     )
+    _scratch_prefix(sub)
     add_journal_argument(sub)
 
 
@@ -137,4 +149,5 @@ def _verify(commands: Any) -> None:
     _database(verify)
     verify.add_argument("--json", action="store_true", help="the report as JSON")
     verify.add_argument("--scratch-database", metavar="ALIAS", help="make the scratch database on this alias's server")
+    _scratch_prefix(verify)
     add_journal_argument(verify, help="the journal table, ignored like django_migrations (default: byhand_journal)")

@@ -37,6 +37,7 @@ from byhand.planning.statement_thread import BackgroundFailure
 from byhand.planning.states import clone_state, fewer_collections, project_state, states_backwards
 from byhand.runbook import Block, Comment, Control, Item, Runbook, Step, terminate
 from byhand.vendors import ScratchDatabase, Vendor, get_vendor
+from byhand.vendors.base import SCRATCH_PREFIX
 
 __all__ = ["compile_runbook"]
 
@@ -46,17 +47,19 @@ def compile_runbook(
     *,
     manual_steps: bool = False,
     scratch_database: str | None = None,
+    scratch_prefix: str = SCRATCH_PREFIX,
     scratch: Callable[[], ScratchDatabase] | None = None,
 ) -> Runbook:
     """Rehearse the plan on a scratch copy of the target's schema and return its runbook.
 
     ``scratch`` is what scratch_started yielded for the plan's database, if the copy was
     started before planning; otherwise it is made here (on ``scratch_database``'s server,
-    if given). Raises ManualStepsRequired unless ``manual_steps`` is true and the plan
-    holds Python operations; IrreversibleMigrations for a backwards plan that cannot run.
+    if given, its name starting with ``scratch_prefix``). Raises ManualStepsRequired unless
+    ``manual_steps`` is true and the plan holds Python operations; IrreversibleMigrations for
+    a backwards plan that cannot run.
     """
     if scratch is None:
-        with scratch_started(plan.alias, scratch_database=scratch_database) as started:
+        with scratch_started(plan.alias, scratch_database=scratch_database, prefix=scratch_prefix) as started:
             return compile_runbook(plan, manual_steps=manual_steps, scratch=started)
     vendor = get_vendor(connections[plan.alias].vendor)
     if plan.backwards:

@@ -18,13 +18,15 @@ from django.db import connections
 
 from byhand.exceptions import RehearsalError
 from byhand.vendors import ScratchDatabase, Vendor, get_vendor
-from byhand.vendors.base import own_connection
+from byhand.vendors.base import SCRATCH_PREFIX, own_connection
 
 __all__ = ["check_on_scratch", "scratch_copy", "scratch_started", "use_database"]
 
 
 @contextmanager
-def scratch_started(database: str, *, scratch_database: str | None = None) -> Iterator[Callable[[], ScratchDatabase]]:
+def scratch_started(
+    database: str, *, scratch_database: str | None = None, prefix: str = SCRATCH_PREFIX
+) -> Iterator[Callable[[], ScratchDatabase]]:
     """Start the schema-only scratch copy of ``database`` now, so that a server makes it
     while the caller loads the migrations and plans; yields what compile_runbook waits on.
 
@@ -41,13 +43,16 @@ def scratch_started(database: str, *, scratch_database: str | None = None) -> It
             f"the scratch alias '{server.alias}' is {server.vendor}, the target is {target.vendor}; "
             "the rehearsal needs the same vendor and server version."
         )
-    with scratch_copy(vendor, target, server=server) as scratch:
+    with scratch_copy(vendor, target, server=server, prefix=prefix) as scratch:
         yield scratch
 
 
 @contextmanager
-def scratch_copy(vendor: Vendor, target: Any, *, server: Any) -> Iterator[Callable[[], ScratchDatabase]]:
-    """A schema-only copy of ``target`` on ``server``'s server, dropped afterwards, also on failure.
+def scratch_copy(
+    vendor: Vendor, target: Any, *, server: Any, prefix: str = SCRATCH_PREFIX
+) -> Iterator[Callable[[], ScratchDatabase]]:
+    """A schema-only copy of ``target`` on ``server``'s server, named ``prefix``<pid>_<random>,
+    dropped afterwards, also on failure.
 
     Yields a function that returns the copy, waiting for it if need be. A server
     vendor's copy (dump, CREATE DATABASE, load: other processes, mostly) is started at
@@ -61,13 +66,13 @@ def scratch_copy(vendor: Vendor, target: Any, *, server: Any) -> Iterator[Callab
         copies: list[Future[ScratchDatabase]] = []
         unwanted = threading.Event()  # set on the way out: a copy still under way is not needed
         if vendor.copies_in_background:
-            copies.append(pool.submit(_copy_with_own_connections, vendor, target, server, unwanted))
+            copies.append(pool.submit(_copy_with_own_connections, vendor, target, server, prefix, unwanted))
 
         def scratch() -> ScratchDatabase:
             if not copies:
                 copies.append(Future())
                 try:
-                    copies[0].set_result(vendor.make_scratch(target, server=server))
+                    copies[0].set_result(vendor.make_scratch(target, server=server, prefix=prefix))
                 except BaseException as exc:  # noqa: BLE001 -- raised again by result() below
                     copies[0].set_exception(exc)
             return copies[0].result()
@@ -91,11 +96,13 @@ def _drop_with_own_connection(vendor: Vendor, scratch: ScratchDatabase, server: 
         own_server.close()
 
 
-def _copy_with_own_connections(vendor: Vendor, target: Any, server: Any, unwanted: threading.Event) -> ScratchDatabase:
+def _copy_with_own_connections(
+    vendor: Vendor, target: Any, server: Any, prefix: str, unwanted: threading.Event
+) -> ScratchDatabase:
     own_target = own_connection(target)
     own_server = own_connection(server)
     try:
-        return vendor.make_scratch(own_target, server=own_server, unwanted=unwanted)
+        return vendor.make_scratch(own_target, server=own_server, prefix=prefix, unwanted=unwanted)
     finally:
         own_target.close()
         own_server.close()

@@ -23,6 +23,7 @@ from byhand.planning.schema import Difference, Schema, compare_schemas, find_obj
 from byhand.planning.scratch import check_on_scratch, use_database
 from byhand.planning.states import fewer_collections, project_state
 from byhand.vendors import get_vendor
+from byhand.vendors.base import SCRATCH_PREFIX
 
 __all__ = ["DriftReport", "verify_database"]
 
@@ -138,7 +139,11 @@ def _partly_recorded_squashes(executor: MigrationExecutor, recorded: set[Key]) -
 
 
 def verify_database(
-    database: str, *, scratch_database: str | None = None, journal_table: str = DEFAULT_TABLE
+    database: str,
+    *,
+    scratch_database: str | None = None,
+    scratch_prefix: str = SCRATCH_PREFIX,
+    journal_table: str = DEFAULT_TABLE,
 ) -> DriftReport:
     """Read-only on ``database``: its schema against a scratch database of the same server
     migrated to exactly the recorded set; then what pending migrations would create, to
@@ -153,9 +158,8 @@ def verify_database(
     full_plan = [m for m, _ in executor.migration_plan(executor.loader.graph.leaf_nodes(), clean_start=True)]
     done, orphans = _recorded_closure(executor, full_plan, applied)
     pending = [m for m in full_plan if (m.app_label, m.name) not in applied]
-    start, expected, (created_by_pending, made_by_pending) = _on_scratch(
-        database, scratch_database, done, pending, ignore
-    )
+    scratch = (scratch_database or database, scratch_prefix)
+    start, expected, (created_by_pending, made_by_pending) = _on_scratch(database, scratch, done, pending, ignore)
     attribution = attribute(done, start)
     report = DriftReport(
         database=database,
@@ -175,14 +179,16 @@ def verify_database(
 
 
 def _on_scratch(
-    database: str, scratch_database: str | None, done: list[Migration], pending: list[Migration], ignore: set[str]
+    database: str, scratch_on: tuple[str, str], done: list[Migration], pending: list[Migration], ignore: set[str]
 ) -> tuple[ProjectState, Schema, tuple[dict[tuple[str, str], str], dict[tuple[str, str], Any]]]:
     """On an empty scratch database (dropped afterwards): the start state, the schema the
-    recorded migrations ``done`` make, and what each ``pending`` migration would add."""
+    recorded migrations ``done`` make, and what each ``pending`` migration would add.
+    ``scratch_on`` is the alias of the scratch database's server and its name's prefix."""
     connection = connections[database]
     vendor = get_vendor(connection.vendor)
-    server = connections[scratch_database] if scratch_database else connection
-    scratch = vendor.make_empty_scratch(connection, server=server)
+    alias, prefix = scratch_on
+    server = connections[alias]
+    scratch = vendor.make_empty_scratch(connection, server=server, prefix=prefix)
     try:
         with fewer_collections(), use_database(database, scratch.settings) as copy:
             check_on_scratch(copy, vendor, scratch)

@@ -22,7 +22,16 @@ from byhand.exceptions import RehearsalError
 from byhand.vendors.params import ConnectionParams, params_from_settings
 from byhand.vendors.target import Target
 
-__all__ = ["Column", "ScratchDatabase", "ServerVendor", "Vendor", "fingerprint", "own_connection", "scratch_name"]
+__all__ = [
+    "SCRATCH_PREFIX",
+    "Column",
+    "ScratchDatabase",
+    "ServerVendor",
+    "Vendor",
+    "fingerprint",
+    "own_connection",
+    "scratch_name",
+]
 
 #: A column of a table byhand creates: name, portable type ("varchar(N)", "integer",
 #: "timestamp", "text"), NULL allowed. Each vendor renders the types it needs to.
@@ -49,9 +58,14 @@ def own_connection(connection: Any, settings: dict[str, Any] | None = None) -> A
     return connection.__class__(settings, connection.alias)
 
 
-def scratch_name() -> str:
-    """A database name no one else uses: byhand_scratch_<pid>_<random>."""
-    return f"byhand_scratch_{os.getpid()}_{secrets.token_hex(4)}"
+#: How a scratch database's name starts unless the project says otherwise
+#: (settings.BYHAND_SCRATCH_PREFIX, --scratch-prefix).
+SCRATCH_PREFIX = "byhand_scratch_"
+
+
+def scratch_name(prefix: str = SCRATCH_PREFIX) -> str:
+    """A database name no one else uses: <prefix><pid>_<random>."""
+    return f"{prefix}{os.getpid()}_{secrets.token_hex(4)}"
 
 
 def fingerprint(schema_text: str) -> str:
@@ -207,12 +221,14 @@ class Vendor(ABC):
     # -- planning side: the scratch database -------------------------------------------
 
     @abstractmethod
-    def make_scratch(self, target: Any, *, server: Any, unwanted: threading.Event | None = None) -> ScratchDatabase:
+    def make_scratch(
+        self, target: Any, *, server: Any, prefix: str = SCRATCH_PREFIX, unwanted: threading.Event | None = None
+    ) -> ScratchDatabase:
         """A copy of the target's schema (never its data) on ``server``'s server. Once
         ``unwanted`` is set, the copy stops (CopyUnwanted) and what it made is dropped."""
 
     @abstractmethod
-    def make_empty_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
+    def make_empty_scratch(self, target: Any, *, server: Any, prefix: str = SCRATCH_PREFIX) -> ScratchDatabase:
         """A new, empty database on ``server``'s server (``byhand verify`` migrates it)."""
 
     @abstractmethod
@@ -236,12 +252,14 @@ class ServerVendor(Vendor):
             cursor.execute(self.current_database_sql)
             return str(cursor.fetchone()[0])
 
-    def make_scratch(self, target: Any, *, server: Any, unwanted: threading.Event | None = None) -> ScratchDatabase:
+    def make_scratch(
+        self, target: Any, *, server: Any, prefix: str = SCRATCH_PREFIX, unwanted: threading.Event | None = None
+    ) -> ScratchDatabase:
         """Dump the target's schema while the database is created, then load the dump."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="byhand-dump") as pool:
             # a client process: no Django connection
             dumping = pool.submit(self.dump_schema, target, unwanted=unwanted)
-            scratch = self.make_empty_scratch(target, server=server)
+            scratch = self.make_empty_scratch(target, server=server, prefix=prefix)
             try:
                 schema = dumping.result()
                 scratch.fingerprint = fingerprint(schema)
@@ -251,8 +269,8 @@ class ServerVendor(Vendor):
                 raise
         return scratch
 
-    def make_empty_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
-        name = scratch_name()
+    def make_empty_scratch(self, target: Any, *, server: Any, prefix: str = SCRATCH_PREFIX) -> ScratchDatabase:
+        name = scratch_name(prefix)
         scratch = ScratchDatabase(
             settings={**server.settings_dict, "NAME": name}, fingerprint="", server_version=self.server_version(target)
         )
@@ -262,8 +280,8 @@ class ServerVendor(Vendor):
             raise RehearsalError(
                 f"could not create the scratch database {name!r} on the server of '{server.alias}' "
                 f"({' '.join(str(exc).split())}). byhand works on a scratch database (a schema-only copy "
-                f"to rehearse on, or one to migrate for verify); {self.create_hint}, or name another "
-                "alias of the same server version with --scratch-database."
+                f"to rehearse on, or one to migrate for verify); {self.create_hint.format(prefix=prefix)}, "
+                "or name another alias of the same server version with --scratch-database."
             ) from exc
         except BaseException:  # Ctrl-C, SIGTERM: it may exist already (DROP ... IF EXISTS)
             self.drop_scratch(scratch, server=server)

@@ -231,7 +231,7 @@ class MySQL(ServerVendor):
     backslash_escapes = True
     double_quoted_strings = True
     current_database_sql = "SELECT DATABASE()"
-    create_hint = "grant CREATE and DROP on `byhand_scratch_%` to this user"
+    create_hint = "grant CREATE and DROP on `{prefix}%` to this user"
 
     def quote_name(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from byhand.exceptions import RehearsalError
-from byhand.vendors.base import ScratchDatabase, Vendor, fingerprint, own_connection, scratch_name
+from byhand.vendors.base import SCRATCH_PREFIX, ScratchDatabase, Vendor, fingerprint, own_connection, scratch_name
 from byhand.vendors.params import ConnectionParams
 from byhand.vendors.statements import digest, tables_named_in
 from byhand.vendors.target import Blocker, Target, milliseconds
@@ -58,12 +58,12 @@ def _shadow_tables(cursor: Any) -> set[str]:
     return {f"{v}_{suffix}" for v in virtual for suffix in _SHADOW_SUFFIXES} & names
 
 
-def _scratch_path() -> str:
-    """Where a scratch copy goes: a name no one uses (byhand_scratch_<pid>_<random>), in
+def _scratch_path(prefix: str) -> str:
+    """Where a scratch copy goes: a name no one uses (<prefix><pid>_<random>), in
     the temporary folder. The file is not made here but by SQLite when the copy is first
     opened, inside the code that drops it on failure: a SIGTERM between tempfile.mkstemp
     making the file and the caller knowing its name left the file behind."""
-    return os.path.join(tempfile.gettempdir(), f"{scratch_name()}.sqlite3")
+    return os.path.join(tempfile.gettempdir(), f"{scratch_name(prefix)}.sqlite3")
 
 
 # -- operating side: the connection a runbook is applied through -----------------------
@@ -295,7 +295,9 @@ class SQLite(Vendor):
     def preamble(self) -> list[str]:
         return ["PRAGMA legacy_alter_table = OFF;"]
 
-    def make_scratch(self, target: Any, *, server: Any, unwanted: threading.Event | None = None) -> ScratchDatabase:
+    def make_scratch(
+        self, target: Any, *, server: Any, prefix: str = SCRATCH_PREFIX, unwanted: threading.Event | None = None
+    ) -> ScratchDatabase:
         with target.cursor() as cursor:
             shadow = _shadow_tables(cursor)
             cursor.execute(
@@ -305,7 +307,7 @@ class SQLite(Vendor):
             )
             statements = [sql for name, sql in cursor.fetchall() if name not in shadow]
         scratch = ScratchDatabase(
-            settings={**target.settings_dict, "NAME": _scratch_path()},
+            settings={**target.settings_dict, "NAME": _scratch_path(prefix)},
             fingerprint=fingerprint("\n".join(statements)),
             server_version=self.server_version(target),
         )
@@ -327,8 +329,8 @@ class SQLite(Vendor):
             raise
         return scratch
 
-    def make_empty_scratch(self, target: Any, *, server: Any) -> ScratchDatabase:
-        settings = {**target.settings_dict, "NAME": _scratch_path()}
+    def make_empty_scratch(self, target: Any, *, server: Any, prefix: str = SCRATCH_PREFIX) -> ScratchDatabase:
+        settings = {**target.settings_dict, "NAME": _scratch_path(prefix)}
         return ScratchDatabase(settings=settings, fingerprint="", server_version=self.server_version(target))
 
     @contextmanager

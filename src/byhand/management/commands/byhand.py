@@ -6,21 +6,24 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import sys
 from argparse import ArgumentParser
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
 from byhand.console import apply_options, read_runbook, run_apply, terminate_as_interrupt, write_atomically
-from byhand.exceptions import ByhandError
+from byhand.exceptions import ByhandError, CannotConnect
 from byhand.management.arguments import add_subcommands
 from byhand.planning import compiling, manual_steps, plans, recording, signals, verifying
 from byhand.planning.scratch import scratch_started
 from byhand.vendors import get_vendor
+from byhand.vendors.base import SCRATCH_PREFIX
 
 __all__ = ["Command"]
 
@@ -50,6 +53,26 @@ class Command(BaseCommand):
         finally:
             gc.freeze()
 
+    def execute(self, *args: Any, **options: Any) -> Any:
+        """Arguments checked and the database reached before anything else, Django's system
+        checks included (MySQL's connect): each failure is one message and the subcommand's
+        exit status (_exit_status), never a traceback."""
+        subcommand = options["subcommand"]
+        try:
+            _check_arguments(options)
+            if subcommand != "apply":  # apply connects through its own driver connection
+                _connect(options["database"])
+            with terminate_as_interrupt():
+                return super().execute(*args, **options)
+        except CommandError as exc:
+            exc.returncode = _exit_status(subcommand, None)
+            raise
+        except ByhandError as exc:
+            raise CommandError(str(exc), returncode=_exit_status(subcommand, exc)) from exc
+        except KeyboardInterrupt as exc:
+            what = str(exc) or "Ctrl-C"
+            raise CommandError(f"interrupted ({what}); {_INTERRUPTED[subcommand]}") from exc
+
     def handle(self, *args: Any, subcommand: str, **options: Any) -> None:
         handlers: dict[str, Callable[..., None]] = {
             "sql": self.sql,
@@ -60,24 +83,13 @@ class Command(BaseCommand):
             "verify": self.verify,
             "post-migrate": self.post_migrate,
         }
-        # verify: exit 1 means drift, so its errors exit 2
-        error_status = 2 if subcommand == "verify" else 1
-        try:
-            _check_arguments(options)
-            with terminate_as_interrupt():
-                handlers[subcommand](unrecord=subcommand == "unrecord", **options)
-        except CommandError as exc:
-            exc.returncode = error_status
-            raise
-        except ByhandError as exc:
-            raise CommandError(str(exc), returncode=error_status) from exc
-        except KeyboardInterrupt as exc:
-            what = str(exc) or "Ctrl-C"
-            raise CommandError(f"interrupted ({what}); {_INTERRUPTED[subcommand]}") from exc
+        handlers[subcommand](unrecord=subcommand == "unrecord", **options)
 
-    def sql(self, *, database: str, output: Path | None, scratch_database: str | None, **options: Any) -> None:
+    def sql(
+        self, *, database: str, output: Path | None, scratch_database: str | None, scratch_prefix: str, **options: Any
+    ) -> None:
         # The scratch copy is made while the migrations load; dropped on SIGTERM too.
-        with scratch_started(database, scratch_database=scratch_database) as copy:
+        with scratch_started(database, scratch_database=scratch_database, prefix=scratch_prefix) as copy:
             plan = _plan(database, options)
             if not plan.migrations and not plans.replacement_rows(plan):
                 verb = "unapply" if plan.backwards else "apply"
@@ -86,9 +98,12 @@ class Command(BaseCommand):
             runbook = compiling.compile_runbook(plan, manual_steps=options["manual_steps"], scratch=copy)
         text = runbook.render()
         if output is None:
-            self.stdout.write(text, ending="")
+            _write_stdout(self.stdout, text)
             return
-        write_atomically(output, text)
+        try:
+            write_atomically(output, text)
+        except OSError as exc:
+            raise CommandError(f"cannot write {output}: {exc.strerror or exc}.") from None
         count = len(plan.migrations)
         self.stderr.write(f"Wrote {output} ({count} migration{'' if count == 1 else 's'}).")
 
@@ -107,7 +122,9 @@ class Command(BaseCommand):
     def record(self, *, unrecord: bool, app_label: str, migration_name: str, database: str, **options: Any) -> None:
         change = recording.plan_record(database=database, app_label=app_label, name=migration_name, unrecord=unrecord)
         if options["check"]:
-            report = verifying.verify_database(database, journal_table=options["journal_table"])
+            report = verifying.verify_database(
+                database, scratch_prefix=options["scratch_prefix"], journal_table=options["journal_table"]
+            )
             change.problems.extend(recording.check_effect(change, report))
         if options["sql"]:
             for problem in change.problems:
@@ -122,8 +139,12 @@ class Command(BaseCommand):
         forced = f" (forced: {options['force']})" if change.problems else ""
         self.stderr.write(f"{verb} {rows} in django_migrations of '{database}'{forced}.")
 
-    def verify(self, *, database: str, scratch_database: str | None, journal_table: str, **options: Any) -> None:
-        report = verifying.verify_database(database, scratch_database=scratch_database, journal_table=journal_table)
+    def verify(
+        self, *, database: str, scratch_database: str | None, scratch_prefix: str, journal_table: str, **options: Any
+    ) -> None:
+        report = verifying.verify_database(
+            database, scratch_database=scratch_database, scratch_prefix=scratch_prefix, journal_table=journal_table
+        )
         if options["json"]:
             differences = [vars(d) for d in report.differences]
             summary = {"database": database, "recorded": report.recorded, "clean": report.clean}
@@ -158,6 +179,17 @@ _INTERRUPTED = {
 }
 
 
+def _exit_status(subcommand: str, error: ByhandError | None) -> int:
+    """What a failed subcommand exits with (README, "manage.py byhand's exit statuses"):
+    sql 1 whatever the reason (it changes nothing); verify 2 (its 1 means drift); the others
+    the error's own status (2 refused, nothing changed), and 2 for bad arguments."""
+    if subcommand == "sql":
+        return 1
+    if subcommand == "verify" or error is None:
+        return 2
+    return int(error.exit_status)
+
+
 def _check_arguments(options: dict[str, Any]) -> None:
     """Refuse bad arguments before any work, so that nothing is rehearsed in vain."""
     for key, what in (("database", "database"), ("scratch_database", "scratch database")):
@@ -165,8 +197,69 @@ def _check_arguments(options: dict[str, Any]) -> None:
         if alias is not None and alias not in connections:
             raise CommandError(f"unknown {what} alias '{alias}'; settings.DATABASES has {', '.join(connections)}.")
     output = options.get("output")
-    if output is not None and not os.access(output.parent, os.W_OK):
-        raise CommandError(f"cannot write {output}: its folder does not exist or is not writable.")
+    if output is not None:
+        _check_output(output)
+    if "scratch_prefix" in options:
+        options["scratch_prefix"] = _scratch_prefix(options["scratch_prefix"])
+
+
+def _check_output(output: Path) -> None:
+    """The runbook's file can be written: it is not a folder, and its folder exists and is writable."""
+    if output.is_dir():
+        raise CommandError(f"cannot write {output}: it is a directory.")
+    folder = output.parent
+    for above in (folder, *folder.parents):
+        if above.exists():
+            if not above.is_dir():
+                raise CommandError(f"cannot write {output}: {above} is not a directory.")
+            break
+    if not folder.is_dir():
+        raise CommandError(f"cannot write {output}: its folder {folder} does not exist.")
+    if not os.access(folder, os.W_OK):
+        raise CommandError(f"cannot write {output}: its folder {folder} is not writable.")
+
+
+#: What a scratch database's name may start with: it is written unquoted into messages
+#: and grants, and with <pid>_<random> stays under PostgreSQL's 63 and MySQL's 64 bytes.
+_SCRATCH_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
+
+
+def _scratch_prefix(option: str | None) -> str:
+    """--scratch-prefix, else settings.BYHAND_SCRATCH_PREFIX, else byhand_scratch_."""
+    where = "--scratch-prefix" if option is not None else "settings.BYHAND_SCRATCH_PREFIX"
+    prefix = option if option is not None else getattr(settings, "BYHAND_SCRATCH_PREFIX", SCRATCH_PREFIX)
+    if not isinstance(prefix, str) or not _SCRATCH_PREFIX.fullmatch(prefix):
+        raise CommandError(
+            f"{where} {prefix!r} cannot start a database name: give 1 to 40 letters, digits and "
+            "underscores, not starting with a digit (such as byhand_scratch_)."
+        )
+    return prefix
+
+
+def _connect(alias: str) -> None:
+    """Reach the database once, first: an unreachable or misconfigured server is one
+    message (its password never in it), not a traceback from whatever touched it first."""
+    connection = connections[alias]
+    try:
+        connection.ensure_connection()
+    except DatabaseError as exc:
+        vendor = get_vendor(connection.vendor)
+        detail = vendor.params_from_settings(connection.settings_dict).error_text(exc) or type(exc).__name__
+        raise CannotConnect(f"database '{alias}'", detail, check=vendor.connect_check) from None
+
+
+def _write_stdout(stdout: Any, text: str) -> None:
+    """The runbook on standard output, or one message if it cannot take it (a full disk,
+    a reader that went away). Standard output then points at /dev/null, so that Python's
+    own flush on the way out neither fails nor prints a second error."""
+    try:
+        stdout.write(text, ending="")
+        stdout.flush()
+    except OSError as exc:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        raise CommandError(f"cannot write the runbook to standard output: {exc.strerror or exc}.") from None
 
 
 def _plan(database: str, options: dict[str, Any]) -> plans.Plan:
