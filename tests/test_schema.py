@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from byhand.planning.schema import Difference, compare_schemas
+from byhand.planning.schema import Difference, compare_schemas, find_object
 
 
 def table(columns: dict[str, tuple[Any, ...]], constraints: dict[str, tuple[Any, ...]]) -> dict[str, Any]:
@@ -74,3 +74,34 @@ def test_a_foreign_key_with_another_on_delete_is_changed() -> None:
     (difference,) = compare_schemas(expected, live)
     assert (difference.kind, difference.what) == ("changed", "foreign key t_parent_fk (parent_id)")
     assert difference.detail == "ON DELETE is CASCADE, migrations say NO ACTION"
+
+
+def test_a_changed_constraint_never_prints_the_same_on_both_sides() -> None:
+    """#22.1: another foreign-key target, another index type: the detail names what differs,
+    where it used to print "is foreign key t_parent_fk (parent_id), migrations say" the same."""
+    fk = ("foreign key", ("parent_id",), ("t", "id"), None, "NO ACTION")
+    index = ("index", ("slug",), (), "btree", None)
+    expected = {"t": table({}, {"t_parent_fk": fk, "t_slug_idx": index})}
+    other_fk = ("foreign key", ("parent_id",), ("u", "id"), None, "NO ACTION")
+    live = {"t": table({}, {"t_parent_fk": other_fk, "t_slug_idx": ("index", ("slug",), (), "hash", None)})}
+    details = [d.detail for d in compare_schemas(expected, live)]
+    assert details == [
+        "is foreign key t_parent_fk (parent_id) references u.id ON DELETE NO ACTION, "
+        "migrations say foreign key t_parent_fk (parent_id) references t.id ON DELETE NO ACTION",
+        "is index t_slug_idx (slug) using hash, migrations say index t_slug_idx (slug) using btree",
+    ]
+
+
+def test_find_object_finds_what_a_difference_names() -> None:
+    """A table's columns, a column, a constraint by its name (a changed one's label may show
+    the other side's columns), and None for what is not there."""
+    fk = ("foreign key", ("parent_id",), ("t", "id"), None, "NO ACTION")
+    schema = {"t": table({"id": ("int", False, None)}, {"t_parent_fk": fk})}
+    assert find_object(schema, "t", "table") == {"id": ("int", False, None)}
+    assert find_object(schema, "t", "column id") == ("int", False, None)
+    assert find_object(schema, "t", "foreign key t_parent_fk (other_id)") == fk
+    assert [
+        find_object(schema, "u", "table"),
+        find_object(schema, "t", "column gone"),
+        find_object(schema, "t", "index t_parent (parent_id)"),
+    ] == [None, None, None]

@@ -278,3 +278,94 @@ def test_verify_errors_exit_2(db: dict[str, Any]) -> None:
     with pytest.raises(CommandError) as error:
         call_command("byhand", "verify", "--database", "default", "--scratch-database", "nowhere")
     assert error.value.returncode == 2
+
+
+@pytest.mark.needs_server
+def test_columns_of_an_extension_s_types_have_no_drift(db: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    """#18.2: hstore and citext columns made by migrate: their types have other OIDs on the
+    scratch copy (made again by CREATE EXTENSION there), the same names: exit 0, nothing differs."""
+    if VENDOR != "postgresql":
+        pytest.skip("hstore and citext are PostgreSQL extensions")
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.extensions"}):
+        migrate("catalog")
+        assert verify(capsys) == (0, [])
+
+
+@pytest.mark.needs_server
+def test_what_a_backwards_migrate_leaves_is_not_advised_for_recording(
+    db: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#22.1: migrate, then `migrate catalog 0001`: 0002's RunSQL index (reversed by noop) stays,
+    and on MariaDB the foreign-key index Django's backwards makes. 0002's column and index are
+    gone, so recording it is not suggested; no 'changed' line (MariaDB's foreign key, listed without
+    the implicit index InnoDB dropped, printed the same on both sides and advised recording)."""
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.backwards_leftovers"}):
+        migrate("catalog")
+        migrate("catalog", "0001")
+        status, differences = verify(capsys)
+    assert status == 1
+    advised = [d for d in differences if d["verdict"] == "applied-not-recorded" or "byhand record" in d["detail"]]
+    assert advised == []
+    assert [d for d in differences if d["kind"] == "changed"] == []
+    left = find(differences, table="catalog_item", what="index catalog_item_title_idx (title)")
+    assert (left["verdict"], left["migrations"]) == ("partly-applied", ["catalog.0002_item_note_index"])
+    lacks = "the rest of what it does (catalog_item column note; catalog_item index catalog_item_cat_title_idx"
+    assert lacks in left["detail"], left["detail"]
+    others = [d for d in differences if d is not left]
+    if VENDOR == "mysql":
+        (fk_index,) = others
+        assert (fk_index["kind"], fk_index["verdict"]) == ("extra", "unexplained")
+        assert fk_index["what"].startswith("index catalog_item_category_id_"), fk_index
+    else:
+        assert others == []
+
+
+@pytest.mark.needs_server
+def test_a_pending_migration_made_otherwise_by_hand_is_not_advised_for_recording(
+    db: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#22.1: after `migrate catalog 0001`, everything 0002 creates is there, its column made by
+    hand as varchar(30) where 0002 makes varchar(20): not applied as 0002 applies it, so record
+    is not suggested and the column is named as what differs."""
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.backwards_leftovers"}):
+        migrate("catalog")
+        migrate("catalog", "0001")
+        item = q("catalog_item")
+        run(
+            f"ALTER TABLE {item} ADD COLUMN {q('note')} varchar(30) DEFAULT '' NOT NULL",
+            f"CREATE INDEX {q('catalog_item_cat_title_idx')} ON {item} ({q('category_id')}, {q('title')})",
+        )
+        status, differences = verify(capsys)
+    assert status == 1
+    advised = [d for d in differences if d["verdict"] == "applied-not-recorded" or "byhand record" in d["detail"]]
+    assert advised == []
+    note = find(differences, table="catalog_item", what="column note")
+    assert (note["kind"], note["verdict"], note["migrations"]) == (
+        "extra",
+        "partly-applied",
+        ["catalog.0002_item_note_index"],
+    )
+    assert "the rest of what it does (catalog_item column note): not applied as a whole" in note["detail"]
+
+
+@pytest.mark.needs_server
+def test_a_changed_precision_is_named_as_the_database_names_it(
+    db: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#16.17: numeric(12,2) where the migrations say numeric(10,2): changed, precision and scale
+    printed (Django's type codes said the same for both). SQLite keeps no precision: Django
+    declares a DecimalField as plain "decimal"."""
+    if VENDOR == "sqlite":
+        pytest.skip('SQLite: Django declares a DecimalField as "decimal", without precision or scale')
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.decimal"}):
+        migrate("catalog")
+        if VENDOR == "postgresql":
+            run('ALTER TABLE "catalog_category" ALTER COLUMN "price" TYPE numeric(12, 2)')
+        else:
+            run("ALTER TABLE `catalog_category` MODIFY `price` decimal(12,2) NOT NULL")
+        status, differences = verify(capsys)
+    name = "numeric" if VENDOR == "postgresql" else "decimal"
+    found = find(differences, table="catalog_category", what="column price")
+    assert (status, found["kind"]) == (1, "changed")
+    assert found["detail"] == f"type is '{name}(12,2)', migrations say '{name}(10,2)'"
+    assert found["migrations"] == ["catalog.0001_initial"]

@@ -160,8 +160,9 @@ def _verify(commands: Any) -> None:
         help="compare the live schema with what django_migrations claims",
         description="Migrate a scratch database (same server) to exactly the migrations recorded in "
         "django_migrations, introspect both, and report every difference with the migration behind it: "
-        "recorded but not applied, applied but not recorded, the same object under another name, or "
-        "unexplained. Read-only on the database. Exit 0 clean, 1 drift, 2 error.",
+        "recorded but not applied, applied but not recorded (when all of a pending migration is there), "
+        "partly applied (never to be recorded), the same object under another name, or unexplained. "
+        "Read-only on the database. Exit 0 clean, 1 drift, 2 error.",
     )
     _database(verify)
     verify.add_argument("--json", action="store_true", help="the report as JSON")

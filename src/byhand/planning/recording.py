@@ -110,17 +110,11 @@ def check_effect(change: RecordChange, report: DriftReport) -> list[str]:
     as byhand verify sees it; the problems, or none."""
     name = change.migration
     if not change.unrecord:
-        expected = {key for key, migration in report.created_by_pending.items() if migration == name}
-        if not expected:
+        if name not in report.created_by_pending.values():
             return [
                 f"--check: {name} changes nothing byhand verify can see (data only, or it failed on the scratch copy)"
             ]
-        found = {
-            (d.table, d.what)
-            for d in report.differences
-            if d.verdict == "applied-not-recorded" and d.migrations == (name,)
-        }
-        missing = sorted(f"{table} {what}" for table, what in expected - found)
+        missing = report.lacks(name)
         return [f"--check: the database lacks what {name} does: {'; '.join(missing)}"] if missing else []
     created = report.created_by_recorded.get(name, [])
     if not created:

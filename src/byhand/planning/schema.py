@@ -8,7 +8,7 @@ from typing import Any
 
 from byhand.vendors import get_vendor
 
-__all__ = ["Difference", "Schema", "compare_schemas", "snapshot"]
+__all__ = ["Difference", "Schema", "compare_schemas", "find_object", "snapshot"]
 
 Schema = dict[str, dict[str, Any]]  # table -> {"columns": {...}, "constraints": {...}}
 
@@ -33,7 +33,8 @@ class Difference:
 
 
 def snapshot(connection: Any, *, ignore: set[str]) -> Schema:
-    """Tables, columns (type, nullability, default) and constraints/indexes, as Django introspects them."""
+    """Tables, columns (type as the database names it, nullability, default) and
+    constraints/indexes, as Django introspects them."""
     introspection = connection.introspection
     vendor = get_vendor(connection.vendor)
     schema: Schema = {}
@@ -41,8 +42,9 @@ def snapshot(connection: Any, *, ignore: set[str]) -> Schema:
         for info in introspection.get_table_list(cursor):
             if info.name in ignore or info.type != "t":
                 continue
+            types = vendor.column_type_names(cursor, info.name)
             columns = {
-                c.name: (str(c.type_code), bool(c.null_ok), None if c.default is None else str(c.default))
+                c.name: (types[c.name], bool(c.null_ok), None if c.default is None else str(c.default))
                 for c in introspection.get_table_description(cursor, info.name)
             }
             actions = vendor.foreign_key_actions(cursor, info.name)
@@ -60,15 +62,49 @@ _KINDS = (("primary_key", "primary key"), ("foreign_key", "foreign key"), ("chec
 
 def _signature(data: dict[str, Any], on_delete: str | None = None) -> tuple[Any, ...]:
     """What a constraint or index is, without its name: kind, columns, FK target, index
-    type, and a foreign key's ON DELETE action."""
+    type, and a foreign key's ON DELETE action.
+
+    A foreign key has no index type of its own: MySQL/MariaDB list the index InnoDB made
+    for it under its name, and drop that index silently when another one starts with
+    its column (a composite index or unique constraint), so the type comes and goes as other indexes do."""
     kind = next((kind for flag, kind in _KINDS if data.get(flag)), "index")
     foreign_key = tuple(data.get("foreign_key") or ())
-    return (kind, tuple(data.get("columns") or ()), foreign_key, data.get("type"), on_delete if foreign_key else None)
+    index_type = None if foreign_key else data.get("type")
+    return (kind, tuple(data.get("columns") or ()), foreign_key, index_type, on_delete if foreign_key else None)
 
 
 def _label(name: str, signature: tuple[Any, ...]) -> str:
     kind, columns = signature[0], signature[1]
     return f"{kind} {name} ({', '.join(columns)})"
+
+
+def _describe(name: str, signature: tuple[Any, ...]) -> str:
+    """The label and every other part of the signature, so that two signatures that
+    differ never print the same."""
+    _kind, _columns, foreign_key, index_type, on_delete = signature
+    text = _label(name, signature)
+    if foreign_key:
+        text += f" references {'.'.join(foreign_key)} ON DELETE {on_delete}"
+    if index_type is not None:
+        text += f" using {index_type}"
+    return text
+
+
+def find_object(schema: Schema, table: str, what: str) -> Any:
+    """What a Difference's (table, what) names, as ``schema`` has it, or None: a table's
+    columns, a column's (type, null, default), a constraint's or index's signature (found
+    by its name: a changed one's label shows the other side's columns)."""
+    if table not in schema:
+        return None
+    if what == "table":
+        return schema[table]["columns"]
+    if what.startswith("column "):
+        return schema[table]["columns"].get(what[len("column ") :])
+    kinds = [kind for _flag, kind in _KINDS] + ["index"]
+    for name, signature in schema[table]["constraints"].items():
+        if any(what.startswith(f"{kind} {name} (") for kind in kinds):
+            return signature
+    return None
 
 
 # -- comparing ----------------------------------------------------------------------------
@@ -103,7 +139,7 @@ def _compare_constraints(table: str, want: dict[str, Any], have: dict[str, Any])
                 if have[name][:4] == signature[:4]:
                     detail = f"ON DELETE is {have[name][4]}, migrations say {signature[4]}"
                 else:
-                    detail = f"is {_label(name, have[name])}, migrations say {_label(name, signature)}"
+                    detail = f"is {_describe(name, have[name])}, migrations say {_describe(name, signature)}"
                 yield Difference("changed", table, _label(name, signature), detail)
             continue
         same = [other for other, sig in unmatched_have.items() if sig == signature]

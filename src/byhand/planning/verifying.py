@@ -19,7 +19,7 @@ from byhand.exceptions import RehearsalError
 from byhand.operating.journal import DEFAULT_TABLE
 from byhand.planning.attribution import Attribution, attribute
 from byhand.planning.history import records_of
-from byhand.planning.schema import Difference, Schema, compare_schemas, snapshot
+from byhand.planning.schema import Difference, Schema, compare_schemas, find_object, snapshot
 from byhand.planning.scratch import check_on_scratch, use_database
 from byhand.planning.states import fewer_collections, project_state
 from byhand.vendors import get_vendor
@@ -40,6 +40,25 @@ class DriftReport:
     created_by_recorded: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     #: Differences a pending migration would make, keyed like Difference (table, what).
     created_by_pending: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: The same keys: the object as that pending migration leaves it on the scratch copy.
+    made_by_pending: dict[tuple[str, str], Any] = field(default_factory=dict)
+    #: (table, what) of what the database has extra or otherwise than the recorded set.
+    extra_or_changed: set[tuple[str, str]] = field(default_factory=set)
+
+    def lacks(self, migration: str) -> list[str]:
+        """What pending ``migration`` creates or changes that the database does not have,
+        or has otherwise than the migration makes it ("table what"), sorted; empty when
+        all of it is there (and only then may it be recorded as applied: one leftover
+        object proves nothing)."""
+        return sorted(
+            f"{table} {what}"
+            for (table, what), creator in self.created_by_pending.items()
+            if creator == migration
+            and not (
+                (table, what) in self.extra_or_changed
+                and find_object(self.live, table, what) == self.made_by_pending[(table, what)]
+            )
+        )
 
     def present(self, table: str, what: str) -> bool:
         """Whether the live schema has this table, column or named constraint/index."""
@@ -140,7 +159,7 @@ def verify_database(
     done, orphans = _recorded_closure(executor, full_plan, applied)
     pending = [m for m in full_plan if (m.app_label, m.name) not in applied]
     scratch = (scratch_database or database, scratch_prefix)
-    start, expected, created_by_pending = _on_scratch(database, scratch, done, pending, ignore)
+    start, expected, (created_by_pending, made_by_pending) = _on_scratch(database, scratch, done, pending, ignore)
     attribution = attribute(done, start)
     report = DriftReport(
         database=database,
@@ -148,17 +167,20 @@ def verify_database(
         live=live,
         created_by_recorded=attribution.created,
         created_by_pending=created_by_pending,
+        made_by_pending=made_by_pending,
     )
     report.differences.extend(_partly_recorded_squashes(executor, recorded))
     report.differences.extend(orphans)
-    for difference in compare_schemas(expected, live):
-        report.differences.append(_judge(difference, attribution, created_by_pending))
+    found = list(compare_schemas(expected, live))
+    report.extra_or_changed = {(d.table, d.what) for d in found if d.kind in ("extra", "changed")}
+    for difference in found:
+        report.differences.append(_judge(difference, attribution, report))
     return report
 
 
 def _on_scratch(
     database: str, scratch_on: tuple[str, str], done: list[Migration], pending: list[Migration], ignore: set[str]
-) -> tuple[ProjectState, Schema, dict[tuple[str, str], str]]:
+) -> tuple[ProjectState, Schema, tuple[dict[tuple[str, str], str], dict[tuple[str, str], Any]]]:
     """On an empty scratch database (dropped afterwards): the start state, the schema the
     recorded migrations ``done`` make, and what each ``pending`` migration would add.
     ``scratch_on`` is the alias of the scratch database's server and its name's prefix."""
@@ -189,10 +211,12 @@ def _pending_objects(
     state: ProjectState,
     ignore: set[str],
     before: Schema,
-) -> dict[tuple[str, str], str]:
-    """(table, what) -> the pending migration that would create or change it, found by
-    applying the pending migrations one by one to the scratch copy."""
+) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], Any]]:
+    """(table, what) -> the pending migration that would create or change it, and the
+    object as that migration leaves it, found by applying the pending migrations one by
+    one to the scratch copy."""
     found: dict[tuple[str, str], str] = {}
+    made: dict[tuple[str, str], Any] = {}
     previous = before
     for migration in pending:
         try:
@@ -201,26 +225,36 @@ def _pending_objects(
             break
         now = snapshot(connection, ignore=ignore)
         for difference in compare_schemas(previous, now):
-            if difference.kind in ("extra", "changed", "renamed"):
-                found.setdefault((difference.table, difference.what), f"{migration.app_label}.{migration.name}")
+            key = (difference.table, difference.what)
+            if difference.kind in ("extra", "changed", "renamed") and key not in found:
+                found[key] = f"{migration.app_label}.{migration.name}"
+                made[key] = find_object(now, difference.table, difference.what)
         previous = now
-    return found
+    return found, made
 
 
 _VERDICTS = {"missing": "recorded-not-applied", "changed": "changed", "renamed": "name-drift", "extra": "unexplained"}
 
 
-def _judge(
-    difference: Difference, attribution: Attribution, created_by_pending: dict[tuple[str, str], str]
-) -> Difference:
+def _judge(difference: Difference, attribution: Attribution, report: DriftReport) -> Difference:
     key = (difference.table, difference.what)
-    pending = created_by_pending.get(key)
+    pending = report.created_by_pending.get(key)
     if difference.kind in ("extra", "changed") and pending is not None:
+        lacks = report.lacks(pending)
+        if not lacks:
+            detail = (
+                f"{difference.detail}; pending {pending} creates it: applied but not recorded "
+                f"(manage.py byhand record {pending.replace('.', ' ', 1)})"
+            )
+            return replace(difference, detail=detail, migrations=(pending,), verdict="applied-not-recorded")
+        # A leftover (Django's MySQL backwards keeps foreign-key indexes; a RunSQL reversed
+        # by noop keeps what it made) or a partial run: recording it would make migrate skip
+        # the rest for good.
         detail = (
-            f"{difference.detail}; pending {pending} creates it: applied but not recorded "
-            f"(manage.py byhand record {pending.replace('.', ' ', 1)})"
+            f"{difference.detail}; pending {pending} creates it, but the database lacks (or has otherwise) "
+            f"the rest of what it does ({'; '.join(lacks)}): not applied as a whole, do not record it"
         )
-        return replace(difference, detail=detail, migrations=(pending,), verdict="applied-not-recorded")
+        return replace(difference, detail=detail, migrations=(pending,), verdict="partly-applied")
     # No migration explains an extra object; for the others, those that create or change it.
     migrations = () if difference.kind == "extra" else attribution.find(difference)
     return replace(difference, migrations=migrations, verdict=_VERDICTS[difference.kind])

@@ -206,6 +206,14 @@ class Vendor(ABC):
         get_relations() says it only from Django 6.1, by column, and not RESTRICT."""
 
     @abstractmethod
+    def column_type_names(self, cursor: Any, table: str) -> dict[str, str]:
+        """Each column of ``table`` and its type as the database names it, with length,
+        precision and scale (varchar(150), numeric(10,2), bigint, hstore): what verify
+        compares and prints. Django's introspection gives driver type codes instead
+        (PostgreSQL OIDs, which differ per database for an extension's types, and say
+        nothing of a varchar's length)."""
+
+    @abstractmethod
     def database_name(self, connection: Any) -> str:
         """The database ``connection`` is really on, as the server says (not its settings)."""
 

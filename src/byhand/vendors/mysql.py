@@ -266,6 +266,15 @@ class MySQL(ServerVendor):
         )
         return {str(name): "RESTRICT" if rule == "NO ACTION" else str(rule) for name, rule in cursor.fetchall()}
 
+    def column_type_names(self, cursor: Any, table: str) -> dict[str, str]:
+        # COLUMN_TYPE: int(11), varchar(150), decimal(10,2), int(10) unsigned.
+        cursor.execute(
+            "SELECT column_name, column_type FROM information_schema.columns "
+            "WHERE table_schema = DATABASE() AND table_name = %s",
+            [table],
+        )
+        return {str(column): str(kind) for column, kind in cursor.fetchall()}
+
     def dump_schema(self, target: Any, *, unwanted: threading.Event | None = None) -> str:
         args, env = target.client.settings_to_cmd_args_env(target.settings_dict, [])
         dump_args = [

@@ -69,6 +69,15 @@ SELECT con.conname, con.confdeltype FROM pg_constraint con JOIN pg_class c ON c.
 WHERE con.contype = 'f' AND c.relname = %s AND pg_catalog.pg_table_is_visible(c.oid)
 """
 
+_COLUMN_TYPES_SQL = """
+SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+WHERE c.relname = %s AND pg_catalog.pg_table_is_visible(c.oid) AND a.attnum > 0 AND NOT a.attisdropped
+"""
+
+#: format_type()'s long names, shortened as Django writes them (printing only: both sides
+#: of a comparison are named by the same function).
+_SHORT_TYPE_NAMES = ((re.compile(r"^character varying\b"), "varchar"), (re.compile(r"^character\b"), "char"))
+
 _STATE_SQL = """
 WITH rels AS (
   SELECT c.oid FROM pg_class c
@@ -362,6 +371,12 @@ class PostgreSQL(ServerVendor):
         cursor.execute(_FOREIGN_KEY_ACTIONS_SQL, [table])
         return {name: _CONFDELTYPE[code] for name, code in cursor.fetchall()}
 
+    def column_type_names(self, cursor: Any, table: str) -> dict[str, str]:
+        # format_type() names the type by name, never by OID (an extension's types have
+        # another OID in every database), with its typmod: varchar(150), numeric(10,2).
+        cursor.execute(_COLUMN_TYPES_SQL, [table])
+        return {str(column): _short_type_name(str(kind)) for column, kind in cursor.fetchall()}
+
     def prepare_scratch(self, connection: Any) -> None:
         # The copy is thrown away: no need to wait for the WAL flush at every COMMIT.
         with connection.cursor() as cursor:
@@ -372,3 +387,10 @@ class PostgreSQL(ServerVendor):
         with server.cursor() as cursor:
             force = " WITH (FORCE)" if server.pg_version >= 130000 else ""
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}"{force}')
+
+
+def _short_type_name(kind: str) -> str:
+    """'character varying(100)' as varchar(100), 'character(2)' as char(2); others as they are."""
+    for long_name, short in _SHORT_TYPE_NAMES:
+        kind = long_name.sub(short, kind)
+    return kind

@@ -263,6 +263,11 @@ class SQLite(Vendor):
             by_column[row[3]] = str(row[6])
         return {f"fk_{index}": action for index, action in enumerate(by_column.values())}
 
+    def column_type_names(self, cursor: Any, table: str) -> dict[str, str]:
+        # The type as the column was declared (SQLite keeps the text: varchar(150), bigint).
+        cursor.execute(f"PRAGMA table_info({self.quote_name(table)})")
+        return {str(row[1]): str(row[2]) for row in cursor.fetchall()}
+
     def database_name(self, connection: Any) -> str:
         # The main database's file, as SQLite opened it; settings may name it otherwise.
         with connection.cursor() as cursor:
