@@ -25,7 +25,7 @@ from django.test import override_settings
 
 from byhand.exceptions import UnsupportedVendor
 from byhand.management.commands.byhand import Command
-from byhand.planning import plans
+from byhand.planning import compiling, plans
 from byhand.planning.plans import find_migration
 from byhand.planning.states import UNFROZEN_COUNT
 from byhand.runbook import parse_runbook
@@ -629,3 +629,20 @@ def test_a_signal_while_a_scratch_database_exists_drops_it(command: tuple[str, .
     assert f"interrupted ({signal.Signals(signum).name if signum != signal.SIGINT else 'Ctrl-C'})" in stderr, stderr
     assert "Traceback" not in stderr, stderr
     assert scratch_databases(process.pid) == []
+
+
+@pytest.mark.needs_server
+def test_a_primary_key_type_change_is_said_once_up_front(empty_db: dict[str, Any]) -> None:
+    """Issue 17, item 4: shop 0008 makes Author's key a BigAutoField (as a project that takes
+    Django 6.0's DEFAULT_AUTO_FIELD does on every model): said on standard error and at the
+    top of the runbook, with the tables whose columns follow it (server vendors alter them;
+    SQLite remakes its tables anyway)."""
+    out, err = sql("--manual-steps")
+    change = "shop.0008_author_bigautofield: shop_author.id AutoField -> BigAutoField"
+    top = out[: out.index('-- byhand: {"block"')]
+    assert f"NOTE: {compiling.KEY_CHANGE_NOTE}" in err and f"\n  {change}" in err, err
+    assert f"-- NOTE: {compiling.KEY_CHANGE_NOTE}:\n--   {change}" in top, top
+    if VENDOR != "sqlite":
+        assert f"{change}: ALTER TABLE on shop_book, reviews_review, shop_author" in top, top
+    again, err = sql("shop", "0007", "--manual-steps")
+    assert "NOTE" not in err and compiling.KEY_CHANGE_NOTE not in again

@@ -49,7 +49,14 @@ from byhand.runbook import (
 from byhand.vendors import ScratchDatabase, Vendor, get_vendor
 from byhand.vendors.base import SCRATCH_PREFIX
 
-__all__ = ["compile_runbook"]
+__all__ = ["KEY_CHANGE_NOTE", "compile_runbook"]
+
+#: Said once, up front, when a plan changes the type of a primary key (the BigAutoField
+#: upgrade of DEFAULT_AUTO_FIELD, Django 6.0's default): a rewrite of each table named.
+KEY_CHANGE_NOTE = (
+    "this plan changes the type of primary keys and of the foreign keys that follow them: PostgreSQL "
+    "rewrites each table altered under an ACCESS EXCLUSIVE lock, MySQL/MariaDB copy it while writes wait"
+)
 
 
 def compile_runbook(
@@ -60,6 +67,7 @@ def compile_runbook(
     scratch_prefix: str = SCRATCH_PREFIX,
     scratch: Callable[[], ScratchDatabase] | None = None,
     defaults_from_rehearsal: bool = False,
+    on_key_change: Callable[[str], None] | None = None,
 ) -> Runbook:
     """Rehearse the plan on a scratch copy of the target's schema and return its runbook.
 
@@ -74,7 +82,11 @@ def compile_runbook(
     if scratch is None:
         with scratch_started(plan.alias, scratch_database=scratch_database, prefix=scratch_prefix) as started:
             return compile_runbook(
-                plan, manual_steps=manual_steps, scratch=started, defaults_from_rehearsal=defaults_from_rehearsal
+                plan,
+                manual_steps=manual_steps,
+                scratch=started,
+                defaults_from_rehearsal=defaults_from_rehearsal,
+                on_key_change=on_key_change,
             )
     target = connections[plan.alias]
     vendor = get_vendor(target.vendor)
@@ -96,7 +108,12 @@ def compile_runbook(
             rows = replacement_rows(plan)
             if rows:
                 blocks.append(compiler.replacements_block(rows))
-    return Runbook(header=_header(plan, vendor, copy), preamble=_preamble(plan, vendor), blocks=blocks)
+    key_changes = compiler.rehearsal.key_changes
+    if on_key_change is not None:
+        for change in key_changes:
+            on_key_change(change)
+    preamble = _preamble(plan, vendor, key_changes)
+    return Runbook(header=_header(plan, vendor, copy), preamble=preamble, blocks=blocks)
 
 
 def _check_names(plan: Plan) -> None:
@@ -264,10 +281,11 @@ def _header(plan: Plan, vendor: Vendor, scratch: ScratchDatabase) -> dict[str, A
     }
 
 
-def _preamble(plan: Plan, vendor: Vendor) -> list[Item]:
+def _preamble(plan: Plan, vendor: Vendor, key_changes: list[str]) -> list[Item]:
     direction = "backwards" if plan.backwards else "forwards"
     count = len(plan.migrations)
     lines: list[Item] = [Comment(f"-- Plan ({count} migration{'' if count == 1 else 's'}, {direction}):")]
+
     for migration in plan.migrations:
         notes = [] if migration.atomic else ["not atomic"]
         python = [p for op in migration.operations for p in python_operations(op) if not is_noop(p, plan.backwards)]
@@ -275,5 +293,8 @@ def _preamble(plan: Plan, vendor: Vendor) -> list[Item]:
             notes.append(f"{len(python)} manual step(s)")
         suffix = f"  ({', '.join(notes)})" if notes else ""
         lines.append(Comment(f"--   {migration.app_label}.{migration.name}{suffix}"))
+    if key_changes:
+        lines.append(Comment(f"-- NOTE: {KEY_CHANGE_NOTE}:"))
+        lines.extend(Comment(f"--   {change}") for change in key_changes)
     lines.extend(Control(sql) for sql in vendor.preamble())
     return lines

@@ -71,6 +71,8 @@ class Rehearsal:
         self.backwards = backwards
         self.recorder = StatementRecorder(connection, vendor)
         self.reads = _DefaultReads(vendor, target, from_rehearsal=defaults_from_rehearsal)
+        #: Primary keys whose type the plan changes, each with the tables its statements alter.
+        self.key_changes: list[str] = []
 
     def migration(self, migration: Migration, state: ProjectState) -> tuple[list[Item], list[str]]:
         """The items of ``migration``'s operations (comments, steps, manual steps) and the
@@ -126,6 +128,13 @@ class Rehearsal:
         if len(items) == before:
             items.append(Comment("-- (no-op)"))
             return
+        changed = _key_type_change(migration.app_label, operation, from_state, to_state)
+        if changed:
+            tables = list(
+                dict.fromkeys(_ALTERED.findall(" ".join(i.sql for i in items[before:] if isinstance(i, Step))))
+            )
+            altered = f": ALTER TABLE on {', '.join(tables)}" if tables else ""
+            self.key_changes.append(f"{migration.app_label}.{migration.name}: {changed}{altered}")
         if isinstance(operation, RunSQL):
             label = f"{migration.app_label}.{migration.name} operation {op.op_index} (RunSQL)"
             self.reads.data_step(label, [item.sql for item in items[before:] if isinstance(item, Step)])
@@ -307,6 +316,26 @@ _FAILED = object()
 
 #: The tables a query reads, roughly: the names after FROM and JOIN, quoted or not.
 _TABLE_READ = re.compile(r"\b(?:FROM|JOIN)\s+[`\"\[]?(\w+)", re.IGNORECASE)
+
+
+#: The tables a statement alters (quoted or not); SQLite's copies (new__...) are its own.
+_ALTERED = re.compile(r"\bALTER TABLE [`\"]?(?!new__)(\w+)", re.IGNORECASE)
+
+
+def _key_type_change(app_label: str, operation: Operation, from_state: ProjectState, to_state: ProjectState) -> str:
+    """'table.column: AutoField -> BigAutoField' when ``operation`` changes the type of a
+    model's primary key (Django then alters every foreign key column that refers to it)."""
+    model_name, field_name = getattr(operation, "model_name_lower", ""), getattr(operation, "name", "")
+    before = from_state.models.get((app_label, model_name))
+    after = to_state.models.get((app_label, model_name))
+    if before is None or after is None or field_name not in before.fields or field_name not in after.fields:
+        return ""
+    old, new = before.fields[field_name], after.fields[field_name]
+    if not new.primary_key or old.get_internal_type() == new.get_internal_type():
+        return ""
+    table = after.options.get("db_table") or f"{app_label}_{model_name}"
+    column = new.db_column or field_name
+    return f"{table}.{column} {old.get_internal_type()} -> {new.get_internal_type()}"
 
 
 def _read_notes(frozen: str, reads: list[tuple[str, str | None]]) -> list[Item]:

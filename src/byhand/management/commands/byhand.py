@@ -96,12 +96,18 @@ class Command(BaseCommand):
                 verb = "unapply" if plan.backwards else "apply"
                 self.stderr.write(f"No migrations to {verb} on '{database}': nothing to write.")
                 return
+            key_changes: list[str] = []
             runbook = compiling.compile_runbook(
                 plan,
                 manual_steps=options["manual_steps"],
                 scratch=copy,
                 defaults_from_rehearsal=options["defaults_from_rehearsal"],
+                on_key_change=key_changes.append,
             )
+        if key_changes:
+            self.stderr.write(f"NOTE: {compiling.KEY_CHANGE_NOTE} (also at the top of the runbook):")
+            for change in key_changes:
+                self.stderr.write(f"  {change}")
         text = runbook.render()
         if output is None:
             _write_stdout(self.stdout, text)
