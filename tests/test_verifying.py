@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 from django.db import connections, models
 from django.test import override_settings
 
+from byhand.planning.schema import _touched
 from support import VENDOR, fresh_database, recorded_rows, use_database
 
 
@@ -369,3 +370,41 @@ def test_a_changed_precision_is_named_as_the_database_names_it(
     assert (status, found["kind"]) == (1, "changed")
     assert found["detail"] == f"type is '{name}(12,2)', migrations say '{name}(10,2)'"
     assert found["migrations"] == ["catalog.0001_initial"]
+
+
+@pytest.mark.needs_server
+def test_a_rename_applied_but_not_recorded_follows_the_foreign_keys_that_point_at_it(
+    db: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 22, item 3: after each pending migration verify introspects again only the
+    tables its SQL names (and those whose foreign keys point at them): a rename applied by
+    hand is still all that pending migration's, the new table and shop_book's foreign key
+    to it, and what it renamed away is what the recorded set lacks."""
+    migrate("shop", "0005")
+    run(f"DELETE FROM {q('django_migrations')} WHERE app = 'shop' AND name = '0005_rename_publisher'")
+    status, differences = verify(capsys)
+    verdicts = {(d["table"], d["what"].split(" (")[0]): d["verdict"] for d in differences}
+    assert status == 1
+    assert verdicts.get(("shop_imprint", "table")) == "applied-not-recorded", verdicts
+    assert verdicts.get(("shop_publisher", "table")) == "recorded-not-applied", verdicts
+    book = {what: verdict for (table, what), verdict in verdicts.items() if table == "shop_book"}
+    new_key = [verdict for what, verdict in book.items() if "publisher" not in what or "imprint" in what]
+    assert new_key == ["applied-not-recorded"], verdicts
+    assert set(verdicts.values()) == {"applied-not-recorded", "recorded-not-applied"}, verdicts
+
+
+def test_only_the_tables_a_migration_s_sql_names_are_introspected_again() -> None:
+    """Issue 22, item 3: the tables a pending migration's SQL names (any case, quoted or
+    not), those new since, and those with a foreign key to one of them (old or new name)."""
+    fk = ("foreign key", ("publisher_id",), ("shop_publisher", "id"), None, "NO ACTION")
+    since = {
+        "shop_publisher": {"columns": {}, "constraints": {}},
+        "shop_book": {"columns": {}, "constraints": {"book_publisher_fk": fk}},
+        "shop_author": {"columns": {}, "constraints": {}},
+        "shop_review": {"columns": {}, "constraints": {}},
+    }
+    names = ["shop_imprint", "shop_book", "shop_author", "shop_review"]
+    renamed = 'ALTER TABLE "SHOP_PUBLISHER" RENAME TO "shop_imprint"'
+    assert _touched(names, since, renamed) == {"shop_imprint", "shop_book"}
+    assert _touched(names, since, "ALTER TABLE `shop_author` ADD COLUMN `x` int") == {"shop_imprint", "shop_author"}
+    assert _touched(list(since), since, "") == set()

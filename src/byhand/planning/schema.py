@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,28 +33,54 @@ class Difference:
 # -- snapshots ---------------------------------------------------------------------------
 
 
-def snapshot(connection: Any, *, ignore: set[str]) -> Schema:
+def snapshot(connection: Any, *, ignore: set[str], since: Schema | None = None, touched: str = "") -> Schema:
     """Tables, columns (type as the database names it, nullability, default) and
-    constraints/indexes, as Django introspects them."""
+    constraints/indexes, as Django introspects them.
+
+    With ``since`` (a snapshot of the same database), only the tables that ``touched``
+    (the SQL run since) names, the tables whose foreign keys point at those, and tables
+    new since are introspected again; the others are taken from ``since``. Introspecting
+    every table after each pending migration made verify's time grow with tables x
+    pending migrations (23 minutes on a MariaDB nautobot)."""
     introspection = connection.introspection
     vendor = get_vendor(connection.vendor)
     schema: Schema = {}
     with connection.cursor() as cursor:
-        for info in introspection.get_table_list(cursor):
-            if info.name in ignore or info.type != "t":
+        names = [i.name for i in introspection.get_table_list(cursor) if i.name not in ignore and i.type == "t"]
+        again = set(names) if since is None else _touched(names, since, touched)
+        for name in names:
+            if name not in again:
+                schema[name] = since[name]  # type: ignore[index]
                 continue
-            types = vendor.column_type_names(cursor, info.name)
+            types = vendor.column_type_names(cursor, name)
             columns = {
                 c.name: (types[c.name], bool(c.null_ok), None if c.default is None else str(c.default))
-                for c in introspection.get_table_description(cursor, info.name)
+                for c in introspection.get_table_description(cursor, name)
             }
-            actions = vendor.foreign_key_actions(cursor, info.name)
+            actions = vendor.foreign_key_actions(cursor, name)
             constraints = {
-                name: _signature(data, actions.get(name))
-                for name, data in introspection.get_constraints(cursor, info.name).items()
+                constraint: _signature(data, actions.get(constraint))
+                for constraint, data in introspection.get_constraints(cursor, name).items()
             }
-            schema[info.name] = {"columns": columns, "constraints": constraints}
+            schema[name] = {"columns": columns, "constraints": constraints}
     return schema
+
+
+def _touched(names: list[str], since: Schema, sql: str) -> set[str]:
+    """The tables to introspect again: new ones, those ``sql`` names (any case), and those
+    with a foreign key to one of them (a renamed table changes what they point at)."""
+    words = {word.lower() for word in re.findall(r"\w+", sql)}
+    touched = {name for name in names if name not in since or name.lower() in words}
+    lowered = {name.lower() for name in touched} | (words & {name.lower() for name in since})
+    for name in names:
+        if name in touched:
+            continue
+        for signature in since[name]["constraints"].values():
+            target = _foreign_table(signature)
+            if target is not None and target.lower() in lowered:
+                touched.add(name)
+                break
+    return touched
 
 
 #: Django's get_constraints() flags, in the order that decides what a constraint is.
@@ -71,6 +98,12 @@ def _signature(data: dict[str, Any], on_delete: str | None = None) -> tuple[Any,
     foreign_key = tuple(data.get("foreign_key") or ())
     index_type = None if foreign_key else data.get("type")
     return (kind, tuple(data.get("columns") or ()), foreign_key, index_type, on_delete if foreign_key else None)
+
+
+def _foreign_table(signature: tuple[Any, ...]) -> str | None:
+    """The table a foreign key's signature points at (None for other constraints)."""
+    foreign_key = signature[2]
+    return str(foreign_key[0]) if foreign_key else None
 
 
 def _label(name: str, signature: tuple[Any, ...]) -> str:

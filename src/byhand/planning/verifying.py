@@ -4,7 +4,7 @@ difference."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -219,11 +219,14 @@ def _pending_objects(
     made: dict[tuple[str, str], Any] = {}
     previous = before
     for migration in pending:
+        executed: list[str] = []
         try:
-            state = executor.apply_migration(state, migration)
+            with connection.execute_wrapper(_keeping(executed)):
+                state = executor.apply_migration(state, migration)
         except Exception:  # noqa: BLE001 -- a pending migration that fails here explains nothing
             break
-        now = snapshot(connection, ignore=ignore)
+        # Only what the migration's SQL names is introspected again.
+        now = snapshot(connection, ignore=ignore, since=previous, touched="\n".join(executed))
         for difference in compare_schemas(previous, now):
             key = (difference.table, difference.what)
             if difference.kind in ("extra", "changed", "renamed") and key not in found:
@@ -231,6 +234,16 @@ def _pending_objects(
                 made[key] = find_object(now, difference.table, difference.what)
         previous = now
     return found, made
+
+
+def _keeping(executed: list[str]) -> Callable[..., Any]:
+    """An execute wrapper that keeps the text of each statement in ``executed``."""
+
+    def keep(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        executed.append(str(sql))
+        return execute(sql, params, many, context)
+
+    return keep
 
 
 _VERDICTS = {"missing": "recorded-not-applied", "changed": "changed", "renamed": "name-drift", "extra": "unexplained"}
