@@ -1,20 +1,6 @@
-# pulpcore's pulp_domain in small (core.0101 creates the "default" domain in a RunPython;
-# 0102 adds a foreign key whose callable default reads that row's primary key).
-from django.db import connection, migrations, models
+# reading_default's 0003 (a default that reads the row), after the RunSQL that makes it.
+from importlib import import_module
 
 
-def default_domain_pk():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM catalog_domain WHERE name = %s", ["default"])
-        return cursor.fetchone()[0]
-
-
-class Migration(migrations.Migration):
+class Migration(import_module("scenarios.reading_default.0003_category_domain").Migration):
     dependencies = [("catalog", "0002_default_domain_sql")]
-    operations = [
-        migrations.AddField(
-            "category",
-            "domain",
-            models.ForeignKey("catalog.Domain", on_delete=models.PROTECT, default=default_domain_pk),
-        ),
-    ]
