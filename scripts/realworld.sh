@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # The oracle on real third-party apps (tests/realworld): wagtail, django-cms, allauth,
 # oauth-toolkit, celery-beat/results, reversion, guardian, filer... 318 migrations.
-# Usage: scripts/realworld.sh [4.2|5.2|6.1]  (default 5.2). Runs the three vendors side by
+# Usage: scripts/realworld.sh [5.2|6.1]  (default 5.2). Runs the three vendors side by
 # side (each makes and drops its own databases) and writes a junit report per vendor
-# into $REPORTS if set. Django 6.x needs Python 3.12+: the venv is made with $PYTHON if
-# set, else python3.13 for 6.1 (python3.12 for 6.0), else python3.
+# into $REPORTS if set. The venv is made on the Python the series is tested with (5.2:
+# 3.11, 6.1: 3.13), found by scripts/python.sh.
 set -uo pipefail
 series="${1:-5.2}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 venv="$root/.venv-realworld${series/./}"
 case "$series" in
-  6.1) default_python=python3.13 ;;
-  6.0) default_python=python3.12 ;;
-  *) default_python=python3 ;;
+  5.2) minor=3.11 ;;
+  6.1) minor=3.13 ;;
+  *) echo "realworld.sh: no requirements for Django '$series' (5.2 or 6.1)" >&2; exit 2 ;;
 esac
-[ -x "$venv/bin/python" ] || "${PYTHON:-$default_python}" -m venv "$venv" || exit 1
+if [ ! -x "$venv/bin/python" ]; then
+  interpreter="$(bash scripts/python.sh "$minor")" || exit 1
+  "$interpreter" -m venv "$venv" || exit 1
+fi
 requirements="tests/realworld/requirements-django${series/./}"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements.txt" 1>&2 || exit 1
 # Apps whose newest release does not declare this Django (see the file): without resolution.

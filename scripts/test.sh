@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: Django 4.2 and 5.2 x SQLite, PostgreSQL, MariaDB, real servers,
-# then the oracle on real third-party apps (scripts/realworld.sh, Django 5.2).
+# The whole test suite: Django 5.2 (Python 3.11), 6.0 (Python 3.12) and 6.1 (Python 3.13)
+# x SQLite, PostgreSQL, MariaDB, real servers; the wheel as users install it
+# (scripts/wheel.sh); then the oracle on real third-party apps (scripts/realworld.sh,
+# Django 5.2).
 # Usage: scripts/test.sh [pytest args...]   (BYHAND_SKIP_REALWORLD=1 leaves the real-world apps out)
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -15,7 +17,11 @@ declare -A urls=(
 vendors=(sqlite postgresql mariadb)
 reports="$(mktemp -d)"
 status=0
-for series in 4.2 5.2; do
+# The kill tests (tests/test_kill.py) exercise byhand apply, which has no Django in it:
+# SIGKILL at every statement boundary on the 5.2 lanes, at every 40th on the 6.x lanes
+# (the first point and a few others: the runbook differs little between series).
+declare -A strides=([5.2]=1 [6.0]=40 [6.1]=40)
+for series in 5.2 6.0 6.1; do
   python="$(bash scripts/venv.sh "$series")" || exit 1
   if [ "$series" = 5.2 ]; then
     echo "=== lint: ruff check, ruff format --check, mypy --strict"
@@ -23,10 +29,7 @@ for series in 4.2 5.2; do
     "$bin/ruff" check src tests example && "$bin/ruff" format --check src tests example \
       && "$bin/mypy" src || status=1
   fi
-  # The kill tests (tests/test_kill.py) exercise byhand apply, which has no Django in it:
-  # every statement boundary on the 5.2 lane, every 5th on the 4.2 lane.
-  stride=1
-  [ "$series" = 4.2 ] && stride=5
+  stride="${strides[$series]}"
   # The three vendors side by side (each test makes its own databases); logs printed in turn.
   pids=()
   for vendor in "${vendors[@]}"; do
@@ -40,6 +43,10 @@ for series in 4.2 5.2; do
     cat "$reports/django${series}-${vendors[$i]}.log"
   done
 done
+echo "=== the wheel: built, installed without Django, the console script (scripts/wheel.sh)"
+wheel=ok
+bash scripts/wheel.sh >"$reports/wheel.log" 2>&1 || { wheel=FAILED; status=1; }
+grep -v '^WARNING: Location' "$reports/wheel.log"
 if [ "${BYHAND_SKIP_REALWORLD:-}" != 1 ]; then
   echo "=== real-world apps (tests/realworld), Django 5.2, the three vendors side by side"
   REPORTS="$reports" bash scripts/realworld.sh 5.2 || status=1
@@ -58,5 +65,6 @@ failed = totals["failures"] + totals["errors"]
 passed = totals["tests"] - failed - totals["skipped"]
 print(f"{passed} passed, {failed} failed, {totals['skipped']} skipped")
 PY
+echo "wheel check: $wheel"
 rm -rf "$reports"
 exit $status
