@@ -17,6 +17,14 @@ if [ ! -x "$venv/bin/python" ]; then
   interpreter="$(bash "$root/scripts/python.sh" "$minor")"
   "$interpreter" -m venv "$venv" >&2
 fi
-"$venv/bin/python" -m pip install -q --disable-pip-version-check \
-  -e "$root[postgresql,mysql,test,lint]" "django~=${series}.0" 1>&2
+# pip runs again only when pyproject.toml changed since it last ran (byhand is editable:
+# source changes need no install), so that lanes already running from the venv are not
+# disturbed by a reinstall.
+stamp="$venv/.installed-from"
+wanted="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1) django~=${series}.0"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+    -e "$root[postgresql,mysql,test,lint]" "django~=${series}.0" 1>&2
+  echo "$wanted" >"$stamp"
+fi
 echo "$venv/bin/python"

@@ -4,11 +4,12 @@
 # (3.10) with a driver and WITHOUT Django; there the console script must give its
 # version and inspect, apply and report the status of a runbook that the example
 # project wrote (on the planning side, with the Django 5.2 venv).
-# Usage: scripts/wheel.sh   (about 30 s; scripts/test.sh runs it)
+# Usage: scripts/wheel.sh [PLANNING_PYTHON]   (about 20 s; scripts/test.sh runs it with the
+# 5.2 venv's python, which it does not touch then; without it: scripts/venv.sh 5.2)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-python="$(bash scripts/venv.sh 5.2)"
+python="${1:-$(bash scripts/venv.sh 5.2)}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 version="$("$python" -c 'import byhand; print(byhand.__version__)')"
