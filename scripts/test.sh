@@ -24,7 +24,7 @@ declare -A pythons=()
 for series in 5.2 6.0 6.1; do
   pythons[$series]="$(bash scripts/venv.sh "$series")" || exit 1
 done
-echo "=== lint: ruff check, ruff format --check, mypy --strict"
+echo "=== lint: ruff check, ruff format --check, mypy --strict (venvs ready after $((SECONDS - started)) s)"
 bin="$(dirname "${pythons[5.2]}")"
 "$bin/ruff" check src tests example && "$bin/ruff" format --check src tests example \
   && "$bin/mypy" src || status=1
