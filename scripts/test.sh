@@ -1,49 +1,70 @@
 #!/usr/bin/env bash
-# The whole test suite: Django 4.2 and 5.2 x SQLite, PostgreSQL, MariaDB, real servers,
-# then the oracle on real third-party apps (scripts/realworld.sh, Django 5.2).
+# The whole test suite: Django 5.2 (Python 3.11), 6.0 (Python 3.12) and 6.1 (Python 3.13)
+# x SQLite, PostgreSQL, MariaDB, real servers; the oracle on real third-party apps
+# (scripts/realworld.sh, Django 5.2); the wheel as users install it (scripts/wheel.sh).
 # Usage: scripts/test.sh [pytest args...]   (BYHAND_SKIP_REALWORLD=1 leaves the real-world apps out)
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 bash scripts/system.sh || exit 1
+started=$SECONDS
 
 declare -A urls=(
   [sqlite]=""
   [postgresql]="postgres://postgres@127.0.0.1:5432/byhand_example"
   [mariadb]="mysql://root@127.0.0.1:3306/byhand_example"
 )
-vendors=(sqlite postgresql mariadb)
 reports="$(mktemp -d)"
 status=0
-for series in 4.2 5.2; do
-  python="$(bash scripts/venv.sh "$series")" || exit 1
-  if [ "$series" = 5.2 ]; then
-    echo "=== lint: ruff check, ruff format --check, mypy --strict"
-    bin="$(dirname "$python")"
-    "$bin/ruff" check src tests example && "$bin/ruff" format --check src tests example \
-      && "$bin/mypy" src || status=1
-  fi
-  # The kill tests (tests/test_kill.py) exercise byhand apply, which has no Django in it:
-  # every statement boundary on the 5.2 lane, every 5th on the 4.2 lane.
-  stride=1
-  [ "$series" = 4.2 ] && stride=5
-  # The three vendors side by side (each test makes its own databases); logs printed in turn.
-  pids=()
-  for vendor in "${vendors[@]}"; do
-    BYHAND_KILL_STRIDE="$stride" DATABASE_URL="${urls[$vendor]}" "$python" -m pytest -q -p no:cacheprovider \
-      --junitxml="$reports/django${series}-${vendor}.xml" "$@" tests >"$reports/django${series}-${vendor}.log" 2>&1 &
-    pids+=($!)
-  done
-  for i in "${!vendors[@]}"; do
-    wait "${pids[$i]}" || status=1
-    echo "=== Django $series, ${vendors[$i]}"
-    cat "$reports/django${series}-${vendors[$i]}.log"
-  done
+# The kill tests (tests/test_kill.py) exercise byhand apply, which has no Django in it:
+# SIGKILL at every statement boundary on the 5.2 lanes, at every 40th on the 6.x lanes
+# (the first point and a few others: the runbook differs little between series).
+declare -A strides=([5.2]=1 [6.0]=40 [6.1]=40)
+declare -A pythons=()
+for series in 5.2 6.0 6.1; do
+  pythons[$series]="$(bash scripts/venv.sh "$series")" || exit 1
 done
+echo "=== lint: ruff check, ruff format --check, mypy --strict (venvs ready after $((SECONDS - started)) s)"
+bin="$(dirname "${pythons[5.2]}")"
+"$bin/ruff" check src tests example && "$bin/ruff" format --check src tests example \
+  && "$bin/mypy" src || status=1
+# Nine lanes, the real-world apps on each vendor and the wheel: three jobs at a time
+# (each test makes its own databases), the longest first, so that a slot freed by a
+# short job takes the next one instead of waiting for the slowest lane of its series.
+# Each job's log is printed when it ends.
+jobs=(5.2:postgresql 5.2:mariadb 5.2:sqlite 6.0:postgresql 6.0:mariadb 6.1:postgresql 6.1:mariadb)
 if [ "${BYHAND_SKIP_REALWORLD:-}" != 1 ]; then
-  echo "=== real-world apps (tests/realworld), Django 5.2, the three vendors side by side"
-  REPORTS="$reports" bash scripts/realworld.sh 5.2 || status=1
+  bash scripts/realworld.sh 5.2 --venv-only || exit 1
+  jobs+=(realworld:postgresql realworld:mariadb realworld:sqlite)
 fi
+jobs+=(6.0:sqlite 6.1:sqlite wheel)
+declare -A running=()
+failed_jobs=()
+finish_one() {
+  local pid job rc=0
+  wait -n -p pid "${!running[@]}" || rc=$?
+  job="${running[$pid]}"
+  unset "running[$pid]"
+  ((rc == 0)) || { status=1; failed_jobs+=("$job"); }
+  case "$job" in
+    wheel) echo "=== the wheel: built, installed without Django, the console script (scripts/wheel.sh)" ;;
+    realworld:*) echo "=== real-world apps (tests/realworld), Django 5.2, ${job#*:}" ;;
+    *) echo "=== Django ${job%%:*}, ${job#*:}" ;;
+  esac
+  grep -v '^WARNING: Location' "$reports/${job/:/-}.log"
+}
+for job in "${jobs[@]}"; do
+  ((${#running[@]} < 3)) || finish_one
+  series="${job%%:*}" vendor="${job#*:}"
+  case "$job" in
+    wheel) bash scripts/wheel.sh "${pythons[5.2]}" ;;
+    realworld:*) BYHAND_REALWORLD_READY=1 REPORTS="$reports" bash scripts/realworld.sh 5.2 "$vendor" ;;
+    *) BYHAND_KILL_STRIDE="${strides[$series]}" DATABASE_URL="${urls[$vendor]}" "${pythons[$series]}" -m pytest -q \
+      -p no:cacheprovider --junitxml="$reports/django${series}-${vendor}.xml" "$@" tests ;;
+  esac >"$reports/${job/:/-}.log" 2>&1 &
+  running[$!]="$job"
+done
+while ((${#running[@]})); do finish_one; done
 python3 - "$reports" <<'PY'
 import sys, pathlib, xml.etree.ElementTree as ET
 totals = dict(tests=0, failures=0, errors=0, skipped=0)
@@ -53,10 +74,12 @@ for report in sorted(pathlib.Path(sys.argv[1]).glob("*.xml")):
     counts = {key: int(suite.get(key, 0)) for key in totals}
     for key in totals:
         totals[key] += counts[key]
-    print(f"{report.stem:24} {counts['tests']:4} tests, {counts['failures'] + counts['errors']} failed, {counts['skipped']} skipped")
+    print(f"{report.stem:32} {counts['tests']:4} tests, {counts['failures'] + counts['errors']} failed, "
+          f"{counts['skipped']} skipped, {float(suite.get('time', 0)):4.0f} s")
 failed = totals["failures"] + totals["errors"]
 passed = totals["tests"] - failed - totals["skipped"]
 print(f"{passed} passed, {failed} failed, {totals['skipped']} skipped")
 PY
+echo "failed: ${failed_jobs[*]:-nothing}; wall time $(((SECONDS - started) / 60)) min $(((SECONDS - started) % 60)) s"
 rm -rf "$reports"
 exit $status

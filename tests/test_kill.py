@@ -24,7 +24,7 @@ from kill_apply import kill_point, run_until_killed
 from support import VENDOR, apply, byhand, database_url, fresh_database, midway, target_for
 
 #: Kill at every Nth point (1 = every statement boundary); scripts/test.sh samples on the
-#: Django 4.2 lane, where the runbook differs little, to keep CI short.
+#: Django 6.x lanes, where the runbook differs little, to keep CI short.
 STRIDE = int(os.environ.get("BYHAND_KILL_STRIDE", "1"))
 #: Before each statement, after it (executed, its transaction and journal row not yet
 #: committed), and after each migration's commit.
