@@ -8,6 +8,7 @@ import io
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -646,3 +647,28 @@ def test_a_primary_key_type_change_is_said_once_up_front(empty_db: dict[str, Any
         assert f"{change}: ALTER TABLE on shop_book, reviews_review, shop_author" in top, top
     again, err = sql("shop", "0007", "--manual-steps")
     assert "NOTE" not in err and compiling.KEY_CHANGE_NOTE not in again
+
+
+def test_output_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    """-o /dev/full, a FIFO: the rename that makes the write atomic would replace the device
+    with a file (found by a break-it trial: /dev/full became a regular file). Refused first."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert (
+        error_of("-o", str(fifo))
+        == f"cannot write {fifo}: it is not a regular file (write to standard output instead)."
+    )
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+@pytest.mark.needs_server
+def test_output_through_a_symbolic_link_writes_the_file_it_names(empty_db: dict[str, Any], tmp_path: Path) -> None:
+    """-o LINK: the file the link names gets the runbook, the link stays a link."""
+    real = tmp_path / "runbooks" / "real.sql"
+    real.parent.mkdir()
+    real.write_text("old\n")
+    link = tmp_path / "link.sql"
+    link.symlink_to(real)
+    sql("shop", "0001", "-o", str(link))
+    assert link.is_symlink() and link.resolve() == real
+    assert real.read_text().startswith("-- byhand runbook v1")

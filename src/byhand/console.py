@@ -338,7 +338,13 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write the whole file or nothing: a temporary file beside it, then a rename. A file
-    replaced keeps its permissions; a new one gets the umask's."""
+    replaced keeps its permissions; a new one gets the umask's. A symbolic link is
+    followed (the file it names is replaced, the link stays); anything that exists and is
+    not a regular file (a device such as /dev/full, a FIFO) is refused: the rename would
+    replace it with a file (OSError)."""
+    path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file():
+        raise OSError(errno.EINVAL, "it is not a regular file (write to standard output instead)")
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:

@@ -222,6 +222,8 @@ def _check_output(output: Path) -> None:
     """The runbook's file can be written: it is not a folder, and its folder exists and is writable."""
     if output.is_dir():
         raise CommandError(f"cannot write {output}: it is a directory.")
+    if output.exists() and not output.is_file():  # /dev/full, a FIFO: the rename would replace it
+        raise CommandError(f"cannot write {output}: it is not a regular file (write to standard output instead).")
     folder = output.parent
     for above in (folder, *folder.parents):
         if above.exists():
