@@ -186,6 +186,22 @@ def test_run_python_force_runs_it_anyway_and_journals_the_reason() -> None:
     ]
 
 
+def test_run_python_force_gives_the_historical_models_of_the_graph() -> None:
+    """--force is for a database whose django_migrations is wrong (the schema changed by hand,
+    the rows repaired later): the function gets the models of the graph just before the
+    migration, not of what is recorded (a break-it trial: with no shop row recorded, the
+    forced run died with LookupError 'shop'). An empty reason is refused."""
+    with fresh_database() as db:
+        migrate(db, "shop", "0006")
+        with session(db) as s:
+            s.execute("DELETE FROM django_migrations WHERE app = 'shop'")
+        empty = manage(db, "byhand", "run-python", STEP, "--force", "  ")
+        done = manage(db, "byhand", "run-python", STEP, "--force", "rows lost in a restore")
+        facts = {"empty": empty.returncode, "exit": done.returncode, "Ada rows": authors(db)}
+    assert facts == {"empty": 2, "exit": 0, "Ada rows": 1}, empty.stderr[-400:] + done.stderr[-800:]
+    assert "--force needs a reason" in empty.stderr
+
+
 FAILING_0002 = """from django.db import migrations
 
 

@@ -65,12 +65,18 @@ def run_manual_step(
         if (app, name) not in loader.graph.node_map:
             raise PlanError(_replaced(loader, (app, name)))
         migration = loader.get_migration(app, name)
-        found = list(_python_at(state_before(executor, migration), migration, number))
+        problems = _out_of_place(loader, (app, name), backwards=backwards)
+        if problems and force is not None and not force.strip():
+            raise PlanError("--force needs a reason, kept in the journal (nothing was run).")
+        # Forced, the database is not where django_migrations says: the historical models
+        # are those of the graph just before the migration (its dependencies applied), as
+        # the operator says the schema is; otherwise those migrate would have.
+        state = loader.project_state((app, name), at_end=False) if problems else state_before(executor, migration)
+        found = list(_python_at(state, migration, number))
         if not found:
             raise PlanError(
                 f"{step_id}: that operation of {app}.{name} has no Python to run (see the runbook's steps)."
             )
-        problems = _out_of_place(loader, (app, name), backwards=backwards)
         if problems and force is None:
             raise ManualStepOutOfPlace(step_id, backwards=backwards, problems=problems, journal_table=journal_table)
         journal = Journal(target, table=journal_table, checksum="-")
