@@ -55,7 +55,8 @@ __all__ = ["KEY_CHANGE_NOTE", "compile_runbook"]
 #: upgrade of DEFAULT_AUTO_FIELD, Django 6.0's default): a rewrite of each table named.
 KEY_CHANGE_NOTE = (
     "this plan changes the type of primary keys and of the foreign keys that follow them: PostgreSQL "
-    "rewrites each table altered under an ACCESS EXCLUSIVE lock, MySQL/MariaDB copy it while writes wait"
+    "rewrites each table altered under an ACCESS EXCLUSIVE lock, MySQL/MariaDB copy it while writes wait, "
+    "SQLite remakes it"
 )
 
 

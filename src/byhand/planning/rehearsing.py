@@ -133,7 +133,7 @@ class Rehearsal:
             tables = list(
                 dict.fromkeys(_ALTERED.findall(" ".join(i.sql for i in items[before:] if isinstance(i, Step))))
             )
-            altered = f": ALTER TABLE on {', '.join(tables)}" if tables else ""
+            altered = f": altered: {', '.join(tables)}" if tables else ""
             self.key_changes.append(f"{migration.app_label}.{migration.name}: {changed}{altered}")
         if isinstance(operation, RunSQL):
             label = f"{migration.app_label}.{migration.name} operation {op.op_index} (RunSQL)"
@@ -290,7 +290,10 @@ class _DefaultReads:
             raise RehearsalError(
                 f"{what} reads the database ({query}); read on the target database (read-only, as the "
                 f"value migrate would use), it failed: {type(exc).__name__}: {' '.join(str(exc).split())}. "
-                "migrate would need that data too (nothing was written)."
+                "Its value must be in the database when the runbook is made: a default that writes "
+                "(get_or_create), or that reads a table this plan creates, cannot be; make that data first "
+                "(apply the runbook up to the migration before, with its manual steps), then write the rest "
+                "(nothing was written)."
             ) from exc
         finally:
             if undo is not None:
@@ -318,8 +321,8 @@ _FAILED = object()
 _TABLE_READ = re.compile(r"\b(?:FROM|JOIN)\s+[`\"\[]?(\w+)", re.IGNORECASE)
 
 
-#: The tables a statement alters (quoted or not); SQLite's copies (new__...) are its own.
-_ALTERED = re.compile(r"\bALTER TABLE [`\"]?(?!new__)(\w+)", re.IGNORECASE)
+#: The tables a statement alters (quoted or not), or that SQLite remakes (CREATE TABLE new__...).
+_ALTERED = re.compile(r"\b(?:ALTER TABLE [`\"]?(?!new__)|CREATE TABLE [`\"]?new__)(\w+)", re.IGNORECASE)
 
 
 def _key_type_change(app_label: str, operation: Operation, from_state: ProjectState, to_state: ProjectState) -> str:
