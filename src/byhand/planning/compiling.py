@@ -286,7 +286,6 @@ def _preamble(plan: Plan, vendor: Vendor, key_changes: list[str]) -> list[Item]:
     direction = "backwards" if plan.backwards else "forwards"
     count = len(plan.migrations)
     lines: list[Item] = [Comment(f"-- Plan ({count} migration{'' if count == 1 else 's'}, {direction}):")]
-
     for migration in plan.migrations:
         notes = [] if migration.atomic else ["not atomic"]
         python = [p for op in migration.operations for p in python_operations(op) if not is_noop(p, plan.backwards)]

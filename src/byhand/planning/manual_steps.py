@@ -53,6 +53,8 @@ def run_manual_step(
     ``journal_table``: a "started" (or "forced") row before, "done", "failed" or
     "interrupted" after."""
     app, name, number = parse_step_id(step_id)
+    if force is not None and not force.strip():
+        raise PlanError("--force needs a reason, kept in the journal (nothing was run).")
     connection = connections[database]
     vendor = get_vendor(connection.vendor)
     params = vendor.params_from_settings(connection.settings_dict)
@@ -66,8 +68,6 @@ def run_manual_step(
             raise PlanError(_replaced(loader, (app, name)))
         migration = loader.get_migration(app, name)
         problems = _out_of_place(loader, (app, name), backwards=backwards)
-        if problems and force is not None and not force.strip():
-            raise PlanError("--force needs a reason, kept in the journal (nothing was run).")
         # Forced, the database is not where django_migrations says: the historical models
         # are those of the graph just before the migration (its dependencies applied), as
         # the operator says the schema is; otherwise those migrate would have.
@@ -87,13 +87,7 @@ def run_manual_step(
         journal.write(start)
         ran: list[str] = []
         try:
-            with connection.schema_editor(atomic=migration.atomic) as editor:
-                for operation, from_state, to_state in reversed(found) if backwards else found:
-                    if backwards:
-                        operation.database_backwards(app, editor, to_state, from_state)
-                    else:
-                        operation.database_forwards(app, editor, from_state, to_state)
-                    ran.append(python_step_name(operation, backwards))
+            _run(connection, migration, found, backwards=backwards, ran=ran)
         except BaseException as exc:
             status = "failed" if isinstance(exc, Exception) else "interrupted"
             error = f"{type(exc).__name__}: {exc}" if isinstance(exc, Exception) else str(exc) or "Ctrl-C"
@@ -102,6 +96,19 @@ def run_manual_step(
             raise
         journal.write(_entry(step_id, "done", {**detail, "ran": ran}, since=start))
     return ran
+
+
+def _run(connection: Any, migration: Migration, found: list[Any], *, backwards: bool, ran: list[str]) -> None:
+    """The step's Python operations, in one schema editor as migrate runs them; each one's
+    dotted path is added to ``ran`` once it has run."""
+    app = migration.app_label
+    with connection.schema_editor(atomic=migration.atomic) as editor:
+        for operation, from_state, to_state in reversed(found) if backwards else found:
+            if backwards:
+                operation.database_backwards(app, editor, to_state, from_state)
+            else:
+                operation.database_forwards(app, editor, from_state, to_state)
+            ran.append(python_step_name(operation, backwards))
 
 
 def _out_of_place(loader: MigrationLoader, key: tuple[str, str], *, backwards: bool) -> list[str]:

@@ -158,8 +158,10 @@ def verify_database(
     full_plan = [m for m, _ in executor.migration_plan(executor.loader.graph.leaf_nodes(), clean_start=True)]
     done, orphans = _recorded_closure(executor, full_plan, applied)
     pending = [m for m in full_plan if (m.app_label, m.name) not in applied]
-    scratch = (scratch_database or database, scratch_prefix)
-    start, expected, (created_by_pending, made_by_pending) = _on_scratch(database, scratch, done, pending, ignore)
+    server = scratch_database or database
+    start, expected, (created_by_pending, made_by_pending) = _on_scratch(
+        database, server, scratch_prefix, done, pending, ignore
+    )
     attribution = attribute(done, start)
     report = DriftReport(
         database=database,
@@ -179,15 +181,19 @@ def verify_database(
 
 
 def _on_scratch(
-    database: str, scratch_on: tuple[str, str], done: list[Migration], pending: list[Migration], ignore: set[str]
+    database: str,
+    server_alias: str,
+    prefix: str,
+    done: list[Migration],
+    pending: list[Migration],
+    ignore: set[str],
 ) -> tuple[ProjectState, Schema, tuple[dict[tuple[str, str], str], dict[tuple[str, str], Any]]]:
-    """On an empty scratch database (dropped afterwards): the start state, the schema the
-    recorded migrations ``done`` make, and what each ``pending`` migration would add.
-    ``scratch_on`` is the alias of the scratch database's server and its name's prefix."""
+    """On an empty scratch database (``prefix``<pid>_<random> on ``server_alias``'s server,
+    dropped afterwards): the start state, the schema the recorded migrations ``done`` make,
+    and what each ``pending`` migration would add."""
     connection = connections[database]
     vendor = get_vendor(connection.vendor)
-    alias, prefix = scratch_on
-    server = connections[alias]
+    server = connections[server_alias]
     scratch = vendor.make_empty_scratch(connection, server=server, prefix=prefix)
     try:
         with fewer_collections(), use_database(database, scratch.settings) as copy:
