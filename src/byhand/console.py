@@ -317,13 +317,18 @@ def read_runbook(path: Path, *, verify_checksum: bool = True) -> Runbook:
 
 
 @contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
+def terminate_as_interrupt(received: list[str] | None = None) -> Iterator[None]:
     """SIGTERM, and SIGHUP (the terminal or SSH session went away), raise KeyboardInterrupt
     for a while, as Ctrl-C does, so that every ``finally`` runs (a scratch copy dropped, a
-    transaction rolled back, the journal told)."""
+    transaction rolled back, the journal told). Each signal's name is added to ``received``:
+    a driver may swallow the KeyboardInterrupt and fail otherwise (psycopg, mid-query,
+    leaves the connection busy), and the caller still owes the operator "interrupted"."""
 
     def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if received is not None:
+            received.append(name)
+        raise KeyboardInterrupt(name)
 
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may handle signals

@@ -59,20 +59,23 @@ class Command(BaseCommand):
         checks included (MySQL's connect): each failure is one message and the subcommand's
         exit status (_exit_status), never a traceback."""
         subcommand = options["subcommand"]
+        received: list[str] = []  # SIGTERM/SIGHUP, even if a driver turned it into another error
         try:
             _check_arguments(options)
             if subcommand != "apply":  # apply connects through its own driver connection
                 _connect(options["database"])
-            with terminate_as_interrupt():
+            with terminate_as_interrupt(received):
                 return super().execute(*args, **options)
-        except CommandError as exc:
-            exc.returncode = _exit_status(subcommand, None)
-            raise
-        except ByhandError as exc:
-            raise CommandError(str(exc), returncode=_exit_status(subcommand, exc)) from exc
         except KeyboardInterrupt as exc:
             what = str(exc) or "Ctrl-C"
             raise CommandError(f"interrupted ({what}); {_INTERRUPTED[subcommand]}") from exc
+        except (CommandError, ByhandError) as exc:
+            if received:
+                raise CommandError(f"interrupted ({received[0]}); {_INTERRUPTED[subcommand]}") from exc
+            if isinstance(exc, CommandError):
+                exc.returncode = _exit_status(subcommand, None)
+                raise
+            raise CommandError(str(exc), returncode=_exit_status(subcommand, exc)) from exc
 
     def handle(self, *args: Any, subcommand: str, **options: Any) -> None:
         handlers: dict[str, Callable[..., None]] = {
