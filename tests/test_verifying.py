@@ -468,3 +468,28 @@ def test_an_unnamed_check_changed_dropped_or_added_by_hand_is_reported(
             ("missing", "(stock)", "CHECK (`stock` >= 0) does not exist", ("catalog.0001_initial",)),
         ],
     )
+
+
+@pytest.mark.needs_server
+def test_the_order_of_unique_keys_is_no_difference(db: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    """#18: MariaDB lists alter_unique_together's two UNIQUE KEYs in the order Django made
+    them, which follows PYTHONHASHSEED (a set); made in the other order, nothing differs."""
+    if VENDOR != "mysql":
+        pytest.skip("MariaDB lists keys in the order they were made")
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.unique_order"}):
+        migrate("catalog")
+        first, second = _unique_keys("catalog_category")
+        columns = ", ".join(q(c) for c in _constraints("catalog_category")[first]["columns"])
+        run(
+            f"ALTER TABLE {q('catalog_category')} DROP INDEX {q(first)}",
+            f"ALTER TABLE {q('catalog_category')} ADD CONSTRAINT {q(first)} UNIQUE ({columns})",
+        )
+        assert _unique_keys("catalog_category") == [second, first]
+        assert verify(capsys) == (0, [])
+
+
+def _unique_keys(table: str) -> list[str]:
+    """The names of ``table``'s UNIQUE KEYs, in the order the server lists them."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute(f"SHOW INDEX FROM {q(table)} WHERE Non_unique = 0 AND Key_name != 'PRIMARY'")
+        return list(dict.fromkeys(str(row[2]) for row in cursor.fetchall()))
