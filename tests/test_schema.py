@@ -105,3 +105,70 @@ def test_find_object_finds_what_a_difference_names() -> None:
         find_object(schema, "t", "column gone"),
         find_object(schema, "t", "index t_parent (parent_id)"),
     ] == [None, None, None]
+
+
+def test_unnamed_checks_are_matched_by_columns_and_clause_never_by_name() -> None:
+    """#18.4: checks the server named (MariaDB: after their column, at the time) under other
+    names, shifted by one: nothing differs; another clause on the same columns is changed,
+    a check on other columns missing or extra, each saying its clause."""
+
+    def check(column: str, clause: str) -> tuple[Any, ...]:
+        return ("check", (column,), (), None, None, clause, True)
+
+    expected = {
+        "t": table(
+            {},
+            {
+                "aisle": check("bay", "`bay` >= 0"),
+                "__unnamed_constraint_1__": check("shelf", "`shelf` >= 0"),
+                "__unnamed_constraint_2__": check("stock", "`stock` >= 0"),
+            },
+        )
+    }
+    copied = {
+        "t": table(
+            {},
+            {
+                "__unnamed_constraint_1__": check("bay", "`bay` >= 0"),
+                "__unnamed_constraint_2__": check("shelf", "`shelf` >= 0"),
+                "__unnamed_constraint_3__": check("stock", "`stock` >= 0"),
+            },
+        )
+    }
+    assert list(compare_schemas(expected, copied)) == []
+    by_hand = {
+        "t": table(
+            {},
+            {
+                "__unnamed_constraint_1__": check("bay", "`bay` >= 0"),
+                "__unnamed_constraint_2__": check("shelf", "`shelf` >= 5"),
+                "__unnamed_constraint_3__": check("floor", "`floor` > 0"),
+            },
+        )
+    }
+    assert [(d.kind, d.what, d.detail) for d in compare_schemas(expected, by_hand)] == [
+        (
+            "changed",
+            "check __unnamed_constraint_1__ (shelf)",
+            "clause is '`shelf` >= 5', migrations say '`shelf` >= 0'",
+        ),
+        ("missing", "check __unnamed_constraint_2__ (stock)", "CHECK (`stock` >= 0) does not exist"),
+        ("extra", "check __unnamed_constraint_3__ (floor)", "no recorded migration creates CHECK (`floor` > 0)"),
+    ]
+
+
+def test_a_named_check_is_matched_by_name_and_its_clause_compared() -> None:
+    """#18.4: a check a migration names keeps name matching; another clause is changed, the
+    same one under another name is name drift, and an unnamed one is no match for it."""
+    named = ("check", ("price",), (), None, None, "`price` > 0", False)
+    expected = {"t": table({}, {"price_positive": named})}
+    changed = {"t": table({}, {"price_positive": (*named[:5], "`price` > 1", False)})}
+    renamed = {"t": table({}, {"price_gt_0": named})}
+    unnamed = {"t": table({}, {"__unnamed_constraint_1__": (*named[:6], True)})}
+    assert [d.detail for d in compare_schemas(expected, changed)] == [
+        "clause is '`price` > 1', migrations say '`price` > 0'"
+    ]
+    assert [(d.kind, d.what) for d in compare_schemas(expected, renamed)] == [
+        ("renamed", "check price_positive (price)")
+    ]
+    assert [d.kind for d in compare_schemas(expected, unnamed)] == ["extra", "missing"]

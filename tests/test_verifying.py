@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -408,3 +410,86 @@ def test_only_the_tables_a_migration_s_sql_names_are_introspected_again() -> Non
     assert _touched(names, since, renamed) == {"shop_imprint", "shop_book"}
     assert _touched(names, since, "ALTER TABLE `shop_author` ADD COLUMN `x` int") == {"shop_imprint", "shop_author"}
     assert _touched(list(since), since, "") == set()
+
+
+def _dump_and_reload(settings: dict[str, Any], table: str) -> None:
+    """``mysqldump | mariadb`` of one table into its own database, as a copy is made."""
+    args, env = connections["default"].client.settings_to_cmd_args_env(settings, [])
+    environ = {**os.environ, **(env or {})}
+    dump = subprocess.run(["mysqldump", *args[1:], table], env=environ, capture_output=True, text=True, check=True)
+    subprocess.run(["mysql", *args[1:]], input=dump.stdout, env=environ, capture_output=True, text=True, check=True)
+    connections["default"].close()
+
+
+@pytest.mark.needs_server
+def test_unnamed_checks_renamed_by_a_copy_have_no_drift(db: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    """#18.4: positive-integer columns' inline checks, one column renamed: nothing differs after
+    migrate, nor on MariaDB after a mysqldump copy (the renamed column's check then named after
+    it, not after the old column, and every later __unnamed_constraint_<n>__ shifted)."""
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.unnamed_checks"}):
+        migrate("catalog")
+        assert verify(capsys) == (0, [])
+        if VENDOR != "mysql":
+            return
+        assert "aisle" in _constraints("catalog_category")  # MariaDB kept the old column's name
+        _dump_and_reload(db, "catalog_category")
+        assert "aisle" not in _constraints("catalog_category")
+        assert verify(capsys) == (0, [])
+
+
+@pytest.mark.needs_server
+def test_an_unnamed_check_changed_dropped_or_added_by_hand_is_reported(
+    db: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#18.4: on a copy whose unnamed checks have other names than migrate gives them, a
+    check's clause changed, one dropped and one added by hand are each reported, by clause."""
+    if VENDOR != "mysql":
+        pytest.skip("MariaDB names a column's inline check after the column")
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.unnamed_checks"}):
+        migrate("catalog")
+        _dump_and_reload(db, "catalog_category")
+        run(
+            "ALTER TABLE `catalog_category` MODIFY `shelf` int unsigned NOT NULL CHECK (`shelf` >= 5)",
+            "ALTER TABLE `catalog_category` MODIFY `stock` int unsigned NOT NULL",
+            "ALTER TABLE `catalog_category` MODIFY `floor` int NOT NULL CHECK (`floor` > 0)",
+        )
+        status, differences = verify(capsys)
+    lines = sorted((d["kind"], d["what"].split(" ")[-1], d["detail"], tuple(d["migrations"])) for d in differences)
+    assert (status, lines) == (
+        1,
+        [
+            (
+                "changed",
+                "(shelf)",
+                "clause is '`shelf` >= 5', migrations say '`shelf` >= 0'",
+                ("catalog.0001_initial",),
+            ),
+            ("extra", "(floor)", "no recorded migration creates CHECK (`floor` > 0)", ()),
+            ("missing", "(stock)", "CHECK (`stock` >= 0) does not exist", ("catalog.0001_initial",)),
+        ],
+    )
+
+
+@pytest.mark.needs_server
+def test_the_order_of_unique_keys_is_no_difference(db: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    """#18: MariaDB lists alter_unique_together's two UNIQUE KEYs in the order Django made
+    them, which follows PYTHONHASHSEED (a set); made in the other order, nothing differs."""
+    if VENDOR != "mysql":
+        pytest.skip("MariaDB lists keys in the order they were made")
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.unique_order"}):
+        migrate("catalog")
+        first, second = _unique_keys("catalog_category")
+        columns = ", ".join(q(c) for c in _constraints("catalog_category")[first]["columns"])
+        run(
+            f"ALTER TABLE {q('catalog_category')} DROP INDEX {q(first)}",
+            f"ALTER TABLE {q('catalog_category')} ADD CONSTRAINT {q(first)} UNIQUE ({columns})",
+        )
+        assert _unique_keys("catalog_category") == [second, first]
+        assert verify(capsys) == (0, [])
+
+
+def _unique_keys(table: str) -> list[str]:
+    """The names of ``table``'s UNIQUE KEYs, in the order the server lists them."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute(f"SHOW INDEX FROM {q(table)} WHERE Non_unique = 0 AND Key_name != 'PRIMARY'")
+        return list(dict.fromkeys(str(row[2]) for row in cursor.fetchall()))

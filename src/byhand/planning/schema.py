@@ -58,8 +58,9 @@ def snapshot(connection: Any, *, ignore: set[str], since: Schema | None = None, 
                 for c in introspection.get_table_description(cursor, name)
             }
             actions = vendor.foreign_key_actions(cursor, name)
+            checks = vendor.check_clauses(cursor, name)
             constraints = {
-                constraint: _signature(data, actions.get(constraint))
+                constraint: _signature(data, actions.get(constraint), _check_of(constraint, data, checks))
                 for constraint, data in introspection.get_constraints(cursor, name).items()
             }
             schema[name] = {"columns": columns, "constraints": constraints}
@@ -87,9 +88,12 @@ def _touched(names: list[str], since: Schema, sql: str) -> set[str]:
 _KINDS = (("primary_key", "primary key"), ("foreign_key", "foreign key"), ("check", "check"), ("unique", "unique"))
 
 
-def _signature(data: dict[str, Any], on_delete: str | None = None) -> tuple[Any, ...]:
+def _signature(
+    data: dict[str, Any], on_delete: str | None = None, check: tuple[str, bool] | None = None
+) -> tuple[Any, ...]:
     """What a constraint or index is, without its name: kind, columns, FK target, index
-    type, and a foreign key's ON DELETE action.
+    type, a foreign key's ON DELETE action, and a check's clause and whether the server
+    named it (see _compare_unnamed_checks).
 
     A foreign key has no index type of its own: MySQL/MariaDB list the index InnoDB made
     for it under its name, and drop that index silently when another one starts with
@@ -97,7 +101,27 @@ def _signature(data: dict[str, Any], on_delete: str | None = None) -> tuple[Any,
     kind = next((kind for flag, kind in _KINDS if data.get(flag)), "index")
     foreign_key = tuple(data.get("foreign_key") or ())
     index_type = None if foreign_key else data.get("type")
-    return (kind, tuple(data.get("columns") or ()), foreign_key, index_type, on_delete if foreign_key else None)
+    signature = (kind, tuple(data.get("columns") or ()), foreign_key, index_type, on_delete if foreign_key else None)
+    return signature + check if check is not None and data.get("check") else signature
+
+
+def _check_of(name: str, data: dict[str, Any], checks: dict[str, tuple[str, bool]]) -> tuple[str, bool] | None:
+    """The vendor's (clause, unnamed) of the check Django's introspection calls ``name``.
+    Django renames a MySQL/MariaDB check named after its only column
+    __unnamed_constraint_<n>__ (n counts such checks in the server's order)."""
+    columns = data.get("columns") or []
+    found = checks.get(name)
+    if found is None and name.startswith("__unnamed_constraint_") and len(columns) == 1:
+        found = checks.get(columns[0])
+    return found
+
+
+def _clause(signature: tuple[Any, ...]) -> str | None:
+    return signature[5] if len(signature) > 5 else None
+
+
+def _is_unnamed(signature: tuple[Any, ...]) -> bool:
+    return len(signature) > 6 and bool(signature[6])
 
 
 def _foreign_table(signature: tuple[Any, ...]) -> str | None:
@@ -114,12 +138,14 @@ def _label(name: str, signature: tuple[Any, ...]) -> str:
 def _describe(name: str, signature: tuple[Any, ...]) -> str:
     """The label and every other part of the signature, so that two signatures that
     differ never print the same."""
-    _kind, _columns, foreign_key, index_type, on_delete = signature
+    foreign_key, index_type, on_delete = signature[2:5]
     text = _label(name, signature)
     if foreign_key:
         text += f" references {'.'.join(foreign_key)} ON DELETE {on_delete}"
     if index_type is not None:
         text += f" using {index_type}"
+    if _clause(signature) is not None:
+        text += f" CHECK ({_clause(signature)})"
     return text
 
 
@@ -165,15 +191,18 @@ def compare_schemas(expected: Schema, live: Schema) -> Iterator[Difference]:
 
 
 def _compare_constraints(table: str, want: dict[str, Any], have: dict[str, Any]) -> Iterator[Difference]:
+    yield from _compare_unnamed_checks(
+        table,
+        {name: sig for name, sig in want.items() if _is_unnamed(sig)},
+        {name: sig for name, sig in have.items() if _is_unnamed(sig)},
+    )
+    want = {name: sig for name, sig in want.items() if not _is_unnamed(sig)}
+    have = {name: sig for name, sig in have.items() if not _is_unnamed(sig)}
     unmatched_have = {name: sig for name, sig in have.items() if name not in want}
     for name, signature in sorted(want.items()):
         if name in have:
             if have[name] != signature:
-                if have[name][:4] == signature[:4]:
-                    detail = f"ON DELETE is {have[name][4]}, migrations say {signature[4]}"
-                else:
-                    detail = f"is {_describe(name, have[name])}, migrations say {_describe(name, signature)}"
-                yield Difference("changed", table, _label(name, signature), detail)
+                yield Difference("changed", table, _label(name, signature), _changed(name, signature, name, have[name]))
             continue
         same = [other for other, sig in unmatched_have.items() if sig == signature]
         if same:
@@ -184,3 +213,42 @@ def _compare_constraints(table: str, want: dict[str, Any], have: dict[str, Any])
             yield Difference("missing", table, _label(name, signature), "does not exist")
     for name, signature in sorted(unmatched_have.items()):
         yield Difference("extra", table, _label(name, signature), "no recorded migration creates it")
+
+
+def _changed(name: str, signature: tuple[Any, ...], other: str, have: tuple[Any, ...]) -> str:
+    """How ``have`` (named ``other`` on the live side) differs from ``signature``."""
+    if have[:4] == signature[:4] and have[5:] == signature[5:]:
+        return f"ON DELETE is {have[4]}, migrations say {signature[4]}"
+    if have[:5] == signature[:5]:
+        return f"clause is {_clause(have)!r}, migrations say {_clause(signature)!r}"
+    return f"is {_describe(other, have)}, migrations say {_describe(name, signature)}"
+
+
+def _compare_unnamed_checks(table: str, want: dict[str, Any], have: dict[str, Any]) -> Iterator[Difference]:
+    """Checks whose names the server chose, matched by (columns, clause), never by name.
+
+    MariaDB names a column's inline CHECK after the column when the column is made, and
+    keeps that name when the column is renamed; a dump and reload names it after the new
+    column; Django calls a check named after its only column __unnamed_constraint_<n>__,
+    n counting them in order. So the same migrations leave other names by another path,
+    and one renamed check shifts every later n. No migration names such a check and Django
+    finds it by its column, so another name is no difference (not even name drift); the
+    same columns with another clause are a changed check."""
+    unmatched = dict(have)
+    left = []
+    for name, signature in sorted(want.items()):
+        same = next((other for other, sig in sorted(unmatched.items()) if sig == signature), None)
+        if same is None:
+            left.append((name, signature))
+        else:
+            del unmatched[same]
+    for name, signature in left:
+        other = next((other for other, sig in sorted(unmatched.items()) if sig[1] == signature[1]), None)
+        if other is None:
+            yield Difference("missing", table, _label(name, signature), f"CHECK ({_clause(signature)}) does not exist")
+        else:
+            detail = _changed(name, signature, other, unmatched.pop(other))
+            yield Difference("changed", table, _label(name, signature), detail)
+    for name, signature in sorted(unmatched.items()):
+        detail = f"no recorded migration creates CHECK ({_clause(signature)})"
+        yield Difference("extra", table, _label(name, signature), detail)

@@ -275,6 +275,30 @@ class MySQL(ServerVendor):
         )
         return {str(column): str(kind) for column, kind in cursor.fetchall()}
 
+    def check_clauses(self, cursor: Any, table: str) -> dict[str, tuple[str, bool]]:
+        # MariaDB names a column's inline CHECK (Django's PositiveIntegerField makes one)
+        # after the column and keeps that name when the column is renamed; a dump and
+        # reload names it after the new column. LEVEL says which checks are inline.
+        # (From 10.5.10; before it, every check is compared by its name.) MySQL names every
+        # check itself (<table>_chk_<n>) and a dump keeps the names.
+        connection = cursor.db
+        if connection.mysql_is_mariadb:
+            inline = "level = 'Column'" if connection.mysql_version >= (10, 5, 10) else "0"
+            cursor.execute(
+                f"SELECT constraint_name, check_clause, {inline} FROM information_schema.check_constraints "
+                "WHERE constraint_schema = DATABASE() AND table_name = %s",
+                [table],
+            )
+        else:
+            cursor.execute(
+                "SELECT cc.constraint_name, cc.check_clause, 0 "
+                "FROM information_schema.check_constraints AS cc, information_schema.table_constraints AS tc "
+                "WHERE cc.constraint_schema = DATABASE() AND tc.table_schema = cc.constraint_schema "
+                "AND cc.constraint_name = tc.constraint_name AND tc.constraint_type = 'CHECK' AND tc.table_name = %s",
+                [table],
+            )
+        return {str(name): (str(clause), bool(inline)) for name, clause, inline in cursor.fetchall()}
+
     def dump_schema(self, target: Any, *, unwanted: threading.Event | None = None) -> str:
         args, env = target.client.settings_to_cmd_args_env(target.settings_dict, [])
         dump_args = [
