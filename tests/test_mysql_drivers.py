@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -402,3 +403,37 @@ def _until(probe: Callable[[], int | None], *, seconds: float = 30) -> int:
             return found
         time.sleep(0.05)
     raise AssertionError(f"nothing after {seconds}s")
+
+
+@mariadb
+@pytest.mark.needs_server
+@pytest.mark.usefixtures("pymysql_only")
+def test_ctrl_c_under_pymysql_returns_at_once_and_the_server_drops_the_lock_wait(tmp_path: Path) -> None:
+    """Ctrl-C while the ALTER waits for its lock: PyMySQL returns at once (mysqlclient only when
+    the server ends the statement), exit 130, journaled; the server ends the orphaned wait when
+    it sees the client gone, and the run lock with it; a later run lands the migration."""
+    path = tmp_path / "shop-0004.sql"
+    with fresh_database() as db:
+        midway(db, path, "shop", "0004")
+        with _blocking(db) as blocker:
+            child = subprocess.Popen(
+                [str(BIN / "byhand"), "apply", str(path), "--database-url", database_url(db), "--lock-timeout", "60s"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            _until(lambda: _waiting_alter(blocker, db["NAME"]))
+            child.send_signal(signal.SIGINT)
+            began = time.monotonic()
+            _out, err = child.communicate(timeout=10)
+            assert child.returncode == 130, err
+            assert time.monotonic() - began < 5
+            assert "interrupted (Ctrl-C) at shop.0004_book_changes statement 1/12" in err
+            _until(lambda: None if _waiting_alter(blocker, db["NAME"]) else 1, seconds=10)
+            print(f"the server dropped the orphaned wait after {time.monotonic() - began:.2f}s")
+            assert blocker.run_lock_holder("byhand_journal") is None
+            status = byhand("status", str(path), "--database-url", database_url(db))
+            assert "interrupted" in status.stdout, status.stdout
+        again = byhand("apply", str(path), "--database-url", database_url(db))
+        assert again.returncode == 0, again.stderr
+        assert ("shop", "0004_book_changes") in state(db)[1]
