@@ -101,6 +101,9 @@ def test_without_any_driver_apply_says_so_in_one_line_naming_both_packages(
         "or MySQL client headers; pip install 'byhand[mysql]') or PyMySQL (pure Python; pip install "
         "'byhand[pymysql]') (nothing was changed).\n"
     )
+    monkeypatch.setenv(DRIVER_VARIABLE, "pymysql")
+    with pytest.raises(DriverUnavailable, match=r"imported \(the BYHAND_MYSQL_DRIVER asks for pymysql\) \(pymysql: "):
+        choose_driver(parse_database_url(URL))
 
 
 def test_pymysql_installed_as_mysqldb_is_taken_for_pymysql(monkeypatch: pytest.MonkeyPatch) -> None:
