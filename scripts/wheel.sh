@@ -4,14 +4,24 @@
 # (3.10) with a driver and WITHOUT Django; there the console script must give its
 # version and inspect, apply and report the status of a runbook that the example
 # project wrote (on the planning side, with the Django 5.2 venv).
-# Usage: scripts/wheel.sh [PLANNING_PYTHON]   (about 20 s; scripts/test.sh runs it with the
+# Then the same wheel in a second fresh virtualenv with PyMySQL as its only driver (nothing
+# compiled, no Django, no mysqlclient) applies the example's MariaDB runbook to MariaDB
+# (127.0.0.1:3306, root), as on a production host without a compiler.
+# Usage: scripts/wheel.sh [PLANNING_PYTHON]   (about 40 s; scripts/test.sh runs it with the
 # 5.2 venv's python, which it does not touch then; without it: scripts/venv.sh 5.2)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 python="${1:-$(bash scripts/venv.sh 5.2)}"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+mariadb="mysql://root@127.0.0.1:3306"
+databases="byhand_wheel_$$_planned byhand_wheel_$$_applied"
+drop_databases() {
+  for database in $databases; do
+    mysql -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS \`$database\`" 2>/dev/null || true
+  done
+}
+trap 'rm -rf "$work"; drop_databases' EXIT
 version="$("$python" -c 'import byhand; print(byhand.__version__)')"
 
 echo "=== python -m build: sdist, then the wheel from the sdist"
@@ -68,4 +78,33 @@ env -u DJANGO_SETTINGS_MODULE "$bin/byhand" status runbook.sql --database-url sq
   >status.log 2>&1 || { cat status.log; exit 1; }
 grep -q pending status.log && { cat status.log; echo "wheel.sh: migrations still pending after apply" >&2; exit 1; }
 head -n 2 status.log
+
+echo "=== a fresh virtualenv on Python 3.10: the wheel with PyMySQL only, no Django, on MariaDB"
+cd "$root"
+for database in $databases; do
+  mysql -h 127.0.0.1 -u root -e "CREATE DATABASE \`$database\`"
+done
+DATABASE_URL="$mariadb/byhand_wheel_$$_planned" "$python" example/manage.py byhand sql --manual-steps \
+  -o "$work/mariadb.sql" >/dev/null
+"$(bash scripts/python.sh 3.10)" -m venv "$work/venv-pymysql"
+"$work/venv-pymysql/bin/python" -m pip install -q --disable-pip-version-check "$wheel[pymysql]" 2>&1 \
+  | grep -v '^WARNING: Location' || true
+bin="$work/venv-pymysql/bin"
+for module in django MySQLdb; do
+  if "$bin/python" -c "import $module" 2>/dev/null; then
+    echo "wheel.sh: $module is importable in the PyMySQL-only venv" >&2
+    exit 1
+  fi
+done
+cd "$work"
+url="$mariadb/byhand_wheel_$$_applied"
+env -u DJANGO_SETTINGS_MODULE -u BYHAND_MYSQL_DRIVER "$bin/byhand" apply mariadb.sql --database-url "$url" \
+  --skip-manual-steps >apply-pymysql.log 2>&1 || { cat apply-pymysql.log; exit 1; }
+grep -q ', driver PyMySQL ' apply-pymysql.log || { cat apply-pymysql.log; echo "wheel.sh: PyMySQL not named" >&2; exit 1; }
+sed -n 2p apply-pymysql.log
+tail -n 1 apply-pymysql.log
+env -u DJANGO_SETTINGS_MODULE "$bin/byhand" status mariadb.sql --database-url "$url" \
+  >status-pymysql.log 2>&1 || { cat status-pymysql.log; exit 1; }
+grep -q pending status-pymysql.log && { cat status-pymysql.log; echo "wheel.sh: migrations still pending after apply" >&2; exit 1; }
+head -n 2 status-pymysql.log
 echo "wheel.sh: ok"

@@ -48,7 +48,9 @@ __all__ = ["format_plan", "format_status", "main"]
 
 _URL_HELP = (
     "postgres://user:pass@host:port/db, mysql://…, sqlite:///path (or the environment variable "
-    "BYHAND_DATABASE_URL, which keeps the password out of 'ps')"
+    "BYHAND_DATABASE_URL, which keeps the password out of 'ps'). MySQL/MariaDB: "
+    "mysql://…/db?driver=pymysql (or =mysqlclient) chooses the driver; else BYHAND_MYSQL_DRIVER; else "
+    "mysqlclient when installed, else PyMySQL"
 )
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "ConnectionLost",
     "CopyUnwanted",
     "DatabaseUnavailable",
+    "DriverUnavailable",
     "ExitStatus",
     "GaveUpOnLocks",
     "Interrupted",
@@ -189,6 +190,15 @@ class CannotConnect(ByhandError):
         self.database = database
         self.detail = detail
         super().__init__(f"cannot connect to {database}: {detail.rstrip('.?')}. Check {check} (nothing was changed).")
+
+
+class DriverUnavailable(ByhandError):
+    """No driver for the database can be imported (or the one asked for cannot)."""
+
+    def __init__(self, database: str, detail: str) -> None:
+        self.database = database
+        self.detail = detail
+        super().__init__(f"cannot connect to {database}: {detail.rstrip('.')} (nothing was changed).")
 
 
 class VendorMismatch(ByhandError):

@@ -123,6 +123,12 @@ def apply_runbook(
         return run.execute(plans)
 
 
+def _server_and_driver(target: Target) -> str:
+    """ "mysql 10.11.9-MariaDB, driver PyMySQL 1.1.1", "postgresql 16.4"."""
+    driver = target.driver_name()
+    return f"{target.vendor.name} {target.server_version()}" + (f", driver {driver}" if driver else "")
+
+
 @contextmanager
 def _refused_before_any_change(target: Target) -> Iterator[None]:
     """Failures while taking the run lock or reading django_migrations and the journal."""
@@ -222,7 +228,7 @@ class _Run:
             runbook,
             plans,
             checksum=journal.checksum,
-            database=f"{target.params.display()} ({target.vendor.name} {target.server_version()})",
+            database=f"{target.params.display()} ({_server_and_driver(target)})",
             limits=f"lock timeout {target.lock_timeout_text(options.lock_timeout)}, up to {options.max_attempts} "
             f"attempts within {options.max_wait.total_seconds():g}s",
             dry_run=options.dry_run,
@@ -313,6 +319,8 @@ class _Run:
                 "signed": self.runbook.header.get("signed"),
                 "byhand": __version__,
             }
+            if target.driver_name() is not None:
+                detail["driver"] = target.driver_name()
             entries = [Entry(event="run-started", status="running", detail=detail)]
             entries += [
                 Entry("migration", "skipped", migration=p.block.migration) for p in skipped if p.block.migration

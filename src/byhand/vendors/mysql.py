@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from byhand.vendors.base import ScratchDatabase, ServerVendor
 from byhand.vendors.clients import run_client
+from byhand.vendors.mysql_drivers import MySQLDriver, choose_driver
 from byhand.vendors.statements import digest, strip_comments, tables_named_in
 from byhand.vendors.target import Blocker, Target
 
@@ -37,10 +38,11 @@ LIMIT 10
 
 
 class MySQLTarget(Target):
-    def driver_connect(self, *, application: str) -> Any:
-        import MySQLdb  # type: ignore[import-untyped]
+    driver: MySQLDriver
 
+    def driver_connect(self, *, application: str) -> Any:
         params = self.params
+        self.driver = choose_driver(params)
         kwargs: dict[str, Any] = {
             **{k: v for k, v in params.options.items() if k in self.vendor.passed_options},
             "database": params.database,
@@ -53,15 +55,18 @@ class MySQLTarget(Target):
                 kwargs[key] = value
         if params.password is not None:
             kwargs["password"] = params.password
-        connection = MySQLdb.connect(**kwargs)
+        connection = self.driver.connect(kwargs, application=application)
         self._mariadb = "mariadb" in str(connection.get_server_info()).lower()
         return connection
+
+    def driver_name(self) -> str:
+        return self.driver.describe()
 
     def session_id(self) -> int:
         return int(self.connection.thread_id())
 
     def server_version(self) -> str:
-        return str(self.connection.get_server_info())
+        return self.driver.server_version(self.connection)
 
     def set_timeouts(self, *, lock_timeout: timedelta, statement_timeout: timedelta | None, local: bool) -> None:
         # lock_wait_timeout takes whole seconds: rounded down, 0 means NOWAIT (MariaDB;
@@ -89,12 +94,10 @@ class MySQLTarget(Target):
         return _error_code(exc) in _LOCK_ERRORS
 
     def is_connection_lost(self, exc: BaseException) -> bool:
-        return _error_code(exc) in _LOST_ERRORS
+        return _error_code(exc) in _LOST_ERRORS or self.driver.is_closed(exc)
 
     def driver_errors(self) -> tuple[type[BaseException], ...]:
-        import MySQLdb
-
-        return (MySQLdb.Error,)
+        return self.driver.errors()
 
     def runs_alone(self, sql: str) -> bool:
         return not _DML.match(strip_comments(sql))
@@ -210,7 +213,7 @@ def _error_code(exc: BaseException) -> int | None:
 
 
 class MySQL(ServerVendor):
-    """MySQL 8 and MariaDB 10.5+ (mysqlclient): DDL commits by itself."""
+    """MySQL 8 and MariaDB 10.5+ (mysqlclient; the operating side also PyMySQL): DDL commits by itself."""
 
     name = "mysql"
     target_class = MySQLTarget

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from byhand.exceptions import CannotConnect
+from byhand.exceptions import ByhandError, CannotConnect, DriverUnavailable
 from byhand.vendors.params import ConnectionParams
 
 if TYPE_CHECKING:
@@ -84,8 +84,10 @@ class Target(ABC):
         params = self.params
         try:
             self.connection = self.driver_connect(application=f"{application} {os.getpid()}@{socket.gethostname()}")
+        except ByhandError:
+            raise  # the driver chosen is not there, or the choice cannot be read: said as it is
         except ImportError as exc:
-            raise CannotConnect(params.display(), f"the {params.vendor} driver is not installed ({exc.name})") from None
+            raise DriverUnavailable(params.display(), f"the {params.vendor} driver is not installed ({exc})") from None
         except Exception as exc:  # noqa: BLE001 -- every driver has its own errors for this
             detail = params.error_text(exc) or type(exc).__name__
             raise CannotConnect(params.display(), detail, check=self.vendor.connect_check) from None
@@ -150,6 +152,11 @@ class Target(ABC):
 
     @abstractmethod
     def server_version(self) -> str: ...
+
+    def driver_name(self) -> str | None:
+        """The driver and its version where the operator chooses one ("PyMySQL 1.1.1"), for
+        the preflight report and the journal; None where there is no choice."""
+        return None
 
     def pooler_in_the_way(self) -> str | None:
         """Why the connection goes through a connection pooler rather than straight to the
