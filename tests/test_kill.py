@@ -111,8 +111,10 @@ def test_kill_at_every_point_in_turn_then_resume(forwards: Path, reference: Refe
     with fresh_database() as db:
         while passed < len(points):
             point = _killed_in_a_fork(forwards, database_url(db), 1, passed=frozenset(points[:passed]))
-            where = f"chain: killed after point {passed}, at {point}"
-            assert point in points, where  # the run ended, or passed a point the reference did not
+            where = f"chain: the run after point {passed} of {len(points)}"
+            assert point is not None, f"{where} ended without being killed (its traceback is above)"
+            assert point in points, f"{where} was killed at {point}, a point the uninterrupted run did not pass"
+            where += f", killed at {point}"
             number = points.index(point) + 1
             # A resumed run may rightly not pass a point again (a statement found done): kill there alone, below.
             missed += range(passed + 1, number)
