@@ -28,7 +28,19 @@ def kill_point(event: Event) -> tuple[str, object, object]:
     return event.name, event.data.get("migration"), event.data.get("index")
 
 
-def run_until_killed(path: str, url: str, kinds: set[str], wanted: int, delay: float | None = None) -> None:
+def run_until_killed(
+    path: str,
+    url: str,
+    kinds: set[str],
+    wanted: int,
+    delay: float | None = None,
+    *,
+    passed: frozenset[tuple[str, object, object]] = frozenset(),
+    report: int | None = None,
+) -> None:
+    """Die at the Nth point of the given kinds, not counting the points in ``passed``
+    (those an earlier, killed run went through); the point is written to the file
+    descriptor ``report`` first, if given."""
     seen: set[tuple[str, object, object]] = set()
 
     def die() -> None:
@@ -36,9 +48,11 @@ def run_until_killed(path: str, url: str, kinds: set[str], wanted: int, delay: f
 
     def sink(event: Event) -> None:
         point = kill_point(event)
-        if event.name in kinds and point not in seen:  # a retry's events are the same points again
+        if event.name in kinds and point not in seen and point not in passed:  # a retry passes them again
             seen.add(point)
             if len(seen) == wanted:
+                if report is not None:
+                    os.write(report, repr(point).encode())
                 if delay is None:
                     die()
                 threading.Timer(delay, die).start()

@@ -5,6 +5,7 @@ again ends exactly where an uninterrupted run ends."""
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import subprocess
@@ -23,15 +24,22 @@ from byhand.runbook import parse_runbook
 from kill_apply import kill_point, run_until_killed
 from support import VENDOR, apply, byhand, database_url, fresh_database, midway, target_for
 
-#: Kill at every Nth point (1 = every statement boundary); scripts/test.sh samples on the
-#: Django 6.x lanes, where the runbook differs little, to keep CI short.
+#: Besides the chain over every point (below), every Nth point is killed in a run of its
+#: own from an empty database, and its resume followed to the end (1: every point).
+#: scripts/test.sh uses 10 on the Django 5.2 lanes and 40 on the 6.x lanes, where the
+#: runbook differs little.
 STRIDE = int(os.environ.get("BYHAND_KILL_STRIDE", "1"))
+#: "0" leaves the chain out: scripts/test.sh runs it on the Django 5.2 lanes only
+#: (byhand apply has no Django in it).
+CHAIN = os.environ.get("BYHAND_KILL_CHAIN", "1") != "0"
 #: Before each statement, after it (executed, its transaction and journal row not yet
 #: committed), and after each migration's commit.
 KINDS = ("statement-started", "statement-done", "migration-done")
 KILLER = Path(__file__).with_name("kill_apply.py")
+TRANSACTIONAL = VENDOR != "mysql"
 
 Snapshot = tuple[str, frozenset[tuple[str, str]]]
+Point = tuple[str, object, object]
 
 
 def snapshot(settings: dict[str, Any]) -> Snapshot:
@@ -43,61 +51,109 @@ def snapshot(settings: dict[str, Any]) -> Snapshot:
         target.close()
 
 
-def reference(path: Path) -> tuple[list[tuple[str, str | None]], set[Snapshot], Snapshot]:
-    """An uninterrupted run: its kill points, the state after each migration, the final state."""
-    points: list[tuple[str, str | None]] = []
-    seen: set[tuple[str, object, object]] = set()
-    boundaries: set[Snapshot] = set()
-    with fresh_database() as db:
+class Reference:
+    """An uninterrupted run: its kill points in order, the state after each migration, the final state."""
 
-        def sink(event: Event) -> None:
-            point = kill_point(event)
-            if event.name in KINDS and point not in seen:  # as kill_apply counts
-                seen.add(point)
-                points.append((event.name, event.data.get("migration")))
-            if event.name in ("run-started", "migration-done"):
-                boundaries.add(snapshot(db))
-
-        apply(path, db, watch=sink, skip_manual_steps=True)
-        final = snapshot(db)
-    return points, boundaries, final
-
-
-def test_kill_at_every_statement_boundary_then_resume(forwards: Path) -> None:
-    """SIGKILL before, after and between statements; then the same runbook finishes the job."""
-    points, boundaries, final = reference(forwards)
-    runbook = parse_runbook(forwards.read_text())
-    # The reference run passed through every migration, so each has kill points before and after it.
-    assert {migration for _kind, migration in points} >= {b.migration for b in runbook.migrations}
-    atomic = {b.migration for b in runbook.blocks if b.atomic}
-    transactional = VENDOR != "mysql"
-    for number in range(1, len(points) + 1, STRIDE):
-        kind, migration = points[number - 1]
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.points: list[Point] = []
+        self.boundaries: set[Snapshot] = set()
         with fresh_database() as db:
-            where = f"killed at point {number}: {kind} of {migration}"
-            assert _killed_in_a_fork(forwards, database_url(db), number), where
-            schema, rows = snapshot(db)
-            # django_migrations always holds the rows of a prefix of the plan ...
-            assert rows in {r for _, r in boundaries}, where
-            # ... and, for atomic migrations on transactional DDL, exactly the schema that goes with them.
-            if transactional and migration in atomic:
-                assert (schema, rows) in boundaries, where
-            apply(forwards, db, skip_manual_steps=True)
-            assert snapshot(db) == final, where
+
+            def sink(event: Event) -> None:
+                point = kill_point(event)
+                if event.name in KINDS and point not in self.points:  # as kill_apply counts
+                    self.points.append(point)
+                if event.name in ("run-started", "migration-done"):
+                    self.boundaries.add(snapshot(db))
+
+            apply(path, db, watch=sink, skip_manual_steps=True)
+            self.final = snapshot(db)
+        runbook = parse_runbook(path.read_text())
+        # The run passed through every migration, so each has kill points before and after it.
+        assert {migration for _kind, migration, _index in self.points} >= {b.migration for b in runbook.migrations}
+        self.atomic = {b.migration for b in runbook.blocks if b.atomic}
+
+    def check_killed(self, settings: dict[str, Any], point: Point, where: str) -> None:
+        """What a run killed at ``point`` may leave."""
+        schema, rows = snapshot(settings)
+        # django_migrations always holds the rows of a prefix of the plan ...
+        assert rows in {r for _, r in self.boundaries}, where
+        # ... and, for atomic migrations on transactional DDL, exactly the schema that goes with them.
+        if TRANSACTIONAL and point[1] in self.atomic:
+            assert (schema, rows) in self.boundaries, where
+
+    def killed_alone(self, number: int) -> None:
+        """A run from an empty database killed at the given point; the same runbook then finishes the job."""
+        point = self.points[number - 1]
+        where = f"killed at point {number}: {point[0]} of {point[1]}"
+        with fresh_database() as db:
+            assert _killed_in_a_fork(self.path, database_url(db), number) == point, where
+            self.check_killed(db, point, where)
+            apply(self.path, db, skip_manual_steps=True)
+            assert snapshot(db) == self.final, where
 
 
-def _killed_in_a_fork(path: Path, url: str, number: int) -> bool:
-    """Run kill_apply in a forked child (no interpreter start-up per kill point)."""
+@pytest.fixture(scope="module")
+def reference(forwards: Path) -> Reference:
+    return Reference(forwards)
+
+
+def test_kill_at_every_point_in_turn_then_resume(forwards: Path, reference: Reference) -> None:
+    """One database, SIGKILLed at every statement boundary in turn: each run resumes what the
+    killed run before it left and is killed at the next point; a last run finishes the job
+    and ends exactly where an uninterrupted run ends."""
+    if not CHAIN:
+        pytest.skip("BYHAND_KILL_CHAIN=0: the chain runs on the Django 5.2 lanes (byhand apply has no Django in it)")
+    points = reference.points
+    passed = 0  # points[:passed]: where earlier runs of the chain were killed or went through
+    missed: list[int] = []
+    with fresh_database() as db:
+        while passed < len(points):
+            point = _killed_in_a_fork(forwards, database_url(db), 1, passed=frozenset(points[:passed]))
+            where = f"chain: the run after point {passed} of {len(points)}"
+            assert point is not None, f"{where} ended without being killed (its traceback is above)"
+            assert point in points, f"{where} was killed at {point}, a point the uninterrupted run did not pass"
+            where += f", killed at {point}"
+            number = points.index(point) + 1
+            # A resumed run may rightly not pass a point again (a statement found done): kill there alone, below.
+            missed += range(passed + 1, number)
+            passed = number
+            reference.check_killed(db, point, where)
+        apply(forwards, db, skip_manual_steps=True)
+        assert snapshot(db) == reference.final
+    for number in missed:
+        reference.killed_alone(number)
+
+
+def test_kill_at_a_point_then_resume_to_the_end(reference: Reference) -> None:
+    """A run from an empty database SIGKILLed at every STRIDE-th statement boundary; the same
+    runbook then finishes the job, ending exactly where an uninterrupted run ends."""
+    for number in range(1, len(reference.points) + 1, STRIDE):
+        reference.killed_alone(number)
+
+
+def _killed_in_a_fork(path: Path, url: str, number: int, passed: frozenset[Point] = frozenset()) -> Point | None:
+    """Run kill_apply in a forked child (no interpreter start-up per kill point): the point it
+    was SIGKILLed at, or None if it ended otherwise."""
+    read, write = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover -- the child never returns
+        os.close(read)
         try:
-            run_until_killed(str(path), url, set(KINDS), number)
+            run_until_killed(str(path), url, set(KINDS), number, passed=passed, report=write)
         except BaseException:  # noqa: BLE001 -- say why in the output: the run ended before its point
             traceback.print_exc()
         finally:
             os._exit(3)
+    os.close(write)
+    with os.fdopen(read, "rb") as said:
+        told = said.read()
     _, status = os.waitpid(child, 0)
-    return os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    if not (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL):
+        return None
+    point: Point = ast.literal_eval(told.decode())
+    return point
 
 
 def _long_table(settings: dict[str, Any], rows: int) -> None:
