@@ -98,14 +98,7 @@ def test_a_renamed_index_is_name_drift(db: dict[str, Any], capsys: pytest.Captur
         for name, data in _constraints("catalog_category").items()
         if data["index"] and data["columns"] == ["slug"] and not data["unique"]
     )
-    if VENDOR == "postgresql":
-        run(f"ALTER INDEX {q(old)} RENAME TO {q('slug_by_another_name')}")
-    elif VENDOR == "mysql":
-        run(f"ALTER TABLE {q('catalog_category')} RENAME INDEX {q(old)} TO {q('slug_by_another_name')}")
-    else:
-        run(
-            f"DROP INDEX {q(old)}", f"CREATE INDEX {q('slug_by_another_name')} ON {q('catalog_category')} ({q('slug')})"
-        )
+    _rename_index("catalog_category", old, "slug_by_another_name", ["slug"])
     _, differences = verify(capsys)
     found = find(differences, table="catalog_category", kind="renamed")
     assert found["verdict"] == "name-drift"
@@ -252,6 +245,16 @@ def test_database_level_on_delete_has_no_drift_and_its_loss_is_reported(
     found = find(differences, table="catalog_item", kind="changed")
     assert found["detail"].startswith("ON DELETE is ") and found["detail"].endswith(", migrations say CASCADE")
     assert found["migrations"] == ["catalog.0002_change_on_delete"]
+
+
+def _rename_index(table: str, old: str, new: str, columns: list[str]) -> None:
+    """Rename an index by hand (SQLite: drop it and make it again on ``columns``)."""
+    if VENDOR == "postgresql":
+        run(f"ALTER INDEX {q(old)} RENAME TO {q(new)}")
+    elif VENDOR == "mysql":
+        run(f"ALTER TABLE {q(table)} RENAME INDEX {q(old)} TO {q(new)}")
+    else:
+        run(f"DROP INDEX {q(old)}", f"CREATE INDEX {q(new)} ON {q(table)} ({', '.join(q(c) for c in columns)})")
 
 
 def _constraints(table: str) -> dict[str, Any]:
@@ -493,3 +496,112 @@ def _unique_keys(table: str) -> list[str]:
     with connections["default"].cursor() as cursor:
         cursor.execute(f"SHOW INDEX FROM {q(table)} WHERE Non_unique = 0 AND Key_name != 'PRIMARY'")
         return list(dict.fromkeys(str(row[2]) for row in cursor.fetchall()))
+
+
+#: What Django's own backwards names otherwise than its forwards, per vendor, after
+#: `migrate catalog` and `migrate catalog 0001` of scenarios.backwards_names (SQLite makes
+#: the table again, with the names of the state, on each AlterField and AddField).
+_BACKWARDS_NAMES = {
+    "postgresql": [
+        "foreign key catalog_item_category_id_a5ca86ac_fk_catalog_category_id (category_id)",
+        "index catalog_item_category_id_a5ca86ac (category_id)",
+        "index catalog_item_title_tag_c9525b6b_idx (title, tag)",
+        "unique catalog_item_code_key (code)",
+    ],
+    "mysql": [
+        "foreign key catalog_item_category_id_a5ca86ac_fk_catalog_category_id (category_id)",
+        "index catalog_item_title_tag_c9525b6b_idx (title, tag)",
+        "unique code (code)",
+    ],
+    "sqlite": ["index catalog_item_title_tag_c9525b6b_idx (title, tag)"],
+}
+
+
+@pytest.mark.needs_server
+def test_the_names_django_s_own_backwards_gives_are_no_drift(
+    db: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#18.5: `migrate catalog` then `migrate catalog 0001`: going back, Django names what it
+    makes again after the table's later name (an AddField's foreign key after RenameModel),
+    as AlterField does (a unique constraint `_uniq`, not the server's `_key`), and keeps
+    RenameIndex(old_fields=...)'s name. Printed as backwards-names, and verify exits 0."""
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.backwards_names"}):
+        migrate("catalog")
+        migrate("catalog", "0001")
+        status, differences = verify(capsys)
+    assert sorted(d["what"] for d in differences) == _BACKWARDS_NAMES[VENDOR]
+    assert {(d["kind"], d["verdict"], tuple(d["migrations"])) for d in differences} == {
+        ("renamed-by-migrate", "backwards-names", ("catalog.0001_initial",))
+    }
+    index = find(differences, what="index catalog_item_title_tag_c9525b6b_idx (title, tag)")
+    assert index["detail"] == "exists as 'catalog_item_title_tag_idx', the name Django's own backwards gives it"
+    assert status == 0
+
+
+@pytest.mark.needs_server
+def test_what_is_changed_by_hand_after_a_backwards_migrate_is_still_drift(
+    db: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#18.5: after the same backwards, the index RenameIndex left is renamed by hand (name
+    drift) and the unique constraint AlterField made again is made on other columns
+    (missing and unexplained; SQLite keeps it in the table's SQL): exit 1."""
+    table, left, uniq = "catalog_item", "catalog_item_title_tag_idx", "catalog_item_code_c9b960ef_uniq"
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.backwards_names"}):
+        migrate("catalog")
+        migrate("catalog", "0001")
+        _rename_index(table, left, "by_hand_idx", ["title", "tag"])
+        if VENDOR != "sqlite":
+            drop = "CONSTRAINT" if VENDOR == "postgresql" else "INDEX"
+            run(
+                f"ALTER TABLE {q(table)} DROP {drop} {q(uniq)}",
+                f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(uniq)} UNIQUE ({q('code')}, {q('tag')})",
+            )
+        status, differences = verify(capsys)
+    assert status == 1
+    found = find(differences, what="index catalog_item_title_tag_c9525b6b_idx (title, tag)")
+    assert (found["verdict"], found["detail"]) == (
+        "name-drift",
+        "exists as 'by_hand_idx' (same definition, another name)",
+    )
+    if VENDOR != "sqlite":
+        unique = {"postgresql": "catalog_item_code_key", "mysql": "code"}[VENDOR]
+        assert find(differences, what=f"unique {unique} (code)")["verdict"] == "recorded-not-applied"
+        assert find(differences, what=f"unique {uniq} (code, tag)")["verdict"] == "unexplained"
+    others = {d["verdict"] for d in differences if "title_tag" not in d["what"] and "code" not in d["what"]}
+    assert others <= {"backwards-names"}
+
+
+@pytest.mark.needs_server
+def test_a_backwards_name_a_pending_migration_finds_by_its_name_is_drift(
+    db: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#18.5: 0002's backwards code renames 0001's index, and pending 0003 removes it by the
+    name 0001 gives it: Django's own backwards made the name, but migrate would fail on it,
+    so it stays name drift (exit 1) and names 0003."""
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.backwards_referred"}):
+        migrate("catalog")
+        migrate("catalog", "0001")
+        status, differences = verify(capsys)
+    (found,) = differences
+    assert (status, found["what"], found["verdict"]) == (1, "index catalog_item_title_idx (title)", "name-drift")
+    assert found["detail"] == (
+        "exists as 'catalog_item_title_old', the name Django's own backwards gives it,"
+        " but pending catalog.0003_remove_index finds it by the name 'catalog_item_title_idx'"
+    )
+
+
+@pytest.mark.needs_server
+def test_without_a_way_back_another_name_stays_name_drift(
+    db: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#18.5: pending 0002 cannot be unapplied (RunSQL without reverse), so the scratch copy
+    has no backwards to compare with: a primary key renamed by hand is name drift (exit 1),
+    and verify does not fail."""
+    if VENDOR != "postgresql":
+        pytest.skip("MariaDB's primary key is always PRIMARY, SQLite's has no name")
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.irreversible"}):
+        migrate("catalog", "0001")
+        run(f"ALTER TABLE {q('catalog_category')} RENAME CONSTRAINT {q('catalog_category_pkey')} TO {q('by_hand')}")
+        status, differences = verify(capsys)
+    (found,) = differences
+    assert (status, found["what"], found["verdict"]) == (1, "primary key catalog_category_pkey (id)", "name-drift")

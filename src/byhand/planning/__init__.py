@@ -6,6 +6,7 @@ among them) -> ``scratch`` (a schema-only copy of the target) -> ``compiling`` (
 migration rehearsed on the copy through Django's own schema editor; ``recorder`` keeps
 what it sends, ``statement_thread`` runs it in the background) -> a Runbook. Beside it:
 ``history`` (django_migrations rows as SQL), ``recording`` (record / unrecord),
-``verifying`` and ``schema`` (verify: the live schema against the recorded history),
+``verifying``, ``schema``, ``attribution`` and ``replaying`` (verify: the live schema
+against the recorded history; the pending migrations forwards and back on its copy),
 ``manual_steps`` (run-python) and ``signals`` (post-migrate).
 """

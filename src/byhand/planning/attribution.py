@@ -3,7 +3,7 @@ verify names behind a difference."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +21,14 @@ from django.db.migrations.operations import (
     RenameField,
     RenameIndex,
     RenameModel,
+    SeparateDatabaseAndState,
 )
+from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
 from byhand.planning.schema import Difference
 
-__all__ = ["Attribution", "attribute", "touched_by"]
+__all__ = ["Attribution", "attribute", "names_referred", "touched_by"]
 
 
 def _table_of(state: ProjectState, app: str, model: str) -> str:
@@ -119,3 +121,24 @@ def attribute(migrations: list[Migration], start: ProjectState) -> Attribution:
             if created:
                 attribution.created.setdefault(name, []).append((table, what))
     return attribution
+
+
+def names_referred(migrations: list[Migration]) -> dict[str, str]:
+    """Index and constraint name -> the first of ``migrations`` with an operation that
+    finds it by that name (RemoveIndex, RemoveConstraint, RenameIndex's old_name): on a
+    database where it has another name, that migration fails."""
+    referred: dict[str, str] = {}
+    for migration in migrations:
+        for name in _referred_by(migration.operations):
+            referred.setdefault(name, f"{migration.app_label}.{migration.name}")
+    return referred
+
+
+def _referred_by(operations: Sequence[Operation]) -> Iterator[str]:
+    for operation in operations:
+        if isinstance(operation, (RemoveIndex, RemoveConstraint)):
+            yield str(operation.name)
+        elif isinstance(operation, RenameIndex) and operation.old_name:
+            yield str(operation.old_name)
+        elif isinstance(operation, SeparateDatabaseAndState):
+            yield from _referred_by(operation.database_operations)

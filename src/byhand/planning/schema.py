@@ -9,7 +9,7 @@ from typing import Any
 
 from byhand.vendors import get_vendor
 
-__all__ = ["Difference", "Schema", "compare_schemas", "find_object", "snapshot"]
+__all__ = ["Difference", "Schema", "compare_schemas", "find_object", "object_name", "snapshot"]
 
 Schema = dict[str, dict[str, Any]]  # table -> {"columns": {...}, "constraints": {...}}
 
@@ -18,12 +18,12 @@ Schema = dict[str, dict[str, Any]]  # table -> {"columns": {...}, "constraints":
 class Difference:
     """One thing the live schema has, lacks or has otherwise than the recorded migrations imply."""
 
-    kind: str  # missing, extra, changed, renamed, partly-recorded-squash
+    kind: str  # missing, extra, changed, renamed, renamed-by-migrate, partly-recorded-squash
     table: str
     what: str  # "table", "column price", "index shop_book_promo_idx", ...
     detail: str
     migrations: tuple[str, ...] = ()  # the migration(s) that create or change it
-    verdict: str = ""  # recorded-not-applied, applied-not-recorded, name-drift, unexplained, ...
+    verdict: str = ""  # recorded-not-applied, applied-not-recorded, name-drift, backwards-names, unexplained, ...
 
     def describe(self) -> str:
         by = f" ({', '.join(self.migrations)})" if self.migrations else ""
@@ -166,12 +166,23 @@ def find_object(schema: Schema, table: str, what: str) -> Any:
     return None
 
 
+def object_name(what: str) -> str | None:
+    """The name of the constraint or index a Difference's ``what`` labels, or None (a
+    table, a column)."""
+    for _flag, kind in (*_KINDS, ("", "index")):
+        if what.startswith(f"{kind} ") and " (" in what:
+            return what[len(kind) + 1 : what.rfind(" (")]
+    return None
+
+
 # -- comparing ----------------------------------------------------------------------------
 
 
-def compare_schemas(expected: Schema, live: Schema) -> Iterator[Difference]:
+def compare_schemas(expected: Schema, live: Schema, *, returned: Schema | None = None) -> Iterator[Difference]:
     """Every difference, unattributed: missing/extra tables, columns, constraints; a
-    constraint with the same definition under another name is a rename (name drift)."""
+    constraint with the same definition under another name is a rename (name drift),
+    "renamed-by-migrate" when ``returned`` (the expected schema as Django's own backwards
+    leaves it, see verifying) has it under that name and not under the expected one."""
     for table in sorted(expected.keys() - live.keys()):
         yield Difference("missing", table, "table", "the table does not exist")
     for table in sorted(live.keys() - expected.keys()):
@@ -187,10 +198,13 @@ def compare_schemas(expected: Schema, live: Schema) -> Iterator[Difference]:
             for label, a, b in (("type", w[0], h[0]), ("null", w[1], h[1]), ("default", w[2], h[2])):
                 if a != b:
                     yield Difference("changed", table, f"column {column}", f"{label} is {b!r}, migrations say {a!r}")
-        yield from _compare_constraints(table, want["constraints"], have["constraints"])
+        back = (returned or {}).get(table, {}).get("constraints", {})
+        yield from _compare_constraints(table, want["constraints"], have["constraints"], back)
 
 
-def _compare_constraints(table: str, want: dict[str, Any], have: dict[str, Any]) -> Iterator[Difference]:
+def _compare_constraints(
+    table: str, want: dict[str, Any], have: dict[str, Any], back: dict[str, Any]
+) -> Iterator[Difference]:
     yield from _compare_unnamed_checks(
         table,
         {name: sig for name, sig in want.items() if _is_unnamed(sig)},
@@ -207,6 +221,10 @@ def _compare_constraints(table: str, want: dict[str, Any], have: dict[str, Any])
         same = [other for other, sig in unmatched_have.items() if sig == signature]
         if same:
             del unmatched_have[same[0]]
+            if back.get(same[0]) == signature and name not in back:
+                detail = f"exists as {same[0]!r}, the name Django's own backwards gives it"
+                yield Difference("renamed-by-migrate", table, _label(name, signature), detail)
+                continue
             detail = f"exists as {same[0]!r} (same definition, another name)"
             yield Difference("renamed", table, _label(name, signature), detail)
         else:

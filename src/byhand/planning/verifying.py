@@ -4,7 +4,7 @@ difference."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,17 +17,21 @@ from django.db.migrations.state import ProjectState
 
 from byhand.exceptions import RehearsalError
 from byhand.operating.journal import DEFAULT_TABLE
-from byhand.planning.attribution import Attribution, attribute
+from byhand.planning.attribution import Attribution, attribute, names_referred
 from byhand.planning.history import records_of
-from byhand.planning.schema import Difference, Schema, compare_schemas, find_object, snapshot
+from byhand.planning.replaying import Pending, apply_pending, unapply_pending
+from byhand.planning.schema import Difference, Schema, compare_schemas, find_object, object_name, snapshot
 from byhand.planning.scratch import check_on_scratch, use_database
 from byhand.planning.states import fewer_collections, project_state
 from byhand.vendors import get_vendor
 from byhand.vendors.base import SCRATCH_PREFIX
 
-__all__ = ["DriftReport", "verify_database"]
+__all__ = ["INFORMATIONAL", "DriftReport", "verify_database"]
 
 Key = tuple[str, str]
+
+#: Verdicts that are printed but are no drift (verify exits 0 with only these).
+INFORMATIONAL = frozenset({"backwards-names"})
 
 
 @dataclass
@@ -72,7 +76,8 @@ class DriftReport:
 
     @property
     def clean(self) -> bool:
-        return not self.differences
+        """No difference but those an ordinary migrate makes itself (INFORMATIONAL)."""
+        return all(d.verdict in INFORMATIONAL for d in self.differences)
 
 
 def _ignored_tables(executor: MigrationExecutor, journal_table: str) -> set[str]:
@@ -159,24 +164,23 @@ def verify_database(
     done, orphans = _recorded_closure(executor, full_plan, applied)
     pending = [m for m in full_plan if (m.app_label, m.name) not in applied]
     server = scratch_database or database
-    start, expected, (created_by_pending, made_by_pending) = _on_scratch(
-        database, server, scratch_prefix, done, pending, ignore
-    )
+    start, expected, ran, returned = _on_scratch(database, server, scratch_prefix, done, pending, ignore, live)
     attribution = attribute(done, start)
     report = DriftReport(
         database=database,
         recorded=len(recorded),
         live=live,
         created_by_recorded=attribution.created,
-        created_by_pending=created_by_pending,
-        made_by_pending=made_by_pending,
+        created_by_pending=ran.found,
+        made_by_pending=ran.made,
     )
     report.differences.extend(_partly_recorded_squashes(executor, recorded))
     report.differences.extend(orphans)
-    found = list(compare_schemas(expected, live))
+    found = list(compare_schemas(expected, live, returned=returned))
     report.extra_or_changed = {(d.table, d.what) for d in found if d.kind in ("extra", "changed")}
+    referred = names_referred(pending)
     for difference in found:
-        report.differences.append(_judge(difference, attribution, report))
+        report.differences.append(_judge(difference, attribution, report, referred))
     return report
 
 
@@ -187,10 +191,12 @@ def _on_scratch(
     done: list[Migration],
     pending: list[Migration],
     ignore: set[str],
-) -> tuple[ProjectState, Schema, tuple[dict[tuple[str, str], str], dict[tuple[str, str], Any]]]:
+    live: Schema,
+) -> tuple[ProjectState, Schema, Pending, Schema | None]:
     """On an empty scratch database (``prefix``<pid>_<random> on ``server_alias``'s server,
     dropped afterwards): the start state, the schema the recorded migrations ``done`` make,
-    and what each ``pending`` migration would add."""
+    what each ``pending`` migration would add, and, when ``live`` has something of it
+    under another name, the schema once the pending migrations are unapplied again."""
     connection = connections[database]
     vendor = get_vendor(connection.vendor)
     server = connections[server_alias]
@@ -205,58 +211,35 @@ def _on_scratch(
             except Exception as exc:
                 raise RehearsalError(f"could not migrate the scratch database to the recorded set: {exc}") from exc
             expected = snapshot(copy, ignore=ignore)
-            return start, expected, _pending_objects(scratch_executor, copy, pending, state, ignore, expected)
+            renamed = any(d.kind == "renamed" for d in compare_schemas(expected, live))
+            ran = apply_pending(
+                scratch_executor, copy, pending, state, ignore=ignore, before=expected, keep_states=renamed
+            )
+            returned = unapply_pending(scratch_executor, copy, ran, ignore=ignore) if renamed else None
+            return start, expected, ran, returned
     finally:
         vendor.drop_scratch(scratch, server=server)
 
 
-def _pending_objects(
-    executor: MigrationExecutor,
-    connection: Any,
-    pending: list[Migration],
-    state: ProjectState,
-    ignore: set[str],
-    before: Schema,
-) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], Any]]:
-    """(table, what) -> the pending migration that would create or change it, and the
-    object as that migration leaves it, found by applying the pending migrations one by
-    one to the scratch copy."""
-    found: dict[tuple[str, str], str] = {}
-    made: dict[tuple[str, str], Any] = {}
-    previous = before
-    for migration in pending:
-        executed: list[str] = []
-        try:
-            with connection.execute_wrapper(_keeping(executed)):
-                state = executor.apply_migration(state, migration)
-        except Exception:  # noqa: BLE001 -- a pending migration that fails here explains nothing
-            break
-        # Only what the migration's SQL names is introspected again.
-        now = snapshot(connection, ignore=ignore, since=previous, touched="\n".join(executed))
-        for difference in compare_schemas(previous, now):
-            key = (difference.table, difference.what)
-            if difference.kind in ("extra", "changed", "renamed") and key not in found:
-                found[key] = f"{migration.app_label}.{migration.name}"
-                made[key] = find_object(now, difference.table, difference.what)
-        previous = now
-    return found, made
+_VERDICTS = {
+    "missing": "recorded-not-applied",
+    "changed": "changed",
+    "renamed": "name-drift",
+    "renamed-by-migrate": "backwards-names",
+    "extra": "unexplained",
+}
 
 
-def _keeping(executed: list[str]) -> Callable[..., Any]:
-    """An execute wrapper that keeps the text of each statement in ``executed``."""
-
-    def keep(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
-        executed.append(str(sql))
-        return execute(sql, params, many, context)
-
-    return keep
-
-
-_VERDICTS = {"missing": "recorded-not-applied", "changed": "changed", "renamed": "name-drift", "extra": "unexplained"}
-
-
-def _judge(difference: Difference, attribution: Attribution, report: DriftReport) -> Difference:
+def _judge(
+    difference: Difference, attribution: Attribution, report: DriftReport, referred: dict[str, str]
+) -> Difference:
     key = (difference.table, difference.what)
+    name = object_name(difference.what)
+    if difference.kind == "renamed-by-migrate" and name in referred:
+        # Django's own backwards named it so, but a pending migration finds it by the name
+        # the migrations give it: migrate would fail there.
+        detail = f"{difference.detail}, but pending {referred[name]} finds it by the name {name!r}"
+        return replace(difference, detail=detail, migrations=attribution.find(difference), verdict="name-drift")
     pending = report.created_by_pending.get(key)
     if difference.kind in ("extra", "changed") and pending is not None:
         lacks = report.lacks(pending)

@@ -170,7 +170,10 @@ class Command(BaseCommand):
         else:
             for difference in report.differences:
                 self.stdout.write(difference.describe())
-            verdict = "no drift" if report.clean else f"{len(report.differences)} difference(s)"
+            drift = [d for d in report.differences if d.verdict not in verifying.INFORMATIONAL]
+            verdict = f"{len(drift)} difference(s)" if drift else "no drift"
+            if len(drift) < len(report.differences):
+                verdict += f", {len(report.differences) - len(drift)} name(s) as Django's own backwards gives them"
             self.stdout.write(f"'{database}': {report.recorded} recorded migration(s), {verdict}.")
         if not report.clean:
             sys.exit(1)
