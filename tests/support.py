@@ -59,7 +59,11 @@ def admin_connection(alias: str) -> Any:
     """A connection to the server of ``alias`` that is not inside any test database."""
     settings = dict(connections[alias].settings_dict)
     settings["NAME"] = "postgres" if VENDOR == "postgresql" else ""
-    return connections[alias].__class__(settings, f"{alias}_admin")
+    admin = connections[alias].__class__(settings, f"{alias}_admin")
+    # django.contrib.postgres's connection_created receiver (hstore's type OIDs) looks the
+    # new connection up by its alias: known under it, it is this one.
+    connections[admin.alias] = admin
+    return admin
 
 
 @contextmanager
@@ -413,6 +417,7 @@ def oracle_step(
     with use_database(alias, b):
         run_with_cli(alias, b, path)
         schema_b, rows_b = schema_of(alias), recorded_rows(alias)
+    schema_b.pop("byhand_journal", None)  # byhand's own (run-python between steps), never migrate's
     written = {
         block.migration: masked([s.sql for s in block.steps if s.kind == "schema"], masks)
         for block in runbook.migrations
