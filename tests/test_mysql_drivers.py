@@ -428,9 +428,11 @@ def test_ctrl_c_under_pymysql_returns_at_once_and_the_server_drops_the_lock_wait
             _until(lambda: _waiting_alter(blocker, db["NAME"]))
             child.send_signal(signal.SIGINT)
             began = time.monotonic()
-            _out, err = child.communicate(timeout=10)
+            # "At once": well within the 60 s lock timeout mysqlclient would wait out (a loaded
+            # CI machine took over 10 s to end the process once).
+            _out, err = child.communicate(timeout=45)
             assert child.returncode == 130, err
-            assert time.monotonic() - began < 5
+            assert time.monotonic() - began < 30
             assert "interrupted (Ctrl-C) at shop.0004_book_changes statement 1/12" in err
             _until(lambda: None if _waiting_alter(blocker, db["NAME"]) else 1, seconds=10)
             print(f"the server dropped the orphaned wait after {time.monotonic() - began:.2f}s")
