@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: Django 5.2 (Python 3.11), 6.0 (Python 3.12) and 6.1 (Python 3.13)
 # x SQLite, PostgreSQL, MariaDB, real servers; the oracle on real third-party apps
-# (scripts/realworld.sh, Django 5.2); the wheel as users install it (scripts/wheel.sh).
+# (scripts/realworld.sh, Django 5.2 and 6.1; scripts/realworld_pulp.sh, pulpcore on PostgreSQL);
+# the wheel as users install it (scripts/wheel.sh).
 # Usage: scripts/test.sh [pytest args...]   (BYHAND_SKIP_REALWORLD=1 leaves the real-world apps out)
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -31,16 +32,23 @@ echo "=== lint: ruff check, ruff format --check, mypy --strict (venvs ready afte
 bin="$(dirname "${pythons[5.2]}")"
 "$bin/ruff" check src tests example && "$bin/ruff" format --check src tests example \
   && "$bin/mypy" src || status=1
-# Nine lanes, the real-world apps on each vendor and the wheel: three jobs at a time
+slots="${BYHAND_JOBS:-3}"
+# Nine lanes, the real-world apps on each vendor with Django 5.2 and 6.1, and the wheel:
+# $slots jobs at a time (BYHAND_JOBS, default 3)
 # (each test makes its own databases), the longest first, so that a slot freed by a
 # short job takes the next one instead of waiting for the slowest lane of its series.
 # Each job's log is printed when it ends.
-jobs=(5.2:postgresql 5.2:mariadb 5.2:sqlite 6.0:postgresql 6.0:mariadb 6.1:postgresql 6.1:mariadb)
+jobs=()
 if [ "${BYHAND_SKIP_REALWORLD:-}" != 1 ]; then
   bash scripts/realworld.sh 5.2 --venv-only || exit 1
-  jobs+=(realworld:postgresql realworld:mariadb realworld:sqlite)
+  bash scripts/realworld.sh 6.1 --venv-only || exit 1
+  bash scripts/realworld_pulp.sh --venv-only || exit 1
+  jobs+=(realworld5.2:mariadb realworld6.1:mariadb)
 fi
-jobs+=(6.0:sqlite 6.1:sqlite wheel)
+jobs+=(5.2:postgresql 5.2:mariadb)
+[ "${BYHAND_SKIP_REALWORLD:-}" != 1 ] \
+  && jobs+=(realworld5.2:postgresql realworld6.1:postgresql realworld5.2:sqlite realworld6.1:sqlite pulpcore:postgresql)
+jobs+=(6.0:postgresql 6.1:postgresql 6.0:mariadb 6.1:mariadb 5.2:sqlite 6.0:sqlite 6.1:sqlite wheel)
 declare -A running=()
 failed_jobs=()
 finish_one() {
@@ -51,17 +59,19 @@ finish_one() {
   ((rc == 0)) || { status=1; failed_jobs+=("$job"); }
   case "$job" in
     wheel) echo "=== the wheel: built, installed without Django, the console script (scripts/wheel.sh)" ;;
-    realworld:*) echo "=== real-world apps (tests/realworld), Django 5.2, ${job#*:}" ;;
+    realworld*) local series="${job%%:*}" && echo "=== real-world apps (tests/realworld), Django ${series#realworld}, ${job#*:}" ;;
+    pulpcore:*) echo "=== real-world pulpcore (tests/realworld_pulp), Django 5.2, postgresql" ;;
     *) echo "=== Django ${job%%:*}, ${job#*:}" ;;
   esac
   grep -v '^WARNING: Location' "$reports/${job/:/-}.log"
 }
 for job in "${jobs[@]}"; do
-  ((${#running[@]} < 3)) || finish_one
+  ((${#running[@]} < slots)) || finish_one
   series="${job%%:*}" vendor="${job#*:}"
   case "$job" in
     wheel) bash scripts/wheel.sh "${pythons[5.2]}" ;;
-    realworld:*) BYHAND_REALWORLD_READY=1 REPORTS="$reports" bash scripts/realworld.sh 5.2 "$vendor" ;;
+    realworld*) BYHAND_REALWORLD_READY=1 REPORTS="$reports" bash scripts/realworld.sh "${series#realworld}" "$vendor" ;;
+    pulpcore:*) BYHAND_REALWORLD_READY=1 REPORTS="$reports" bash scripts/realworld_pulp.sh ;;
     *) BYHAND_KILL_STRIDE="${strides[$series]}" BYHAND_KILL_CHAIN="${chains[$series]}" DATABASE_URL="${urls[$vendor]}" "${pythons[$series]}" -m pytest -q \
       -p no:cacheprovider --junitxml="$reports/django${series}-${vendor}.xml" "$@" tests ;;
   esac >"$reports/${job/:/-}.log" 2>&1 &
