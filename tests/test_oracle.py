@@ -198,3 +198,22 @@ def test_a_default_that_reads_rows_runsql_of_the_plan_writes_is_refused(tmp_path
     assert "catalog.0002_default_domain_sql operation 0 (RunSQL)" in str(caught.value)
     assert "SELECT id FROM catalog_domain" in str(caught.value)
     assert not path.exists()
+
+
+@pytest.mark.needs_server
+def test_a_refused_default_names_every_step_that_may_change_what_it_reads(tmp_path: Path) -> None:
+    """Issue 18, item 3, as pulpcore's 0101 has it: a RunSQL naming the table, then the
+    RunPython that makes the row, in one migration. The refusal named only the first (the
+    RunSQL), sending the operator to the wrong step; it names both."""
+    path = tmp_path / "catalog.sql"
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.reading_default_two_steps"}):
+        with fresh_database("default") as database, use_database("default", database):
+            call_command("migrate", "catalog", "0001", database="default", verbosity=0)
+            with pytest.raises(CommandError) as caught:
+                call_command("byhand", "sql", "catalog", "--manual-steps", "-o", str(path))
+    message = str(caught.value)
+    assert (
+        "and catalog.0002_default_domain operation 0 (RunSQL) and the manual step catalog.0002_default_domain:1 "
+        "(scenarios.reading_default.0002_default_domain.create_default_domain), earlier in this plan, may change"
+    ) in message, message
+    assert not path.exists()

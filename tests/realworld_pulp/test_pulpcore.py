@@ -141,6 +141,8 @@ def test_pulpcore(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
             assert not refused.exists()
             assert "alternatecontentsource.pulp_domain in core.0102_add_domain_relations" in message, message
             assert QUERY in message and DOMAIN_MADE in message and "--defaults-from-rehearsal" in message, message
+            # The RunPython that makes the row is named, not only the trigger's RunSQL before it.
+            assert f"the manual step {DOMAIN_MADE}:2" in message, message
 
             first = timed("forwards to 0101", "core", "0101_add_domain", on=(a, b, c))
             assert [

@@ -304,13 +304,15 @@ class _DefaultReads:
         return value
 
     def _changing(self, reads: list[str]) -> str | None:
-        """The first data step of the plan so far that may change what ``reads`` read."""
+        """The data steps of the plan so far that may change what ``reads`` read, named
+        together ("A, B and C"), or None."""
         tables = {name.lower() for sql in reads for name in _TABLE_READ.findall(sql)}
-        for what, statements in self._data_steps:
-            text = " ".join(statements).lower()
-            if any(re.search(rf"\b{re.escape(table)}\b", text) for table in tables):
-                return what
-        return None
+        steps = [
+            what
+            for what, statements in self._data_steps
+            if any(re.search(rf"\b{re.escape(table)}\b", " ".join(statements).lower()) for table in tables)
+        ]
+        return " and ".join([", ".join(steps[:-1]), steps[-1]] if len(steps) > 1 else steps) or None
 
 
 #: A default whose code failed on the scratch copy (it found no row there).
