@@ -151,19 +151,12 @@ def test_a_default_that_reads_rows_a_manual_step_of_the_plan_makes_is_refused(tm
     """Issue 18, item 3, from empty: the row the default reads is made by a manual step of the
     same plan, so neither the scratch copy nor the target holds the value apply time will see.
     byhand sql refuses, naming the migration, the field and the query; nothing written."""
-    path = tmp_path / "catalog.sql"
-    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.reading_default"}):
-        with fresh_database("default") as database, use_database("default", database):
-            call_command("migrate", "catalog", "0001", database="default", verbosity=0)
-            with pytest.raises(CommandError) as caught:
-                call_command("byhand", "sql", "catalog", "--manual-steps", "-o", str(path))
-    message = str(caught.value)
+    message = _refused(tmp_path, "reading_default", "--manual-steps")
     assert "catalog.0003_category_domain" in message
     assert "category.domain" in message
     assert "SELECT id FROM catalog_domain" in message
     assert "catalog.0002_default_domain" in message
     assert "--defaults-from-rehearsal" in message
-    assert not path.exists()
 
 
 @pytest.mark.needs_server
@@ -189,15 +182,9 @@ def test_a_default_that_reads_rows_runsql_of_the_plan_writes_is_refused(tmp_path
     the default reads: the target does not hold it yet, and the scratch copy's key is not the
     one the target will give it. Refused, naming the RunSQL; a plan that starts after it reads
     the target (the previous test)."""
-    path = tmp_path / "catalog.sql"
-    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.reading_default_sql"}):
-        with fresh_database("default") as database, use_database("default", database):
-            call_command("migrate", "catalog", "0001", database="default", verbosity=0)
-            with pytest.raises(CommandError) as caught:
-                call_command("byhand", "sql", "catalog", "-o", str(path))
-    assert "catalog.0002_default_domain_sql operation 0 (RunSQL)" in str(caught.value)
-    assert "SELECT id FROM catalog_domain" in str(caught.value)
-    assert not path.exists()
+    message = _refused(tmp_path, "reading_default_sql")
+    assert "catalog.0002_default_domain_sql operation 0 (RunSQL)" in message
+    assert "SELECT id FROM catalog_domain" in message
 
 
 @pytest.mark.needs_server
@@ -205,15 +192,21 @@ def test_a_refused_default_names_every_step_that_may_change_what_it_reads(tmp_pa
     """Issue 18, item 3, as pulpcore's 0101 has it: a RunSQL naming the table, then the
     RunPython that makes the row, in one migration. The refusal named only the first (the
     RunSQL), sending the operator to the wrong step; it names both."""
-    path = tmp_path / "catalog.sql"
-    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.reading_default_two_steps"}):
-        with fresh_database("default") as database, use_database("default", database):
-            call_command("migrate", "catalog", "0001", database="default", verbosity=0)
-            with pytest.raises(CommandError) as caught:
-                call_command("byhand", "sql", "catalog", "--manual-steps", "-o", str(path))
-    message = str(caught.value)
+    message = _refused(tmp_path, "reading_default_two_steps", "--manual-steps")
     assert (
         "and catalog.0002_default_domain operation 0 (RunSQL) and the manual step catalog.0002_default_domain:1 "
         "(scenarios.reading_default.0002_default_domain.create_default_domain), earlier in this plan, may change"
     ) in message, message
+
+
+def _refused(tmp_path: Path, scenario: str, *options: str) -> str:
+    """byhand sql's refusal for the catalog app of ``scenario`` past its 0001, which
+    migrate made; nothing written."""
+    path = tmp_path / "catalog.sql"
+    with override_settings(MIGRATION_MODULES={"catalog": f"scenarios.{scenario}"}):
+        with fresh_database("default") as database, use_database("default", database):
+            call_command("migrate", "catalog", "0001", database="default", verbosity=0)
+            with pytest.raises(CommandError) as caught:
+                call_command("byhand", "sql", "catalog", *options, "-o", str(path))
     assert not path.exists()
+    return str(caught.value)
