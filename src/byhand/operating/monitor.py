@@ -4,6 +4,7 @@ statement runs longer than a second."""
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -122,6 +123,11 @@ class Watcher(threading.Thread):
         self.stopped.set()
 
     def run(self) -> None:
+        # A signal sent to the process (Ctrl-C, SIGTERM, SIGHUP) goes to a thread that does not
+        # block it; taken here, it would not interrupt the main thread's wait on its socket.
+        # Blocked here, only the main thread can take it.
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
         while not self.stopped.wait(self.tick):
             current = self.current
             if current is None:
