@@ -319,8 +319,9 @@ class _Run:
                 "signed": self.runbook.header.get("signed"),
                 "byhand": __version__,
             }
-            if target.driver_name() is not None:
-                detail["driver"] = target.driver_name()
+            driver = target.driver_name()
+            if driver is not None:
+                detail["driver"] = driver
             entries = [Entry(event="run-started", status="running", detail=detail)]
             entries += [
                 Entry("migration", "skipped", migration=p.block.migration) for p in skipped if p.block.migration
