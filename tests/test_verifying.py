@@ -12,6 +12,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connections, models
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.recorder import MigrationRecorder
 from django.test import override_settings
 
 from byhand.planning.schema import _touched
@@ -65,6 +67,58 @@ def test_a_migrated_database_has_no_drift(db: dict[str, Any], capsys: pytest.Cap
     rows = recorded_rows("default")
     assert verify(capsys) == (0, [])
     assert recorded_rows("default") == rows
+
+
+def scratch_applied(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> tuple[Any, list[str]]:
+    """verify's result, and the migrations applied (on its scratch copy) while it ran: Django's
+    own apply_migration, watched, not replaced."""
+    applied: list[str] = []
+    original = MigrationExecutor.apply_migration
+
+    def watched(self: MigrationExecutor, state: Any, migration: Any, *args: Any, **kwargs: Any) -> Any:
+        applied.append(f"{migration.app_label}.{migration.name}")
+        return original(self, state, migration, *args, **kwargs)
+
+    monkeypatch.setattr(MigrationExecutor, "apply_migration", watched)
+    result = verify(capsys)
+    monkeypatch.setattr(MigrationExecutor, "apply_migration", original)
+    return result, applied
+
+
+@pytest.mark.needs_server
+def test_without_drift_the_pending_migrations_are_not_applied_on_the_scratch_copy(
+    db: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#22.3: no difference needs a pending migration to explain it, so verify migrates its
+    scratch copy to the recorded set only (applying the pending ones too made it cost about
+    as much again). record --check still finds what a pending migration does
+    (test_recording)."""
+    migrate("shop", "0004")  # forwards only: a backwards migrate leaves Django's backwards names
+    recorded = {f"{app}.{name}" for app, name in MigrationRecorder(connections["default"]).applied_migrations()}
+    result, applied = scratch_applied(monkeypatch, capsys)
+    assert result == (0, [])
+    assert "shop.0004_book_changes" in applied
+    assert set(applied) == recorded
+
+
+@pytest.mark.needs_server
+def test_pending_migrations_are_applied_on_the_scratch_copy_only_as_far_as_a_difference_needs(
+    db: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#22.3: shop 0006 applied, its row deleted: its three objects are applied-not-recorded,
+    found by applying 0006 on the scratch copy; 0007 to 0009, pending too, explain nothing
+    more and are not applied there."""
+    migrate("shop", "0006")
+    table = q(MigrationRecorder.Migration._meta.db_table)
+    run(f"DELETE FROM {table} WHERE app = 'shop' AND name = '0006_indexes_constraints'")
+    (status, differences), applied = scratch_applied(monkeypatch, capsys)
+    assert status == 1
+    assert {(d["verdict"], tuple(d["migrations"])) for d in differences} == {
+        ("applied-not-recorded", ("shop.0006_indexes_constraints",))
+    }
+    assert len(differences) == 3, differences
+    assert applied[-1] == "shop.0006_indexes_constraints"
+    assert "shop.0007_sql_and_python" not in applied
 
 
 @pytest.mark.needs_server

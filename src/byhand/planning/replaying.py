@@ -43,12 +43,17 @@ def apply_pending(
     ignore: set[str],
     before: Schema,
     keep_states: bool = False,
+    wanted: set[tuple[str, str]] | None = None,
 ) -> Pending:
     """(table, what) -> the pending migration that would create or change it, and the
     object as that migration leaves it, found by applying the pending migrations one by
-    one to the scratch copy; with ``keep_states``, the state before each too."""
+    one to the scratch copy; with ``keep_states``, the state before each too. With
+    ``wanted``, no further migration is applied once each of those keys is found (what
+    the migration that found it does is then known whole)."""
     result = Pending(schema=before)
     for migration in pending:
+        if wanted is not None and wanted <= result.found.keys():
+            break
         executed: list[str] = []
         earlier = clone_state(state) if keep_states else state  # apply_migration changes ``state`` itself
         try:

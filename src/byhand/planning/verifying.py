@@ -149,10 +149,13 @@ def verify_database(
     scratch_database: str | None = None,
     scratch_prefix: str = SCRATCH_PREFIX,
     journal_table: str = DEFAULT_TABLE,
+    every_pending: bool = False,
 ) -> DriftReport:
     """Read-only on ``database``: its schema against a scratch database of the same server
     migrated to exactly the recorded set; then what pending migrations would create, to
-    tell "applied but not recorded" from "no migration explains it"."""
+    tell "applied but not recorded" from "no migration explains it". With
+    ``every_pending``, what each pending migration creates is found even when no
+    difference needs it (``record --check`` reads it)."""
     connection = connections[database]
     executor = MigrationExecutor(connection)
     recorder = MigrationRecorder(connection)
@@ -164,7 +167,9 @@ def verify_database(
     done, orphans = _recorded_closure(executor, full_plan, applied)
     pending = [m for m in full_plan if (m.app_label, m.name) not in applied]
     server = scratch_database or database
-    start, expected, ran, returned = _on_scratch(database, server, scratch_prefix, done, pending, ignore, live)
+    start, expected, ran, returned = _on_scratch(
+        database, server, scratch_prefix, done, pending, ignore, live, every_pending=every_pending
+    )
     attribution = attribute(done, start)
     report = DriftReport(
         database=database,
@@ -192,11 +197,20 @@ def _on_scratch(
     pending: list[Migration],
     ignore: set[str],
     live: Schema,
+    *,
+    every_pending: bool,
 ) -> tuple[ProjectState, Schema, Pending, Schema | None]:
     """On an empty scratch database (``prefix``<pid>_<random> on ``server_alias``'s server,
     dropped afterwards): the start state, the schema the recorded migrations ``done`` make,
-    what each ``pending`` migration would add, and, when ``live`` has something of it
-    under another name, the schema once the pending migrations are unapplied again."""
+    what the ``pending`` migrations would add, and, when ``live`` has something of it
+    under another name, the schema once the pending migrations are unapplied again.
+
+    The pending migrations are applied only as far as some difference of ``live`` needs
+    them to be explained (all of them with ``every_pending``, or when ``live`` has
+    something under another name: the way back must be Django's whole way back), never
+    when it has none: applying them cost about as much again as the recorded ones, and
+    verify is run most often on a database without drift, before its pending migrations
+    are applied."""
     connection = connections[database]
     vendor = get_vendor(connection.vendor)
     server = connections[server_alias]
@@ -211,15 +225,29 @@ def _on_scratch(
             except Exception as exc:
                 raise RehearsalError(f"could not migrate the scratch database to the recorded set: {exc}") from exc
             expected = snapshot(copy, ignore=ignore)
-            renamed = any(d.kind == "renamed" for d in compare_schemas(expected, live))
+            found = list(compare_schemas(expected, live))
+            renamed = any(d.kind == "renamed" for d in found)
+            wanted = {(d.table, d.what) for d in found if d.kind in _EXPLAINED_BY_PENDING}
+            if not (wanted or every_pending):
+                return start, expected, Pending(schema=expected), None
             ran = apply_pending(
-                scratch_executor, copy, pending, state, ignore=ignore, before=expected, keep_states=renamed
+                scratch_executor,
+                copy,
+                pending,
+                state,
+                ignore=ignore,
+                before=expected,
+                keep_states=renamed,
+                wanted=None if renamed or every_pending else wanted,
             )
             returned = unapply_pending(scratch_executor, copy, ran, ignore=ignore) if renamed else None
             return start, expected, ran, returned
     finally:
         vendor.drop_scratch(scratch, server=server)
 
+
+#: The kinds of difference a pending migration may explain (it creates or changes that object).
+_EXPLAINED_BY_PENDING = ("extra", "changed", "renamed")
 
 _VERDICTS = {
     "missing": "recorded-not-applied",

@@ -141,7 +141,10 @@ class Command(BaseCommand):
         change = recording.plan_record(database=database, app_label=app_label, name=migration_name, unrecord=unrecord)
         if options["check"]:
             report = verifying.verify_database(
-                database, scratch_prefix=options["scratch_prefix"], journal_table=options["journal_table"]
+                database,
+                scratch_prefix=options["scratch_prefix"],
+                journal_table=options["journal_table"],
+                every_pending=True,  # what the migration to record does, even on a database without drift
             )
             change.problems.extend(recording.check_effect(change, report))
         if options["sql"]:
