@@ -132,7 +132,8 @@ def _foreign_table(signature: tuple[Any, ...]) -> str | None:
 
 def _label(name: str, signature: tuple[Any, ...]) -> str:
     kind, columns = signature[0], signature[1]
-    return f"{kind} {name} ({', '.join(columns)})"
+    # Django's SQLite introspection gives an index's expression (lower("title")) as None.
+    return f"{kind} {name} ({', '.join(column or 'an expression' for column in columns)})"
 
 
 def _describe(name: str, signature: tuple[Any, ...]) -> str:
