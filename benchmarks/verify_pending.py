@@ -2,7 +2,7 @@
 """Time ``byhand verify`` with tens of pending migrations on real apps (issue 22, item 3).
 
     python benchmarks/verify_pending.py --python .venv-realworld52/bin/python \
-        [--database-url URL ...] [--rounds 3] [--baseline-src DIR]
+        [--database-url URL ...] [--rounds 3] [--baseline-src DIR] [--drift]
 
 The project is tests/realworld (wagtail, django-cms, allauth, oauth-toolkit, ... 318
 migrations; install it with ``scripts/realworld.sh 5.2``). Per vendor, on one database:
@@ -14,6 +14,11 @@ first ``migrate`` (every migration, from empty) is timed too, once. verify
 must not fail, and must report exactly what the baseline reports (Django's own backwards
 leaves some indexes under other names: issue 18, item 5). The report gives medians and verify / migrate (issue 22's
 goal: at most 1.5). For PostgreSQL and MariaDB the URL names a database this makes and drops.
+
+Without drift, verify needs no pending migration to explain a difference, and applies none
+on its scratch copy. With --drift, an index no migration makes is added by hand to a
+recorded table before verify (and dropped before ``migrate``): verify then applies every
+pending migration on its scratch copy looking for one that makes it, its worst case.
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ BACKWARDS = [
     ("easy_thumbnails", "zero"),
 ]
 GOAL = 1.5
+#: --drift: an index no migration makes, on a table the BACKWARDS leave in place.
+DRIFT_INDEX = "byhand_bench_drift_idx"
+DRIFT_TABLE, DRIFT_COLUMN = "wagtailcore_page", "title"
 
 
 def run(python: str, src: Path, url: str, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
@@ -70,24 +78,41 @@ def checked(what: str, result: tuple[float, subprocess.CompletedProcess[str]]) -
     return seconds
 
 
-def server(url: str, sql: str) -> None:
+def server(url: str, sql: str, *, database: str = "") -> None:
     parts = urlsplit(url)
     if parts.scheme.startswith("postgres"):
         command = ["psql", "-h", parts.hostname or "127.0.0.1", "-U", parts.username or "postgres", "-qc", sql]
+        command += ["-d", database] if database else []
     else:
         command = ["mariadb", "-h", parts.hostname or "127.0.0.1", "-u", parts.username or "root", "-e", sql]
+        command += [database] if database else []
     subprocess.run(command, check=True, capture_output=True)
 
 
-def measure(python: str, url: str, rounds: int, baseline: Path | None) -> dict[str, list[float]]:
+def drift(url: str, *, add: bool) -> None:
+    """The --drift index, added (before verify) or dropped (before migrate), through the server's CLI."""
+    parts = urlsplit(url)
+    if add:
+        sql = f"CREATE INDEX {DRIFT_INDEX} ON {DRIFT_TABLE} ({DRIFT_COLUMN})"
+    else:
+        sql = f"DROP INDEX {DRIFT_INDEX}" + ("" if parts.scheme.startswith("postgres") else f" ON {DRIFT_TABLE}")
+    if parts.scheme.startswith("sqlite"):
+        subprocess.run(["sqlite3", parts.path, sql], check=True, capture_output=True)
+    else:
+        server(url, sql, database=parts.path.lstrip("/"))
+
+
+def measure(python: str, url: str, rounds: int, baseline: Path | None, *, drifted: bool) -> dict[str, list[float]]:
     src = ROOT / "src"
     times: dict[str, list[float]] = {"migrate": [], "verify": [], "verify (baseline)": []}
     times["migrate (all, from empty)"] = [checked("migrate", run(python, src, url, "migrate", "--verbosity", "0"))]
     for number in range(rounds):
         for app, target in BACKWARDS:
             checked(f"migrate {app} {target}", run(python, src, url, "migrate", app, target, "--verbosity", "0"))
+        if drifted:
+            drift(url, add=True)
         seconds, verified = run(python, src, url, "byhand", "verify")
-        if verified.returncode not in (0, 1):  # 1: drift (Django's own backwards renames some indexes)
+        if verified.returncode not in (0, 1) or (drifted and DRIFT_INDEX not in verified.stdout):
             sys.exit(f"verify failed:\n{verified.stdout[-3000:]}\n{verified.stderr[-2000:]}")
         times["verify"].append(seconds)
         if baseline is not None:
@@ -95,6 +120,8 @@ def measure(python: str, url: str, rounds: int, baseline: Path | None) -> dict[s
             if before.stdout != verified.stdout:
                 sys.exit(f"verify reports otherwise than the baseline:\n{verified.stdout}\n---\n{before.stdout}")
             times["verify (baseline)"].append(seconds)
+        if drifted:
+            drift(url, add=False)
         migrated = run(python, src, url, "migrate")
         times["migrate"].append(checked("migrate", migrated))
         pending = migrated[1].stdout.count("  Applying ")
@@ -109,6 +136,7 @@ def main() -> int:
     parser.add_argument("--database-url", action="append", help="repeat for several vendors (default: SQLite)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline-src", type=Path, help="another commit's src folder, timed side by side")
+    parser.add_argument("--drift", action="store_true", help="an index no migration makes is added before verify")
     args = parser.parse_args()
     for url in args.database_url or ["sqlite:////tmp/byhand_verify_pending.sqlite3"]:
         name = urlsplit(url).path.lstrip("/")
@@ -119,7 +147,7 @@ def main() -> int:
             server(url, f"CREATE DATABASE {name}")
         try:
             print(f"{url.split(':')[0]}:", flush=True)
-            times = measure(args.python, url, args.rounds, args.baseline_src)
+            times = measure(args.python, url, args.rounds, args.baseline_src, drifted=args.drift)
         finally:
             if url.startswith("sqlite"):
                 Path("/" + name).unlink(missing_ok=True)
