@@ -1,20 +1,33 @@
 """Issue 16, the planning side found wrong by a new user: run-python runs any step anywhere
-(#16.16), verify misses length changes and prints driver codes (#16.17), the scratch
+(#16.16), and twice, verify misses length changes and prints driver codes (#16.17), the scratch
 database's name cannot be given a prefix (#16.18). Black-box: manage.py in subprocesses."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 import secrets
+import socket
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support import VENDOR, fresh_database
-from trust_helpers import PROBE_0001, Project, journal_rows, manage, manage_env, scalar, session
+from support import VENDOR, database_url, fresh_database
+from trust_helpers import (
+    PROBE_0001,
+    Project,
+    byhand,
+    example_runbook,
+    journal_rows,
+    manage,
+    manage_env,
+    scalar,
+    session,
+)
 
 pytestmark = pytest.mark.needs_server
 
@@ -262,6 +275,154 @@ def test_a_failing_step_is_journaled_as_failed(tmp_path: Path) -> None:
         ("started", "probe.0002_fail", 0, "forwards", None, [], None, None),
         ("failed", "probe.0002_fail", 0, "forwards", None, None, [], "ValueError: no price list"),
     ]
+
+
+# -- run-python run twice: the second run repeats the data migration -------------------------------
+
+OPERATOR = f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def done_at(row: dict[str, Any]) -> str:
+    """A journal row's finished_at as run-python's refusal quotes it: UTC, to the second."""
+    value = row["finished_at"]
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def already_ran(row: dict[str, Any]) -> str:
+    """What the refusal and the forced row say of the forwards run that is done."""
+    return f"it already ran forwards, done at {done_at(row)} by {OPERATOR}"
+
+
+def test_run_python_refuses_a_step_already_done_in_that_direction() -> None:
+    """The same run-python again (shell history, a second operator): refused (exit 2) naming the
+    step, when and by whom it ran and what to do; the function ran once, nothing was journaled."""
+    with fresh_database() as db:
+        migrate(db, "shop", "0006")
+        first = manage(db, "byhand", "run-python", STEP)
+        before = journal_rows(db)
+        again = manage(db, "byhand", "run-python", STEP)
+        new_rows = len(journal_rows(db)) - len(before)
+        facts = {"exits": (first.returncode, again.returncode), "Ada rows": authors(db), "new rows": new_rows}
+    assert facts == {"exits": (0, 2), "Ada rows": 1, "new rows": 0}, first.stderr[-800:] + again.stderr[-800:]
+    assert again.stderr.strip() == (
+        f"CommandError: refusing to run {STEP} forwards: {already_ran(before[-1])}, and nothing has run it "
+        "backwards since. Nothing was run. Its work is in the database: go on with byhand apply RUNBOOK "
+        f"--manual-step-done {STEP}. To run it again on purpose, run again with --force REASON (the reason is "
+        "kept in byhand_journal)."
+    )
+
+
+def test_run_python_force_runs_a_done_step_again_and_journals_the_reason() -> None:
+    """--force REASON runs a step that is done again: journaled forced, with the reason and the
+    earlier run it overrode, then done."""
+    reason = "Ada deleted by hand after the first run"
+    with fresh_database() as db:
+        migrate(db, "shop", "0006")
+        first = manage(db, "byhand", "run-python", STEP)
+        with session(db) as s:
+            s.execute("DELETE FROM shop_author WHERE name = 'Ada'")
+        forced = manage(db, "byhand", "run-python", STEP, "--force", reason)
+        facts = {"exits": (first.returncode, forced.returncode), "Ada rows": authors(db)}
+        rows, done = run_python_rows(db), journal_rows(db)[1]
+    assert facts == {"exits": (0, 0), "Ada rows": 1}, first.stderr[-800:] + forced.stderr[-800:]
+    migration, ran = "shop.0007_sql_and_python", [f"shop.migrations.{ADD}"]
+    assert rows == [
+        ("started", migration, 3, "forwards", None, [], None, None),
+        ("done", migration, 3, "forwards", None, None, ran, None),
+        ("forced", migration, 3, "forwards", reason, [already_ran(done)], None, None),
+        ("done", migration, 3, "forwards", reason, None, ran, None),
+    ]
+
+
+FAIL_ONCE_0002 = """\
+import os
+
+from django.db import migrations
+
+
+def add_item(apps, schema_editor):
+    apps.get_model("probe", "Item").objects.using(schema_editor.connection.alias).create(n=1)
+    if os.environ.get("PROBE_FAIL"):
+        raise ValueError("no price list")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("probe", "0001_initial")]
+    operations = [migrations.RunPython(add_item, migrations.RunPython.noop)]
+"""
+
+
+def test_a_step_that_failed_may_run_again(tmp_path: Path) -> None:
+    """A run that failed is no reason to refuse the next: it runs, and only then is the step
+    done. On MariaDB the function has no transaction around it: the row it wrote before
+    failing stays (README, run-python)."""
+    project = Project(
+        tmp_path / "project", {"probe": {"0001_initial.py": PROBE_0001, "0002_fail_once.py": FAIL_ONCE_0002}}
+    )
+    step = "probe.0002_fail_once:0"
+    with fresh_database() as db:
+        project.migrate(db, "probe", "0001")
+        failed = project.manage(db, "byhand", "run-python", step, env={**project.env(db), "PROBE_FAIL": "1"})
+        left = int(scalar(db, "SELECT COUNT(*) FROM probe_item"))
+        again = project.manage(db, "byhand", "run-python", step)
+        third = project.manage(db, "byhand", "run-python", step)
+        items = (left, int(scalar(db, "SELECT COUNT(*) FROM probe_item")))
+        facts = {"exits": (failed.returncode, again.returncode, third.returncode), "items": items}
+        statuses = [row[0] for row in run_python_rows(db)]
+    left_by_failure = 1 if VENDOR == "mysql" else 0
+    expected = {"exits": (1, 0, 2), "items": (left_by_failure, left_by_failure + 1)}
+    assert facts == expected, failed.stderr[-400:] + again.stderr[-400:] + third.stderr[-400:]
+    assert statuses == ["started", "failed", "started", "done"]
+    assert f"refusing to run {step} forwards: it already ran forwards" in third.stderr, third.stderr[-800:]
+
+
+def test_a_step_run_backwards_since_may_run_forwards_again() -> None:
+    """Forwards, then --backwards (done), then forwards again: allowed, the latest done run is
+    backwards; a fourth run, forwards again, is refused."""
+    with fresh_database() as db:
+        migrate(db, "shop", "0006")
+        runs = [manage(db, "byhand", "run-python", STEP)]
+        migrate(db, "shop", "0007", "--fake")
+        runs.append(manage(db, "byhand", "run-python", STEP, "--backwards"))
+        migrate(db, "shop", "0006", "--fake")
+        runs.append(manage(db, "byhand", "run-python", STEP))
+        added = authors(db)
+        runs.append(manage(db, "byhand", "run-python", STEP))
+        facts = {"exits": [done.returncode for done in runs], "Ada rows": (added, authors(db))}
+    assert facts == {"exits": [0, 0, 0, 2], "Ada rows": (1, 1)}, "".join(done.stderr[-400:] for done in runs)
+
+
+FILL = "shop.0007_sql_and_python:4"  # fill_pages; its reverse is a no-op, so no backwards step
+
+
+def test_a_step_may_run_again_once_apply_moved_the_database_across_its_migration(tmp_path: Path) -> None:
+    """A step whose reverse is a no-op has no backwards run: once apply has recorded its migration
+    and a backwards runbook unrecorded it, the database is before the step again and it runs
+    forwards again; once more is refused."""
+    with fresh_database() as db:
+        migrate(db, "shop", "0006")
+        forwards = example_runbook(db, tmp_path / "forwards.sql", "shop", "0007")
+        url = database_url(db)
+        steps = [
+            byhand("apply", str(forwards), "--database-url", url),
+            manage(db, "byhand", "run-python", STEP),
+            byhand("apply", str(forwards), "--database-url", url, "--manual-step-done", STEP),
+            manage(db, "byhand", "run-python", FILL),
+            byhand("apply", str(forwards), "--database-url", url, "--manual-step-done", FILL),
+        ]
+        backwards = example_runbook(db, tmp_path / "backwards.sql", "shop", "0006")
+        steps += [
+            byhand("apply", str(backwards), "--database-url", url),
+            manage(db, "byhand", "run-python", STEP, "--backwards"),
+            byhand("apply", str(backwards), "--database-url", url, "--manual-step-done", STEP),
+            manage(db, "byhand", "run-python", FILL),
+            manage(db, "byhand", "run-python", FILL),
+        ]
+    exits = [done.returncode for done in steps]
+    assert exits == [4, 0, 4, 0, 0, 4, 0, 0, 0, 2], "".join(done.stderr[-400:] for done in steps)
+    assert f"refusing to run {FILL} forwards: it already ran forwards" in steps[-1].stderr
 
 
 # -- #16.17 verify compares and prints types as the database names them ----------------------------

@@ -20,6 +20,7 @@ __all__ = [
     "GaveUpOnLocks",
     "Interrupted",
     "IrreversibleMigrations",
+    "ManualStepAlreadyRun",
     "ManualStepOutOfPlace",
     "ManualStepPending",
     "ManualStepsRequired",
@@ -82,6 +83,22 @@ class ManualStepOutOfPlace(ByhandError):
         super().__init__(
             f"refusing to run {step} {direction}: {'; '.join(self.problems)}. Nothing was run. If the "
             f"database really is at that step, run again with --force REASON (the reason is kept in {journal_table})."
+        )
+
+
+class ManualStepAlreadyRun(ByhandError):
+    """run-python was asked for a manual step whose last run, in that direction, is done: running
+    it again would repeat its work (rows added twice, an update applied twice)."""
+
+    def __init__(self, step: str, *, backwards: bool, ran: str, journal_table: str) -> None:
+        self.step = step
+        self.backwards = backwards
+        self.ran = ran
+        direction, other = ("backwards", "forwards") if backwards else ("forwards", "backwards")
+        super().__init__(
+            f"refusing to run {step} {direction}: {ran}, and nothing has run it {other} since. Nothing was run. "
+            f"Its work is in the database: go on with byhand apply RUNBOOK --manual-step-done {step}. To run it "
+            f"again on purpose, run again with --force REASON (the reason is kept in {journal_table})."
         )
 
 

@@ -47,6 +47,8 @@ COLUMNS: tuple[Column, ...] = (
     ("detail", "text", True),
 )
 _NAMES = tuple(name for name, _type, _null in COLUMNS)
+#: The statuses of a run-python row that ends a run (its start is "started" or "forced").
+_ENDS = ("done", "failed", "interrupted")
 
 
 def operator() -> str:
@@ -242,6 +244,23 @@ class Journal:
             elif event == "manual-step" and status in {"done", "skipped"}:
                 progress.manual_done.add(index)
         return found
+
+    def last_python_run(self, migration: str, index: int) -> dict[str, Any] | None:
+        """The latest finished run-python row (done, failed, interrupted) of manual step
+        ``index`` of ``migration``, as column -> value; None when there is none, or when apply
+        completed the migration after it (recorded it, or unrecorded it backwards): the
+        database has since moved across the migration, so that run says nothing of it now."""
+        if not self.exists():
+            return None
+        q = self.target.quote_name
+        rows = self._rows(f"{q('migration')} = %s AND {q('event')} IN ('run-python', 'migration')", (migration,))
+        last = None
+        for row in rows:
+            if row["event"] == "migration" and row["status"] == "done":
+                last = None
+            elif row["event"] == "run-python" and row["statement_index"] == index and row["status"] in _ENDS:
+                last = row
+        return last
 
     def runs(self, *, limit: int = 20) -> list[RunSummary]:
         """The latest runs against this database (of any runbook), newest first."""

@@ -5,11 +5,13 @@ function) against the database.
 same database, with the historical models of that point of the migration (as migrate
 would pass them), then tells apply ``--manual-step-done APP.MIGRATION:N``. Only the step the database is at
 runs (the migration's dependencies recorded and it not, forwards; it recorded and nothing
-that depends on it, backwards), unless ``--force`` gives the reason; each run is journaled.
+that depends on it, backwards), and not again once it is done in that direction, unless
+``--force`` gives the reason; each run is journaled.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import suppress
 from datetime import datetime, timezone
@@ -24,7 +26,7 @@ from django.db.migrations.operations import RenameModel, RunPython, SeparateData
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
-from byhand.exceptions import ManualStepOutOfPlace, PlanError
+from byhand.exceptions import ManualStepAlreadyRun, ManualStepOutOfPlace, PlanError
 from byhand.operating.journal import DEFAULT_TABLE, Entry, Journal
 from byhand.operating.run_lock import locked_target
 from byhand.planning.operations import file_index, is_noop, python_step_name
@@ -49,7 +51,8 @@ def run_manual_step(
     """Run the Python of manual step ``step_id`` against ``database``; return what ran.
 
     Refused (ManualStepOutOfPlace, nothing run) unless the database is at that step in that
-    direction, as byhand apply leaves it there, or ``force`` gives the reason. Journaled in
+    direction, as byhand apply leaves it there; refused (ManualStepAlreadyRun) when its last
+    run in that direction is done; unless ``force`` gives the reason. Journaled in
     ``journal_table``: a "started" (or "forced") row before, "done", "failed" or
     "interrupted" after."""
     app, name, number = parse_step_id(step_id)
@@ -80,10 +83,14 @@ def run_manual_step(
         if problems and force is None:
             raise ManualStepOutOfPlace(step_id, backwards=backwards, problems=problems, journal_table=journal_table)
         journal = Journal(target, table=journal_table, checksum="-")
+        ran_before = _done_before(journal, step_id, backwards=backwards)
+        if ran_before and force is None:
+            raise ManualStepAlreadyRun(step_id, backwards=backwards, ran=ran_before, journal_table=journal_table)
+        overridden = problems + ([ran_before] if ran_before else [])
         if not journal.exists():
             journal.create()
         detail = {"step": step_id, "direction": "backwards" if backwards else "forwards", "reason": force}
-        start = _entry(step_id, "forced" if problems else "started", {**detail, "overridden": problems})
+        start = _entry(step_id, "forced" if overridden else "started", {**detail, "overridden": overridden})
         journal.write(start)
         ran: list[str] = []
         try:
@@ -132,6 +139,18 @@ def _out_of_place(loader: MigrationLoader, key: tuple[str, str], *, backwards: b
         ]
     missing = sorted(f"{a}.{n}" for a, n in (p.key for p in node.parents) if (a, n) not in applied)
     return [f"its dependencies are not recorded: {', '.join(missing)}"] if missing else []
+
+
+def _done_before(journal: Journal, step_id: str, *, backwards: bool) -> str | None:
+    """When the step's last run is done in this direction (nothing has run it the other way
+    since, nor has apply completed its migration): when and by whom, as the refusal says it."""
+    app, name, number = parse_step_id(step_id)
+    row = journal.last_python_run(f"{app}.{name}", number)
+    direction = "backwards" if backwards else "forwards"
+    if row is None or row["status"] != "done" or json.loads(row["detail"] or "{}").get("direction") != direction:
+        return None
+    done_at = journal.target.moment(row["finished_at"] or row["started_at"])
+    return f"it already ran {direction}, done at {done_at:%Y-%m-%d %H:%M:%S} UTC by {row['operator']}"
 
 
 def _replaced(loader: MigrationLoader, key: tuple[str, str]) -> str:
