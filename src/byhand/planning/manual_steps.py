@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from datetime import datetime, timezone
 from typing import Any
 
 from django.contrib.contenttypes.management import RenameContentType
-from django.db import connections
+from django.db import connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.migration import Migration
@@ -105,16 +105,23 @@ def run_manual_step(
     return ran
 
 
-def _run(connection: Any, migration: Migration, found: list[Any], *, backwards: bool, ran: list[str]) -> None:
+def _run(connection: Any, migration: Migration, found: list[Found], *, backwards: bool, ran: list[str]) -> None:
     """The step's Python operations, in one schema editor as migrate runs them; each one's
     dotted path is added to ``ran`` once it has run."""
     app = migration.app_label
     with connection.schema_editor(atomic=migration.atomic) as editor:
-        for operation, from_state, to_state in reversed(found) if backwards else found:
-            if backwards:
-                operation.database_backwards(app, editor, to_state, from_state)
-            else:
-                operation.database_forwards(app, editor, from_state, to_state)
+        for operation, from_state, to_state, top in reversed(found) if backwards else found:
+            # As Migration.apply / unapply: where the schema editor holds no transaction
+            # (MySQL/MariaDB; a non-atomic migration), an atomic operation gets its own.
+            atomic_operation = top.atomic or (migration.atomic and top.atomic is not False)
+            own: AbstractContextManager[Any] = nullcontext()
+            if atomic_operation and not editor.atomic_migration:
+                own = transaction.atomic(connection.alias)
+            with own:
+                if backwards:
+                    operation.database_backwards(app, editor, to_state, from_state)
+                else:
+                    operation.database_forwards(app, editor, from_state, to_state)
             ran.append(python_step_name(operation, backwards))
 
 
@@ -181,9 +188,13 @@ def _entry(
     )
 
 
-def _python_at(
-    start: ProjectState, migration: Migration, number: int
-) -> Iterator[tuple[RunPython, ProjectState, ProjectState]]:
+#: A RunPython operation behind a manual step, the states before and after it, and the
+#: top-level operation of the migration that holds it (its ``atomic`` decides, as in
+#: Migration.apply, whether migrate gives it a transaction of its own).
+Found = tuple[RunPython, ProjectState, ProjectState, Operation]
+
+
+def _python_at(start: ProjectState, migration: Migration, number: int) -> Iterator[Found]:
     """The RunPython operations behind manual step ``number`` (an operation's index in the
     migration file), with the states before and after each, as the executor builds them."""
     app = migration.app_label
@@ -193,22 +204,23 @@ def _python_at(
         operation.state_forwards(app, state)
         if file_index(migration, index) != number:
             continue
-        yield from _python_in(app, operation, before, state)
+        yield from _python_in(app, operation, before, state, top=operation)
 
 
 def _python_in(
-    app: str, operation: Operation, before: ProjectState, after: ProjectState
-) -> Iterator[tuple[RunPython, ProjectState, ProjectState]]:
+    app: str, operation: Operation, before: ProjectState, after: ProjectState, *, top: Operation
+) -> Iterator[Found]:
     if isinstance(operation, RunPython):
         if not is_noop(operation, backwards=False) or not is_noop(operation, backwards=True):
-            yield operation, before, after
+            yield operation, before, after, top
     elif isinstance(operation, RenameModel):
-        # What contenttypes' pre_migrate injects after a RenameModel under migrate.
+        # What contenttypes' pre_migrate injects after a RenameModel under migrate (an
+        # operation of the migration's own there).
         rename = RenameContentType(app, operation.old_name_lower, operation.new_name_lower)
-        yield rename, before, after
+        yield rename, before, after, rename
     elif isinstance(operation, SeparateDatabaseAndState):
         state = before.clone()
         for inner in operation.database_operations:
             inner_before = state.clone()
             inner.state_forwards(app, state)
-            yield from _python_in(app, inner, inner_before, state)
+            yield from _python_in(app, inner, inner_before, state, top=top)
