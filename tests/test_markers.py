@@ -8,8 +8,8 @@ import pytest
 
 from builders import SQLITE_NOW, postgresql_runbook, record, sqlite_runbook
 from byhand.exceptions import RunbookFormatError
-from byhand.markers import check_block, literals
-from byhand.runbook import Step, parse_runbook
+from byhand.markers import check_block, is_one_select, literals
+from byhand.runbook import Read, Step, parse_runbook
 from byhand.vendors import get_vendor
 
 
@@ -96,3 +96,47 @@ def test_literals_are_read_as_the_vendor_quotes_them(sql: str, escapes: bool, va
 def test_the_record_builder_is_what_the_check_reads() -> None:
     """The INSERT the tests build records the app and name given."""
     assert literals(record("0009_x", app="shop", now=SQLITE_NOW).sql, backslash_escapes=False)[:2] == ["shop", "0009_x"]
+
+
+def _read(query: str, *, op: int | None = 0) -> Read:
+    return Read(query=query, rows=[[42]], default="the default m.f() of book.isbn", op=op)
+
+
+@pytest.mark.parametrize(
+    ("query", "vendor", "one_select"),
+    [
+        ("SELECT id FROM catalog_domain WHERE name = 'default'", "postgresql", True),
+        ("select \"id\" FROM d WHERE n = 'a; b -- c /* d $$'", "postgresql", True),
+        ("SELECT id FROM d WHERE n = E'it\\'s; x'", "postgresql", True),
+        ("SELECT id FROM d WHERE n = 'a\\'; DROP TABLE d; --'", "mysql", True),
+        ("SELECT 1; COMMIT; DROP TABLE shop_book", "postgresql", False),
+        ("SELECT 1 /*!50000 ; DROP TABLE d */", "mysql", False),
+        ("SELECT 1 # comment", "mysql", False),
+        ("SELECT $$;$$", "postgresql", False),
+        ("SELECT 'a\\'; DROP TABLE d; --'", "postgresql", False),
+        ("SELECT 'unterminated", "sqlite", False),
+        ("DELETE FROM d", "sqlite", False),
+        ("WITH x AS (DELETE FROM d RETURNING id) SELECT id FROM x", "postgresql", False),
+    ],
+)
+def test_a_read_runs_only_as_one_select(query: str, vendor: str, one_select: bool) -> None:
+    """apply runs a read marker's query at preflight, --dry-run included: one SELECT, quoted as
+    the vendor reads quotes, with no second statement or comment hidden outside the quotes."""
+    assert is_one_select(query, get_vendor(vendor)) is one_select
+
+
+def test_a_re_signed_read_that_is_not_one_select_is_refused() -> None:
+    """A read marker edited into a write, or put on an operation without SQL, is refused."""
+    block = postgresql_runbook().blocks[0]
+    block.items.insert(5, _read("SELECT 1; COMMIT; DROP TABLE shop_book"))
+    with pytest.raises(RunbookFormatError) as caught:
+        check_block(block, get_vendor("postgresql"))
+    assert str(caught.value).startswith(
+        "not a valid byhand runbook: block shop.0002_book_isbn: a read marker holds 'SELECT 1; COMMIT; DROP TABLE "
+        "shop_book', but apply runs only one SELECT there."
+    )
+    block.items[5] = _read("SELECT 1", op=7)
+    with pytest.raises(RunbookFormatError, match="a read marker is for operation 7, but no statement of that"):
+        check_block(block, get_vendor("postgresql"))
+    block.items[5] = _read("SELECT 1", op=1)
+    check_block(block, get_vendor("postgresql"))

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from uuid import UUID
 
 import pytest
 
 from builders import postgresql_runbook
 from byhand.exceptions import RunbookChecksumMismatch, RunbookFormatError
-from byhand.runbook import Comment, Runbook, Step, escape_comment, has_control_character, parse_runbook, terminate
+from byhand.runbook import (
+    Comment,
+    Read,
+    Runbook,
+    Step,
+    escape_comment,
+    has_control_character,
+    json_rows,
+    parse_runbook,
+    terminate,
+)
 
 
 def sample() -> Runbook:
@@ -159,3 +172,52 @@ def test_a_comment_holding_a_control_character_is_refused(character: str) -> Non
         f"not a valid byhand runbook: line 8: a comment holds a control character ({shown!r}), which byhand "
         "never writes (it escapes them); the file was edited by hand."
     )
+
+
+def _with_read(query: str = "SELECT id FROM d WHERE name = 'caf\u00e9\u2028x'") -> Runbook:
+    """The shared runbook with a read marker under its first statement."""
+    runbook = postgresql_runbook()
+    read = Read(query=query, rows=[[42, "caf\u00e9", None]], default="the default m.f() of book.isbn", op=0)
+    runbook.blocks[0].items.insert(5, read)
+    return runbook
+
+
+def test_a_read_marker_renders_as_one_ascii_line_and_parses_back() -> None:
+    """The query and rows a default read come back as written; whatever they hold, the marker
+    is one comment line of ASCII (no separator an editor would break the line at)."""
+    text = _with_read().render()
+    (line,) = [line for line in text.splitlines() if line.startswith('-- byhand: {"read"')]
+    assert line.isascii()
+    assert line == (
+        '-- byhand: {"read": "SELECT id FROM d WHERE name = \'caf\\u00e9\\u2028x\'", "rows": [[42, "caf\\u00e9", '
+        'null]], "default": "the default m.f() of book.isbn", "op": 0}'
+    )
+    parsed = parse_runbook(text)
+    assert parsed.blocks == _with_read().blocks
+    assert parsed.blocks[0].reads == _with_read().blocks[0].reads
+    assert parsed.blocks[1].reads == []
+
+
+def test_a_read_marker_without_its_rows_is_refused() -> None:
+    """A marker that does not say what the query gave is not one byhand writes."""
+    text = _with_read().render().replace('"rows": [[42, "caf\\u00e9", null]]', '"rows": 42')
+    with pytest.raises(RunbookFormatError, match="a read marker's rows must be a list of lists"):
+        parse_runbook(text, verify_checksum=False)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Decimal("4.20"), "4.20"),
+        (UUID("12345678-1234-5678-1234-567812345678"), "12345678-1234-5678-1234-567812345678"),
+        (datetime(2026, 1, 2, 4, 5, tzinfo=timezone(timedelta(hours=1))), "2026-01-02T03:05:00+00:00"),
+        (datetime(2026, 1, 2, 3, 5), "2026-01-02T03:05:00"),
+        (memoryview(b"\x01\xff"), "\\x01ff"),
+        ({"b": 1, "a": [1, 2]}, '{"a":[1,2],"b":1}'),
+        (float("nan"), "nan"),
+        (True, True),
+    ],
+)
+def test_json_rows_gives_values_both_sides_read_alike(value: object, expected: object) -> None:
+    """A driver's values as JSON: the same whichever connection read them."""
+    assert json_rows([(value,)]) == [[expected]]

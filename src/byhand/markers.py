@@ -7,6 +7,15 @@ different things: the rows a block's INSERTs and DELETE write are its "records" 
 "deletes", BEGIN/COMMIT stand around it exactly when it is atomic on a vendor whose DDL
 rolls back, and each manual step names the function its comment names.
 
+A read marker (a query a field's default ran on the target, and the rows it gave) is run
+by apply at preflight, --dry-run included, before anything else: it must be one SELECT
+(no second statement, no comment that MySQL would execute, no dollar quoting) in a
+migration block, for an operation of that block that has SQL. That, and the read-only
+transaction apply runs it in, leave an edit of it no power an edit of the SQL lacks: it can
+make apply check something else, or nothing (an edit of the DEFAULT value does as much),
+not write. What the rows say cannot be checked against the SQL (what a default makes of
+them is the project's code): a reviewer reads the NOTE, the rows and the DEFAULT together.
+
 Pure: no Django, no connection.
 """
 
@@ -15,16 +24,23 @@ from __future__ import annotations
 import re
 
 from byhand.exceptions import RunbookFormatError
-from byhand.runbook import Block, Comment, Control, Step
+from byhand.runbook import Block, Comment, Control, Read, Step
 from byhand.vendors.base import Vendor
 
-__all__ = ["check_block", "literals"]
+__all__ = ["check_block", "is_one_select", "literals"]
 
 _STRING = re.compile(r"'((?:[^'\\]|''|\\.)*)'", re.DOTALL)
 _BACKSLASH = re.compile(r"\\(.)", re.DOTALL)
 _ESCAPES = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "Z": "\x1a"}
 #: One app's rows in Django's DELETE FROM django_migrations: "app" = '…' AND "name" IN ('…', …).
 _DELETED = re.compile(r"=\s*('(?:[^'\\]|''|\\.)*')\s+AND\s+\S+\s+IN\s+\(((?:\s*'(?:[^'\\]|''|\\.)*'\s*,?)+)\)")
+#: Quoted text in a read marker's query: strings (E'' strings with backslash escapes) and names.
+_QUOTED = re.compile(r"[Ee]'(?:[^'\\]|''|\\.)*'|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"", re.DOTALL)
+_QUOTED_BACKSLASH = re.compile(r"'(?:[^'\\]|''|\\.)*'|\"(?:[^\"\\]|\"\"|\\.)*\"|`(?:[^`]|``)*`", re.DOTALL)
+#: What must not be left in a read's query outside quotes: a second statement, comments
+#: (MySQL runs /*! ... */), dollar quoting, a quote left open.
+_NOT_IN_A_READ = re.compile(r";|--|/\*|(?<![\w$])\$|'|\"|`")
+_NOT_IN_A_MYSQL_READ = re.compile(r";|--|/\*|#|'|\"|`")
 _MANUAL = re.compile(r"^-- MANUAL STEP: run (.+?) \((?:forwards|backwards)\) on a host")
 
 
@@ -71,6 +87,8 @@ def check_block(block: Block, vendor: Vendor) -> None:
             "BEGIN/COMMIT around it say otherwise" if wrapped else "no BEGIN/COMMIT stands around it",
         )
     _check_manual_steps(name, block)
+    for read in block.reads:
+        _check_read(name, block, read, vendor)
 
 
 def _check_manual_steps(name: str, block: Block) -> None:
@@ -85,6 +103,23 @@ def _check_manual_steps(name: str, block: Block) -> None:
                     name, f"manual step {item.op} names {item.callable}", f"its comment says {named or 'nothing'}"
                 )
             named = None
+
+
+def is_one_select(query: str, vendor: Vendor) -> bool:
+    """Whether ``query`` is one SELECT statement and nothing else, as a read marker must be."""
+    if vendor.backslash_escapes:
+        bare = _QUOTED_BACKSLASH.sub(" ", query)
+        return bool(re.match(r"\s*SELECT\b", bare, re.IGNORECASE)) and not _NOT_IN_A_MYSQL_READ.search(bare)
+    bare = _QUOTED.sub(" ", query)
+    return bool(re.match(r"\s*SELECT\b", bare, re.IGNORECASE)) and not _NOT_IN_A_READ.search(bare)
+
+
+def _check_read(name: str, block: Block, read: Read, vendor: Vendor) -> None:
+    if not is_one_select(read.query, vendor):
+        _disagree(name, f"a read marker holds {read.query[:80]!r}", "apply runs only one SELECT there")
+    ops = {step.op for step in block.steps if step.kind == "schema"}
+    if block.kind != "migration" or read.op not in ops:
+        _disagree(name, f"a read marker is for operation {read.op}", "no statement of that operation is in the block")
 
 
 def _is(step: Step, verb: str) -> bool:

@@ -12,7 +12,9 @@ Layout (every machine-readable line starts with ``-- byhand``)::
     --
     -- byhand: {"step": "schema", "op": 0, "lines": 1}
     ALTER TABLE ...;                           <- exactly ``lines`` lines of SQL
-    COMMIT;
+    -- NOTE: the default ... read the target database ...
+    -- byhand: {"read": "SELECT ...", "rows": [[42]], "default": "...", "op": 0}
+    COMMIT;                                       (a query a default read, and what it gave)
     -- byhand checksum: sha256:...
 
 This module is pure data: no Django, no connection, no clock. Which control statements
@@ -21,9 +23,13 @@ a runbook may hold is its vendor's to say (Vendor.control_statements).
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import hashlib
 import json
+import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -35,10 +41,12 @@ __all__ = [
     "Comment",
     "Control",
     "Item",
+    "Read",
     "Runbook",
     "Step",
     "escape_comment",
     "has_control_character",
+    "json_rows",
     "parse_runbook",
     "sign_runbook",
     "terminate",
@@ -86,6 +94,34 @@ def escape_comment(text: str) -> str:
     return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
+def json_rows(rows: Iterable[Sequence[Any]]) -> list[list[Any]]:
+    """Rows a driver returned, as JSON values that compare equal whichever side read them
+    (Django's connection while planning, byhand's own while applying): text, integers and
+    booleans as they are; decimals, UUIDs and addresses as text; datetimes in UTC, ISO
+    8601; bytes in hex; JSON documents and arrays as compact JSON text with sorted keys."""
+    return [[_json_value(value) for value in row] for row in rows]
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+        return value.astimezone(datetime.timezone.utc).isoformat()
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return str(value.total_seconds())
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    return str(value)  # UUID, IP addresses, a driver's own types: as they print
+
+
 @dataclass(frozen=True)
 class Comment:
     """A comment line, kept so that the file reads like ``sqlmigrate``; rendered through
@@ -124,7 +160,34 @@ class Step:
         return data
 
 
-Item = Comment | Control | Step
+@dataclass(frozen=True)
+class Read:
+    """A query a field's callable default ran on the target database when the runbook was
+    made, with the rows it returned then (``rows``: JSON values, see
+    byhand.vendors.statements.json_rows): apply runs it again at preflight, read-only, and
+    refuses the run if it returns anything else, since the value fixed in the SQL came from
+    those rows. ``default`` names the default (as the NOTE above it does); ``op`` is the
+    operation whose statements hold the value."""
+
+    query: str  # exactly as executed, its parameters bound
+    rows: list[list[Any]]
+    default: str
+    op: int | None = None
+
+    def marker(self) -> dict[str, Any]:
+        return {"read": self.query, "rows": self.rows, "default": self.default, "op": self.op}
+
+    @classmethod
+    def from_marker(cls, data: dict[str, Any], line: int) -> Read:
+        query, rows, default, op = data.get("read"), data.get("rows"), data.get("default"), data.get("op")
+        if not isinstance(query, str) or not isinstance(default, str) or not (op is None or isinstance(op, int)):
+            raise RunbookFormatError(f"line {line}: a read marker needs a query, the default it is for and an op")
+        if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+            raise RunbookFormatError(f"line {line}: a read marker's rows must be a list of lists")
+        return cls(query=query, rows=rows, default=default, op=op)
+
+
+Item = Comment | Control | Step | Read
 
 
 @dataclass
@@ -148,6 +211,11 @@ class Block:
     @property
     def manual_steps(self) -> list[Step]:
         return [step for step in self.steps if step.kind == "manual"]
+
+    @property
+    def reads(self) -> list[Read]:
+        """What its field defaults read from the target when the runbook was made."""
+        return [item for item in self.items if isinstance(item, Read)]
 
     def marker(self) -> dict[str, Any]:
         data: dict[str, Any] = {"block": self.kind}
@@ -234,6 +302,8 @@ def _render_item(item: Item) -> str:
         return escape_comment(item.text)
     if isinstance(item, Control):
         return item.sql
+    if isinstance(item, Read):  # ASCII: whatever the data holds, the line stays one comment line
+        return MARKER + json.dumps(item.marker(), ensure_ascii=True, separators=(", ", ": "))
     return MARKER + _dump(item.marker()) + ("" if item.kind == "manual" else "\n" + item.sql)
 
 
@@ -261,6 +331,11 @@ def parse_runbook(text: str, *, verify_checksum: bool = True) -> Runbook:
                 block = Block.from_marker(data)
                 runbook.blocks.append(block)
                 target = block.items
+                continue
+            if "read" in data:
+                if not runbook.blocks:
+                    raise RunbookFormatError(f"line {index}: a read marker outside any block")
+                target.append(Read.from_marker(data, index))
                 continue
             step, index = _read_step(data, lines, index)
             if not runbook.blocks:
