@@ -137,7 +137,8 @@ def test_a_default_that_reads_the_database_is_read_from_the_target(tmp_path: Pat
             runbook = (tmp_path / "catalog.sql").read_text()
             assert "42" in runbook
             assert "read the target database" in runbook
-            assert runbook.count("SELECT id FROM catalog_domain") == 1, runbook
+            assert runbook.count("(SELECT id FROM catalog_domain") == 1, runbook  # one NOTE
+            assert runbook.count('-- byhand: {"read": "SELECT id FROM catalog_domain') == 1, runbook
             for database in (a, b, c):
                 with use_database("default", database), connections["default"].cursor() as cursor:
                     cursor.execute("SELECT domain_id FROM catalog_category")
@@ -174,6 +175,7 @@ def test_defaults_from_rehearsal_writes_the_scratch_copy_s_value_with_a_warning(
     assert "SELECT id FROM catalog_domain" in warning.splitlines()[0]
     assert "after the manual step catalog.0002_default_domain:0" in warning.splitlines()[0]
     assert "read the target database" not in runbook
+    assert '{"read": ' not in runbook  # the scratch copy's value: apply has nothing to read again
 
 
 @pytest.mark.needs_server

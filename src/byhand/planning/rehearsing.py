@@ -16,10 +16,11 @@ from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
 from byhand.exceptions import RehearsalError
+from byhand.markers import is_one_select
 from byhand.planning.operations import describe, file_index, is_noop, python_operations, python_step_name
 from byhand.planning.recorder import StatementRecorder
 from byhand.planning.states import clone_state
-from byhand.runbook import Comment, Item, Step, terminate
+from byhand.runbook import Comment, Item, Read, Step, json_rows, terminate
 from byhand.vendors import Vendor
 
 __all__ = ["INFO_LIMIT", "Rehearsal", "is_djangos"]
@@ -125,6 +126,7 @@ class Rehearsal:
             else:
                 self._database(op, operation, from_state, to_state)
             op.flush()
+        reads, records = self.reads.taken(), self.reads.recorded()
         if len(items) == before:
             items.append(Comment("-- (no-op)"))
             return
@@ -138,13 +140,13 @@ class Rehearsal:
         if isinstance(operation, RunSQL):
             label = f"{migration.app_label}.{migration.name} operation {op.op_index} (RunSQL)"
             self.reads.data_step(label, [item.sql for item in items[before:] if isinstance(item, Step)])
-        reads = self.reads.taken()
         frozen = _frozen_default(migration.app_label, operation, to_state)
         if frozen and reads:
             items.extend(_read_notes(frozen, reads))
         elif frozen:
             note = f"-- NOTE: {frozen} was evaluated when this runbook was made; its value is fixed above."
             items.append(Comment(note))
+        items.extend(_read_markers(frozen or "a field default", records, op=op.op_index, vendor=self.vendor))
 
     def _database(self, op: _Operation, operation: Operation, from_state: ProjectState, to_state: ProjectState) -> None:
         app_label = op.migration.app_label
@@ -223,6 +225,7 @@ class _DefaultReads:
         self.from_rehearsal = from_rehearsal
         self._data_steps: list[tuple[str, list[str]]] = []  # (what, the SQL it ran on the scratch copy)
         self._taken: list[tuple[str, str | None]] = []  # (query, the step that made its data, if any)
+        self._recorded: dict[str, tuple[str, list[list[Any]]]] = {}  # what the target gave: (query, rows)
 
     def data_step(self, what: str, statements: list[str]) -> None:
         """A step of the plan that may change data: a manual step (``statements``: what its
@@ -234,6 +237,12 @@ class _DefaultReads:
         data on the scratch copy (None: read from the target)."""
         taken, self._taken = self._taken, []
         return list(dict.fromkeys(taken))  # Django evaluates a default more than once
+
+    def recorded(self) -> list[tuple[str, list[list[Any]]]]:
+        """The queries read from the target since the last call, as executed there (their
+        parameters bound), each with the rows it returned (json_rows), for apply to read again."""
+        recorded, self._recorded = list(self._recorded.values()), {}
+        return recorded
 
     def watch(self, editor: Any, recorder: StatementRecorder, label: str) -> None:
         """``editor``'s field defaults: those that query the database come from the target."""
@@ -278,12 +287,21 @@ class _DefaultReads:
         alias = editor.connection.alias
         scratch, connections[alias] = connections[alias], self.target
         start, undo = self.vendor.read_only
+        executed: list[str] = []
+
+        def capture(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+            result = execute(sql, params, many, context)
+            executed.append(self.vendor.render_executed(self.target, sql, params))
+            return result
+
         try:
             with transaction.atomic(using=alias):
                 try:
                     with self.target.cursor() as cursor:
                         cursor.execute(start)
-                    value = editor._effective_default(field)
+                    with self.target.execute_wrapper(capture):
+                        value = editor._effective_default(field)
+                    rows = self._rows(executed)
                 finally:  # whatever the default did is undone
                     transaction.set_rollback(True, using=alias)
         except Exception as exc:  # the default's own code: anything may fail
@@ -301,7 +319,18 @@ class _DefaultReads:
                     cursor.execute(undo)
             connections[alias] = scratch
         self._taken.extend((sql, None) for sql in reads)
+        self._recorded.update(((query + repr(result)), (query, result)) for query, result in rows)
         return value
+
+    def _rows(self, executed: list[str]) -> list[tuple[str, list[list[Any]]]]:
+        """Each query the default executed on the target, run again in its transaction: the
+        rows it returned, as JSON values."""
+        rows = []
+        for query in dict.fromkeys(sql for sql in executed if not _is_savepoint(sql)):
+            with self.target.cursor() as cursor:
+                cursor.execute(query)
+                rows.append((query, json_rows(cursor.fetchall()) if cursor.description else []))
+        return rows
 
     def _changing(self, reads: list[str]) -> str | None:
         """The data steps of the plan so far that may change what ``reads`` read, named
@@ -355,6 +384,19 @@ def _read_notes(frozen: str, reads: list[tuple[str, str | None]]) -> list[Item]:
             notes.append(Comment("--   there (--defaults-from-rehearsal): the value above is right only if that step"))
             notes.append(Comment("--   makes the same on the target."))
     return notes
+
+
+def _read_markers(default: str, records: list[tuple[str, list[list[Any]]]], *, op: int, vendor: Vendor) -> list[Item]:
+    """A Read marker for each query a default ran on the target, for apply to run again; a
+    WARNING for one it cannot run again safely (not one plain SELECT)."""
+    items: list[Item] = []
+    for query, rows in records:
+        if is_one_select(query, vendor):
+            items.append(Read(query=query, rows=rows, default=default, op=op))
+        else:
+            items.append(Comment(f"-- WARNING: apply cannot check that {query[:200]} still gives what it gave:"))
+            items.append(Comment("--   it is not one plain SELECT. Check it by hand before applying."))
+    return items
 
 
 def _frozen_default(app_label: str, operation: Operation, state: ProjectState) -> str | None:
