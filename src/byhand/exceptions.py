@@ -15,6 +15,7 @@ __all__ = [
     "ConnectionLost",
     "CopyUnwanted",
     "DatabaseUnavailable",
+    "DefaultReadChanged",
     "DriverUnavailable",
     "ExitStatus",
     "GaveUpOnLocks",
@@ -262,6 +263,21 @@ class PreflightRefused(ByhandError):
         self.problems = list(problems)
         listing = "\n".join(f"  {problem}" for problem in self.problems)
         super().__init__(f"preflight refused the runbook (nothing was changed):\n{listing}")
+
+
+class DefaultReadChanged(PreflightRefused):
+    """A field default's value in the runbook came from a query on the database it was written
+    against, and that query gives something else (or fails) on this database now."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        listing = "\n".join(f"  {problem}" for problem in self.problems)
+        ByhandError.__init__(
+            self,
+            "preflight refused the runbook (nothing was changed): a field default's value, fixed in it when it "
+            f"was written, came from data that is not the same here now:\n{listing}\nWrite the runbook again "
+            "against this database (manage.py byhand sql), review it, and apply that one.",
+        )
 
 
 # -- applying: stopped part-way, database consistent ---------------------------------------

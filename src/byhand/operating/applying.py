@@ -33,6 +33,7 @@ from byhand.operating.executing import Position, UnitFailed, UnitRunner
 from byhand.operating.journal import DEFAULT_TABLE, Entry, Journal
 from byhand.operating.monitor import Monitor, Watcher
 from byhand.operating.preflight import BlockPlan, check_runbook, preflight_report
+from byhand.operating.rereading import check_reads
 from byhand.operating.retrying import Limits, RetryPolicy
 from byhand.operating.run_lock import RUN_LOCK, RUN_LOCK_WAIT, describe_holder, run_lock
 from byhand.operating.stop_rule import StopRule
@@ -224,6 +225,7 @@ class _Run:
             skip_manual=self.options.skip_manual_steps,
         )
         runbook, options, target, journal = self.runbook, self.options, self.target, self.journal
+        checked = check_reads(plans, target, lock_timeout=options.lock_timeout, timeout=options.statement_timeout)
         lines = preflight_report(
             runbook,
             plans,
@@ -234,7 +236,7 @@ class _Run:
             dry_run=options.dry_run,
             journal_ddl=None if not options.dry_run or journal.exists() else journal.ddl(),
         )
-        for line in lines:
+        for line in lines + checked:
             self.emit("preflight", text=line)
         return plans
 

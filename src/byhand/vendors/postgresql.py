@@ -151,6 +151,23 @@ class PostgreSQLTarget(Target):
     def server_version(self) -> str:
         return str(self.execute("SHOW server_version")[0][0])
 
+    def begin_read_only(self, start: str) -> None:
+        self.execute("BEGIN")  # SET TRANSACTION outside a transaction block does nothing
+        self.execute(start)
+
+    def read_rows(self, sql: str) -> list[tuple[Any, ...]]:
+        from psycopg.types.string import TextLoader
+
+        # As Django's connection loads them (psycopg_any.register_tzloader and its neighbours).
+        cursor = self.connection.cursor()
+        try:
+            for name in ("jsonb", "inet", "cidr"):
+                cursor.adapters.register_loader(name, TextLoader)
+            cursor.execute(sql)
+            return list(cursor.fetchall()) if cursor.description else []
+        finally:
+            cursor.close()
+
     def begin_transaction(self, *, lock_timeout: timedelta, statement_timeout: timedelta | None) -> None:
         # One round trip (simple protocol: several statements, no parameters).
         sql = f"BEGIN; SET LOCAL lock_timeout = '{milliseconds(lock_timeout)}ms'"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import socket
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -127,6 +129,31 @@ class Target(ABC):
 
     def commit(self) -> None:
         self.execute("COMMIT")
+
+    @contextmanager
+    def read_only(self, *, lock_timeout: timedelta, statement_timeout: timedelta | None) -> Iterator[None]:
+        """A transaction that may only read (the vendor's ``read_only``), rolled back after:
+        the queries a runbook's field defaults ran while planning, run again at preflight."""
+        start, undo = self.vendor.read_only
+        self.set_timeouts(lock_timeout=lock_timeout, statement_timeout=statement_timeout, local=False)
+        self.begin_read_only(start)
+        try:
+            yield
+        finally:
+            self.rollback()
+            if undo is not None:
+                self.execute(undo)
+
+    def begin_read_only(self, start: str) -> None:
+        """Open the read-only transaction: ``start`` sets it before BEGIN (MySQL refuses it in
+        a transaction; SQLite's PRAGMA holds for the session)."""
+        self.execute(start)
+        self.execute("BEGIN")
+
+    def read_rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of a query a field default ran while planning, typed as Django's
+        connection types them there (runbook.json_rows makes both sides' values comparable)."""
+        return self.execute(sql)
 
     def begin_transaction(self, *, lock_timeout: timedelta, statement_timeout: timedelta | None) -> None:
         """Open a transaction whose statements all wait at most ``lock_timeout`` for a lock."""
