@@ -54,6 +54,8 @@ def test_the_runbook_records_the_read_and_applies_where_it_gives_the_same(tmp_pa
         _runbook(database, path)
         (block,) = parse_runbook(path.read_text()).migrations
         assert block.reads == [Read(query=QUERY, rows=[[42]], default=DEFAULT, op=0)]
+        shown = byhand("inspect", str(path))
+        assert f"      checks first (operation 0): {QUERY} gives [[42]]\n" in shown.stdout, shown.stdout
         done = byhand("apply", str(path), "--database-url", database_url(database))
         assert done.returncode == 0, done.stderr
         assert "1 query a field default ran when the runbook was written give the same rows here" in done.stdout

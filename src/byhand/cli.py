@@ -244,6 +244,8 @@ def format_plan(runbook: Runbook) -> str:
             lines.append(f"      requires: {', '.join(block.requires)}")
         for step in block.manual_steps:
             lines.append(f"      MANUAL STEP (operation {step.op}): {step.callable}")
+        for read in block.reads:
+            lines.append(f"      checks first (operation {read.op}): {read.query} gives {json.dumps(read.rows)}")
     return "\n".join(lines) + "\n"
 
 
