@@ -11,6 +11,10 @@ from django.core.management import call_command
 from django.db import connections
 from django.test import override_settings
 
+from builders import postgresql_runbook
+from byhand.operating.journal import MigrationProgress
+from byhand.operating.preflight import BlockPlan
+from byhand.operating.rereading import pending_reads
 from byhand.runbook import Read, parse_runbook
 from support import byhand, database_url, fresh_database, journal_rows, recorded_rows, use_database
 
@@ -122,3 +126,16 @@ def test_a_runbook_without_read_markers_still_applies(tmp_path: Path) -> None:
         assert [row[:2] for row in journal_rows(database)][-1] == ("run-finished", "done")
         with use_database("default", database):
             assert ("catalog", "0003_category_domain") in recorded_rows("default")
+
+
+def test_reads_are_checked_for_blocks_that_will_run_and_statements_not_yet_committed() -> None:
+    """A skipped block's reads are not run again, nor those of an operation whose statements a
+    resumed run committed (the value is in the database then); the others are."""
+    block = postgresql_runbook().blocks[0]
+    first, second = Read(QUERY, [[42]], DEFAULT, op=0), Read(QUERY, [[7]], DEFAULT, op=1)
+    block.items[5:5] = [first, second]
+    assert pending_reads([BlockPlan(block, "skip", "already recorded")]) == []
+    fresh = BlockPlan(block, "run", "not recorded")
+    assert pending_reads([fresh]) == [(fresh, first), (fresh, second)]
+    resumed = BlockPlan(block, "run", "not recorded", progress=MigrationProgress(done={1}))
+    assert pending_reads([resumed]) == [(resumed, second)]
