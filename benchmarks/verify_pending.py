@@ -95,7 +95,7 @@ def drift(url: str, *, add: bool) -> None:
     if add:
         sql = f"CREATE INDEX {DRIFT_INDEX} ON {DRIFT_TABLE} ({DRIFT_COLUMN})"
     else:
-        sql = f"DROP INDEX {DRIFT_INDEX}" + ("" if parts.scheme.startswith("postgres") else f" ON {DRIFT_TABLE}")
+        sql = f"DROP INDEX {DRIFT_INDEX}" + (f" ON {DRIFT_TABLE}" if parts.scheme.startswith("mysql") else "")
     if parts.scheme.startswith("sqlite"):
         subprocess.run(["sqlite3", parts.path, sql], check=True, capture_output=True)
     else:
