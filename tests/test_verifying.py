@@ -469,7 +469,9 @@ def test_a_rename_applied_but_not_recorded_follows_the_foreign_keys_that_point_a
 
 def test_only_the_tables_a_migration_s_sql_names_are_introspected_again() -> None:
     """Issue 22, item 3: the tables a pending migration's SQL names (any case, quoted or
-    not), those new since, and those with a foreign key to one of them (old or new name)."""
+    not), those new since, and, where it renames or drops a table or column, those with a
+    foreign key to one of them (old or new name). A foreign key added, or SQLite's remake
+    of a table under its own name, changes no other table's foreign keys."""
     fk = ("foreign key", ("publisher_id",), ("shop_publisher", "id"), None, "NO ACTION")
     since = {
         "shop_publisher": {"columns": {}, "constraints": {}},
@@ -482,6 +484,19 @@ def test_only_the_tables_a_migration_s_sql_names_are_introspected_again() -> Non
     assert _touched(names, since, renamed) == {"shop_imprint", "shop_book"}
     assert _touched(names, since, "ALTER TABLE `shop_author` ADD COLUMN `x` int") == {"shop_imprint", "shop_author"}
     assert _touched(list(since), since, "") == set()
+    tables = list(since)
+    added = 'ALTER TABLE "shop_review" ADD CONSTRAINT "r_fk" FOREIGN KEY ("p") REFERENCES "shop_publisher" ("id")'
+    assert _touched(tables, since, added) == {"shop_review", "shop_publisher"}
+    remade = (
+        'CREATE TABLE "new__shop_publisher" ("id" integer NOT NULL PRIMARY KEY, "name" text NOT NULL)\n'
+        'INSERT INTO "new__shop_publisher" ("id") SELECT "id" FROM "shop_publisher"\n'
+        'DROP TABLE "shop_publisher"\n'
+        'ALTER TABLE "new__shop_publisher" RENAME TO "shop_publisher"'
+    )
+    assert _touched(tables, since, remade) == {"shop_publisher"}
+    assert _touched(tables, since, 'DROP TABLE "shop_publisher" CASCADE') == {"shop_publisher", "shop_book"}
+    renamed_column = "ALTER TABLE `shop_publisher` RENAME COLUMN `id` TO `key`"
+    assert _touched(tables, since, renamed_column) == {"shop_publisher", "shop_book"}
 
 
 def _dump_and_reload(settings: dict[str, Any], table: str) -> None:

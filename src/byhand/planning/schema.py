@@ -68,10 +68,13 @@ def snapshot(connection: Any, *, ignore: set[str], since: Schema | None = None, 
 
 
 def _touched(names: list[str], since: Schema, sql: str) -> set[str]:
-    """The tables to introspect again: new ones, those ``sql`` names (any case), and those
-    with a foreign key to one of them (a renamed table changes what they point at)."""
+    """The tables to introspect again: new ones, those ``sql`` names (any case), and, when
+    ``sql`` may change the foreign keys of tables it does not name (a table or column
+    renamed or dropped), those with a foreign key to one of them."""
     words = {word.lower() for word in re.findall(r"\w+", sql)}
     touched = {name for name in names if name not in since or name.lower() in words}
+    if not _moves_foreign_keys(sql):
+        return touched
     lowered = {name.lower() for name in touched} | (words & {name.lower() for name in since})
     for name in names:
         if name in touched:
@@ -82,6 +85,28 @@ def _touched(names: list[str], since: Schema, sql: str) -> set[str]:
                 touched.add(name)
                 break
     return touched
+
+
+#: What may change the foreign keys of tables a statement does not name: a table or column
+#: renamed (they point at it by name; MySQL's CHANGE renames a column too), or dropped
+#: (PostgreSQL's CASCADE drops the foreign keys that point at it).
+_MOVES_FOREIGN_KEYS = re.compile(r"\b(?:RENAME|CHANGE|DROP\s+TABLE|DROP\s+COLUMN|CASCADE)\b", re.IGNORECASE)
+#: SQLite's remake of a table keeps its name: CREATE TABLE "new__t" ...; DROP TABLE "t";
+#: ALTER TABLE "new__t" RENAME TO "t".
+_REMADE = re.compile(r"\bnew__(\w+)", re.IGNORECASE)
+
+
+def _moves_foreign_keys(sql: str) -> bool:
+    """Whether ``sql`` may change foreign keys of tables it does not name (see
+    _MOVES_FOREIGN_KEYS); SQLite's remakes of a table under its own name do not. Adding a
+    foreign key names only its own table and the one it points at, and changes neither's
+    other foreign keys: the tables pointing at a central table (auth_user) are not all
+    introspected again whenever a migration points one more at it."""
+    for table in set(_REMADE.findall(sql)):
+        quoted = rf"[`\"]?{re.escape(table)}[`\"]?"
+        sql = re.sub(rf"\bALTER TABLE [`\"]?new__{quoted} RENAME TO {quoted}", " ", sql, flags=re.IGNORECASE)
+        sql = re.sub(rf"\bDROP TABLE {quoted}(?![\w`\"])", " ", sql, flags=re.IGNORECASE)
+    return bool(_MOVES_FOREIGN_KEYS.search(sql))
 
 
 #: Django's get_constraints() flags, in the order that decides what a constraint is.
