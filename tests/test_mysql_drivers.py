@@ -401,13 +401,19 @@ def _waiting_alter(session: Target, database: str) -> int | None:
 
 
 def _apply_in_background(path: Path, settings: dict[str, Any]) -> subprocess.Popen[str]:
-    """``byhand apply`` in a process of its own, with a lock timeout longer than any test waits."""
-    return subprocess.Popen(
-        [str(BIN / "byhand"), "apply", str(path), "--database-url", database_url(settings), "--lock-timeout", "60s"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    """``byhand apply`` in a process of its own, with a lock timeout longer than any test waits,
+    and SIGINT at its default. scripts/test.sh runs each lane as a background job, which
+    starts with SIGINT ignored; a child inherits that, and Python then never raises
+    KeyboardInterrupt (the apply waited the lock timeout out). A handled signal is reset to
+    its default at exec."""
+    arguments = [str(BIN / "byhand"), "apply", str(path), "--database-url", database_url(settings)]
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            [*arguments, "--lock-timeout", "60s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _until(probe: Callable[[], int | None], *, seconds: float = 30) -> int:
