@@ -4,7 +4,6 @@ statement runs longer than a second."""
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from byhand.runbook import Step
+from byhand.threads import signals_blocked
 from byhand.vendors.statements import normalize_query, tables_named_in
 from byhand.vendors.target import Blocker, Target
 
@@ -119,15 +119,14 @@ class Watcher(threading.Thread):
         finally:
             self.current = None
 
+    def start(self) -> None:
+        with signals_blocked():  # SIGINT and the like must interrupt the main thread's wait
+            super().start()
+
     def stop(self) -> None:
         self.stopped.set()
 
     def run(self) -> None:
-        # A signal sent to the process (Ctrl-C, SIGTERM, SIGHUP) goes to a thread that does not
-        # block it; taken here, it would not interrupt the main thread's wait on its socket.
-        # Blocked here, only the main thread can take it.
-        if hasattr(signal, "pthread_sigmask"):
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
         while not self.stopped.wait(self.tick):
             current = self.current
             if current is None:

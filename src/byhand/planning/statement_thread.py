@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import NotSupportedError
 
+from byhand.threads import signals_blocked
 from byhand.vendors import Vendor
 
 __all__ = ["SWITCH_INTERVAL", "BackgroundFailure", "StatementThread"]
@@ -135,7 +136,8 @@ class StatementThread:
         # states and holds it: by default it waits up to 5 ms for that, every time.
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(switch_interval, SWITCH_INTERVAL))
-        self.thread.start()
+        with signals_blocked():
+            self.thread.start()
         try:
             yield self
             self.drain()

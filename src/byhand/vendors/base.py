@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from byhand.exceptions import RehearsalError
+from byhand.threads import signals_blocked
 from byhand.vendors.params import ConnectionParams, params_from_settings
 from byhand.vendors.target import Target
 
@@ -268,7 +269,8 @@ class ServerVendor(Vendor):
         """Dump the target's schema while the database is created, then load the dump."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="byhand-dump") as pool:
             # a client process: no Django connection
-            dumping = pool.submit(self.dump_schema, target, unwanted=unwanted)
+            with signals_blocked():
+                dumping = pool.submit(self.dump_schema, target, unwanted=unwanted)
             scratch = self.make_empty_scratch(target, server=server, prefix=prefix)
             try:
                 schema = dumping.result()

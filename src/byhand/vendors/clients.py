@@ -8,6 +8,7 @@ import threading
 from collections.abc import Sequence
 
 from byhand.exceptions import CopyUnwanted, RehearsalError
+from byhand.threads import signals_blocked
 
 __all__ = ["UNWANTED_POLL", "run_client"]
 
@@ -51,7 +52,8 @@ def run_client(
             watcher = threading.Thread(
                 target=_stop_when_unwanted, args=(process, unwanted, finished, stopped), name="byhand-client-watch"
             )
-            watcher.start()
+            with signals_blocked():
+                watcher.start()
         try:
             stdout, stderr = process.communicate(stdin)
         finally:

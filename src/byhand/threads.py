@@ -1,0 +1,29 @@
+"""The threads byhand starts beside the main thread (the watcher, the rehearsal's statement
+thread, the scratch copy's workers): none of them may take the signals that stop a run."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["signals_blocked"]
+
+
+@contextmanager
+def signals_blocked() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP blocked in this thread for a while; a thread started
+    inside keeps them blocked for good (it starts with its creator's mask, from its first
+    instruction), and so does every thread it starts. Sent to the process, they then go
+    to the main thread and interrupt what it waits for (a statement's socket, a lock, a
+    child process); taken by another thread, they would only be noted there until that
+    wait ended by itself. Linux gives them to the main thread whenever it can take them;
+    POSIX lets any thread that does not block them take them."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
