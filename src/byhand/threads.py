@@ -18,7 +18,11 @@ def signals_blocked() -> Iterator[None]:
     to the main thread and interrupt what it waits for (a statement's socket, a lock, a
     child process); taken by another thread, they would only be noted there until that
     wait ended by itself. Linux gives them to the main thread whenever it can take them;
-    POSIX lets any thread that does not block them take them."""
+    POSIX lets any thread that does not block them take them.
+
+    Not for a thread that starts programs (pg_dump, mysqldump, the vendor's client): a
+    child process inherits the mask, and would then go on through Ctrl-C, SIGTERM and a
+    closed terminal (Python's subprocess does not reset it)."""
     if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
         yield
         return

@@ -17,7 +17,6 @@ from typing import Any
 from django.db import connections
 
 from byhand.exceptions import RehearsalError
-from byhand.threads import signals_blocked
 from byhand.vendors import ScratchDatabase, Vendor, get_vendor
 from byhand.vendors.base import SCRATCH_PREFIX, own_connection
 
@@ -67,8 +66,8 @@ def scratch_copy(
         copies: list[Future[ScratchDatabase]] = []
         unwanted = threading.Event()  # set on the way out: a copy still under way is not needed
         if vendor.copies_in_background:
-            with signals_blocked():  # the pool's thread starts in submit()
-                copies.append(pool.submit(_copy_with_own_connections, vendor, target, server, prefix, unwanted))
+            # Not with signals blocked: the copy's client programs would inherit the mask.
+            copies.append(pool.submit(_copy_with_own_connections, vendor, target, server, prefix, unwanted))
 
         def scratch() -> ScratchDatabase:
             if not copies:

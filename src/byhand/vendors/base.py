@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from byhand.exceptions import RehearsalError
-from byhand.threads import signals_blocked
 from byhand.vendors.params import ConnectionParams, params_from_settings
 from byhand.vendors.target import Target
 
@@ -269,8 +268,8 @@ class ServerVendor(Vendor):
         """Dump the target's schema while the database is created, then load the dump."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="byhand-dump") as pool:
             # a client process: no Django connection
-            with signals_blocked():
-                dumping = pool.submit(self.dump_schema, target, unwanted=unwanted)
+            # Not with signals blocked: pg_dump or mysqldump would inherit the mask.
+            dumping = pool.submit(self.dump_schema, target, unwanted=unwanted)
             scratch = self.make_empty_scratch(target, server=server, prefix=prefix)
             try:
                 schema = dumping.result()
