@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import signal
 import threading
+from typing import Any
+
+import pytest
+from django.db import connections
 
 from byhand.threads import signals_blocked
+from byhand.vendors import get_vendor
+from byhand.vendors.clients import run_client
+from support import VENDOR, fresh_database, use_database
 
 STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
@@ -22,3 +29,27 @@ def test_a_thread_started_inside_blocks_the_stopping_signals_and_the_creator_get
     thread.join()
     assert STOPPING <= seen[0]
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+
+
+@pytest.mark.needs_server
+def test_the_programs_a_scratch_copy_starts_block_no_signal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dump runs in a pool thread; a program started there inherits that thread's mask, so
+    pg_dump or mysqldump would go on through Ctrl-C, SIGTERM and a closed terminal if the pool
+    blocked them. The dump's own program is swapped for one that prints its mask; the copy then
+    stops, and its scratch database is dropped."""
+    if VENDOR == "sqlite":
+        pytest.skip("SQLite's scratch copy starts no program")
+    masks: list[str] = []
+    read_mask = ["grep", "SigBlk", "/proc/self/status"]
+
+    def dump_schema(vendor: Any, target: Any, *, unwanted: Any = None) -> str:
+        masks.append(run_client(read_mask, env=None, what="read its signal mask"))
+        raise RuntimeError("the mask is read: stop the copy here")
+
+    connection = connections["default"]
+    vendor = get_vendor(connection.vendor)
+    monkeypatch.setattr(type(vendor), "dump_schema", dump_schema)
+    with fresh_database() as settings, use_database("default", settings):
+        with pytest.raises(RuntimeError, match="the mask is read"):
+            vendor.make_scratch(connections["default"], server=connections["default"])
+    assert masks == [run_client(read_mask, env=None, what="read its signal mask")]  # as from the main thread
