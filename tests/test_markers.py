@@ -117,6 +117,12 @@ def _read(query: str, *, op: int | None = 0) -> Read:
         ("SELECT 'unterminated", "sqlite", False),
         ("DELETE FROM d", "sqlite", False),
         ("WITH x AS (DELETE FROM d RETURNING id) SELECT id FROM x", "postgresql", False),
+        ("SELECT id FROM d WHERE n = 'into' AND t = 'for update'", "postgresql", True),
+        ("SELECT id FROM d INTO OUTFILE '/tmp/ids'", "mysql", False),
+        ("SELECT id INTO new_table FROM d", "postgresql", False),
+        ("SELECT id FROM d WHERE n = 'a' FOR UPDATE", "postgresql", False),
+        ("SELECT id FROM d FOR NO KEY UPDATE", "postgresql", False),
+        ("SELECT id FROM d LOCK IN SHARE MODE", "mysql", False),
     ],
 )
 def test_a_read_runs_only_as_one_select(query: str, vendor: str, one_select: bool) -> None:

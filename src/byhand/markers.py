@@ -38,9 +38,16 @@ _DELETED = re.compile(r"=\s*('(?:[^'\\]|''|\\.)*')\s+AND\s+\S+\s+IN\s+\(((?:\s*'
 _QUOTED = re.compile(r"[Ee]'(?:[^'\\]|''|\\.)*'|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"", re.DOTALL)
 _QUOTED_BACKSLASH = re.compile(r"'(?:[^'\\]|''|\\.)*'|\"(?:[^\"\\]|\"\"|\\.)*\"|`(?:[^`]|``)*`", re.DOTALL)
 #: What must not be left in a read's query outside quotes: a second statement, comments
-#: (MySQL runs /*! ... */), dollar quoting, a quote left open.
-_NOT_IN_A_READ = re.compile(r";|--|/\*|(?<![\w$])\$|'|\"|`")
-_NOT_IN_A_MYSQL_READ = re.compile(r";|--|/\*|#|'|\"|`")
+#: (MySQL runs /*! ... */), dollar quoting, a quote left open; and what a SELECT may do
+#: besides reading: INTO (a file, variables, a new table), row locks (FOR UPDATE/SHARE,
+#: LOCK IN SHARE MODE). Django's ORM writes none of these for a default's query.
+_NOT_IN_A_READ = re.compile(
+    r";|--|/\*|(?<![\w$])\$|'|\"|`|" + r"\bINTO\b|\bFOR\s+(?:NO\s+KEY\s+)?(?:UPDATE|SHARE)\b|\bLOCK\s+IN\b",
+    re.IGNORECASE,
+)
+_NOT_IN_A_MYSQL_READ = re.compile(
+    r";|--|/\*|#|'|\"|`|" + r"\bINTO\b|\bFOR\s+(?:UPDATE|SHARE)\b|\bLOCK\s+IN\b", re.IGNORECASE
+)
 _MANUAL = re.compile(r"^-- MANUAL STEP: run (.+?) \((?:forwards|backwards)\) on a host")
 
 
