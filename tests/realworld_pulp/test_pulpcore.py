@@ -36,8 +36,9 @@ from django.db.models.signals import post_migrate
 from pulpcore.app import apps as pulp_apps
 from pulpcore.app import util as pulp_util
 
+from byhand.exceptions import DefaultReadChanged
 from byhand.runbook import parse_runbook
-from support import INSTANT, fresh_database, oracle_step, recorded_rows, use_database
+from support import INSTANT, apply, fresh_database, oracle_step, recorded_rows, use_database
 
 ALIAS = "default"
 DOMAIN_MADE = "core.0101_add_domain"
@@ -163,6 +164,11 @@ def test_pulpcore(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
                         "--force",
                         "psql ran the runbook past this manual step",
                     )
+            # The runbook for the rest is written against B and carries B's domain; C's manual
+            # step made another random UUID, so apply would refuse it there (shown on the
+            # behind databases below): C's domain is given B's UUID (nothing points at it yet).
+            with use_database(ALIAS, c), connections[ALIAS].cursor() as cursor:
+                cursor.execute("UPDATE core_domain SET pulp_id = %s WHERE name = 'default'", [_domain(b)])
             second = timed("forwards, the rest", on=(a, b, c))
             assert _defaults_read(second) == {_domain(b)}
             with use_database(ALIAS, b):
@@ -177,9 +183,16 @@ def test_pulpcore(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
             for database in (a, b):
                 with use_database(ALIAS, database):
                     call_command("migrate", "core", "0101_add_domain", database=ALIAS, verbosity=0)
-            # The runbook carries B's domain: C is B's copy (on a database with another
-            # domain and rows that need it, core_contentguard's, the FK fails and apply
-            # rolls the migration back).
+            # A runbook carries the domain of the database it was written against: the one
+            # for the rest written above, applied here, is refused before any change (A's
+            # domain is another random UUID).
+            with pytest.raises(DefaultReadChanged) as changed:
+                apply(second, a, dry_run=True)
+            assert "core.0102_add_domain_relations: the default pulpcore.app.util.get_domain_pk() of" in str(
+                changed.value
+            ), changed.value
+            assert f"read {QUERY} when the runbook was written" in str(changed.value), changed.value
+            # The runbook written below carries B's domain: C is B's copy.
             _copy(b, c)
             timings.append(f"{'behind: migrate to 0101 x2, copy':>45}: {time.monotonic() - start:6.1f} s")
             behind = timed("behind 0101, the rest", on=(a, b, c))
