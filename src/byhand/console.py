@@ -320,11 +320,18 @@ def read_runbook(path: Path, *, verify_checksum: bool = True) -> Runbook:
 def terminate_as_interrupt(received: list[str] | None = None) -> Iterator[None]:
     """SIGTERM, and SIGHUP (the terminal or SSH session went away), raise KeyboardInterrupt
     for a while, as Ctrl-C does, so that every ``finally`` runs (a scratch copy dropped, a
-    transaction rolled back, the journal told). Each signal's name is added to ``received``:
-    a driver may swallow the KeyboardInterrupt and fail otherwise (psycopg, mid-query,
-    leaves the connection busy), and the caller still owes the operator "interrupted"."""
+    transaction rolled back, the journal told). Each signal's name ("Ctrl-C" for SIGINT) is
+    added to ``received``: a driver or Django may swallow the KeyboardInterrupt and fail
+    otherwise (psycopg, mid-query, leaves the connection busy, and Django's clean-up then
+    raises a DatabaseError in its place), and the caller still owes the operator
+    "interrupted". SIGINT is taken over only where Python's own handler has it (a
+    background job that starts with it ignored keeps ignoring it)."""
 
     def interrupt(signum: int, frame: Any) -> None:
+        if signum == signal.SIGINT:
+            if received is not None:
+                received.append("Ctrl-C")
+            raise KeyboardInterrupt  # as Python's own handler: no message
         name = signal.Signals(signum).name
         if received is not None:
             received.append(name)
@@ -333,7 +340,10 @@ def terminate_as_interrupt(received: list[str] | None = None) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may handle signals
         return
-    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGHUP)}
+    numbers = [signal.SIGTERM, signal.SIGHUP]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        numbers.append(signal.SIGINT)
+    previous = {number: signal.signal(number, interrupt) for number in numbers}
     try:
         yield
     finally:
