@@ -62,7 +62,7 @@ def test_the_runbook_records_the_read_and_applies_where_it_gives_the_same(tmp_pa
         assert f"      checks first (operation 0): {QUERY} gives [[42]]\n" in shown.stdout, shown.stdout
         done = byhand("apply", str(path), "--database-url", database_url(database))
         assert done.returncode == 0, done.stderr
-        assert "1 query a field default ran when the runbook was written give the same rows here" in done.stdout
+        assert "1 query a field default ran when the runbook was written gives the same rows here" in done.stdout
         with use_database("default", database), connections["default"].cursor() as cursor:
             cursor.execute("SELECT domain_id FROM catalog_category")
             assert [tuple(row) for row in cursor.fetchall()] == [(42,)]
@@ -122,7 +122,7 @@ def test_a_runbook_without_read_markers_still_applies(tmp_path: Path) -> None:
         assert parse_runbook(path.read_text()).migrations[0].reads == []
         done = byhand("apply", str(path), "--database-url", database_url(database))
         assert done.returncode == 0, done.stderr
-        assert "give the same rows here" not in done.stdout
+        assert "the same rows here" not in done.stdout
         assert [row[:2] for row in journal_rows(database)][-1] == ("run-finished", "done")
         with use_database("default", database):
             assert ("catalog", "0003_category_domain") in recorded_rows("default")

@@ -29,9 +29,10 @@ def check_reads(
         raise DefaultReadChanged(changed)
     if not reads:
         return []
+    one = len(reads) == 1
     return [
-        f"{len(reads)} quer{'y' if len(reads) == 1 else 'ies'} a field default ran when the runbook was written "
-        "give the same rows here (read-only): the values fixed in its SQL hold"
+        f"{len(reads)} quer{'y' if one else 'ies'} a field default ran when the runbook was written "
+        f"give{'s' if one else ''} the same rows here (read-only): the values fixed in its SQL hold"
     ]
 
 
@@ -53,15 +54,20 @@ def changed_reads(
     """One line for each read that gives something else here now, or fails; each query runs
     in a read-only transaction of its own, rolled back."""
     problems = []
+    answers: dict[str, list[list[Any]] | str] = {}  # query -> its rows, or why it failed (pulpcore: 19 alike)
     for plan, read in reads:
         then = _rows(read.rows)
-        try:
-            with target.read_only(lock_timeout=lock_timeout, statement_timeout=statement_timeout):
-                now = json_rows(target.read_rows(read.query))
-        except target.driver_errors() as exc:
+        if read.query not in answers:
+            try:
+                with target.read_only(lock_timeout=lock_timeout, statement_timeout=statement_timeout):
+                    answers[read.query] = json_rows(target.read_rows(read.query))
+            except target.driver_errors() as exc:
+                answers[read.query] = target.params.error_text(exc)
+        now = answers[read.query]
+        if isinstance(now, str):
             problems.append(
                 f"{plan.name}: {read.default} read {read.query} when the runbook was written, which gave {then}; "
-                f"here it fails now: {target.params.error_text(exc)}"
+                f"here it fails now: {now}"
             )
             continue
         if now != read.rows:
