@@ -20,6 +20,7 @@ from byhand.runbook import (
     has_control_character,
     json_rows,
     parse_runbook,
+    sign_runbook,
     terminate,
 )
 
@@ -221,3 +222,40 @@ def test_a_read_marker_without_its_rows_is_refused() -> None:
 def test_json_rows_gives_values_both_sides_read_alike(value: object, expected: object) -> None:
     """A driver's values as JSON: the same whichever connection read them."""
     assert json_rows([(value,)]) == [[expected]]
+
+
+def _observed_runbook() -> Runbook:
+    runbook = postgresql_runbook()
+    observed = {
+        "tables": ["shop_book"],
+        "locks": [{"table": "shop_book", "mode": "AccessExclusiveLock"}],
+        "algorithm": None,
+        "lock": None,
+        "rewrites": ["shop_book"],
+        "scan": True,
+    }
+    runbook.blocks[0].items.insert(
+        5, Step(kind="schema", sql="ALTER TABLE shop_book ALTER a TYPE bigint;", observed=observed)
+    )
+    return runbook
+
+
+def test_what_a_statement_did_is_kept_in_its_marker_and_said_in_a_comment_above() -> None:
+    """A step's "observed" comes back from the file, with its comment line rendered once."""
+    text = _observed_runbook().render()
+    assert (
+        "-- observed: AccessExclusiveLock on shop_book; rewrites shop_book; reads every row\n"
+        '-- byhand: {"step": "schema", "op": null, "lines": 1, "observed": {"tables": ["shop_book"]'
+    ) in text
+    parsed = parse_runbook(text)
+    assert parsed.render() == text
+    assert parsed.blocks == _observed_runbook().blocks
+
+
+def test_an_edited_observed_comment_is_a_layout_byhand_does_not_write() -> None:
+    """Editing the comment line is refused, re-signed too: the marker says what it shows."""
+    text = _observed_runbook().render().replace("-- observed: AccessExclusiveLock", "-- observed: RowShareLock")
+    with pytest.raises(RunbookFormatError, match="above a step whose marker says something else"):
+        parse_runbook(text, verify_checksum=False)
+    with pytest.raises(RunbookFormatError, match="above a step whose marker says something else"):
+        sign_runbook(text, by="me", at="now")

@@ -17,6 +17,24 @@ Layout (every machine-readable line starts with ``-- byhand``)::
     COMMIT;                                       (a query a default read, and what it gave)
     -- byhand checksum: sha256:...
 
+A schema step's marker may say what the statement did when it was rehearsed on the scratch
+copy, under "observed" (written by the planning side, read by ``byhand review``), with a
+comment line saying the same above it::
+
+    -- observed: AccessExclusiveLock on core_book; rewrites core_book
+    -- byhand: {"step": "schema", "op": 0, "lines": 1, "observed": {...}}
+
+    "tables":    tables that existed before the statement and that it acts on
+    "locks":     PostgreSQL: [{"table", "mode"}], the lock modes it took on them (pg_locks
+                 of the rehearsal session; locks its transaction already held are not its own)
+    "algorithm": MariaDB/MySQL: the cheapest ALGORITHM the server accepted for it
+                 ("INSTANT", "NOCOPY", "INPLACE", "COPY"); null when it is no ALTER/index DDL
+    "lock":      MariaDB/MySQL: the weakest LOCK accepted with it ("NONE", "SHARED", "EXCLUSIVE")
+    "rewrites":  tables whose storage it replaced (PostgreSQL: a relfilenode changed; MariaDB:
+                 ALGORITHM=COPY; SQLite: Django's remake of the table)
+    "scan":      whether it must read every row of a table (an index build, a constraint it
+                 validates, SET NOT NULL, a rewrite): inferred from what the statement is
+
 This module is pure data: no Django, no connection, no clock. Which control statements
 a runbook may hold is its vendor's to say (Vendor.control_statements).
 """
@@ -47,6 +65,7 @@ __all__ = [
     "escape_comment",
     "has_control_character",
     "json_rows",
+    "observed_comment",
     "parse_runbook",
     "sign_runbook",
     "terminate",
@@ -55,6 +74,7 @@ __all__ = [
 MAGIC = "-- byhand runbook v1"
 MARKER = "-- byhand: "
 CHECKSUM_PREFIX = "-- byhand checksum: sha256:"
+OBSERVED_PREFIX = "-- observed: "
 
 #: What must never reach a runbook's comment raw: control characters (a line feed or carriage
 #: return ends a ``--`` comment for psql, so what follows would run; the others move the
@@ -150,6 +170,9 @@ class Step:
     sql: str = ""
     op: int | None = None
     callable: str | None = None
+    #: What the rehearsal saw the statement do on the scratch copy (see OBSERVED): filled in
+    #: when the statement has run there, which on the statement thread is after the step is made.
+    observed: dict[str, Any] | None = None
 
     def marker(self) -> dict[str, Any]:
         data: dict[str, Any] = {"step": self.kind, "op": self.op}
@@ -157,7 +180,36 @@ class Step:
             data["callable"] = self.callable
         else:
             data["lines"] = self.sql.count("\n") + 1
+        if self.observed:
+            data["observed"] = self.observed
         return data
+
+    def observed_line(self) -> str | None:
+        """The comment line a reviewer reads above the step: what its marker's "observed" says."""
+        return observed_comment(self.observed) if self.observed else None
+
+
+def observed_comment(observed: dict[str, Any]) -> str:
+    """One comment line saying what a statement did on the scratch copy, e.g.
+    ``-- observed: AccessExclusiveLock on core_book; rewrites core_book; reads every row``."""
+    parts = []
+    locks = observed.get("locks") or []
+    by_mode: dict[str, list[str]] = {}
+    for lock in locks:
+        by_mode.setdefault(str(lock.get("mode")), []).append(str(lock.get("table")))
+    parts.extend(f"{mode} on {', '.join(tables)}" for mode, tables in by_mode.items())
+    if observed.get("algorithm"):
+        tables = ", ".join(observed.get("tables") or [])
+        parts.append(
+            f"ALGORITHM={observed['algorithm']}, LOCK={observed.get('lock')}" + (f" on {tables}" if tables else "")
+        )
+    if observed.get("rewrites"):
+        parts.append(f"rewrites {', '.join(observed['rewrites'])}")
+    if observed.get("scan"):
+        parts.append("reads every row")
+    if not parts:
+        parts.append("no lock on a table that existed before it")
+    return OBSERVED_PREFIX + "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -304,7 +356,9 @@ def _render_item(item: Item) -> str:
         return item.sql
     if isinstance(item, Read):  # ASCII: whatever the data holds, the line stays one comment line
         return MARKER + json.dumps(item.marker(), ensure_ascii=True, separators=(", ", ": "))
-    return MARKER + _dump(item.marker()) + ("" if item.kind == "manual" else "\n" + item.sql)
+    line = item.observed_line()
+    head = "" if line is None else escape_comment(line) + "\n"
+    return head + MARKER + _dump(item.marker()) + ("" if item.kind == "manual" else "\n" + item.sql)
 
 
 def parse_runbook(text: str, *, verify_checksum: bool = True) -> Runbook:
@@ -340,6 +394,7 @@ def parse_runbook(text: str, *, verify_checksum: bool = True) -> Runbook:
             step, index = _read_step(data, lines, index)
             if not runbook.blocks:
                 raise RunbookFormatError(f"line {index}: a step outside any block")
+            _take_observed_line(target, step)
             target.append(step)
         elif line.startswith("--"):
             if has_control_character(line):
@@ -392,9 +447,27 @@ def _load(line: str, number: int) -> dict[str, Any]:
     return data
 
 
+def _take_observed_line(items: list[Item], step: Step) -> None:
+    """The comment line above a step that says what it did belongs to the step (which
+    renders it again): whatever else stands there stays a comment, so an edit of the
+    line shows as a layout that differs from what byhand writes."""
+    line = step.observed_line()
+    last = items[-1] if items and isinstance(items[-1], Comment) else None
+    if line is not None and last == Comment(escape_comment(line)):
+        items.pop()
+    elif last is not None and last.text.startswith(OBSERVED_PREFIX):
+        raise RunbookFormatError(
+            f"a comment says {last.text[:80]!r} above a step whose marker says something else: the file was "
+            "edited by hand; what a statement did on the scratch copy is byhand's to write"
+        )
+
+
 def _read_step(data: dict[str, Any], lines: list[str], index: int) -> tuple[Step, int]:
     kind = data.get("step")
     op = data.get("op")
+    observed = data.get("observed")
+    if observed is not None and not isinstance(observed, dict):
+        raise RunbookFormatError(f'line {index}: a step\'s "observed" must be a JSON object')
     if kind == "manual":
         return Step(kind="manual", op=op, callable=data.get("callable")), index
     if kind not in ("schema", "record", "setup"):
@@ -403,7 +476,7 @@ def _read_step(data: dict[str, Any], lines: list[str], index: int) -> tuple[Step
     if not isinstance(count, int) or count < 1 or index + count > len(lines):
         raise RunbookFormatError(f"line {index}: step claims {count!r} lines of SQL")
     sql = "\n".join(lines[index : index + count])
-    return Step(kind=kind, sql=sql, op=op), index + count
+    return Step(kind=kind, sql=sql, op=op, observed=observed), index + count
 
 
 def sign_runbook(text: str, *, by: str, at: str) -> tuple[str, str, str]:
