@@ -192,7 +192,7 @@ class Step:
 def observed_comment(observed: dict[str, Any]) -> str:
     """One comment line saying what a statement did on the scratch copy, e.g.
     ``-- observed: AccessExclusiveLock on core_book; rewrites core_book; reads every row``."""
-    parts = []
+    parts: list[str] = []
     locks = observed.get("locks") or []
     by_mode: dict[str, list[str]] = {}
     for lock in locks:
