@@ -107,15 +107,13 @@ SELECT c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint, COALESCE(i.in
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_index i ON i.indexrelid = c.oid
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relkind IN ('r', 'p', 'i', 'I', 'm', 'f')
 """
+#: The session's relation locks, on relations made by users (a catalog's oid is below 16384),
+#: with each relation's file: one small query per statement, no join to plan.
 _LOCKS = """
-SELECT l.relation::bigint, l.mode, l.virtualtransaction, c.relname, c.relkind, c.relfilenode::bigint,
-       COALESCE(i.indrelid, 0)::bigint
-FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation LEFT JOIN pg_index i ON i.indexrelid = l.relation
-WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
-  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND (c.oid IS NULL OR c.relkind IN ('r', 'p', 'i', 'I', 'm', 'f') AND c.relnamespace NOT IN (
-    SELECT oid FROM pg_namespace WHERE nspname IN ('pg_catalog', 'information_schema', 'pg_toast')))
+SELECT relation::bigint, mode, virtualtransaction, pg_relation_filenode(relation)::bigint
+FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation' AND relation >= 16384
 """
+_RENAMES = re.compile(r"\bRENAME\b", re.IGNORECASE)
 _TABLE_KINDS = ("r", "p", "m", "f")
 #: PostgreSQL's table lock modes, weakest first.
 MODES = (
@@ -144,6 +142,7 @@ class PostgreSQLObserver(Observer):
         self.connection = connection  # Django's: its driver connection is the one statements run on
         #: oid -> (name, kind, relfilenode, table oid) of every relation, as of the last statement.
         self.relations: dict[int, tuple[str, str, int, int]] | None = None
+        self.tables: dict[str, int] = {}  # a table's name -> its oid
         #: The transaction the last statement ran in, with the locks its session held after it.
         self.held: tuple[str, set[tuple[int, str]]] | None = None
         self.stale = False  # something else ran since: the locks held are read again
@@ -158,8 +157,8 @@ class PostgreSQLObserver(Observer):
         aux = driver.cursor()
         try:
             if self.relations is None:
-                aux.execute(_RELATIONS)
-                self.relations = {oid: (name, kind, node, table or oid) for oid, name, kind, node, table in aux}
+                self.relations, self.tables = {}, {}
+                self._learn(aux, "")
             if self.stale:
                 self.held = self._locks(aux)[0]
                 self.stale = False
@@ -180,6 +179,19 @@ class PostgreSQLObserver(Observer):
         finally:
             aux.close()
 
+    def _learn(self, aux: Any, condition: str, oids: list[int] | None = None) -> None:
+        """Read the names, kinds, files and tables of the relations ``condition`` picks."""
+        relations, tables = self.relations, self.tables
+        assert relations is not None
+        aux.execute(_RELATIONS + condition, None if oids is None else (oids,))
+        for oid, name, kind, node, table in aux.fetchall():
+            previous = relations.get(oid)
+            if previous is not None and tables.get(previous[0]) == oid:
+                del tables[previous[0]]
+            relations[oid] = (name, kind, node, table or oid)
+            if kind in _TABLE_KINDS:
+                tables[name] = oid
+
     @staticmethod
     def _locks(aux: Any) -> tuple[tuple[str, set[tuple[int, str]]] | None, list[tuple[Any, ...]]]:
         aux.execute(_LOCKS)
@@ -192,9 +204,9 @@ class PostgreSQLObserver(Observer):
         held, rows = self._locks(aux)
         before = self.held[1] if self.held is not None and held is not None and self.held[0] == held[0] else set()
         self.held = held
-        existing = {name: oid for oid, (name, kind, _, _) in relations.items() if kind in _TABLE_KINDS}
-        tables = [name for name in tables_named(sql) if name in existing]
-        locks: list[dict[str, str]] = []
+        # Tables it names that existed before it, then those it took a lock on (or on an index of).
+        named = [name for name in tables_named(sql) if name in self.tables]
+        tables, locks = named, []
         for name, mode, oid in sorted((relations[oid][0], mode, oid) for oid, mode, *_ in rows if oid in relations):
             kind, table = relations[oid][1], relations[oid][3]
             table_name = name if kind in _TABLE_KINDS else relations.get(table, (None,))[0]
@@ -205,23 +217,23 @@ class PostgreSQLObserver(Observer):
                 locks.append({"table": name, "mode": mode})
         tables = list(dict.fromkeys(tables))
         rewritten: dict[str, bool] = {}  # name -> whether it is a table
-        for oid, _, _, name, kind, node, table in rows:
-            if name is None:
-                continue
-            if oid in relations and relations[oid][2] not in (0, node):
-                rewritten[relations[oid][0]] = kind in _TABLE_KINDS
-            relations[oid] = (name, kind, node, table or oid)
+        for oid, _, _, node in rows:
+            known = relations.get(oid)
+            if known is not None and node is not None and known[2] not in (0, node):
+                rewritten[known[0]] = known[1] in _TABLE_KINDS
+                relations[oid] = (known[0], known[1], node, known[3])
         rewrites = [name for name, is_table in rewritten.items() if is_table] or list(rewritten)
-        observed = {
-            "tables": tables,
-            "locks": locks,
-            "rewrites": rewrites,
-            "scan": bool(rewrites) or reads_every_row(sql),
-        }
         strongest = {
-            table: max((mode for oid, mode in before if oid == existing.get(table)), key=MODES.index, default=None)
+            table: max((mode for oid, mode in before if oid == self.tables.get(table)), key=MODES.index, default=None)
             for table in tables
         }
+        # What it made, and new names, for the statements after it.
+        unknown = [oid for oid, *_ in rows if oid not in relations]
+        renamed = [oid for oid, *_ in rows if oid in relations] if _RENAMES.search(sql) else []
+        if unknown or renamed:
+            self._learn(aux, " AND c.oid = ANY(%s)", list(dict.fromkeys(unknown + renamed)))
+        scan = bool(rewrites) or reads_every_row(sql)
+        observed: dict[str, Any] = {"tables": tables, "locks": locks, "rewrites": rewrites, "scan": scan}
         observed["held"] = [{"table": table, "mode": mode} for table, mode in strongest.items() if mode]
         return observed
 
