@@ -74,9 +74,10 @@ def reads_every_row(sql: str) -> bool:
 class Observer:
     """Runs a statement and says what it did; the base knows only the statement's text."""
 
-    def observe(self, run: Run, sql: str, cursor: Any) -> tuple[Any, dict[str, Any]]:
-        """Run the statement (``run``) and return its result with what it did; ``cursor``
-        is the driver cursor it runs on, which the observer may use before ``run``."""
+    def observe(self, run: Run, sql: str, cursor: Any, params: Any = None) -> tuple[Any, dict[str, Any]]:
+        """Run the statement (``run``: ``sql`` with ``params`` on ``cursor``, the driver
+        cursor) and return its result with what it did. An observer may run another form
+        of it on ``cursor`` instead, with the same effect."""
         result = run()
         return result, self.inferred(sql)
 
@@ -152,7 +153,7 @@ class PostgreSQLObserver(Observer):
         if created:
             self.relations = None
 
-    def observe(self, run: Run, sql: str, cursor: Any) -> tuple[Any, dict[str, Any]]:
+    def observe(self, run: Run, sql: str, cursor: Any, params: Any = None) -> tuple[Any, dict[str, Any]]:
         driver = self.connection.connection
         aux = driver.cursor()
         try:
@@ -274,7 +275,10 @@ class MySQLObserver(Observer):
     the same effect as Django's. A DROP INDEX takes no clause and is tried as the ALTER
     TABLE … DROP INDEX it is."""
 
-    def observe(self, run: Run, sql: str, cursor: Any) -> tuple[Any, dict[str, Any]]:
+    def __init__(self) -> None:
+        self.copies_online: bool | None = None  # whether the server has COPY with LOCK=NONE
+
+    def observe(self, run: Run, sql: str, cursor: Any, params: Any = None) -> tuple[Any, dict[str, Any]]:
         observed = self.inferred(sql)
         observed.update(algorithm=None, lock=None)
         form = _probe_form(sql)
@@ -285,12 +289,15 @@ class MySQLObserver(Observer):
         while (algorithm, lock) not in tried:
             tried.add((algorithm, lock))
             try:
-                result = cursor.execute(form(algorithm, lock))
+                probe = form(algorithm, lock)
+                result = cursor.execute(probe) if params is None else cursor.execute(probe, params)
             except Exception as exc:  # noqa: BLE001 -- anything but a refusal: Django's own statement says
                 advice = _advice(exc)
                 if advice is None:
                     break
                 algorithm, lock = advice(algorithm, lock)
+                if (algorithm, lock) == ("COPY", "NONE") and not self._copies_online(cursor):
+                    lock = "SHARED"  # a refusal saved: the server has no online COPY
                 continue
             observed.update(algorithm=algorithm, lock=lock)
             if algorithm == "COPY":
@@ -298,6 +305,14 @@ class MySQLObserver(Observer):
                 observed["scan"] = True
             return result, observed
         return run(), observed
+
+    def _copies_online(self, cursor: Any) -> bool:
+        """MariaDB 11.2 and later copy a table with LOCK=NONE; MySQL and older MariaDB never do."""
+        if self.copies_online is None:
+            version = str(cursor.connection.get_server_info())
+            numbers = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+            self.copies_online = "MariaDB" in version and numbers >= (11, 2)
+        return self.copies_online
 
 
 def _probe_form(sql: str) -> Callable[[str, str], str] | None:
