@@ -120,7 +120,7 @@ def _timed(
     if args.realworld:
         env["DJANGO_SETTINGS_MODULE"] = "realworld.settings"
         env["PYTHONPATH"] = os.pathsep.join([source, str(TESTS)])
-        command[:2] = [args.realworld, "-m", "django"]
+        command[:2] = [str(Path(args.realworld).absolute()), "-m", "django"]
         project = TESTS
     try:
         run = run_timed(command, cwd=project, env=env)
