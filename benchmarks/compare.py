@@ -14,7 +14,8 @@ round also times ``byhand apply --skip-manual-steps`` of the first commit's runb
 each commit, on a fresh empty database (the console script's whole process). Prints
 each round, each commit's median and its ratio to the first commit's. With --realworld
 PYTHON, the project is tests/realworld (the real third-party apps, whole plan), run by that
-interpreter (its venv: ``scripts/realworld.sh 5.2 --venv-only``).
+interpreter (its venv: ``scripts/realworld.sh 5.2 --venv-only``), with
+--defaults-from-rehearsal (from empty, wagtail's defaults read rows its RunPython makes).
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ def _timed(
         env["DJANGO_SETTINGS_MODULE"] = "realworld.settings"
         env["PYTHONPATH"] = os.pathsep.join([source, str(TESTS)])
         command[:2] = [str(Path(args.realworld).absolute()), "-m", "django"]
+        command.append("--defaults-from-rehearsal")  # wagtail's defaults read rows its RunPython makes
         project = TESTS
     try:
         run = run_timed(command, cwd=project, env=env)
