@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 from byhand.runbook import Runbook, Step, observed_comment
 from byhand.vendors.observing import reads_every_row, tables_named
@@ -31,6 +32,9 @@ from support import VENDOR, fresh_database, use_database, write_runbook
         ('ALTER TABLE "a" ADD COLUMN "b" varchar(9) DEFAULT \'SET NOT NULL\' NOT NULL', ["a"], False),
         ('ALTER TABLE "a" ADD COLUMN "u" varchar(3) NOT NULL UNIQUE', ["a"], True),
         ('UPDATE "a" SET "b" = 1 WHERE "b" IS NULL', ["a"], True),
+        # PostgreSQL checks no row for a foreign key on a column the statement adds empty (measured).
+        ('ALTER TABLE "a" ADD COLUMN "c_id" bigint NULL CONSTRAINT "f" REFERENCES "c" ("id")', ["a", "c"], False),
+        ('ALTER TABLE "a" ADD COLUMN "c_id" bigint DEFAULT 1 NOT NULL CONSTRAINT "f" REFERENCES "c"', ["a", "c"], True),
         ('INSERT INTO "new__a" ("id") SELECT "id" FROM "a"', ["new__a", "a"], True),
     ],
 )
@@ -113,6 +117,9 @@ def test_postgresql_locks_and_rewrites_are_read_from_the_server(tmp_path: Path) 
     assert ["shop_author"] in rewritten
     widen = _observed(runbook, 'ALTER TABLE "auth_user" ALTER COLUMN "email" TYPE varchar(254);')
     assert widen["rewrites"] == []
+    # CREATE INDEX CONCURRENTLY cannot run in a transaction: its lock is PostgreSQL's documented one.
+    concurrently = _observed(runbook, 'CREATE INDEX CONCURRENTLY "shop_book_promo_idx" ON "shop_book" ("promo");')
+    assert concurrently["locks"] == [{"table": "shop_book", "mode": "ShareUpdateExclusiveLock"}]
     # A table made earlier in the runbook: the statement's locks there are its transaction's already.
     created = _observed(runbook, 'CREATE INDEX "shop_book_author_id_82b8ab51" ON "shop_book" ("author_id");')
     assert created["held"] == [{"table": "shop_book", "mode": "AccessExclusiveLock"}]
@@ -130,6 +137,9 @@ def test_mariadb_gives_the_cheapest_algorithm_it_accepts(tmp_path: Path) -> None
     copies = [step.observed for step in _every_schema_step(runbook) if step.observed and step.observed["algorithm"]]
     fk = [o for o in copies if o["algorithm"] == "COPY" and "shop_author" in o["tables"]]
     assert fk and all(o["lock"] == "SHARED" and o["rewrites"] == [o["tables"][0]] for o in fk)
+    # MODIFY … NULL runs in place, without a lock, but rebuilds the table (InnoDB's table id changes).
+    in_place = [o for o in copies if o["algorithm"] == "INPLACE"]
+    assert in_place and all(o["lock"] == "NONE" and o["rewrites"] == o["tables"][:1] for o in in_place)
     (created,) = [s.observed for s in _every_schema_step(runbook) if s.sql.startswith("CREATE TABLE `shop_publisher`")]
     assert created is not None
     assert (created["tables"], created["algorithm"], created["rewrites"]) == ([], None, [])
@@ -144,3 +154,17 @@ def test_sqlite_remakes_are_rewrites(tmp_path: Path) -> None:
     for step in copies:
         assert step.observed is not None
         assert (step.observed["rewrites"], step.observed["scan"]) == (["shop_book"], True)
+
+
+@pytest.mark.needs_server
+@pytest.mark.skipif(VENDOR != "postgresql", reason="DROP INDEX CONCURRENTLY is PostgreSQL's")
+def test_dropping_an_index_concurrently_names_the_table_of_the_index(tmp_path: Path) -> None:
+    """DROP INDEX names no table: its ShareUpdateExclusiveLock is on the index's table."""
+    with fresh_database() as settings, use_database("default", settings):
+        call_command("migrate", "shop", "0009", verbosity=0)
+        runbook = write_runbook("default", tmp_path / "back.sql", "shop", "0008")
+    dropped = _observed(runbook, 'DROP INDEX CONCURRENTLY IF EXISTS "shop_book_promo_idx";')
+    assert (dropped["tables"], dropped["locks"]) == (
+        ["shop_book"],
+        [{"table": "shop_book", "mode": "ShareUpdateExclusiveLock"}],
+    )
