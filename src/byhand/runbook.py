@@ -53,6 +53,7 @@ from typing import Any, Literal
 
 from byhand.exceptions import RunbookChecksumMismatch, RunbookFormatError, UnsupportedVendor
 from byhand.vendors import get_vendor
+from byhand.vendors.observing import MODES
 
 __all__ = [
     "Block",
@@ -103,6 +104,10 @@ def terminate(sql: str) -> str:
 def has_control_character(text: str) -> bool:
     """Whether ``text`` holds a character escape_comment would escape."""
     return _CONTROL.search(text) is not None
+
+
+def _strength(mode: str) -> int:
+    return MODES.index(mode) if mode in MODES else -1
 
 
 def escape_comment(text: str) -> str:
@@ -191,24 +196,29 @@ class Step:
 
 def observed_comment(observed: dict[str, Any]) -> str:
     """One comment line saying what a statement did on the scratch copy, e.g.
-    ``-- observed: AccessExclusiveLock on core_book; rewrites core_book; reads every row``."""
+    ``-- observed: AccessExclusiveLock on core_book; rewrites core_book; reads every row``
+    (per table, the strongest of the lock modes it took)."""
     parts: list[str] = []
-    locks = observed.get("locks") or []
-    by_mode: dict[str, list[str]] = {}
-    for lock in locks:
-        by_mode.setdefault(str(lock.get("mode")), []).append(str(lock.get("table")))
-    parts.extend(f"{mode} on {', '.join(tables)}" for mode, tables in by_mode.items())
+    for key, suffix in (("locks", ""), ("held", " (held already)")):
+        strongest: dict[str, str] = {}
+        for lock in observed.get(key) or []:
+            table, mode = str(lock.get("table")), str(lock.get("mode"))
+            if _strength(mode) >= _strength(strongest.get(table, "")):
+                strongest[table] = mode
+        by_mode: dict[str, list[str]] = {}
+        for table, mode in strongest.items():
+            by_mode.setdefault(mode, []).append(table)
+        parts.extend(f"{mode} on {', '.join(tables)}{suffix}" for mode, tables in by_mode.items())
     if observed.get("algorithm"):
         tables = ", ".join(observed.get("tables") or [])
-        parts.append(
-            f"ALGORITHM={observed['algorithm']}, LOCK={observed.get('lock')}" + (f" on {tables}" if tables else "")
-        )
+        algorithm = f"ALGORITHM={observed['algorithm']}, LOCK={observed.get('lock')}"
+        parts.append(algorithm + (f" on {tables}" if tables else ""))
     if observed.get("rewrites"):
         parts.append(f"rewrites {', '.join(observed['rewrites'])}")
     if observed.get("scan"):
         parts.append("reads every row")
     if not parts:
-        parts.append("no lock on a table that existed before it")
+        parts.append("no new lock on a table that existed before it")
     return OBSERVED_PREFIX + "; ".join(parts)
 
 

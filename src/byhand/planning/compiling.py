@@ -31,6 +31,7 @@ from byhand.planning.operations import (
     python_operations,
 )
 from byhand.planning.plans import Plan, replacement_rows
+from byhand.planning.recorder import observed_of
 from byhand.planning.rehearsing import Rehearsal
 from byhand.planning.scratch import check_on_scratch, scratch_started, use_database
 from byhand.planning.statement_thread import BackgroundFailure
@@ -166,7 +167,7 @@ class _Compiler:
             raise _failed_on_scratch(name, exc) from exc
         if deferred_sql:
             items.extend([Comment("--"), Comment("-- Deferred SQL of this migration"), Comment("--")])
-            items.extend(Step(kind="schema", sql=terminate(sql)) for sql in deferred_sql)
+            items.extend(Step(kind="schema", sql=terminate(sql), observed=observed_of(sql)) for sql in deferred_sql)
         items.extend(self._bookkeeping(rows))
         block.items = self._transaction(items, atomic=migration.atomic)
         return block
