@@ -13,13 +13,17 @@ PostgreSQL
               Outside a transaction (CREATE INDEX CONCURRENTLY) the locks go with the
               statement, so only polling sees them: a statement shorter than 50 ms there
               has its locks "not observed";
-    scan      whether at least half the populated rows of a table were read during it:
-              pg_stat_user_tables (what other backends flushed, the parallel workers of an
-              index build included) plus A's own pending counts (pg_stat_xact_user_tables);
+    scan      whether it read every row of a table: at least half the populated rows of a
+              table that has rows (pg_stat_user_tables, what other backends flushed, the
+              parallel workers of an index build included, plus A's own pending counts,
+              pg_stat_xact_user_tables), or a scan of an empty table (one created in the
+              block, or empty when it began) that A started (A's own counts, inside a
+              transaction);
     blocks    session B, with lock_timeout 300ms, on each table locked by A that B can see:
               ``SELECT 1 FROM t LIMIT 1`` and an ``INSERT`` of a copy of one row, rolled
               back; probed while the statement runs when it lasts more than 200 ms, else
               (inside a transaction, where the locks stay until COMMIT) right after it.
+              Blocked: the probe timed out, or ended only after the statement did.
 
 MariaDB
     algorithm, lock
@@ -37,7 +41,7 @@ MariaDB
     blocks    the plain statement (as written in the runbook, no clause added) runs on A;
               after 300 ms, if still running, B (lock_wait_timeout 1) inserts a copy of one
               row into the table, in a transaction rolled back: blocked if it timed out or
-              waited 0.5 s or more.
+              ended only after the statement did.
 """
 
 from __future__ import annotations
@@ -73,6 +77,10 @@ _REFUSED = {1845, 1846}  # ER_ALTER_OPERATION_NOT_SUPPORTED(_REASON)
 _LOCK_WAIT_TIMEOUT = 1205
 
 
+Probe = tuple[bool, float]  # (timed out, when it ended: time.perf_counter())
+Blocks = dict[str, dict[str, bool | None]]  # table -> {"select"/"insert": blocked, None: not probed}
+
+
 @dataclass
 class Observation:
     """What one schema statement did, as watched."""
@@ -86,8 +94,7 @@ class Observation:
     probe_note: str | None = None  # MariaDB: what the probes saw besides the answer
     rewrites: set[str] = field(default_factory=set)
     scan: bool | None = None  # None: not observed (MariaDB)
-    #: table -> {"select"/"insert": True (blocked) / False / None (not probed)}
-    blocks: dict[str, dict[str, bool | None]] = field(default_factory=dict)
+    blocks: Blocks = field(default_factory=dict)
     blocks_when: str = ""  # "during", "after" or "" (not probed: too short)
     locks_watched: bool = True  # False: too short outside a transaction for polling to see
     aliases: dict[str, str] = field(default_factory=dict)  # a table's name after it -> before it
@@ -103,6 +110,24 @@ def _perturb(value: Any) -> Any:
     if isinstance(value, str) and len(value) >= 4:
         return value[:-3] + _random_suffix()
     return value
+
+
+Probe = tuple[bool, float]  # (timed out, when it ended: time.perf_counter())
+
+
+def _settle(
+    probes: dict[str, dict[str, Probe | None]], statement_end: float | None
+) -> dict[str, dict[str, bool | None]]:
+    """Blocked: timed out, or still waiting when the statement ended (a probe the statement
+    let through only when it ended waited for it). ``statement_end`` None: A was holding
+    its locks idle in its transaction, which only a timeout can show."""
+    return {
+        table: {
+            kind: None if probe is None else probe[0] or (statement_end is not None and probe[1] >= statement_end)
+            for kind, probe in results.items()
+        }
+        for table, results in probes.items()
+    }
 
 
 class _Runner(threading.Thread):
@@ -140,6 +165,7 @@ class PostgresObserver:
         self.tables_at_start: dict[int, str] = {}
         self.fk_parents: dict[int, set[int]] = {}
         self.insert_probes: dict[int, tuple[str, tuple[Any, ...]]] = {}
+        self.empty_at_start: set[int] = set()
 
     def close(self) -> None:
         for connection in (self.a, self.m, self.b):
@@ -163,6 +189,7 @@ class PostgresObserver:
         for child, parent in self._one(self.b, "SELECT conrelid, confrelid FROM pg_constraint WHERE contype = 'f'"):
             self.fk_parents.setdefault(child, set()).add(parent)
         self.insert_probes = {}
+        self.empty_at_start = set()
         for oid, name in tables:
             columns = [
                 row[0]
@@ -177,7 +204,9 @@ class PostgresObserver:
                 continue
             quoted = ", ".join(f'"{column}"' for column in columns)
             sample = self._one(self.b, f'SELECT {quoted} FROM "{name}" LIMIT 1')
-            if sample:
+            if not sample:
+                self.empty_at_start.add(oid)
+            else:
                 placeholders = ", ".join(["%s"] * len(columns))
                 values = tuple(_perturb(value) for value in sample[0])
                 self.insert_probes[oid] = (f'INSERT INTO "{name}" ({quoted}) VALUES ({placeholders})', values)
@@ -224,19 +253,30 @@ class PostgresObserver:
                 reads[oid] = reads.get(oid, 0) + count
         return reads
 
+    def _scans(self) -> dict[int, int]:
+        """Scans A started on each table in its transaction (its own pending counts)."""
+        if not self.in_transaction:
+            return {}
+        rows = self._one(self.a, "SELECT relid, seq_scan + coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables")
+        return {oid: count for oid, count in rows}
+
     def observe(self, sql: str) -> Observation:
         observation = Observation(sql=sql)
-        tables, held, reads = self._tables(), self._locks(), self._reads()
+        tables, held, reads, scans = self._tables(), self._locks(), self._reads(), self._scans()
         seen: set[tuple[int, str]] = set()
+        probes: dict[str, dict[str, Probe | None]] | None = None
         runner = _Runner(lambda: self._one(self.a, sql))
         runner.start()
         while runner.is_alive():
             seen |= self._locks()
-            if not observation.blocks_when and time.perf_counter() - runner.started > PROBE_AFTER["postgresql"]:
+            if probes is None and time.perf_counter() - runner.started > PROBE_AFTER["postgresql"]:
                 if runner.is_alive():
-                    self._probe(observation, seen | held, "during")
+                    probes = self._probe(seen | held)
             runner.join(POLL_SECONDS)
         observation.seconds = runner.seconds
+        if probes is not None:
+            observation.blocks_when = "during"
+            observation.blocks = _settle(probes, runner.started + runner.seconds)
         if runner.error is not None:
             observation.error = f"{type(runner.error).__name__}: {runner.error}".strip()
             return observation
@@ -253,10 +293,17 @@ class PostgresObserver:
                     observation.rewrites.add(name)
                 if new_name != name:
                     observation.aliases[new_name] = name
-        after_reads = self._reads()
-        observation.scan = any(after_reads.get(oid, 0) - reads.get(oid, 0) >= self.threshold for oid in tables)
+        after_reads, after_scans = self._reads(), self._scans()
+        empty = {oid for oid in tables if oid in self.empty_at_start or oid not in self.tables_at_start}
+        observation.scan = any(
+            after_scans.get(oid, 0) > scans.get(oid, 0)
+            if oid in empty
+            else after_reads.get(oid, 0) - reads.get(oid, 0) >= self.threshold
+            for oid in tables
+        )
         if not observation.blocks_when and self.in_transaction:
-            self._probe(observation, after_locks, "after")
+            observation.blocks_when = "after"
+            observation.blocks = _settle(self._probe(after_locks), None)
         observation.fk_parents = {
             self.tables_at_start[child]: {self.tables_at_start[p] for p in parents if p in self.tables_at_start}
             for child, parents in self.fk_parents.items()
@@ -267,29 +314,32 @@ class PostgresObserver:
     def probe_tables(self, locked: set[tuple[int, str]]) -> list[int]:
         return sorted({oid for oid, _mode in locked if oid in self.tables_at_start})
 
-    def _probe(self, observation: Observation, locked: set[tuple[int, str]], when: str) -> None:
-        observation.blocks_when = when
+    def _probe(self, locked: set[tuple[int, str]]) -> dict[str, dict[str, Probe | None]]:
+        probes: dict[str, dict[str, Probe | None]] = {}
         for oid in self.probe_tables(locked):
             name = self.tables_at_start[oid]
-            result: dict[str, bool | None] = {"select": self._blocked(f'SELECT 1 FROM "{name}" LIMIT 1', ())}
-            probe = self.insert_probes.get(oid)
-            result["insert"] = self._blocked(*probe) if probe else None
-            observation.blocks[name] = result
+            insert = self.insert_probes.get(oid)
+            probes[name] = {
+                "select": self._blocked(f'SELECT 1 FROM "{name}" LIMIT 1', ()),
+                "insert": self._blocked(*insert) if insert else None,
+            }
+        return probes
 
-    def _blocked(self, sql: str, params: tuple[Any, ...]) -> bool:
+    def _blocked(self, sql: str, params: tuple[Any, ...]) -> Probe:
         import psycopg
 
         cursor = self.b.cursor()
+        timed_out = False
         try:
             cursor.execute("SET LOCAL lock_timeout = '300ms'")
             cursor.execute(sql, params) if params else cursor.execute(sql)
         except psycopg.errors.LockNotAvailable:
-            return True
+            timed_out = True
         except psycopg.Error:
-            return False  # granted its locks, then refused the row (a unique key): not blocked
+            pass  # granted its locks, then refused the row (a unique key): not blocked
         finally:
             self.b.rollback()
-        return False
+        return timed_out, time.perf_counter()
 
 
 def statement_table(sql: str) -> str | None:
@@ -361,11 +411,13 @@ class MariadbObserver:
             runner = _Runner(lambda: self._one(self.a, sql))
             runner.start()
             runner.join(PROBE_AFTER["mysql"])
-            if runner.is_alive() and table:
-                observation.blocks_when = "during"
-                observation.blocks[table] = {"select": None, "insert": self._blocked(*insert) if insert else None}
+            probe = self._blocked(*insert) if runner.is_alive() and insert else None
             runner.join()
             observation.seconds = runner.seconds
+            if probe is not None and table:
+                observation.blocks_when = "during"
+                statement_end = runner.started + runner.seconds
+                observation.blocks = _settle({table: {"select": None, "insert": probe}}, statement_end)
             if runner.error is not None:
                 observation.error = f"{type(runner.error).__name__}: {runner.error}"
                 return observation
@@ -421,16 +473,16 @@ class MariadbObserver:
         values = tuple(_perturb(value) for value in sample[0])
         return f"INSERT INTO `{table}` ({quoted}) VALUES ({placeholders})", values
 
-    def _blocked(self, sql: str, params: tuple[Any, ...]) -> bool:
+    def _blocked(self, sql: str, params: tuple[Any, ...]) -> Probe:
         self._one(self.b, "SET SESSION lock_wait_timeout = 1, innodb_lock_wait_timeout = 1")
-        start = time.perf_counter()
+        timed_out = False
         try:
             self._one(self.b, "START TRANSACTION")
             self._one(self.b, sql, params)
         except self.database.error as exc:
-            if exc.args and exc.args[0] == _LOCK_WAIT_TIMEOUT:
-                return True
+            timed_out = bool(exc.args and exc.args[0] == _LOCK_WAIT_TIMEOUT)
         finally:
+            ended = time.perf_counter()
             self._one(self.b, "ROLLBACK")
             self._one(self.b, "SET SESSION lock_wait_timeout = DEFAULT, innodb_lock_wait_timeout = DEFAULT")
-        return time.perf_counter() - start >= 0.5
+        return timed_out, ended

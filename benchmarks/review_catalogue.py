@@ -202,7 +202,8 @@ class Project:
             elif line.startswith("\t"):
                 messages.append(line.strip())
         if verdict == "?":
-            return "failed: " + run.tail(3).replace("\n", " ")
+            last = [line for line in (run.stderr or run.stdout).splitlines() if line.strip()][-1:]
+            return "failed: " + (last[0].strip() if last else f"exit status {run.returncode}")
         return verdict + (": " + "; ".join(messages) if messages else "")
 
 
@@ -321,7 +322,11 @@ def compare_pg(row: Row, held_predicted: set[tuple[str, str]], aliases: dict[str
         )
     )
     if obs.blocks_when:
-        expected = _predicted_pg_blocks(held_predicted | locks, obs.blocks, obs.fk_parents)
+        already = {  # what the prediction says its transaction held already, on the tables it acts on
+            (aliases.get(str(lock.get("table")), str(lock.get("table"))), str(lock.get("mode")))
+            for lock in predicted.get("held") or []
+        }
+        expected = _predicted_pg_blocks(held_predicted | already | locks, obs.blocks, obs.fk_parents)
         row.fields.append(
             (
                 f"blocks ({obs.blocks_when})",
