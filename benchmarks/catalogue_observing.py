@@ -11,8 +11,8 @@ PostgreSQL
               of the same transaction created counts), as byhand's "observed" defines them;
     rewrites  tables whose pg_class.relfilenode changed (A's view);
               Outside a transaction (CREATE INDEX CONCURRENTLY) the locks go with the
-              statement, so only polling sees them: a statement shorter than 50 ms there
-              has its locks "not observed";
+              statement, so only polling sees them: M polls without pause there, and a
+              statement that ended before three polls did has its locks "not observed";
     scan      whether it read every row of a table: at least half the populated rows of a
               table that has rows (pg_stat_user_tables, what other backends flushed, the
               parallel workers of an index build included, plus A's own pending counts,
@@ -266,13 +266,15 @@ class PostgresObserver:
         seen: set[tuple[int, str]] = set()
         probes: dict[str, dict[str, Probe | None]] | None = None
         runner = _Runner(lambda: self._one(self.a, sql))
+        polls = 0  # reads of pg_locks that ended while the statement still ran
         runner.start()
         while runner.is_alive():
             seen |= self._locks()
+            polls += runner.is_alive()
             if probes is None and time.perf_counter() - runner.started > PROBE_AFTER["postgresql"]:
                 if runner.is_alive():
                     probes = self._probe(seen | held)
-            runner.join(POLL_SECONDS)
+            runner.join(POLL_SECONDS if self.in_transaction else 0)  # outside one, the locks go with it
         observation.seconds = runner.seconds
         if probes is not None:
             observation.blocks_when = "during"
@@ -280,7 +282,7 @@ class PostgresObserver:
         if runner.error is not None:
             observation.error = f"{type(runner.error).__name__}: {runner.error}".strip()
             return observation
-        observation.locks_watched = self.in_transaction or runner.seconds >= 0.05
+        observation.locks_watched = self.in_transaction or polls >= 3
         if runner.seconds > 0.1:
             time.sleep(0.05)  # an index build's parallel workers flush their counts as they exit
         after_tables, after_locks = self._tables(), self._locks()

@@ -303,7 +303,7 @@ def compare_pg(row: Row, held_predicted: set[tuple[str, str]], aliases: dict[str
             ("locks", _locks_text(locks), _locks_text(observed_locks), locks == observed_locks if have else None)
         )
     else:
-        unseen = f"not observed ({obs.seconds * 1000:.0f} ms, outside a transaction)"
+        unseen = f"not observed ({obs.seconds * 1000:.0f} ms, outside a transaction: polled too few times)"
         row.fields.append(("locks", _locks_text(locks), unseen, None))
     row.fields.append(
         (
