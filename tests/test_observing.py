@@ -3,6 +3,7 @@ text rules, then the example project's runbook on each vendor, as the server rep
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +65,16 @@ def _observed(runbook: Runbook, sql: str) -> dict[str, Any]:
 
 
 def _example_runbook(tmp_path: Path) -> Runbook:
+    """The example project's whole plan; each observed step has its comment line above it."""
     with fresh_database() as settings, use_database("default", settings):
-        return write_runbook("default", tmp_path / "forwards.sql")
+        runbook = write_runbook("default", tmp_path / "forwards.sql")
+    lines = (tmp_path / "forwards.sql").read_text().splitlines()
+    for number, line in enumerate(lines):
+        if '"observed": ' in line and line.startswith('-- byhand: {"step"'):
+            observed = json.loads(line[len("-- byhand: ") :])["observed"]
+            assert lines[number - 1] == observed_comment(observed)
+    assert any(step.observed for step in _every_schema_step(runbook))
+    return runbook
 
 
 def _every_schema_step(runbook: Runbook) -> list[Step]:

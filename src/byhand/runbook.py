@@ -75,7 +75,7 @@ __all__ = [
 MAGIC = "-- byhand runbook v1"
 MARKER = "-- byhand: "
 CHECKSUM_PREFIX = "-- byhand checksum: sha256:"
-OBSERVED_PREFIX = "-- observed: "
+_OBSERVED_PREFIX = "-- observed: "
 
 #: What must never reach a runbook's comment raw: control characters (a line feed or carriage
 #: return ends a ``--`` comment for psql, so what follows would run; the others move the
@@ -189,10 +189,6 @@ class Step:
             data["observed"] = self.observed
         return data
 
-    def observed_line(self) -> str | None:
-        """The comment line a reviewer reads above the step: what its marker's "observed" says."""
-        return observed_comment(self.observed) if self.observed else None
-
 
 def observed_comment(observed: dict[str, Any]) -> str:
     """One comment line saying what a statement did on the scratch copy, e.g.
@@ -219,7 +215,7 @@ def observed_comment(observed: dict[str, Any]) -> str:
         parts.append("reads every row")
     if not parts:
         parts.append("no new lock on a table that existed before it")
-    return OBSERVED_PREFIX + "; ".join(parts)
+    return _OBSERVED_PREFIX + "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -366,9 +362,7 @@ def _render_item(item: Item) -> str:
         return item.sql
     if isinstance(item, Read):  # ASCII: whatever the data holds, the line stays one comment line
         return MARKER + json.dumps(item.marker(), ensure_ascii=True, separators=(", ", ": "))
-    line = item.observed_line()
-    head = "" if line is None else escape_comment(line) + "\n"
-    return head + MARKER + _dump(item.marker()) + ("" if item.kind == "manual" else "\n" + item.sql)
+    return MARKER + _dump(item.marker()) + ("" if item.kind == "manual" else "\n" + item.sql)
 
 
 def parse_runbook(text: str, *, verify_checksum: bool = True) -> Runbook:
@@ -404,7 +398,6 @@ def parse_runbook(text: str, *, verify_checksum: bool = True) -> Runbook:
             step, index = _read_step(data, lines, index)
             if not runbook.blocks:
                 raise RunbookFormatError(f"line {index}: a step outside any block")
-            _take_observed_line(target, step)
             target.append(step)
         elif line.startswith("--"):
             if has_control_character(line):
@@ -455,21 +448,6 @@ def _load(line: str, number: int) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise RunbookFormatError(f"line {number}: a byhand marker must hold a JSON object")
     return data
-
-
-def _take_observed_line(items: list[Item], step: Step) -> None:
-    """The comment line above a step that says what it did belongs to the step (which
-    renders it again): whatever else stands there stays a comment, so an edit of the
-    line shows as a layout that differs from what byhand writes."""
-    line = step.observed_line()
-    last = items[-1] if items and isinstance(items[-1], Comment) else None
-    if line is not None and last == Comment(escape_comment(line)):
-        items.pop()
-    elif last is not None and last.text.startswith(OBSERVED_PREFIX):
-        raise RunbookFormatError(
-            f"a comment says {last.text[:80]!r} above a step whose marker says something else: the file was "
-            "edited by hand; what a statement did on the scratch copy is byhand's to write"
-        )
 
 
 def _read_step(data: dict[str, Any], lines: list[str], index: int) -> tuple[Step, int]:

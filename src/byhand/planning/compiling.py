@@ -45,6 +45,7 @@ from byhand.runbook import (
     Step,
     escape_comment,
     has_control_character,
+    observed_comment,
     terminate,
 )
 from byhand.vendors import ScratchDatabase, Vendor, get_vendor
@@ -115,7 +116,21 @@ def compile_runbook(
         for change in key_changes:
             on_key_change(change)
     preamble = _preamble(plan, vendor, key_changes)
+    for block in blocks:
+        block.items = _said(block.items)
     return Runbook(header=_header(plan, vendor, copy), preamble=preamble, blocks=blocks)
+
+
+def _said(items: list[Item]) -> list[Item]:
+    """``items`` with a comment line above each step saying what it did on the scratch copy
+    (known only once the rehearsal is over: a statement run in the statement thread is
+    observed after its step is made)."""
+    said: list[Item] = []
+    for item in items:
+        if isinstance(item, Step) and item.observed:
+            said.append(Comment(observed_comment(item.observed)))
+        said.append(item)
+    return said
 
 
 def _check_names(plan: Plan) -> None:

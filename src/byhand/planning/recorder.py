@@ -123,7 +123,7 @@ class StatementRecorder:
             if in_background:
                 if sink is not None:  # its quoting takes the thread's lock (StatementThread._quoting)
                     sink.append(Recorded(self.vendor.render_executed(self.connection, sql, params), observed))
-                thread.statement(self.label, context["cursor"], sql, params, self._observe(sql, observed))
+                thread.statement(self.label, context["cursor"], sql, params, self._observe(sql, params, observed))
                 return None
             thread.drain()
         if observed is None or many:
@@ -131,19 +131,19 @@ class StatementRecorder:
             result = execute(sql, params, many, context)
         else:
             result, seen = self.observer.observe(
-                lambda: execute(sql, params, many, context), sql, context["cursor"].cursor
+                lambda: execute(sql, params, many, context), sql, context["cursor"].cursor, params
             )
             observed.update(seen)
         if sink is not None:
             sink.append(Recorded(self.vendor.render_executed(self.connection, sql, params), observed))
         return result
 
-    def _observe(self, sql: str, observed: dict[str, Any] | None) -> Observe | None:
+    def _observe(self, sql: str, params: Any, observed: dict[str, Any] | None) -> Observe | None:
         if observed is None:
             return None
 
         def observe(run: Callable[[], Any], cursor: Any) -> None:
-            observed.update(self.observer.observe(run, sql, cursor)[1])
+            observed.update(self.observer.observe(run, sql, cursor, params)[1])
 
         return observe
 

@@ -74,9 +74,10 @@ def reads_every_row(sql: str) -> bool:
 class Observer:
     """Runs a statement and says what it did; the base knows only the statement's text."""
 
-    def observe(self, run: Run, sql: str, cursor: Any) -> tuple[Any, dict[str, Any]]:
-        """Run the statement (``run``) and return its result with what it did; ``cursor``
-        is the driver cursor it runs on, which the observer may use before ``run``."""
+    def observe(self, run: Run, sql: str, cursor: Any, params: Any = None) -> tuple[Any, dict[str, Any]]:
+        """Run the statement (``run``: ``sql`` with ``params`` on ``cursor``, the driver
+        cursor) and return its result with what it did. An observer may run another form
+        of it on ``cursor`` instead, with the same effect."""
         result = run()
         return result, self.inferred(sql)
 
@@ -107,15 +108,13 @@ SELECT c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint, COALESCE(i.in
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_index i ON i.indexrelid = c.oid
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relkind IN ('r', 'p', 'i', 'I', 'm', 'f')
 """
+#: The session's relation locks, on relations made by users (a catalog's oid is below 16384),
+#: with each relation's file: one small query per statement, no join to plan.
 _LOCKS = """
-SELECT l.relation::bigint, l.mode, l.virtualtransaction, c.relname, c.relkind, c.relfilenode::bigint,
-       COALESCE(i.indrelid, 0)::bigint
-FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation LEFT JOIN pg_index i ON i.indexrelid = l.relation
-WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
-  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND (c.oid IS NULL OR c.relkind IN ('r', 'p', 'i', 'I', 'm', 'f') AND c.relnamespace NOT IN (
-    SELECT oid FROM pg_namespace WHERE nspname IN ('pg_catalog', 'information_schema', 'pg_toast')))
+SELECT relation::bigint, mode, virtualtransaction, pg_relation_filenode(relation)::bigint
+FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation' AND relation >= 16384
 """
+_RENAMES = re.compile(r"\bRENAME\b", re.IGNORECASE)
 _TABLE_KINDS = ("r", "p", "m", "f")
 #: PostgreSQL's table lock modes, weakest first.
 MODES = (
@@ -144,6 +143,7 @@ class PostgreSQLObserver(Observer):
         self.connection = connection  # Django's: its driver connection is the one statements run on
         #: oid -> (name, kind, relfilenode, table oid) of every relation, as of the last statement.
         self.relations: dict[int, tuple[str, str, int, int]] | None = None
+        self.tables: dict[str, int] = {}  # a table's name -> its oid
         #: The transaction the last statement ran in, with the locks its session held after it.
         self.held: tuple[str, set[tuple[int, str]]] | None = None
         self.stale = False  # something else ran since: the locks held are read again
@@ -153,13 +153,13 @@ class PostgreSQLObserver(Observer):
         if created:
             self.relations = None
 
-    def observe(self, run: Run, sql: str, cursor: Any) -> tuple[Any, dict[str, Any]]:
+    def observe(self, run: Run, sql: str, cursor: Any, params: Any = None) -> tuple[Any, dict[str, Any]]:
         driver = self.connection.connection
         aux = driver.cursor()
         try:
             if self.relations is None:
-                aux.execute(_RELATIONS)
-                self.relations = {oid: (name, kind, node, table or oid) for oid, name, kind, node, table in aux}
+                self.relations, self.tables = {}, {}
+                self._learn(aux, "")
             if self.stale:
                 self.held = self._locks(aux)[0]
                 self.stale = False
@@ -180,6 +180,19 @@ class PostgreSQLObserver(Observer):
         finally:
             aux.close()
 
+    def _learn(self, aux: Any, condition: str, oids: list[int] | None = None) -> None:
+        """Read the names, kinds, files and tables of the relations ``condition`` picks."""
+        relations, tables = self.relations, self.tables
+        assert relations is not None
+        aux.execute(_RELATIONS + condition, None if oids is None else (oids,))
+        for oid, name, kind, node, table in aux.fetchall():
+            previous = relations.get(oid)
+            if previous is not None and tables.get(previous[0]) == oid:
+                del tables[previous[0]]
+            relations[oid] = (name, kind, node, table or oid)
+            if kind in _TABLE_KINDS:
+                tables[name] = oid
+
     @staticmethod
     def _locks(aux: Any) -> tuple[tuple[str, set[tuple[int, str]]] | None, list[tuple[Any, ...]]]:
         aux.execute(_LOCKS)
@@ -192,9 +205,9 @@ class PostgreSQLObserver(Observer):
         held, rows = self._locks(aux)
         before = self.held[1] if self.held is not None and held is not None and self.held[0] == held[0] else set()
         self.held = held
-        existing = {name: oid for oid, (name, kind, _, _) in relations.items() if kind in _TABLE_KINDS}
-        tables = [name for name in tables_named(sql) if name in existing]
-        locks: list[dict[str, str]] = []
+        # Tables it names that existed before it, then those it took a lock on (or on an index of).
+        named = [name for name in tables_named(sql) if name in self.tables]
+        tables, locks = named, []
         for name, mode, oid in sorted((relations[oid][0], mode, oid) for oid, mode, *_ in rows if oid in relations):
             kind, table = relations[oid][1], relations[oid][3]
             table_name = name if kind in _TABLE_KINDS else relations.get(table, (None,))[0]
@@ -205,23 +218,23 @@ class PostgreSQLObserver(Observer):
                 locks.append({"table": name, "mode": mode})
         tables = list(dict.fromkeys(tables))
         rewritten: dict[str, bool] = {}  # name -> whether it is a table
-        for oid, _, _, name, kind, node, table in rows:
-            if name is None:
-                continue
-            if oid in relations and relations[oid][2] not in (0, node):
-                rewritten[relations[oid][0]] = kind in _TABLE_KINDS
-            relations[oid] = (name, kind, node, table or oid)
+        for oid, _, _, node in rows:
+            known = relations.get(oid)
+            if known is not None and node is not None and known[2] not in (0, node):
+                rewritten[known[0]] = known[1] in _TABLE_KINDS
+                relations[oid] = (known[0], known[1], node, known[3])
         rewrites = [name for name, is_table in rewritten.items() if is_table] or list(rewritten)
-        observed = {
-            "tables": tables,
-            "locks": locks,
-            "rewrites": rewrites,
-            "scan": bool(rewrites) or reads_every_row(sql),
-        }
         strongest = {
-            table: max((mode for oid, mode in before if oid == existing.get(table)), key=MODES.index, default=None)
+            table: max((mode for oid, mode in before if oid == self.tables.get(table)), key=MODES.index, default=None)
             for table in tables
         }
+        # What it made, and new names, for the statements after it.
+        unknown = [oid for oid, *_ in rows if oid not in relations]
+        renamed = [oid for oid, *_ in rows if oid in relations] if _RENAMES.search(sql) else []
+        if unknown or renamed:
+            self._learn(aux, " AND c.oid = ANY(%s)", list(dict.fromkeys(unknown + renamed)))
+        scan = bool(rewrites) or reads_every_row(sql)
+        observed: dict[str, Any] = {"tables": tables, "locks": locks, "rewrites": rewrites, "scan": scan}
         observed["held"] = [{"table": table, "mode": mode} for table, mode in strongest.items() if mode]
         return observed
 
@@ -250,6 +263,11 @@ _LOCK_LEVELS = ("NONE", "SHARED", "EXCLUSIVE")
 _REFUSED = (1845, 1846)
 _TRY = re.compile(r"Try (ALGORITHM|LOCK)=(\w+)")
 _ALTER = re.compile(r"^\s*ALTER\s+TABLE\b", re.IGNORECASE)
+_FOREIGN_KEY = re.compile(r"\bADD\s+(?:CONSTRAINT\s+\S+\s+)?FOREIGN\s+KEY\b", re.IGNORECASE)
+_CHECK = re.compile(r"\bADD\s+(?:CONSTRAINT\s+\S+\s+)?CHECK\b", re.IGNORECASE)
+_INDEX_BUILD = re.compile(
+    r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\b|\bADD\s+(?:CONSTRAINT\s+\S+\s+)?(?:UNIQUE|INDEX|KEY)\b", re.IGNORECASE
+)
 _CREATE_INDEX = re.compile(r"^\s*CREATE\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\b", re.IGNORECASE)
 _DROP_INDEX = re.compile(rf"^\s*DROP\s+INDEX\s+({_NAME})\s+ON\s+({_QUALIFIED})\s*$", re.IGNORECASE)
 
@@ -262,18 +280,25 @@ class MySQLObserver(Observer):
     the same effect as Django's. A DROP INDEX takes no clause and is tried as the ALTER
     TABLE … DROP INDEX it is."""
 
-    def observe(self, run: Run, sql: str, cursor: Any) -> tuple[Any, dict[str, Any]]:
+    def __init__(self) -> None:
+        self.copies_online: bool | None = None  # whether the server has COPY with LOCK=NONE
+        self.version: str | None = None  # the server's, as the driver gives it
+
+    def observe(self, run: Run, sql: str, cursor: Any, params: Any = None) -> tuple[Any, dict[str, Any]]:
         observed = self.inferred(sql)
         observed.update(algorithm=None, lock=None)
         form = _probe_form(sql)
         if form is None:
             return run(), observed
-        algorithm, lock = "INSTANT", "NONE"
+        algorithm, lock = self._first_try(sql, cursor), "NONE"
         tried: set[tuple[str, str]] = set()
         while (algorithm, lock) not in tried:
+            if (algorithm, lock) == ("COPY", "NONE") and not self._copies_online(cursor):
+                lock = "SHARED"  # a refusal saved: the server has no online COPY
             tried.add((algorithm, lock))
             try:
-                result = cursor.execute(form(algorithm, lock))
+                probe = form(algorithm, lock)
+                result = cursor.execute(probe) if params is None else cursor.execute(probe, params)
             except Exception as exc:  # noqa: BLE001 -- anything but a refusal: Django's own statement says
                 advice = _advice(exc)
                 if advice is None:
@@ -286,6 +311,38 @@ class MySQLObserver(Observer):
                 observed["scan"] = True
             return result, observed
         return run(), observed
+
+    def _first_try(self, sql: str, cursor: Any) -> str:
+        """Where to start: INSTANT, except where the server's documentation and its answers
+        here say a cheaper form is refused whatever the table (each refusal costs a few ms
+        of the rehearsal): an index build is never INSTANT; a foreign key is copied while
+        foreign_key_checks is on (both servers), a CHECK always (MariaDB). Starting lower can
+        only report a dearer algorithm than the server would take, never a cheaper one."""
+        version = self._version(cursor)
+        bare = _QUOTED_TEXT.sub("''", sql)
+        if _FOREIGN_KEY.search(bare):
+            cursor.execute("SELECT @@foreign_key_checks")
+            (checks,) = cursor.fetchone()
+            if int(checks):
+                return "COPY"
+        if "MariaDB" in version and _CHECK.search(bare):
+            return "COPY"
+        if _INDEX_BUILD.search(bare):
+            return "NOCOPY" if "MariaDB" in version else "INPLACE"
+        return "INSTANT"
+
+    def _version(self, cursor: Any) -> str:
+        if self.version is None:
+            self.version = str(cursor.connection.get_server_info())
+        return self.version
+
+    def _copies_online(self, cursor: Any) -> bool:
+        """MariaDB 11.2 and later copy a table with LOCK=NONE; MySQL and older MariaDB never do."""
+        if self.copies_online is None:
+            version = self._version(cursor)
+            numbers = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+            self.copies_online = "MariaDB" in version and numbers >= (11, 2)
+        return self.copies_online
 
 
 def _probe_form(sql: str) -> Callable[[str, str], str] | None:
