@@ -23,7 +23,8 @@ PostgreSQL
               ``SELECT 1 FROM t LIMIT 1`` and an ``INSERT`` of a copy of one row, rolled
               back; probed while the statement runs when it lasts more than 200 ms, else
               (inside a transaction, where the locks stay until COMMIT) right after it.
-              Blocked: the probe timed out, or ended only after the statement did.
+              Blocked: the probe timed out, or ended only after the statement did (not
+              known when the statement ended less than 0.1 s after the probe began).
 
 MariaDB
     algorithm, lock
@@ -39,9 +40,9 @@ MariaDB
     rewrites  tables whose InnoDB TABLE_ID changed (information_schema.INNODB_SYS_TABLES):
               the table was rebuilt, by COPY or by an INPLACE rebuild;
     blocks    the plain statement (as written in the runbook, no clause added) runs on A;
-              after 300 ms, if still running, B (lock_wait_timeout 1) inserts a copy of one
-              row into the table, in a transaction rolled back: blocked if it timed out or
-              ended only after the statement did.
+              after 300 ms, if still running, B (lock_wait_timeout 1) reads one row of the
+              table, then inserts a copy of one, each in a transaction rolled back: blocked
+              as on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ _REFUSED = {1845, 1846}  # ER_ALTER_OPERATION_NOT_SUPPORTED(_REASON)
 _LOCK_WAIT_TIMEOUT = 1205
 
 
-Probe = tuple[bool, float]  # (timed out, when it ended: time.perf_counter())
+Probe = tuple[bool, float, float]  # (timed out, when it started, when it ended: time.perf_counter())
 Blocks = dict[str, dict[str, bool | None]]  # table -> {"select"/"insert": blocked, None: not probed}
 
 
@@ -112,22 +113,25 @@ def _perturb(value: Any) -> Any:
     return value
 
 
-Probe = tuple[bool, float]  # (timed out, when it ended: time.perf_counter())
+Probe = tuple[bool, float, float]  # (timed out, when it started, when it ended: time.perf_counter())
 
 
-def _settle(
-    probes: dict[str, dict[str, Probe | None]], statement_end: float | None
-) -> dict[str, dict[str, bool | None]]:
+def _settle(probes: dict[str, dict[str, Probe | None]], statement_end: float | None) -> Blocks:
     """Blocked: timed out, or still waiting when the statement ended (a probe the statement
-    let through only when it ended waited for it). ``statement_end`` None: A was holding
-    its locks idle in its transaction, which only a timeout can show."""
-    return {
-        table: {
-            kind: None if probe is None else probe[0] or (statement_end is not None and probe[1] >= statement_end)
-            for kind, probe in results.items()
-        }
-        for table, results in probes.items()
-    }
+    let through only when it ended waited for it), unless the statement ended less than
+    0.1 s after the probe began (it may have waited only for the statement's last step:
+    not known, None). ``statement_end`` None: A was holding its locks idle in its
+    transaction, which only a timeout can show."""
+
+    def blocked(probe: Probe | None) -> bool | None:
+        if probe is None:
+            return None
+        timed_out, started, ended = probe
+        if timed_out or statement_end is None or ended < statement_end:
+            return timed_out
+        return True if statement_end - started >= 0.1 else None
+
+    return {table: {kind: blocked(probe) for kind, probe in results.items()} for table, results in probes.items()}
 
 
 class _Runner(threading.Thread):
@@ -331,7 +335,7 @@ class PostgresObserver:
         import psycopg
 
         cursor = self.b.cursor()
-        timed_out = False
+        timed_out, started = False, time.perf_counter()
         try:
             cursor.execute("SET LOCAL lock_timeout = '300ms'")
             cursor.execute(sql, params) if params else cursor.execute(sql)
@@ -341,7 +345,7 @@ class PostgresObserver:
             pass  # granted its locks, then refused the row (a unique key): not blocked
         finally:
             self.b.rollback()
-        return timed_out, time.perf_counter()
+        return timed_out, started, time.perf_counter()
 
 
 def statement_table(sql: str) -> str | None:
@@ -413,13 +417,17 @@ class MariadbObserver:
             runner = _Runner(lambda: self._one(self.a, sql))
             runner.start()
             runner.join(PROBE_AFTER["mysql"])
-            probe = self._blocked(*insert) if runner.is_alive() and insert else None
+            probes: dict[str, Probe | None] | None = None
+            if runner.is_alive() and table:
+                probes = {
+                    "select": self._blocked(f"SELECT 1 FROM `{table}` LIMIT 1", ()),
+                    "insert": self._blocked(*insert) if insert else None,
+                }
             runner.join()
             observation.seconds = runner.seconds
-            if probe is not None and table:
+            if probes is not None and table:
                 observation.blocks_when = "during"
-                statement_end = runner.started + runner.seconds
-                observation.blocks = _settle({table: {"select": None, "insert": probe}}, statement_end)
+                observation.blocks = _settle({table: probes}, runner.started + runner.seconds)
             if runner.error is not None:
                 observation.error = f"{type(runner.error).__name__}: {runner.error}"
                 return observation
@@ -477,7 +485,7 @@ class MariadbObserver:
 
     def _blocked(self, sql: str, params: tuple[Any, ...]) -> Probe:
         self._one(self.b, "SET SESSION lock_wait_timeout = 1, innodb_lock_wait_timeout = 1")
-        timed_out = False
+        timed_out, started = False, time.perf_counter()
         try:
             self._one(self.b, "START TRANSACTION")
             self._one(self.b, sql, params)
@@ -487,4 +495,4 @@ class MariadbObserver:
             ended = time.perf_counter()
             self._one(self.b, "ROLLBACK")
             self._one(self.b, "SET SESSION lock_wait_timeout = DEFAULT, innodb_lock_wait_timeout = DEFAULT")
-        return timed_out, ended
+        return timed_out, started, ended

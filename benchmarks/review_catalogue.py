@@ -261,7 +261,9 @@ def _blocks_text(blocks: dict[str, dict[str, bool | None]]) -> str:
     parts = []
     for table, result in sorted(blocks.items()):
         blocked = [kind for kind in ("select", "insert") if result.get(kind)]
-        parts.append(f"{_short(table)}: {'+'.join(blocked) or 'nothing'}")
+        unknown = [kind for kind in ("select", "insert") if result.get(kind) is None]
+        text = f"{_short(table)}: {'+'.join(blocked) or 'nothing'}"
+        parts.append(text + (f" ({', '.join(unknown)} not known)" if unknown else ""))
     return "; ".join(parts) or "none"
 
 
@@ -278,8 +280,8 @@ def _predicted_pg_blocks(
         insert = bool(own & PG_CONFLICTS["RowExclusiveLock"]) or any(
             modes.get(parent, set()) & PG_CONFLICTS["RowShareLock"] for parent in parents.get(table, set())
         )
-        predicted[table] = {
-            "select": bool(own & PG_CONFLICTS["AccessShareLock"]),
+        predicted[table] = {  # compared where the probe told
+            "select": bool(own & PG_CONFLICTS["AccessShareLock"]) if result.get("select") is not None else None,
             "insert": insert if result.get("insert") is not None else None,
         }
     return predicted
@@ -358,7 +360,8 @@ def compare_mariadb(row: Row) -> None:
         expected: dict[str, dict[str, bool | None]] = {}
         for table, result in obs.blocks.items():
             insert = None if result.get("insert") is None or not algorithm else lock in ("SHARED", "EXCLUSIVE")
-            expected[table] = {"select": None, "insert": insert}
+            select = None if result.get("select") is None or not algorithm else lock == "EXCLUSIVE"
+            expected[table] = {"select": select, "insert": insert}
         agree = None if not have or not algorithm else expected == obs.blocks
         text = _blocks_text(expected) if algorithm else "no prediction (no ALGORITHM)"
         row.fields.append(("blocks (during)", text, _blocks_text(obs.blocks), agree))
