@@ -21,7 +21,7 @@ left out by --entries are applied with ``manage.py migrate``):
    (its BEGIN and COMMIT included, its bookkeeping row too), watched from other sessions
    (catalogue_observing.py says how): PostgreSQL locks, rewrites, full reads and whether a
    concurrent SELECT / INSERT is blocked; MariaDB's cheapest ALGORITHM and weakest LOCK,
-   rebuilds and whether a concurrent INSERT is blocked;
+   rebuilds and whether a concurrent SELECT / INSERT is blocked while it runs;
 4. prediction and observation are compared field by field; a statement agrees when every
    field both sides have agrees.
 
