@@ -75,7 +75,13 @@ _DESCRIBED = re.compile(r"^-- (?!NOTE|MANUAL|observed:|Record |\(no-op\))(\S.*)$
 
 
 def _tables(sql: str) -> list[str]:
-    return [t[len("new__") :] if t.startswith("new__") else t for t in dict.fromkeys(tables_named_in(sql))]
+    """The tables ``sql`` names, Django's remake of one (SQLite's new__ copy) as that table."""
+    return list(dict.fromkeys(t[len("new__") :] if t.startswith("new__") else t for t in tables_named_in(sql)))
+
+
+def _renames_a_model(sql: str) -> bool:
+    """A table renamed, not the last step of Django's remake of one (new__x renamed to x)."""
+    return _RENAME.search(sql) is not None and not any(t.startswith("new__") for t in tables_named_in(sql))
 
 
 def find_hazards(block: Block, *, changes: list[KeyChange]) -> dict[int, list[Hazard]]:
@@ -148,11 +154,11 @@ def _rename_hazards(steps: list[tuple[int, Step]], found: dict[int, list[Hazard]
     and many-to-many tables that point at the model, which Django alters with it."""
     renamed: set[str] = set()
     for _, step in steps:
-        if _RENAME.search(step.sql):
+        if _renames_a_model(step.sql):
             renamed.update(_tables(step.sql))
     for number, step in steps:
-        others = [t for t in _tables(step.sql) if t not in renamed]
-        if others and not _RENAME.search(step.sql):
+        others = [t for t in _tables(step.sql)[:1] if t not in renamed]  # the table it acts on
+        if others and not _renames_a_model(step.sql):
             found[number].append(
                 Hazard(
                     "rename-model",

@@ -198,8 +198,8 @@ def judge(
             "it, not how long it is held"
         )
         risk = "medium"
-    if not heavy and risk == "low" and not observed and blocks is None and (big or unknown):
-        reasons.append(f"not observed: whether it rewrites or locks {', '.join(big or unknown)} is unknown ({sized})")
+    if not heavy and risk == "low" and not observed and blocks is None and big:
+        reasons.append(f"not observed: whether it rewrites or locks {', '.join(big)} is unknown ({sized})")
         risk = "medium"
     elif not heavy and risk == "low":
         reasons.append(f"neither rewrites nor reads every row{'' if observed else ' (from its text)'} ({sized})")

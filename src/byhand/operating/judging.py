@@ -9,6 +9,7 @@ without it, what its text says (the tables it names, whether it reads every row)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,10 @@ from byhand.runbook import Control, Runbook, Step
 from byhand.vendors.reviewing import Blocks, ReviewFacts, TableSize, stronger
 from byhand.vendors.statements import tables_named_in
 
-__all__ = ["Key", "StatementReview", "assess_runbook"]
+__all__ = ["Key", "StatementReview", "assess_runbook", "statement_tables"]
+
+#: Statements on an index or a sequence: whatever their text names is no table.
+_ON_NO_TABLE = re.compile(r"^\s*(?:ALTER|DROP)\s+(?:INDEX|SEQUENCE)\b", re.IGNORECASE)
 
 #: (block position in the runbook, statement number in the block, as apply counts).
 Key = tuple[int, int]
@@ -104,6 +108,13 @@ def _held_locks(block_items: list[Any]) -> dict[int, bool]:
     return within
 
 
+def statement_tables(step: Step) -> list[str]:
+    """The tables a statement acts on: as observed, else as its text names them."""
+    if step.observed and "tables" in step.observed:
+        return [str(table) for table in step.observed["tables"] or []]
+    return [] if _ON_NO_TABLE.match(step.sql) else list(dict.fromkeys(tables_named_in(step.sql)))
+
+
 def assess_runbook(
     runbook: Runbook,
     *,
@@ -151,8 +162,7 @@ def _assess(
     carried: list[dict[str, Any]],
 ) -> StatementReview:
     observed = step.observed
-    inferred = list(dict.fromkeys(tables_named_in(step.sql)))
-    tables = [str(t) for t in observed.get("tables", inferred)] if observed else inferred
+    tables = statement_tables(step)
     locks = [
         {"table": str(lock.get("table")), "mode": str(lock.get("mode"))} for lock in (observed or {}).get("locks") or []
     ]

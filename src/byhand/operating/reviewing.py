@@ -16,13 +16,12 @@ from typing import Any
 
 from byhand.exceptions import ByhandError, RiskRefused, VendorMismatch
 from byhand.operating.assessing import RiskLevel, Thresholds, at_least
-from byhand.operating.judging import StatementReview, assess_runbook
+from byhand.operating.judging import StatementReview, assess_runbook, statement_tables
 from byhand.operating.preflight import BlockPlan, numbered_steps
 from byhand.operating.squawking import run_squawk
 from byhand.operating.status import runbook_status
 from byhand.runbook import Runbook
 from byhand.vendors.reviewing import REVIEW_FACTS, ReviewFacts, TableSize
-from byhand.vendors.statements import tables_named_in
 from byhand.vendors.target import Target
 
 __all__ = [
@@ -75,8 +74,7 @@ def tables_of(runbook: Runbook, *, skip: Callable[[int, int], bool] = lambda pos
     for position, block in enumerate(runbook.blocks):
         for index, step in numbered_steps(block):
             if not skip(position, index):
-                named = (step.observed or {}).get("tables") if step.observed else tables_named_in(step.sql)
-                tables.update(dict.fromkeys(str(t) for t in named or []))
+                tables.update(dict.fromkeys(statement_tables(step)))
     return list(tables)
 
 
