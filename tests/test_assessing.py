@@ -59,10 +59,12 @@ def test_postgresql_lock_modes_block(mode: str, blocks: str) -> None:
         ("COPY", "SHARED", "writes"),
         ("INPLACE", "EXCLUSIVE", "reads and writes"),
         (None, None, "none"),
+        ("INPLACE", None, None),
     ],
 )
-def test_mariadb_algorithm_and_lock_block(algorithm: str | None, lock: str | None, blocks: str) -> None:
-    """INSTANT or LOCK=NONE block nothing; SHARED writes; EXCLUSIVE both; no ALTER, a metadata lock."""
+def test_mariadb_algorithm_and_lock_block(algorithm: str | None, lock: str | None, blocks: str | None) -> None:
+    """INSTANT or LOCK=NONE block nothing; SHARED writes; EXCLUSIVE both; no ALTER, a metadata
+    lock; an ALGORITHM without a LOCK, unknown."""
     assert REVIEW_FACTS["mysql"].blocks({"algorithm": algorithm, "lock": lock})[0] == blocks
 
 

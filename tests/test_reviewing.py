@@ -168,6 +168,16 @@ def test_review_reads_the_live_size_and_the_risk_follows_the_thresholds(books: t
     assert lowered["thresholds"] == {"big_rows": 1000, "big_bytes": 100 * 1024 * 1024}
     assert set(backfill) >= {"migration", "index", "sql", "tables", "locks", "blocks", "rewrite", "scan", "algorithm"}
     assert set(backfill) >= {"rows", "bytes", "risk", "reasons", "squawk", "applied", "safer"}
+    if VENDOR == "postgresql":  # squawk's rules, on the statement they concern
+        assert schema[2]["squawk"] == ["require-concurrent-index-creation"]
+        assert schema[2]["safer"].startswith("CREATE INDEX CONCURRENTLY")
+    else:
+        assert lowered["squawk"] == f"squawk reads PostgreSQL only: not run for {VENDOR}"
+    target = target_for(settings)
+    try:
+        assert not target.table_exists("byhand_journal")  # review reads only
+    finally:
+        target.close()
 
 
 def test_review_says_which_blocks_are_applied(books: tuple[dict[str, Any], Path]) -> None:

@@ -163,6 +163,8 @@ class _MySQL(ReviewFacts):
             return "none", []
         if str(algorithm).upper() == "INSTANT":
             return "none", [f"ALGORITHM=INSTANT: changes metadata only ({lock or 'no'} LOCK needed)"]
+        if lock is None:
+            return None, [f"ALGORITHM={algorithm} with no LOCK observed"]
         blocked = _MYSQL_LOCKS.get(str(lock).upper())
         return blocked, [] if blocked is not None else [f"LOCK={lock}: a value byhand does not know"]
 
