@@ -95,7 +95,7 @@ class StatementReview:
         }
 
 
-def _held_locks(block_items: list[Any]) -> dict[int, bool]:
+def _in_transaction(block_items: list[Any]) -> dict[int, bool]:
     """Which items (by id) run inside the block's BEGIN … COMMIT."""
     inside, within = False, {}
     for item in block_items:
@@ -131,16 +131,15 @@ def assess_runbook(
     for position, block in enumerate(runbook.blocks):
         name = block.migration or f"({block.kind})"
         hazards = find_hazards(block, changes=changes)
-        within = _held_locks(block.items)
+        within = _in_transaction(block.items)
         carried: list[dict[str, Any]] = []  # locks taken earlier in the open transaction
         for index, step in numbered_steps(block):
             done = applied(position, index)
             review = _assess(step, name=name, index=index, facts=facts, sizes=sizes, carried=carried)
-            review.new_tables = [t for t in review.tables if t in created and not done]
-            if not done:
+            if not done:  # new: made earlier (or by it), or filled by it from another table
+                before = set(created)
                 created_by(step.sql, created)
-            new_now = [t for t in review.tables if t in created and not done]
-            review.new_tables = sorted(set(review.new_tables) | set(new_now))
+                review.new_tables = [t for t in review.tables if t in before | created]
             _judge(review, step.observed, facts=facts, thresholds=thresholds)
             review.applied = done
             review.hazards = hazards.get(index, [])

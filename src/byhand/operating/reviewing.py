@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from byhand.exceptions import ByhandError, RiskRefused, VendorMismatch
 from byhand.operating.assessing import RiskLevel, Thresholds, at_least
@@ -23,6 +23,9 @@ from byhand.operating.status import runbook_status
 from byhand.runbook import Runbook
 from byhand.vendors.reviewing import REVIEW_FACTS, ReviewFacts, TableSize
 from byhand.vendors.target import Target
+
+if TYPE_CHECKING:
+    from byhand.operating.applying import ApplyOptions
 
 __all__ = [
     "MigrationReview",
@@ -147,10 +150,11 @@ def risky_statements(
     ]
 
 
-def check_risk(runbook: Runbook, plans: list[BlockPlan], target: Target, options: Any) -> str:
+def check_risk(runbook: Runbook, plans: list[BlockPlan], target: Target, options: ApplyOptions) -> str:
     """apply's --refuse-risk gate (``options``: ApplyOptions): RiskRefused naming each
     statement that would run at ``options.refuse_risk`` or above; else what it checked."""
     level, thresholds = options.refuse_risk, options.thresholds
+    assert level is not None
     risky = risky_statements(runbook, plans, target, thresholds=thresholds, level=level)
     if risky:
         raise RiskRefused(level, risky, thresholds=thresholds.describe())
