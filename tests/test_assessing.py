@@ -12,6 +12,8 @@ from builders import BACKFILL, postgresql_runbook, record
 from byhand.hazards import KEY_CHANGE_NOTE, find_hazards, key_changes
 from byhand.operating.assessing import Thresholds, judge, parse_size, scans
 from byhand.operating.judging import assess_runbook
+from byhand.operating.review_report import format_review
+from byhand.operating.reviewing import MigrationReview, Review
 from byhand.operating.squawking import find_squawk, run_squawk
 from byhand.runbook import Block, Comment, Control, Runbook, Step
 from byhand.vendors.reviewing import REVIEW_FACTS, TableSize
@@ -298,3 +300,52 @@ def test_squawk_that_cannot_run_is_said() -> None:
     runbook = Runbook(header={"direction": "forwards", "vendor": "postgresql"}, blocks=[pg_block("a.b", "SELECT 1;")])
     report = run_squawk(runbook, pg_version=None, executable="/nonexistent/squawk")
     assert report.note.startswith("squawk did not run: ") and report.findings == {}
+
+
+def test_the_terminal_table_marks_risky_statements() -> None:
+    """Per migration, a line per statement; high marked !!, medium !, each followed by why,
+    its safer form and squawk's rules; manual steps listed."""
+    runbook = postgresql_runbook()
+    block = runbook.blocks[0]
+    block.items[4] = replace(block.items[4], observed=observed(("shop_book", "AccessExclusiveLock")))
+    block.items[5] = replace(block.items[5], observed=observed(("shop_book", "RowExclusiveLock"), scan=True))
+    thresholds = Thresholds(big_rows=1000)
+    reviews = assess_runbook(runbook, facts=PG, sizes={"shop_book": TableSize(3000, 250_000)}, thresholds=thresholds)
+    reviews[(1, 1)].squawk = ["require-timeout-settings"]
+    migrations = [
+        MigrationReview(
+            b.migration or "", "pending", b.atomic, [r for (p, _), r in reviews.items() if p == n], ["operation 1: x.y"]
+        )
+        for n, b in enumerate(runbook.blocks)
+    ]
+    header = {
+        "checksum": "c0ffee",
+        "direction": "forwards",
+        "vendor": "postgresql",
+        "database": "postgresql://db",
+        "server_version": "16.4",
+        "sizes": "live",
+        "squawk": "squawk 2",
+        "thresholds": {"big_rows": 1000, "big_bytes": 1024},
+    }
+    text = format_review(Review(header, migrations), title="byhand review of r.sql")
+    assert text.splitlines()[:7] == [
+        "byhand review of r.sql",
+        "  forwards runbook sha256:c0ffee, postgresql 16.4 at postgresql://db",
+        "  big table: at least 1,000 rows or 1.0 kB (--big-rows, --big-bytes)",
+        "  sizes read live: live",
+        "  squawk: squawk 2",
+        "  risk of the statements still to run: 1 high, 2 medium, 2 low",
+        "",
+    ]
+    assert text.splitlines()[8:12] == [
+        "       # risk   blocks                  rows      size  tables                   statement",
+        '  !    1 MEDIUM reads and writes       3,000    244 kB  shop_book                ALTER TABLE "shop_book" ADD '
+        'COLUMN "isbn" varchar(13) NULL;',
+        "          why: AccessExclusiveLock on a big table (shop_book): apply's lock timeout bounds the wait for it, "
+        "not how long it is held",
+        '  !!   2 HIGH   reads and writes       3,000    244 kB  shop_book                UPDATE "shop_book" SET '
+        "\"isbn\" = '';",
+    ]
+    assert "          squawk: require-timeout-settings" in text
+    assert text.endswith("          MANUAL STEP operation 1: x.y (runs Python: not reviewed)\n")
