@@ -203,10 +203,23 @@ def run_timed(
     return Run(time.perf_counter() - start, done.returncode, done.stdout, done.stderr)
 
 
-def runbook_body(runbook: Path) -> str:
-    """The runbook without its header and checksum (they hold the time it was written)."""
+def runbook_body(runbook: Path, *, without_observed: bool = False) -> str:
+    """The runbook without its header and checksum (they hold the time it was written);
+    ``without_observed``: nor what the rehearsal saw each statement do (its comment line and
+    its marker's "observed"), to compare the SQL with a commit that did not observe it."""
     lines = runbook.read_text(encoding="utf-8").splitlines()
-    return "\n".join(line for line in lines if not line.startswith(('-- byhand: {"direction"', "-- byhand checksum:")))
+    kept = [line for line in lines if not line.startswith(('-- byhand: {"direction"', "-- byhand checksum:"))]
+    if without_observed:
+        kept = [_without_observed(line) for line in kept if not line.startswith("-- observed: ")]
+    return "\n".join(kept)
+
+
+def _without_observed(line: str) -> str:
+    if not line.startswith('-- byhand: {"step"'):
+        return line
+    marker = json.loads(line[len("-- byhand: ") :])
+    marker.pop("observed", None)
+    return "-- byhand: " + json.dumps(marker, ensure_ascii=False, separators=(", ", ": "))
 
 
 def manage_env(url: str) -> dict[str, str]:

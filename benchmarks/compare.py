@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--project", type=Path, default=DEFAULT_PROJECT)
     parser.add_argument("--apply", action="store_true", help="also time byhand apply of the runbook at each commit")
+    parser.add_argument(
+        "--ignore-observed",
+        action="store_true",
+        help="compare the runbooks without what the rehearsal saw each statement do (a commit before it was recorded)",
+    )
     args = parser.parse_args(argv)
     if len(set(args.revisions)) != len(args.revisions) or len(args.revisions) < 2:
         parser.error("give two different commits or more")
@@ -49,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         runbook = Path(workdir) / "reference.sql"
         for number in range(args.rounds + 1):  # round 0 warms up, untimed
             texts = {
-                rev: _timed(rev, source, args.database_url, project, times[rev] if number else [], runbook)
+                rev: _timed(rev, source, args.database_url, project, times[rev] if number else [], runbook, args)
                 for rev, source in sources.items()
             }
             if len(set(texts.values())) != 1:
@@ -92,7 +97,9 @@ def _applied(rev: str, source: str, url: str, runbook: Path, times: list[float])
     times.append(run.seconds)
 
 
-def _timed(rev: str, source: str, url: str, project: Path, times: list[float], reference: Path) -> str:
+def _timed(
+    rev: str, source: str, url: str, project: Path, times: list[float], reference: Path, args: argparse.Namespace
+) -> str:
     """One ``byhand sql`` of the commit exported at ``source``, on a fresh database; its runbook's
     body. The first commit's runbook is kept as ``reference``."""
     database = Database.from_url(url)
@@ -114,7 +121,7 @@ def _timed(rev: str, source: str, url: str, project: Path, times: list[float], r
     times.append(run.seconds)
     if not reference.exists():
         reference.write_bytes(output.read_bytes())
-    return runbook_body(output)
+    return runbook_body(output, without_observed=args.ignore_observed)
 
 
 if __name__ == "__main__":

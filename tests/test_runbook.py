@@ -19,8 +19,8 @@ from byhand.runbook import (
     escape_comment,
     has_control_character,
     json_rows,
+    observed_comment,
     parse_runbook,
-    sign_runbook,
     terminate,
 )
 
@@ -240,22 +240,25 @@ def _observed_runbook() -> Runbook:
     return runbook
 
 
-def test_what_a_statement_did_is_kept_in_its_marker_and_said_in_a_comment_above() -> None:
-    """A step's "observed" comes back from the file, with its comment line rendered once."""
+def test_what_a_statement_did_is_kept_in_its_marker() -> None:
+    """A step's "observed" comes back from the file as it was written."""
     text = _observed_runbook().render()
-    assert (
-        "-- observed: AccessExclusiveLock on shop_book; rewrites shop_book; reads every row\n"
-        '-- byhand: {"step": "schema", "op": null, "lines": 1, "observed": {"tables": ["shop_book"]'
-    ) in text
+    assert ('-- byhand: {"step": "schema", "op": null, "lines": 1, "observed": {"tables": ["shop_book"]') in text
     parsed = parse_runbook(text)
     assert parsed.render() == text
     assert parsed.blocks == _observed_runbook().blocks
+    assert observed_comment(parsed.blocks[0].steps[1].observed or {}) == (
+        "-- observed: AccessExclusiveLock on shop_book; rewrites shop_book; reads every row"
+    )
 
 
-def test_an_edited_observed_comment_is_a_layout_byhand_does_not_write() -> None:
-    """Editing the comment line is refused, re-signed too: the marker says what it shows."""
-    text = _observed_runbook().render().replace("-- observed: AccessExclusiveLock", "-- observed: RowShareLock")
-    with pytest.raises(RunbookFormatError, match="above a step whose marker says something else"):
+def test_an_observed_marker_that_is_no_object_is_refused() -> None:
+    """A step's "observed" must be a JSON object (review reads its keys)."""
+    text = (
+        _observed_runbook()
+        .render()
+        .replace('"observed": {"tables": ["shop_book"]', '"observed": [{"tables": ["shop_book"]')
+    )
+    text = text.replace('"scan": true}}', '"scan": true}]}')
+    with pytest.raises(RunbookFormatError, match='a step\'s "observed" must be a JSON object'):
         parse_runbook(text, verify_checksum=False)
-    with pytest.raises(RunbookFormatError, match="above a step whose marker says something else"):
-        sign_runbook(text, by="me", at="now")

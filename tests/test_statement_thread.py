@@ -107,9 +107,9 @@ def test_statements_run_in_a_thread_in_order_and_a_read_waits_for_them(settings:
     with rehearsal(settings) as (connection, recorder, thread, editor):
         handed = thread.statement
 
-        def spy(label: str, cursor: Any, sql: str, params: Any) -> None:
+        def spy(label: str, cursor: Any, sql: str, params: Any, observe: Any = None) -> None:
             cursor.cursor = ThreadSpy(cursor.cursor, seen)
-            handed(label, cursor, sql, params)
+            handed(label, cursor, sql, params, observe)
 
         thread.statement = spy  # type: ignore[method-assign]
         create = ["CREATE TABLE rehearse_a (id integer)", "CREATE TABLE rehearse_b (id integer)"]

@@ -53,6 +53,7 @@ from typing import Any, Literal
 
 from byhand.exceptions import RunbookChecksumMismatch, RunbookFormatError, UnsupportedVendor
 from byhand.vendors import get_vendor
+from byhand.vendors.observing import MODES
 
 __all__ = [
     "Block",
@@ -74,7 +75,7 @@ __all__ = [
 MAGIC = "-- byhand runbook v1"
 MARKER = "-- byhand: "
 CHECKSUM_PREFIX = "-- byhand checksum: sha256:"
-OBSERVED_PREFIX = "-- observed: "
+_OBSERVED_PREFIX = "-- observed: "
 
 #: What must never reach a runbook's comment raw: control characters (a line feed or carriage
 #: return ends a ``--`` comment for psql, so what follows would run; the others move the
@@ -103,6 +104,10 @@ def terminate(sql: str) -> str:
 def has_control_character(text: str) -> bool:
     """Whether ``text`` holds a character escape_comment would escape."""
     return _CONTROL.search(text) is not None
+
+
+def _strength(mode: str) -> int:
+    return MODES.index(mode) if mode in MODES else -1
 
 
 def escape_comment(text: str) -> str:
@@ -184,32 +189,33 @@ class Step:
             data["observed"] = self.observed
         return data
 
-    def observed_line(self) -> str | None:
-        """The comment line a reviewer reads above the step: what its marker's "observed" says."""
-        return observed_comment(self.observed) if self.observed else None
-
 
 def observed_comment(observed: dict[str, Any]) -> str:
     """One comment line saying what a statement did on the scratch copy, e.g.
-    ``-- observed: AccessExclusiveLock on core_book; rewrites core_book; reads every row``."""
+    ``-- observed: AccessExclusiveLock on core_book; rewrites core_book; reads every row``
+    (per table, the strongest of the lock modes it took)."""
     parts: list[str] = []
-    locks = observed.get("locks") or []
-    by_mode: dict[str, list[str]] = {}
-    for lock in locks:
-        by_mode.setdefault(str(lock.get("mode")), []).append(str(lock.get("table")))
-    parts.extend(f"{mode} on {', '.join(tables)}" for mode, tables in by_mode.items())
+    for key, suffix in (("locks", ""), ("held", " (held already)")):
+        strongest: dict[str, str] = {}
+        for lock in observed.get(key) or []:
+            table, mode = str(lock.get("table")), str(lock.get("mode"))
+            if _strength(mode) >= _strength(strongest.get(table, "")):
+                strongest[table] = mode
+        by_mode: dict[str, list[str]] = {}
+        for table, mode in strongest.items():
+            by_mode.setdefault(mode, []).append(table)
+        parts.extend(f"{mode} on {', '.join(tables)}{suffix}" for mode, tables in by_mode.items())
     if observed.get("algorithm"):
         tables = ", ".join(observed.get("tables") or [])
-        parts.append(
-            f"ALGORITHM={observed['algorithm']}, LOCK={observed.get('lock')}" + (f" on {tables}" if tables else "")
-        )
+        algorithm = f"ALGORITHM={observed['algorithm']}, LOCK={observed.get('lock')}"
+        parts.append(algorithm + (f" on {tables}" if tables else ""))
     if observed.get("rewrites"):
         parts.append(f"rewrites {', '.join(observed['rewrites'])}")
     if observed.get("scan"):
         parts.append("reads every row")
     if not parts:
-        parts.append("no lock on a table that existed before it")
-    return OBSERVED_PREFIX + "; ".join(parts)
+        parts.append("no new lock on a table that existed before it")
+    return _OBSERVED_PREFIX + "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -356,9 +362,7 @@ def _render_item(item: Item) -> str:
         return item.sql
     if isinstance(item, Read):  # ASCII: whatever the data holds, the line stays one comment line
         return MARKER + json.dumps(item.marker(), ensure_ascii=True, separators=(", ", ": "))
-    line = item.observed_line()
-    head = "" if line is None else escape_comment(line) + "\n"
-    return head + MARKER + _dump(item.marker()) + ("" if item.kind == "manual" else "\n" + item.sql)
+    return MARKER + _dump(item.marker()) + ("" if item.kind == "manual" else "\n" + item.sql)
 
 
 def parse_runbook(text: str, *, verify_checksum: bool = True) -> Runbook:
@@ -394,7 +398,6 @@ def parse_runbook(text: str, *, verify_checksum: bool = True) -> Runbook:
             step, index = _read_step(data, lines, index)
             if not runbook.blocks:
                 raise RunbookFormatError(f"line {index}: a step outside any block")
-            _take_observed_line(target, step)
             target.append(step)
         elif line.startswith("--"):
             if has_control_character(line):
@@ -445,21 +448,6 @@ def _load(line: str, number: int) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise RunbookFormatError(f"line {number}: a byhand marker must hold a JSON object")
     return data
-
-
-def _take_observed_line(items: list[Item], step: Step) -> None:
-    """The comment line above a step that says what it did belongs to the step (which
-    renders it again): whatever else stands there stays a comment, so an edit of the
-    line shows as a layout that differs from what byhand writes."""
-    line = step.observed_line()
-    last = items[-1] if items and isinstance(items[-1], Comment) else None
-    if line is not None and last == Comment(escape_comment(line)):
-        items.pop()
-    elif last is not None and last.text.startswith(OBSERVED_PREFIX):
-        raise RunbookFormatError(
-            f"a comment says {last.text[:80]!r} above a step whose marker says something else: the file was "
-            "edited by hand; what a statement did on the scratch copy is byhand's to write"
-        )
 
 
 def _read_step(data: dict[str, Any], lines: list[str], index: int) -> tuple[Step, int]:

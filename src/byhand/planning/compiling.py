@@ -32,6 +32,7 @@ from byhand.planning.operations import (
     python_operations,
 )
 from byhand.planning.plans import Plan, replacement_rows
+from byhand.planning.recorder import observed_of
 from byhand.planning.rehearsing import Rehearsal
 from byhand.planning.scratch import check_on_scratch, scratch_started, use_database
 from byhand.planning.statement_thread import BackgroundFailure
@@ -45,6 +46,7 @@ from byhand.runbook import (
     Step,
     escape_comment,
     has_control_character,
+    observed_comment,
     terminate,
 )
 from byhand.vendors import ScratchDatabase, Vendor, get_vendor
@@ -107,7 +109,21 @@ def compile_runbook(
         for change in key_changes:
             on_key_change(change)
     preamble = _preamble(plan, vendor, key_changes)
+    for block in blocks:
+        block.items = _said(block.items)
     return Runbook(header=_header(plan, vendor, copy), preamble=preamble, blocks=blocks)
+
+
+def _said(items: list[Item]) -> list[Item]:
+    """``items`` with a comment line above each step saying what it did on the scratch copy
+    (known only once the rehearsal is over: a statement run in the statement thread is
+    observed after its step is made)."""
+    said: list[Item] = []
+    for item in items:
+        if isinstance(item, Step) and item.observed:
+            said.append(Comment(observed_comment(item.observed)))
+        said.append(item)
+    return said
 
 
 def _check_names(plan: Plan) -> None:
@@ -159,7 +175,7 @@ class _Compiler:
             raise _failed_on_scratch(name, exc) from exc
         if deferred_sql:
             items.extend([Comment("--"), Comment("-- Deferred SQL of this migration"), Comment("--")])
-            items.extend(Step(kind="schema", sql=terminate(sql)) for sql in deferred_sql)
+            items.extend(Step(kind="schema", sql=terminate(sql), observed=observed_of(sql)) for sql in deferred_sql)
         items.extend(self._bookkeeping(rows))
         block.items = self._transaction(items, atomic=migration.atomic)
         return block

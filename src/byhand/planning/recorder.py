@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from byhand.planning.statement_thread import StatementThread
+from byhand.planning.statement_thread import Observe, StatementThread
 from byhand.vendors import Vendor
 
-__all__ = ["StatementRecorder"]
+__all__ = ["Recorded", "StatementRecorder", "observed_of"]
 
 #: Statements that return nothing and only steer the transaction: they may run in the background.
 _CONTROL = ("BEGIN", "SAVEPOINT ", "RELEASE SAVEPOINT ", "ROLLBACK TO SAVEPOINT ")
@@ -37,6 +37,7 @@ class StatementRecorder:
         self._sink: list[str] | None = None
         self._python_sink: list[str] | None = None
         self._background = False
+        self.observer = vendor.observer(connection)
 
     @contextmanager
     def recording(self, label: str) -> Iterator[None]:
@@ -105,22 +106,60 @@ class StatementRecorder:
         editor.execute = execute
 
     def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
-        sink = self._python_sink if self._python_sink is not None else self._sink if self._in_editor else None
+        python = self._python_sink is not None
+        sink = self._python_sink if python else self._sink if self._in_editor else None
         thread = self.thread
         if thread is not None and thread.in_thread():
             # A job's own query (the foreign-key check): it is not the migration's.
             return execute(sql, params, many, context)
+        # A statement of the schema editor's (not a savepoint it sets): what it does is observed.
+        observed: dict[str, Any] | None = (
+            {} if sink is not None and not python and not sql.startswith(_CONTROL) else None
+        )
         if thread is not None:
             in_background = not many and (
-                (self._in_editor and self._background and self._python_sink is None) or sql.startswith(_CONTROL)
+                (self._in_editor and self._background and not python) or sql.startswith(_CONTROL)
             )
             if in_background:
                 if sink is not None:  # its quoting takes the thread's lock (StatementThread._quoting)
-                    sink.append(self.vendor.render_executed(self.connection, sql, params))
-                thread.statement(self.label, context["cursor"], sql, params)
+                    sink.append(Recorded(self.vendor.render_executed(self.connection, sql, params), observed))
+                thread.statement(self.label, context["cursor"], sql, params, self._observe(sql, params, observed))
                 return None
             thread.drain()
-        result = execute(sql, params, many, context)
+        if observed is None or many:
+            self.observer.touched(created=python)
+            result = execute(sql, params, many, context)
+        else:
+            result, seen = self.observer.observe(
+                lambda: execute(sql, params, many, context), sql, context["cursor"].cursor, params
+            )
+            observed.update(seen)
         if sink is not None:
-            sink.append(self.vendor.render_executed(self.connection, sql, params))
+            sink.append(Recorded(self.vendor.render_executed(self.connection, sql, params), observed))
         return result
+
+    def _observe(self, sql: str, params: Any, observed: dict[str, Any] | None) -> Observe | None:
+        if observed is None:
+            return None
+
+        def observe(run: Callable[[], Any], cursor: Any) -> None:
+            observed.update(self.observer.observe(run, sql, cursor, params)[1])
+
+        return observe
+
+
+class Recorded(str):
+    """A statement as recorded, with what it did on the scratch copy (filled in when it has
+    run there: later, when it runs in the statement thread); None: not observed."""
+
+    observed: dict[str, Any] | None
+
+    def __new__(cls, sql: str, observed: dict[str, Any] | None) -> Recorded:
+        recorded = super().__new__(cls, sql)
+        recorded.observed = observed
+        return recorded
+
+
+def observed_of(sql: str) -> dict[str, Any] | None:
+    """What a recorded statement did on the scratch copy, when it was observed."""
+    return sql.observed if isinstance(sql, Recorded) else None

@@ -18,7 +18,7 @@ from django.db.migrations.state import ProjectState
 from byhand.exceptions import RehearsalError
 from byhand.markers import is_one_select
 from byhand.planning.operations import describe, file_index, is_noop, python_operations, python_step_name
-from byhand.planning.recorder import StatementRecorder
+from byhand.planning.recorder import StatementRecorder, observed_of
 from byhand.planning.states import clone_state
 from byhand.runbook import Comment, Item, Read, Step, json_rows, terminate
 from byhand.vendors import Vendor
@@ -44,7 +44,10 @@ class _Operation:
 
     def flush(self) -> None:
         """The statements recorded so far become the operation's steps."""
-        self.items.extend(Step(kind="schema", sql=terminate(sql), op=self.op_index) for sql in self.statements)
+        self.items.extend(
+            Step(kind="schema", sql=terminate(sql), op=self.op_index, observed=observed_of(sql))
+            for sql in self.statements
+        )
         self.statements.clear()
 
 

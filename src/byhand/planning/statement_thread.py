@@ -34,6 +34,8 @@ _TRANSACTION_CONTROL = ("_commit", "_rollback", "_set_autocommit")
 _CONSTRAINT_SWITCHES = ("disable_constraint_checking", "check_constraints", "enable_constraint_checking")
 
 Job = tuple[str, Callable[[], None]]
+#: Runs a statement (the callable given) on a driver cursor, and notes what it did.
+Observe = Callable[[Callable[[], Any], Any], None]
 
 
 class BackgroundFailure(BaseException):
@@ -91,9 +93,10 @@ class StatementThread:
         self.driver_lock = threading.RLock()
         self.thread = threading.Thread(target=self._work, name="byhand-rehearsal", daemon=True)
 
-    def statement(self, label: str, cursor: Any, sql: str, params: Any) -> None:
+    def statement(self, label: str, cursor: Any, sql: str, params: Any, observe: Observe | None = None) -> None:
         """Run ``sql`` in the thread on ``cursor`` (a Django CursorWrapper), as its execute()
-        would have; the cursor's driver cursor is the thread's from now on (it closes it)."""
+        would have; the cursor's driver cursor is the thread's from now on (it closes it).
+        ``observe`` runs it instead, given the run and the driver cursor (see Observer)."""
         connection = self.connection
         connection.validate_no_broken_transaction()
         driver_cursor = cursor.cursor
@@ -101,13 +104,19 @@ class StatementThread:
             driver_cursor = connection.create_cursor()
         cursor.cursor = _Handed()
 
+        def execute() -> None:
+            if params is None:
+                driver_cursor.execute(sql)
+            else:
+                driver_cursor.execute(sql, params)
+
         def run() -> None:
             try:
                 with connection.wrap_database_errors:
-                    if params is None:
-                        driver_cursor.execute(sql)
+                    if observe is None:
+                        execute()
                     else:
-                        driver_cursor.execute(sql, params)
+                        observe(execute, driver_cursor)
             finally:
                 driver_cursor.close()
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from byhand.exceptions import RehearsalError
+from byhand.vendors.observing import Observer
 from byhand.vendors.params import ConnectionParams, params_from_settings
 from byhand.vendors.target import Target
 
@@ -181,6 +182,10 @@ class Vendor(ABC):
             yield twin
         finally:
             twin.close()
+
+    def observer(self, connection: Any) -> Observer:
+        """What tells, while the rehearsal runs them on ``connection``, what its statements do."""
+        return Observer()
 
     @abstractmethod
     def render_executed(self, connection: Any, sql: str, params: Any) -> str:

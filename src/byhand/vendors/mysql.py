@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from byhand.vendors.base import ScratchDatabase, ServerVendor
 from byhand.vendors.clients import run_client
 from byhand.vendors.mysql_drivers import MySQLDriver, choose_driver
+from byhand.vendors.observing import MySQLObserver, Observer
 from byhand.vendors.statements import digest, strip_comments, tables_named_in
 from byhand.vendors.target import Blocker, Target
 
@@ -238,6 +239,9 @@ class MySQL(ServerVendor):
 
     def quote_name(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"
+
+    def observer(self, connection: Any) -> Observer:
+        return MySQLObserver()
 
     def render_executed(self, connection: Any, sql: str, params: Any) -> str:
         # mysqlclient interpolates client-side: query % tuple(literal(arg) ...).

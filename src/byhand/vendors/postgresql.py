@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from byhand.vendors.base import ScratchDatabase, ServerVendor
 from byhand.vendors.clients import run_client
+from byhand.vendors.observing import Observer, PostgreSQLObserver
 from byhand.vendors.statements import digest, strip_comments, tables_named_in
 from byhand.vendors.target import Blocker, Target, milliseconds
 
@@ -342,6 +343,9 @@ class PostgreSQL(ServerVendor):
                 twin.ensure_connection()
                 twin.connection._adapters = connection.connection.adapters
             yield twin
+
+    def observer(self, connection: Any) -> Observer:
+        return PostgreSQLObserver(connection)
 
     def render_executed(self, connection: Any, sql: str, params: Any) -> str:
         # Django's PostgreSQL schema editor composes parameters client-side and sends

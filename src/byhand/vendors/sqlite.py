@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from byhand.exceptions import RehearsalError
 from byhand.vendors.base import SCRATCH_PREFIX, ScratchDatabase, Vendor, fingerprint, own_connection, scratch_name
+from byhand.vendors.observing import Observer, SQLiteObserver
 from byhand.vendors.params import ConnectionParams
 from byhand.vendors.statements import digest, tables_named_in
 from byhand.vendors.target import Blocker, Target, milliseconds
@@ -230,6 +231,9 @@ class SQLite(Vendor):
 
     def params_from_settings(self, settings: dict[str, Any]) -> ConnectionParams:
         return ConnectionParams(vendor=self.name, database=str(settings["NAME"]))
+
+    def observer(self, connection: Any) -> Observer:
+        return SQLiteObserver()
 
     def render_executed(self, connection: Any, sql: str, params: Any) -> str:
         if params is None:

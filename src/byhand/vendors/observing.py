@@ -1,0 +1,393 @@
+"""What a statement does on the scratch copy while it is rehearsed: the locks it takes and
+whether it rewrites a table (PostgreSQL, read from the server), the cheapest ALTER
+algorithm the server accepts for it (MariaDB/MySQL, probed), Django's remake of a table
+(SQLite, from the statements). Written into the runbook as the step's "observed" (see
+byhand.runbook), for ``byhand review``.
+
+Planning side: it runs on the rehearsal's driver connection, in the statement thread or
+in the caller's, after everything queued before the statement has run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from byhand.vendors.statements import tables_named_in
+
+__all__ = [
+    "MODES",
+    "MySQLObserver",
+    "Observer",
+    "PostgreSQLObserver",
+    "SQLiteObserver",
+    "reads_every_row",
+    "tables_named",
+]
+
+Run = Callable[[], Any]
+
+_NAME = r"(?:\"(?:[^\"]|\"\")+\"|`(?:[^`]|``)+`|[\w$]+)"
+_QUALIFIED = rf"{_NAME}(?:\s*\.\s*{_NAME})?"
+#: What a statement names that did not exist before it: the table it creates, a new name.
+_CREATED = re.compile(rf"^\s*CREATE\s+(?:TEMPORARY\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?({_QUALIFIED})", re.I)
+_RENAMED_TO = re.compile(rf"\bRENAME\s+(?:TABLE\s+{_QUALIFIED}\s+)?TO\s+({_QUALIFIED})", re.I)
+_QUOTED_TEXT = re.compile(r"'(?:[^'\\]|''|\\.)*'", re.DOTALL)
+#: Statements that read every row of a table they name (while building or validating).
+_SCANS = re.compile(
+    r"^\s*(?:CREATE\s+(?:UNIQUE\s+)?INDEX|UPDATE|DELETE|INSERT\s+INTO\s+\S+\s*(?:\([^)]*\)\s*)?SELECT)\b|"
+    r"\bVALIDATE\s+CONSTRAINT\b|\bSET\s+NOT\s+NULL\b|"
+    r"\bADD\s+(?:CONSTRAINT\s+\S+\s+)?(?:UNIQUE|PRIMARY\s+KEY|FOREIGN\s+KEY|CHECK|INDEX|KEY|FULLTEXT|SPATIAL)\b|"
+    r"\bREFERENCES\b|\bADD\s+(?:COLUMN\s+)?\S+\s+[^,]*\b(?:UNIQUE|PRIMARY\s+KEY)\b",
+    re.IGNORECASE,
+)
+_NOT_VALID = re.compile(r"\bNOT\s+VALID\b", re.IGNORECASE)
+
+
+def _unquote(name: str) -> str:
+    last = re.split(r"\s*\.\s*(?=[\"`\w$])", name)[-1]
+    if last[:1] in ('"', "`"):
+        quote = last[0]
+        return last[1:-1].replace(quote * 2, quote)
+    return last
+
+
+def tables_named(sql: str) -> list[str]:
+    """The tables ``sql`` acts on that existed before it (not one it creates or renames to)."""
+    bare = _QUOTED_TEXT.sub("''", sql)
+    new = {_unquote(match.group(1)) for match in (_CREATED.match(bare), *_RENAMED_TO.finditer(bare)) if match}
+    return [name for name in tables_named_in(sql) if name not in new]
+
+
+def reads_every_row(sql: str) -> bool:
+    """Whether ``sql`` must read every row of a table to build or validate something
+    (inferred from what it is: a NOT VALID constraint is not validated)."""
+    bare = _QUOTED_TEXT.sub("''", sql)
+    if _CREATED.match(bare):
+        return bool(re.search(r"\bSELECT\b", bare, re.IGNORECASE))
+    if _NOT_VALID.search(bare) and not re.search(r"\bVALIDATE\b", bare, re.IGNORECASE):
+        return False
+    return _SCANS.search(bare) is not None
+
+
+class Observer:
+    """Runs a statement and says what it did; the base knows only the statement's text."""
+
+    def observe(self, run: Run, sql: str, cursor: Any, params: Any = None) -> tuple[Any, dict[str, Any]]:
+        """Run the statement (``run``: ``sql`` with ``params`` on ``cursor``, the driver
+        cursor) and return its result with what it did. An observer may run another form
+        of it on ``cursor`` instead, with the same effect."""
+        result = run()
+        return result, self.inferred(sql)
+
+    def inferred(self, sql: str) -> dict[str, Any]:
+        return {"tables": tables_named(sql), "rewrites": [], "scan": reads_every_row(sql)}
+
+    def touched(self, *, created: bool = False) -> None:
+        """Something else ran on the connection since the last statement observed
+        (``created``: something that may have created tables: RunPython's code)."""
+
+
+class SQLiteObserver(Observer):
+    """Django's remake of a table (copy into ``new__<table>``, drop, rename) rewrites it:
+    the INSERT … SELECT that copies the rows is where the rewrite and the scan are."""
+
+    def inferred(self, sql: str) -> dict[str, Any]:
+        observed = super().inferred(sql)
+        match = re.match(r'\s*INSERT\s+INTO\s+"new__([^"]+)"', sql, re.IGNORECASE)
+        if match and match.group(1) in observed["tables"]:
+            observed["rewrites"] = [match.group(1)]
+            observed["scan"] = True
+        observed["tables"] = [name for name in observed["tables"] if not name.startswith("new__")]
+        return observed
+
+
+_RELATIONS = """
+SELECT c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint, COALESCE(i.indrelid, 0)::bigint
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_index i ON i.indexrelid = c.oid
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relkind IN ('r', 'p', 'i', 'I', 'm', 'f')
+"""
+#: The session's relation locks, on relations made by users (a catalog's oid is below 16384),
+#: with each relation's file: one small query per statement, no join to plan.
+_LOCKS = """
+SELECT relation::bigint, mode, virtualtransaction, pg_relation_filenode(relation)::bigint
+FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation' AND relation >= 16384
+"""
+_RENAMES = re.compile(r"\bRENAME\b", re.IGNORECASE)
+_TABLE_KINDS = ("r", "p", "m", "f")
+#: PostgreSQL's table lock modes, weakest first.
+MODES = (
+    "AccessShareLock",
+    "RowShareLock",
+    "RowExclusiveLock",
+    "ShareUpdateExclusiveLock",
+    "ShareLock",
+    "ShareRowExclusiveLock",
+    "ExclusiveLock",
+    "AccessExclusiveLock",
+)
+#: A statement PostgreSQL refuses inside a transaction block (CREATE INDEX CONCURRENTLY):
+#: it runs as Django sent it, and its lock is what the documentation says it takes.
+_NO_TRANSACTION_BLOCK = "25001"
+_CONCURRENTLY = re.compile(r"^\s*(?:CREATE\s+(?:UNIQUE\s+)?|DROP\s+)INDEX\s+CONCURRENTLY\b", re.IGNORECASE)
+
+
+class PostgreSQLObserver(Observer):
+    """The statement's own locks are the (relation, mode) pairs its session holds after it
+    and did not hold before it (pg_locks of the rehearsal session); a relation whose
+    relfilenode changed was rewritten. A statement Django runs outside a transaction is
+    run inside one here, so that its locks are still held when they are read."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection  # Django's: its driver connection is the one statements run on
+        #: oid -> (name, kind, relfilenode, table oid) of every relation, as of the last statement.
+        self.relations: dict[int, tuple[str, str, int, int]] | None = None
+        self.tables: dict[str, int] = {}  # a table's name -> its oid
+        #: The transaction the last statement ran in, with the locks its session held after it.
+        self.held: tuple[str, set[tuple[int, str]]] | None = None
+        self.stale = False  # something else ran since: the locks held are read again
+
+    def touched(self, *, created: bool = False) -> None:
+        self.stale = True
+        if created:
+            self.relations = None
+
+    def observe(self, run: Run, sql: str, cursor: Any, params: Any = None) -> tuple[Any, dict[str, Any]]:
+        driver = self.connection.connection
+        aux = driver.cursor()
+        try:
+            if self.relations is None:
+                self.relations, self.tables = {}, {}
+                self._learn(aux, "")
+            if self.stale:
+                self.held = self._locks(aux)[0]
+                self.stale = False
+            if not driver.autocommit:
+                result = run()
+                return result, self._observed(aux, sql)
+            aux.execute("BEGIN")
+            try:
+                result = run()
+            except Exception as exc:
+                aux.execute("ROLLBACK")
+                if _sqlstate(exc) != _NO_TRANSACTION_BLOCK:
+                    raise
+                return run(), self._outside_transaction(sql)
+            observed = self._observed(aux, sql)
+            aux.execute("COMMIT")
+            return result, observed
+        finally:
+            aux.close()
+
+    def _learn(self, aux: Any, condition: str, oids: list[int] | None = None) -> None:
+        """Read the names, kinds, files and tables of the relations ``condition`` picks."""
+        relations, tables = self.relations, self.tables
+        assert relations is not None
+        aux.execute(_RELATIONS + condition, None if oids is None else (oids,))
+        for oid, name, kind, node, table in aux.fetchall():
+            previous = relations.get(oid)
+            if previous is not None and tables.get(previous[0]) == oid:
+                del tables[previous[0]]
+            relations[oid] = (name, kind, node, table or oid)
+            if kind in _TABLE_KINDS:
+                tables[name] = oid
+
+    @staticmethod
+    def _locks(aux: Any) -> tuple[tuple[str, set[tuple[int, str]]] | None, list[tuple[Any, ...]]]:
+        aux.execute(_LOCKS)
+        rows = aux.fetchall()
+        return ((rows[0][2], {(row[0], row[1]) for row in rows}) if rows else None), rows
+
+    def _observed(self, aux: Any, sql: str) -> dict[str, Any]:
+        relations = self.relations
+        assert relations is not None
+        held, rows = self._locks(aux)
+        before = self.held[1] if self.held is not None and held is not None and self.held[0] == held[0] else set()
+        self.held = held
+        # Tables it names that existed before it, then those it took a lock on (or on an index of).
+        named = [name for name in tables_named(sql) if name in self.tables]
+        tables, locks = named, []
+        for name, mode, oid in sorted((relations[oid][0], mode, oid) for oid, mode, *_ in rows if oid in relations):
+            kind, table = relations[oid][1], relations[oid][3]
+            table_name = name if kind in _TABLE_KINDS else relations.get(table, (None,))[0]
+            if (oid, mode) in before or table_name is None:
+                continue
+            tables.append(table_name)
+            if kind in _TABLE_KINDS:
+                locks.append({"table": name, "mode": mode})
+        tables = list(dict.fromkeys(tables))
+        rewritten: dict[str, bool] = {}  # name -> whether it is a table
+        for oid, _, _, node in rows:
+            known = relations.get(oid)
+            if known is not None and node is not None and known[2] not in (0, node):
+                rewritten[known[0]] = known[1] in _TABLE_KINDS
+                relations[oid] = (known[0], known[1], node, known[3])
+        rewrites = [name for name, is_table in rewritten.items() if is_table] or list(rewritten)
+        strongest = {
+            table: max((mode for oid, mode in before if oid == self.tables.get(table)), key=MODES.index, default=None)
+            for table in tables
+        }
+        # What it made, and new names, for the statements after it.
+        unknown = [oid for oid, *_ in rows if oid not in relations]
+        renamed = [oid for oid, *_ in rows if oid in relations] if _RENAMES.search(sql) else []
+        if unknown or renamed:
+            self._learn(aux, " AND c.oid = ANY(%s)", list(dict.fromkeys(unknown + renamed)))
+        scan = bool(rewrites) or reads_every_row(sql)
+        observed: dict[str, Any] = {"tables": tables, "locks": locks, "rewrites": rewrites, "scan": scan}
+        observed["held"] = [{"table": table, "mode": mode} for table, mode in strongest.items() if mode]
+        return observed
+
+    def _outside_transaction(self, sql: str) -> dict[str, Any]:
+        observed = self.inferred(sql)
+        if _CONCURRENTLY.match(sql):
+            observed["locks"] = [
+                {"table": table, "mode": "ShareUpdateExclusiveLock"} for table in observed["tables"][:1]
+            ]
+        self.touched(created=True)
+        return observed
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    for error in (exc, exc.__cause__):
+        code = getattr(error, "pgcode", None) or getattr(error, "sqlstate", None)
+        if code:
+            return str(code)
+    return None
+
+
+_ALGORITHMS = ("INSTANT", "NOCOPY", "INPLACE", "COPY")
+_LOCK_LEVELS = ("NONE", "SHARED", "EXCLUSIVE")
+#: ER_ALTER_OPERATION_NOT_SUPPORTED and …_REASON: the ALGORITHM or LOCK asked for is refused,
+#: before anything is changed, with what to try instead.
+_REFUSED = (1845, 1846)
+_TRY = re.compile(r"Try (ALGORITHM|LOCK)=(\w+)")
+_ALTER = re.compile(r"^\s*ALTER\s+TABLE\b", re.IGNORECASE)
+_FOREIGN_KEY = re.compile(r"\bADD\s+(?:CONSTRAINT\s+\S+\s+)?FOREIGN\s+KEY\b", re.IGNORECASE)
+_CHECK = re.compile(r"\bADD\s+(?:CONSTRAINT\s+\S+\s+)?CHECK\b", re.IGNORECASE)
+_INDEX_BUILD = re.compile(
+    r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\b|\bADD\s+(?:CONSTRAINT\s+\S+\s+)?(?:UNIQUE|INDEX|KEY)\b", re.IGNORECASE
+)
+_CREATE_INDEX = re.compile(r"^\s*CREATE\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\b", re.IGNORECASE)
+_DROP_INDEX = re.compile(rf"^\s*DROP\s+INDEX\s+({_NAME})\s+ON\s+({_QUALIFIED})\s*$", re.IGNORECASE)
+
+
+class MySQLObserver(Observer):
+    """The cheapest ALGORITHM, and with it the weakest LOCK, that the server accepts for an
+    ALTER TABLE, CREATE INDEX or DROP INDEX: tried from INSTANT down, following the
+    server's own "Try ALGORITHM=…" and "Try LOCK=…" (a refusal changes nothing and comes
+    back at once); the first form accepted is the statement's run on the scratch copy, with
+    the same effect as Django's. A DROP INDEX takes no clause and is tried as the ALTER
+    TABLE … DROP INDEX it is."""
+
+    def __init__(self) -> None:
+        self.copies_online: bool | None = None  # whether the server has COPY with LOCK=NONE
+        self.version: str | None = None  # the server's, as the driver gives it
+
+    def observe(self, run: Run, sql: str, cursor: Any, params: Any = None) -> tuple[Any, dict[str, Any]]:
+        observed = self.inferred(sql)
+        observed.update(algorithm=None, lock=None)
+        form = _probe_form(sql)
+        if form is None:
+            return run(), observed
+        algorithm, lock = self._first_try(sql, cursor), "NONE"
+        tried: set[tuple[str, str]] = set()
+        while (algorithm, lock) not in tried:
+            if (algorithm, lock) == ("COPY", "NONE") and not self._copies_online(cursor):
+                lock = "SHARED"  # a refusal saved: the server has no online COPY
+            tried.add((algorithm, lock))
+            try:
+                probe = form(algorithm, lock)
+                result = cursor.execute(probe) if params is None else cursor.execute(probe, params)
+            except Exception as exc:  # noqa: BLE001 -- anything but a refusal: Django's own statement says
+                advice = _advice(exc)
+                if advice is None:
+                    break
+                algorithm, lock = advice(algorithm, lock)
+                continue
+            observed.update(algorithm=algorithm, lock=lock)
+            if algorithm == "COPY":
+                observed["rewrites"] = observed["tables"][:1]
+                observed["scan"] = True
+            return result, observed
+        return run(), observed
+
+    def _first_try(self, sql: str, cursor: Any) -> str:
+        """Where to start: INSTANT, except where the server's documentation and its answers
+        here say a cheaper form is refused whatever the table (each refusal costs a few ms
+        of the rehearsal): an index build is never INSTANT; a foreign key is copied while
+        foreign_key_checks is on (both servers), a CHECK always (MariaDB). Starting lower can
+        only report a dearer algorithm than the server would take, never a cheaper one."""
+        version = self._version(cursor)
+        bare = _QUOTED_TEXT.sub("''", sql)
+        if _FOREIGN_KEY.search(bare):
+            cursor.execute("SELECT @@foreign_key_checks")
+            (checks,) = cursor.fetchone()
+            if int(checks):
+                return "COPY"
+        if "MariaDB" in version and _CHECK.search(bare):
+            return "COPY"
+        if _INDEX_BUILD.search(bare):
+            return "NOCOPY" if "MariaDB" in version else "INPLACE"
+        return "INSTANT"
+
+    def _version(self, cursor: Any) -> str:
+        if self.version is None:
+            self.version = str(cursor.connection.get_server_info())
+        return self.version
+
+    def _copies_online(self, cursor: Any) -> bool:
+        """MariaDB 11.2 and later copy a table with LOCK=NONE; MySQL and older MariaDB never do."""
+        if self.copies_online is None:
+            version = self._version(cursor)
+            numbers = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+            self.copies_online = "MariaDB" in version and numbers >= (11, 2)
+        return self.copies_online
+
+
+def _probe_form(sql: str) -> Callable[[str, str], str] | None:
+    """How ``sql`` is written with an ALGORITHM and a LOCK clause; None when it takes none
+    (another statement, or one whose end is not the end of its clauses)."""
+    text = sql.rstrip().rstrip(";")
+    if re.search(r"--|#|/\*|;", _QUOTED_TEXT.sub("''", text)):
+        return None
+    if _ALTER.match(text):
+        return lambda algorithm, lock: f"{text}, {_clause(algorithm, lock, ', ')}"
+    if _CREATE_INDEX.match(text):
+        return lambda algorithm, lock: f"{text} {_clause(algorithm, lock, ' ')}"
+    drop = _DROP_INDEX.match(text)
+    if drop:
+        index, table = drop.groups()
+        return lambda algorithm, lock: f"ALTER TABLE {table} DROP INDEX {index}, {_clause(algorithm, lock, ', ')}"
+    return None
+
+
+def _clause(algorithm: str, lock: str, separator: str) -> str:
+    # MySQL takes no LOCK but DEFAULT with INSTANT; INSTANT never locks on either server.
+    return f"ALGORITHM={algorithm}" if algorithm == "INSTANT" else f"ALGORITHM={algorithm}{separator}LOCK={lock}"
+
+
+def _advice(exc: BaseException) -> Callable[[str, str], tuple[str, str]] | None:
+    """What to try after the server refused an ALGORITHM or a LOCK, or None (not a refusal)."""
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    if code not in _REFUSED:
+        return None
+    match = _TRY.search(str(exc.args[1]) if len(exc.args) > 1 else "")
+
+    def next_form(algorithm: str, lock: str) -> tuple[str, str]:
+        if match and match.group(1) == "ALGORITHM" and match.group(2) in _ALGORITHMS:
+            suggested = match.group(2)
+            if _ALGORITHMS.index(suggested) > _ALGORITHMS.index(algorithm):
+                return suggested, lock
+        if match and match.group(1) == "LOCK" and match.group(2) in _LOCK_LEVELS:
+            suggested = match.group(2)
+            if _LOCK_LEVELS.index(suggested) > _LOCK_LEVELS.index(lock):
+                return algorithm, suggested
+        # No usable hint: the next lock level, then the next algorithm from LOCK=NONE.
+        if algorithm != "INSTANT" and lock != _LOCK_LEVELS[-1]:
+            return algorithm, _LOCK_LEVELS[_LOCK_LEVELS.index(lock) + 1]
+        if algorithm == _ALGORITHMS[-1]:
+            return algorithm, lock  # nothing left to try: the caller has tried this one
+        return _ALGORITHMS[_ALGORITHMS.index(algorithm) + 1], "NONE"
+
+    return next_form

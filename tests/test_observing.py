@@ -1,0 +1,146 @@
+"""What the rehearsal saw each statement do on the scratch copy (vendors/observing.py): the
+text rules, then the example project's runbook on each vendor, as the server reported it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from byhand.runbook import Runbook, Step, observed_comment
+from byhand.vendors.observing import reads_every_row, tables_named
+from support import VENDOR, fresh_database, use_database, write_runbook
+
+
+@pytest.mark.parametrize(
+    ("sql", "tables", "scan"),
+    [
+        ('ALTER TABLE "a" ADD COLUMN "b" integer NULL', ["a"], False),
+        ('CREATE TABLE "x" ("id" bigint, "f" int REFERENCES "y" ("id"))', ["y"], False),
+        ('CREATE INDEX "i" ON "t" ("c")', ["t"], True),
+        ('CREATE INDEX CONCURRENTLY "i" ON "t" ("c")', ["t"], True),
+        ("ALTER TABLE `t` RENAME TO `u`", ["t"], False),
+        ("RENAME TABLE `t` TO `u`", ["t"], False),
+        ('ALTER TABLE "a" ADD CONSTRAINT "f" FOREIGN KEY ("b") REFERENCES "c" ("id") DEFERRABLE', ["a", "c"], True),
+        ('ALTER TABLE "a" ADD CONSTRAINT "f" FOREIGN KEY ("b") REFERENCES "c" ("id") NOT VALID', ["a", "c"], False),
+        ('ALTER TABLE "a" VALIDATE CONSTRAINT "f"', ["a"], True),
+        ('ALTER TABLE "a" ALTER COLUMN "b" SET NOT NULL', ["a"], True),
+        ('ALTER TABLE "a" ALTER COLUMN "b" DROP NOT NULL', ["a"], False),
+        ('ALTER TABLE "a" ADD COLUMN "b" varchar(9) DEFAULT \'SET NOT NULL\' NOT NULL', ["a"], False),
+        ('ALTER TABLE "a" ADD COLUMN "u" varchar(3) NOT NULL UNIQUE', ["a"], True),
+        ('UPDATE "a" SET "b" = 1 WHERE "b" IS NULL', ["a"], True),
+        ('INSERT INTO "new__a" ("id") SELECT "id" FROM "a"', ["new__a", "a"], True),
+    ],
+)
+def test_what_a_statement_s_text_says(sql: str, tables: list[str], scan: bool) -> None:
+    """The tables it acts on that existed before it, and whether it reads every row."""
+    assert (tables_named(sql), reads_every_row(sql)) == (tables, scan)
+
+
+def test_the_comment_names_the_strongest_lock_per_table() -> None:
+    """A foreign key takes three modes on the table it points at: the line names the strongest."""
+    locks = [
+        {"table": "shop_author", "mode": "AccessShareLock"},
+        {"table": "shop_author", "mode": "ShareRowExclusiveLock"},
+        {"table": "shop_author", "mode": "RowShareLock"},
+        {"table": "shop_book", "mode": "ShareRowExclusiveLock"},
+    ]
+    held = [{"table": "shop_book", "mode": "AccessExclusiveLock"}]
+    observed = {"tables": ["shop_book", "shop_author"], "locks": locks, "held": held, "rewrites": [], "scan": True}
+    assert observed_comment(observed) == (
+        "-- observed: ShareRowExclusiveLock on shop_author, shop_book; "
+        "AccessExclusiveLock on shop_book (held already); reads every row"
+    )
+
+
+def _observed(runbook: Runbook, sql: str) -> dict[str, Any]:
+    """What the runbook says the first schema step ``sql`` did."""
+    steps = [step for block in runbook.migrations for step in block.steps if step.sql == sql]
+    assert steps, sql
+    observed = steps[0].observed
+    assert observed is not None, sql
+    return observed
+
+
+def _example_runbook(tmp_path: Path) -> Runbook:
+    """The example project's whole plan; each observed step has its comment line above it."""
+    with fresh_database() as settings, use_database("default", settings):
+        runbook = write_runbook("default", tmp_path / "forwards.sql")
+    lines = (tmp_path / "forwards.sql").read_text().splitlines()
+    for number, line in enumerate(lines):
+        if '"observed": ' in line and line.startswith('-- byhand: {"step"'):
+            observed = json.loads(line[len("-- byhand: ") :])["observed"]
+            assert lines[number - 1] == observed_comment(observed)
+    assert any(step.observed for step in _every_schema_step(runbook))
+    return runbook
+
+
+def _every_schema_step(runbook: Runbook) -> list[Step]:
+    return [step for block in runbook.migrations for step in block.steps if step.kind == "schema"]
+
+
+@pytest.mark.needs_server
+@pytest.mark.skipif(VENDOR != "postgresql", reason="pg_locks and relfilenodes are PostgreSQL's")
+def test_postgresql_locks_and_rewrites_are_read_from_the_server(tmp_path: Path) -> None:
+    """The modes each statement took on tables that existed before it, and the rewrites."""
+    runbook = _example_runbook(tmp_path)
+    assert all(step.observed for step in _every_schema_step(runbook))
+    drop_null = _observed(runbook, 'ALTER TABLE "auth_user" ALTER COLUMN "last_login" DROP NOT NULL;')
+    assert drop_null == {
+        "tables": ["auth_user"],
+        "locks": [{"table": "auth_user", "mode": "AccessExclusiveLock"}],
+        "rewrites": [],
+        "scan": False,
+        "held": [],
+    }
+    index = _observed(runbook, 'CREATE INDEX "shop_book_title_code_15da55dd_idx" ON "shop_book" ("title", "code");')
+    assert (index["locks"], index["rewrites"], index["scan"]) == (
+        [{"table": "shop_book", "mode": "ShareLock"}],
+        [],
+        True,
+    )
+    # Dropping a foreign key locks the table it points at too (AccessExclusiveLock).
+    drop_fk = _observed(
+        runbook,
+        'SET CONSTRAINTS "shop_book_author_id_82b8ab51_fk_shop_author_id" IMMEDIATE; '
+        'ALTER TABLE "shop_book" DROP CONSTRAINT "shop_book_author_id_82b8ab51_fk_shop_author_id";',
+    )
+    assert {"table": "shop_author", "mode": "AccessExclusiveLock"} in drop_fk["locks"]
+    # int -> bigint on a primary key rewrites the table (its relfilenode changed); widening a varchar does not.
+    rewritten = [step.observed["rewrites"] for step in _every_schema_step(runbook) if step.observed]
+    assert ["shop_author"] in rewritten
+    widen = _observed(runbook, 'ALTER TABLE "auth_user" ALTER COLUMN "email" TYPE varchar(254);')
+    assert widen["rewrites"] == []
+    # A table made earlier in the runbook: the statement's locks there are its transaction's already.
+    created = _observed(runbook, 'CREATE INDEX "shop_book_author_id_82b8ab51" ON "shop_book" ("author_id");')
+    assert created["held"] == [{"table": "shop_book", "mode": "AccessExclusiveLock"}]
+
+
+@pytest.mark.needs_server
+@pytest.mark.skipif(VENDOR != "mysql", reason="ALGORITHM and LOCK clauses are MySQL's and MariaDB's")
+def test_mariadb_gives_the_cheapest_algorithm_it_accepts(tmp_path: Path) -> None:
+    """INSTANT for a new column, NOCOPY for an index, COPY (a rewrite) for a foreign key."""
+    runbook = _example_runbook(tmp_path)
+    add = _observed(runbook, "ALTER TABLE `shop_book` ADD COLUMN `pages` integer NULL;")
+    assert (add["algorithm"], add["lock"], add["rewrites"]) == ("INSTANT", "NONE", [])
+    index = _observed(runbook, "CREATE INDEX `shop_book_title_code_15da55dd_idx` ON `shop_book` (`title`, `code`);")
+    assert (index["algorithm"], index["lock"], index["scan"]) == ("NOCOPY", "NONE", True)
+    copies = [step.observed for step in _every_schema_step(runbook) if step.observed and step.observed["algorithm"]]
+    fk = [o for o in copies if o["algorithm"] == "COPY" and "shop_author" in o["tables"]]
+    assert fk and all(o["lock"] == "SHARED" and o["rewrites"] == [o["tables"][0]] for o in fk)
+    (created,) = [s.observed for s in _every_schema_step(runbook) if s.sql.startswith("CREATE TABLE `shop_publisher`")]
+    assert created is not None
+    assert (created["tables"], created["algorithm"], created["rewrites"]) == ([], None, [])
+
+
+@pytest.mark.skipif(VENDOR != "sqlite", reason="Django remakes tables on SQLite")
+def test_sqlite_remakes_are_rewrites(tmp_path: Path) -> None:
+    """The INSERT … SELECT that copies a table into its remake rewrites it and reads every row."""
+    runbook = _example_runbook(tmp_path)
+    copies = [s for s in _every_schema_step(runbook) if s.sql.startswith('INSERT INTO "new__shop_book"')]
+    assert copies
+    for step in copies:
+        assert step.observed is not None
+        assert (step.observed["rewrites"], step.observed["scan"]) == (["shop_book"], True)
