@@ -115,6 +115,11 @@ def test_risk_rules() -> None:
     )
     assert rules(heavy=[], blocks="reads and writes", exclusive=["t"], sizes={"t": SMALL})[0] == "low"
     assert rules(blocks=None)[0] == "medium"
+    # A foreign key checked: it reads through the (empty) referencing table, the big one is only locked.
+    assert rules(tables=["t", "u"], worked=["u"], sizes={"t": BIG, "u": EMPTY}) == (
+        "low",
+        ["reads every row", "on empty tables: u (0 rows, 8.0 kB)"],
+    )
 
 
 def test_thresholds_decide_big() -> None:

@@ -154,21 +154,27 @@ def judge(
     exclusive: Iterable[str],
     thresholds: Thresholds,
     observed: bool = True,
+    worked: Iterable[str] | None = None,
 ) -> Judgement:
     """The risk of a statement on ``tables`` (those in ``new`` made earlier in the runbook),
     whose ``heavy`` work is described (empty: it rewrites and scans nothing), which blocks
     ``blocks`` (None: unknown), and holds an AccessExclusiveLock on ``exclusive``; not
     ``observed``, what it rewrites is unknown, so on a big table or one of unknown size it
-    is not called low."""
+    is not called low. ``worked``: the tables whose size makes the heavy work long (those it
+    rewrites or reads through; by default all), where the others are only locked."""
     old = [table for table in dict.fromkeys(tables) if table not in new]
     if not old:
         return Judgement("low", ["acts only on tables created earlier in this runbook (new, empty)"] if new else [])
-    big = [t for t in old if t in sizes and thresholds.is_big(sizes[t])]
-    unknown = [t for t in old if t not in sizes or (sizes[t].rows is None and sizes[t].bytes is None)]
-    uncounted = [t for t in old if t in sizes and sizes[t].rows is None and t not in big and t not in unknown]
-    filled = [t for t in old if t in sizes and (sizes[t].rows or 0) > 0]
-    sized = ", ".join(f"{t} ({_size_text(sizes.get(t))})" for t in old)
+    work = old if worked is None else [t for t in dict.fromkeys(worked) if t not in new]
     reasons = list(heavy)
+    if heavy and not work:
+        reasons.append("it works through tables created earlier in this runbook (new, empty)")
+        heavy = []
+    big = [t for t in work if t in sizes and thresholds.is_big(sizes[t])]
+    unknown = [t for t in work if t not in sizes or (sizes[t].rows is None and sizes[t].bytes is None)]
+    uncounted = [t for t in work if t in sizes and sizes[t].rows is None and t not in big and t not in unknown]
+    filled = [t for t in work if t in sizes and (sizes[t].rows or 0) > 0]
+    sized = ", ".join(f"{t} ({_size_text(sizes.get(t))})" for t in work or old)
     blocking = blocks in ("writes", "reads and writes")
     risk: RiskLevel = "low"
     if heavy and blocks is None:
@@ -191,16 +197,19 @@ def judge(
         reasons.append(f"size unknown: {', '.join(unknown)}")
     if heavy and uncounted and risk == "medium" and not big:
         reasons.append(f"row count unknown (never analysed), taken as not empty: {', '.join(uncounted)}")
-    held = [t for t in dict.fromkeys(exclusive) if t in big]
+    big_anywhere = [t for t in old if t in sizes and thresholds.is_big(sizes[t])]
+    held = [t for t in dict.fromkeys(exclusive) if t in big_anywhere]
     if held and risk == "low":
         reasons.append(
             f"AccessExclusiveLock on a big table ({', '.join(held)}): apply's lock timeout bounds the wait for "
             "it, not how long it is held"
         )
         risk = "medium"
-    if not heavy and risk == "low" and not observed and blocks is None and big:
-        reasons.append(f"not observed: whether it rewrites or locks {', '.join(big)} is unknown ({sized})")
+    everything = ", ".join(f"{t} ({_size_text(sizes.get(t))})" for t in old)
+    if not heavy and risk == "low" and not observed and blocks is None and big_anywhere:
+        unclear = ", ".join(big_anywhere)
+        reasons.append(f"not observed: whether it rewrites or locks {unclear} is unknown ({everything})")
         risk = "medium"
-    elif not heavy and risk == "low":
-        reasons.append(f"neither rewrites nor reads every row{'' if observed else ' (from its text)'} ({sized})")
+    elif not heavy and risk == "low" and not reasons:
+        reasons.append(f"neither rewrites nor reads every row{'' if observed else ' (from its text)'} ({everything})")
     return Judgement(risk, reasons)

@@ -166,6 +166,13 @@ def _assess(
         {"table": str(lock.get("table")), "mode": str(lock.get("mode"))} for lock in (observed or {}).get("locks") or []
     ]
     held = [lock for lock in carried if lock["table"] in tables]
+    if observed and "held" in observed:  # what the rehearsal saw its transaction hold already
+        taken = {(lock["table"], lock["mode"]): lock["statement"] for lock in carried}
+        held = [
+            {"table": str(lock.get("table")), "mode": str(lock.get("mode")), "statement": taken.get(key)}
+            for lock in observed["held"] or []
+            for key in [(str(lock.get("table")), str(lock.get("mode")))]
+        ]
     rewrites = [str(t) for t in (observed or {}).get("rewrites") or []]
     scan = bool(observed.get("scan")) if observed and "scan" in observed else scans(step.sql)
     algorithm = (observed or {}).get("algorithm")
@@ -201,9 +208,8 @@ def _judge(
         carried = facts.lock_blocks(lock["mode"])
         if carried is not None and carried != "none":
             blocks = stronger(blocks, carried)
-            reasons.append(
-                f"holds {lock['mode']} on {lock['table']}, taken by statement {lock['statement']}, until COMMIT"
-            )
+            by = f"statement {lock['statement']}" if lock.get("statement") else "an earlier statement"
+            reasons.append(f"holds {lock['mode']} on {lock['table']}, taken by {by}, until COMMIT")
             if carried == "reads and writes":
                 exclusive.append(lock["table"])
     if is_row_write(review.sql):
@@ -226,6 +232,8 @@ def _judge(
         exclusive=exclusive,
         thresholds=thresholds,
         observed=observed,
+        # What makes it long: the tables it rewrites, the one it reads through (the first it names).
+        worked=[*review.rewrites, *review.tables[: int(review.scan)]] if heavy else None,
     )
     review.blocks = blocks
     review.risk = judgement.risk
