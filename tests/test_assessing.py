@@ -100,6 +100,10 @@ def test_risk_rules() -> None:
         ["reads every row", "blocks writes while it works: t (40 rows, 16 kB)"],
     )
     assert rules(blocks="none")[0] == "medium"
+    assert rules(blocks="none", sizes={"t": SMALL}) == (
+        "low",
+        ["reads every row", "online, on a small table: t (40 rows, 16 kB)"],
+    )
     assert rules(sizes={"t": EMPTY}) == ("low", ["reads every row", "on empty tables: t (0 rows, 8.0 kB)"])
     assert rules(sizes={}) == (
         "medium",

@@ -138,6 +138,23 @@ def created_by(sql: str, created: set[str]) -> None:
         created.discard(insert.group(1))  # filled from another table: no longer empty
 
 
+def _heavy(blocks: Blocks | None, *, big: bool, filled: bool, unknown: bool, sized: str) -> tuple[RiskLevel, list[str]]:
+    """The risk of heavy work by what it blocks and the size of what it works through
+    (``filled``: not empty, or its row count unknown; ``unknown``: its size unknown)."""
+    if blocks is None:
+        return "medium", ["what it blocks is unknown"]
+    blocking = blocks in ("writes", "reads and writes")
+    if blocking and big:
+        return "high", [f"blocks {blocks} on a big table: {sized}"]
+    if blocking and (filled or unknown):
+        return "medium", [f"blocks {blocks} while it works: {sized}"]
+    if big:
+        return "medium", [f"online, but works through a big table: {sized}"]
+    if unknown:
+        return "medium", []  # the caller says which size is unknown
+    return "low", [f"online, on a small table: {sized}" if filled else f"on empty tables: {sized}"]
+
+
 @dataclass(frozen=True)
 class Judgement:
     risk: RiskLevel
@@ -175,24 +192,10 @@ def judge(
     uncounted = [t for t in work if t in sizes and sizes[t].rows is None and t not in big and t not in unknown]
     filled = [t for t in work if t in sizes and (sizes[t].rows or 0) > 0]
     sized = ", ".join(f"{t} ({_size_text(sizes.get(t))})" for t in work or old)
-    blocking = blocks in ("writes", "reads and writes")
     risk: RiskLevel = "low"
-    if heavy and blocks is None:
-        reasons.append("what it blocks is unknown")
-        risk = "medium"
-    elif heavy and blocking and big:
-        reasons.append(f"blocks {blocks} on a big table: {sized}")
-        risk = "high"
-    elif heavy and blocking and (filled or uncounted or unknown):
-        reasons.append(f"blocks {blocks} while it works: {sized}")
-        risk = "medium"
-    elif heavy and big:
-        reasons.append(f"online, but works through a big table: {sized}")
-        risk = "medium"
-    elif heavy and unknown:
-        risk = "medium"
-    elif heavy:
-        reasons.append(f"on empty tables: {sized}")
+    if heavy:
+        risk, why = _heavy(blocks, big=bool(big), filled=bool(filled or uncounted), unknown=bool(unknown), sized=sized)
+        reasons += why
     if heavy and unknown:
         reasons.append(f"size unknown: {', '.join(unknown)}")
     if heavy and uncounted and risk == "medium" and not big:
