@@ -3,6 +3,7 @@
 each, side by side.
 
     python benchmarks/compare.py REV REV [REV ...] [--database-url URL] [--rounds 5] [--project DIR] [--apply]
+        [--ignore-observed] [--realworld PYTHON]
 
 Exports src/ of each commit (git archive, put first on PYTHONPATH, as run.py's
 --byhand-commit does), then times ``manage.py byhand sql --manual-steps -o FILE`` of the
@@ -11,7 +12,10 @@ generated project's whole plan on a fresh empty database, one commit after the o
 slow drifts; the runbooks must be the same apart from the header. With --apply, each
 round also times ``byhand apply --skip-manual-steps`` of the first commit's runbook at
 each commit, on a fresh empty database (the console script's whole process). Prints
-each round, each commit's median and its ratio to the first commit's.
+each round, each commit's median and its ratio to the first commit's. With --realworld
+PYTHON, the project is tests/realworld (the real third-party apps, whole plan), run by that
+interpreter (its venv: ``scripts/realworld.sh 5.2 --venv-only``), with
+--defaults-from-rehearsal (from empty, wagtail's defaults read rows its RunPython makes).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from run import DEFAULT_PROJECT, export_commit
 
 __all__ = ["main"]
 
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
@@ -36,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--project", type=Path, default=DEFAULT_PROJECT)
     parser.add_argument("--apply", action="store_true", help="also time byhand apply of the runbook at each commit")
+    parser.add_argument("--realworld", metavar="PYTHON", help="time tests/realworld's plan, run by this interpreter")
     parser.add_argument(
         "--ignore-observed",
         action="store_true",
@@ -45,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(set(args.revisions)) != len(args.revisions) or len(args.revisions) < 2:
         parser.error("give two different commits or more")
     project = args.project.resolve()
-    if not (project / "manage.py").exists():
+    if not args.realworld and not (project / "manage.py").exists():
         raise BenchmarkError(f"no project in {project}: write it first with benchmarks/generate.py (or run.py)")
     with tempfile.TemporaryDirectory(prefix="byhand-compare-") as workdir:
         sources = {rev: export_commit(rev, Path(workdir)) for rev in args.revisions}
@@ -110,10 +117,15 @@ def _timed(
         **manage_env(url),
         "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")])),
     }
+    command = [sys.executable, "manage.py", "byhand", "sql", "--manual-steps", "-o", str(output)]
+    if args.realworld:
+        env["DJANGO_SETTINGS_MODULE"] = "realworld.settings"
+        env["PYTHONPATH"] = os.pathsep.join([source, str(TESTS)])
+        command[:2] = [str(Path(args.realworld).absolute()), "-m", "django"]
+        command.append("--defaults-from-rehearsal")  # wagtail's defaults read rows its RunPython makes
+        project = TESTS
     try:
-        run = run_timed(
-            [sys.executable, "manage.py", "byhand", "sql", "--manual-steps", "-o", str(output)], cwd=project, env=env
-        )
+        run = run_timed(command, cwd=project, env=env)
     finally:
         database.drop()
     if not run.ok:
