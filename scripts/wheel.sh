@@ -2,7 +2,7 @@
 # The package as users install it: `python -m build` makes an sdist and, from it, a
 # wheel; the wheel goes into a fresh virtualenv on the oldest Python byhand claims
 # (3.10) with a driver and WITHOUT Django; there the console script must give its
-# version and inspect, apply and report the status of a runbook that the example
+# version and inspect, apply, review and report the status of a runbook that the example
 # project wrote (on the planning side, with the Django 5.2 venv).
 # Then the same wheel in a second fresh virtualenv with PyMySQL as its only driver (nothing
 # compiled, no Django, no mysqlclient) applies the example's MariaDB runbook to MariaDB
@@ -78,6 +78,10 @@ env -u DJANGO_SETTINGS_MODULE "$bin/byhand" status runbook.sql --database-url sq
   >status.log 2>&1 || { cat status.log; exit 1; }
 grep -q pending status.log && { cat status.log; echo "wheel.sh: migrations still pending after apply" >&2; exit 1; }
 head -n 2 status.log
+env -u DJANGO_SETTINGS_MODULE "$bin/byhand" review runbook.sql --database-url sqlite:///planned.sqlite3 \
+  >review.log 2>&1 || { cat review.log; exit 1; }
+grep -q "shop.0001_initial  (applied" review.log || { cat review.log; echo "wheel.sh: review says no applied" >&2; exit 1; }
+sed -n 6p review.log
 
 echo "=== a fresh virtualenv on Python 3.10: the wheel with PyMySQL only, no Django, on MariaDB"
 cd "$root"
@@ -107,4 +111,8 @@ env -u DJANGO_SETTINGS_MODULE "$bin/byhand" status mariadb.sql --database-url "$
   >status-pymysql.log 2>&1 || { cat status-pymysql.log; exit 1; }
 grep -q pending status-pymysql.log && { cat status-pymysql.log; echo "wheel.sh: migrations still pending after apply" >&2; exit 1; }
 head -n 2 status-pymysql.log
+env -u DJANGO_SETTINGS_MODULE "$bin/byhand" review mariadb.sql --database-url "$url" --json \
+  >review-pymysql.json 2>review-pymysql.log || { cat review-pymysql.log; exit 1; }
+"$bin/python" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert all(s["applied"] for s in d["statements"]), d' \
+  review-pymysql.json || { echo "wheel.sh: review of the applied MariaDB runbook" >&2; exit 1; }
 echo "wheel.sh: ok"

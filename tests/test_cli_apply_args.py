@@ -16,6 +16,7 @@ from byhand.cli import main
 from byhand.console import add_apply_arguments, apply_options, parse_duration
 from byhand.exceptions import ExitStatus
 from byhand.operating.applying import DEFAULT_LOCK_TIMEOUT, ApplyOptions
+from byhand.operating.assessing import Thresholds
 
 KNOWN = "use one of postgres://, postgresql://, pgsql://, mysql://, mariadb://, sqlite://"
 
@@ -78,6 +79,9 @@ def test_apply_defaults() -> None:
         "json": False,
         "full_blocker_queries": False,
         "allow_session_pooler": False,
+        "refuse_risk": None,
+        "big_rows": 100_000,
+        "big_bytes": 100 * 1024 * 1024,
     }
     assert DEFAULT_LOCK_TIMEOUT == timedelta(milliseconds=100)
 
@@ -108,6 +112,12 @@ def test_apply_options_as_given() -> None:
             "--journal-table",
             "ops_byhand_journal",
             "--json",
+            "--refuse-risk",
+            "medium",
+            "--big-rows",
+            "5000",
+            "--big-bytes",
+            "1.5GB",
         ]
     )
     assert vars(args) == {
@@ -127,6 +137,9 @@ def test_apply_options_as_given() -> None:
         "json": True,
         "full_blocker_queries": False,
         "allow_session_pooler": False,
+        "refuse_risk": "medium",
+        "big_rows": 5000,
+        "big_bytes": 1610612736,
     }
 
 
@@ -139,6 +152,10 @@ def test_parsed_arguments_become_the_same_apply_options() -> None:
         max_attempts=5, manual_steps_done=frozenset({"shop.0003_review:1"}), dry_run=True
     )
     assert apply_options(vars(apply_parser().parse_args(["runbook.sql"]))) == ApplyOptions()
+    gate = apply_parser().parse_args(["runbook.sql", "--refuse-risk", "high", "--big-rows", "10", "--big-bytes", "1MB"])
+    assert apply_options(vars(gate)) == ApplyOptions(
+        refuse_risk="high", thresholds=Thresholds(big_rows=10, big_bytes=1024 * 1024)
+    )
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from support import ROOT
 
 SOURCE = ROOT / "src" / "byhand"
 #: What runs next to the production database, with a driver and no Django.
-OPERATING = ["byhand.cli", "byhand.console", "byhand.runbook", "byhand.events", "byhand.exceptions"]
+OPERATING = ["byhand.cli", "byhand.console", "byhand.runbook", "byhand.events", "byhand.exceptions", "byhand.hazards"]
 
 
 def modules(*, outside: str | None = None) -> list[Path]:

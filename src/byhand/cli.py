@@ -1,6 +1,6 @@
 """The ``byhand`` console script: the operating side, with no Django project needed.
 
-Exit statuses (apply; the other commands use 0, 2 and 130):
+Exit statuses (apply; the other commands use 0, 2 and 130; review exits 0 whatever the risk it finds):
   0  done (or nothing to do, or a dry run)
   1  failed part-way; every atomic migration is fully applied and recorded or not at all,
      and running the same runbook again resumes
@@ -23,11 +23,13 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from byhand import __version__
 from byhand.console import (
     add_apply_arguments,
     add_journal_argument,
+    add_size_arguments,
     apply_options,
     read_runbook,
     read_text,
@@ -37,8 +39,11 @@ from byhand.console import (
     write_atomically,
 )
 from byhand.exceptions import ByhandError, ExitStatus, RunbookUnreadable
+from byhand.operating.assessing import Thresholds
 from byhand.operating.journal import operator
 from byhand.operating.preflight import numbered_steps
+from byhand.operating.review_report import format_review, review_html, review_json
+from byhand.operating.reviewing import review_runbook
 from byhand.operating.status import RunbookStatus, runbook_status
 from byhand.runbook import Runbook, sign_runbook
 from byhand.vendors import get_target
@@ -105,7 +110,26 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--database-url", help=_URL_HELP)
     add_journal_argument(status)
     status.add_argument("--json", action="store_true", help="the report as one JSON object")
+    _add_review(commands)
     return parser
+
+
+def _add_review(commands: Any) -> None:
+    review = commands.add_parser(
+        "review",
+        help="how risky each statement is on a database, with its tables' live sizes",
+        description="Per statement: its tables and their live size, the locks it takes and what they block, "
+        "whether it rewrites a table or reads every row, a risk level with reasons, a safer form where there "
+        "is one, Django's hazards, and squawk's rules (PostgreSQL, when squawk is installed). Read-only. "
+        "Exit 0 when it could review, whatever the risk; 2 when it could not.",
+    )
+    review.add_argument("runbook", type=Path, help="the runbook file")
+    review.add_argument("--database-url", help=_URL_HELP)
+    add_journal_argument(review)
+    add_size_arguments(review)
+    review.add_argument("--json", action="store_true", help="the review as one JSON object (README: review --json)")
+    review.add_argument("--html", type=Path, metavar="FILE", help="also write the review as one self-contained page")
+    review.add_argument("--no-squawk", action="store_true", help="do not run squawk even where it is installed")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -119,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         params = _database_url(args.database_url)
         if args.command == "apply":
             return run_apply(args.runbook, params, apply_options(vars(args)), json_lines=args.json)
+        if args.command == "review":
+            return _review(read_runbook(args.runbook), params, args)
         return _status(read_runbook(args.runbook), params, args)
     except ByhandError as exc:
         return report_error(exc)
@@ -188,6 +214,29 @@ def _status(runbook: Runbook, params: ConnectionParams, args: argparse.Namespace
         print(json.dumps({"migrations": migrations, "runs": runs, "lock_holder": report.lock_holder}, default=str))
     else:
         print(format_status(report, heading=f"{args.runbook} ({runbook.direction}) on {params.display()}:"), end="")
+    return ExitStatus.OK
+
+
+def _review(runbook: Runbook, params: ConnectionParams, args: argparse.Namespace) -> int:
+    target = get_target(params)
+    target.connect(application="byhand review")
+    try:
+        thresholds = Thresholds(big_rows=args.big_rows, big_bytes=args.big_bytes)
+        review = review_runbook(
+            runbook, target, thresholds=thresholds, journal_table=args.journal_table, squawk=not args.no_squawk
+        )
+    finally:
+        target.close()
+    title = f"byhand review of {args.runbook.name} on {params.display()}"
+    if args.html is not None:
+        try:
+            write_atomically(args.html, review_html(review, title=title))
+        except OSError as exc:
+            raise ByhandError(f"cannot write {args.html}: {exc.strerror}; nothing else was written.") from None
+    if args.json:
+        print(json.dumps(review_json(review)))
+    else:
+        print(format_review(review, title=title), end="")
     return ExitStatus.OK
 
 

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from byhand.events import Event, describe, to_json
 from byhand.exceptions import ByhandError, ExitStatus, RunbookUnreadable
 from byhand.operating.applying import DEFAULT_LOCK_TIMEOUT, ApplyOptions, apply_runbook
+from byhand.operating.assessing import Thresholds, parse_size
 from byhand.operating.journal import DEFAULT_TABLE
 from byhand.runbook import Runbook, parse_runbook
 from byhand.vendors import get_target
@@ -33,6 +34,7 @@ __all__ = [
     "EventPrinter",
     "add_apply_arguments",
     "add_journal_argument",
+    "add_size_arguments",
     "apply_options",
     "parse_duration",
     "positive",
@@ -96,7 +98,42 @@ def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
         default=timedelta(seconds=5),
         help="how long to wait for another apply's run lock before refusing (default 5s)",
     )
+    risk = parser.add_argument_group("risk gate (see 'byhand review')")
+    risk.add_argument(
+        "--refuse-risk",
+        choices=["medium", "high"],
+        help="refuse before any change (exit 2) when a statement that would run is at this risk or above, "
+        "judged as 'byhand review' judges it with the table sizes read now (default: no gate)",
+    )
+    add_size_arguments(risk)
     parser.add_argument("--json", action="store_true", help="one JSON event per line on stdout, for automation")
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_size_arguments(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """When a table counts as big, for review and apply's risk gate."""
+    default = Thresholds()
+    group.add_argument(
+        "--big-rows",
+        type=positive,
+        default=default.big_rows,
+        metavar="N",
+        help=f"a table of at least N rows (the server's estimate) is big (default {default.big_rows:,})",
+    )
+    group.add_argument(
+        "--big-bytes",
+        type=_size,
+        default=default.big_bytes,
+        metavar="SIZE",
+        help="a table of at least SIZE (table, indexes, TOAST; e.g. 100MB, 2GB, 512kB; units of 1024) is big "
+        "(default 100MB)",
+    )
 
 
 def _add_lock_arguments(locks: argparse._ArgumentGroup) -> None:
@@ -168,6 +205,11 @@ def apply_options(values: Mapping[str, Any]) -> ApplyOptions:
         dry_run=values["dry_run"],
         full_blocker_queries=values["full_blocker_queries"],
         allow_session_pooler=values["allow_session_pooler"],
+        refuse_risk=values.get("refuse_risk"),
+        thresholds=Thresholds(
+            big_rows=values.get("big_rows") or Thresholds.big_rows,
+            big_bytes=values.get("big_bytes") or Thresholds.big_bytes,
+        ),
     )
 
 

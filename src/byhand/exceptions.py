@@ -29,6 +29,7 @@ __all__ = [
     "PoolerInTheWay",
     "PreflightRefused",
     "RehearsalError",
+    "RiskRefused",
     "RunLockHeld",
     "RunbookChecksumMismatch",
     "RunbookFormatError",
@@ -263,6 +264,23 @@ class PreflightRefused(ByhandError):
         self.problems = list(problems)
         listing = "\n".join(f"  {problem}" for problem in self.problems)
         super().__init__(f"preflight refused the runbook (nothing was changed):\n{listing}")
+
+
+class RiskRefused(PreflightRefused):
+    """apply --refuse-risk: a statement that would run is at that risk level or above."""
+
+    def __init__(self, level: str, statements: Sequence[str], *, thresholds: str) -> None:
+        self.level = level
+        self.problems = list(statements)
+        listing = "\n".join(f"  {statement}" for statement in self.problems)
+        ByhandError.__init__(
+            self,
+            f"preflight refused the runbook (nothing was changed): {len(self.problems)} statement(s) that would "
+            f"run are at {level} risk or above (--refuse-risk {level}; {thresholds}):\n{listing}\n"
+            "See the whole review with 'byhand review RUNBOOK --database-url URL'. Run it in a quiet window "
+            "without --refuse-risk (or with a higher level), or write the safer form into the migrations and "
+            "generate the runbook again.",
+        )
 
 
 class DefaultReadChanged(PreflightRefused):

@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -29,12 +29,14 @@ from byhand.exceptions import (
     StatementFailed,
     VendorMismatch,
 )
+from byhand.operating.assessing import RiskLevel, Thresholds
 from byhand.operating.executing import Position, UnitFailed, UnitRunner
 from byhand.operating.journal import DEFAULT_TABLE, Entry, Journal
 from byhand.operating.monitor import Monitor, Watcher
 from byhand.operating.preflight import BlockPlan, check_runbook, preflight_report
 from byhand.operating.rereading import check_reads
 from byhand.operating.retrying import Limits, RetryPolicy
+from byhand.operating.reviewing import check_risk
 from byhand.operating.run_lock import RUN_LOCK, RUN_LOCK_WAIT, describe_holder, run_lock
 from byhand.operating.stop_rule import StopRule
 from byhand.operating.units import Unit, link_units, split_block
@@ -69,6 +71,10 @@ class ApplyOptions:
     full_blocker_queries: bool = False
     #: Go on through a connection pooler the operator says keeps one server session per client.
     allow_session_pooler: bool = False
+    #: Refuse before any change when a statement that would run is at this risk or above.
+    refuse_risk: RiskLevel | None = None
+    #: When a table is big, for that gate.
+    thresholds: Thresholds = field(default_factory=Thresholds)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.max_attempts, max_wait=self.max_wait)
@@ -238,6 +244,8 @@ class _Run:
         )
         for line in lines + checked:
             self.emit("preflight", text=line)
+        if options.refuse_risk is not None:
+            self.emit("preflight", text=check_risk(runbook, plans, target, options))
         return plans
 
     # -- the run ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from django.db.migrations.state import ProjectState
 
 from byhand import __version__
 from byhand.exceptions import ManualStepsRequired, RehearsalError, UnsafeName
+from byhand.hazards import KEY_CHANGE_NOTE  # written here, read back by review
 from byhand.planning.history import Row, delete_sql, insert_sql, records_of
 from byhand.planning.operations import (
     check_reversible,
@@ -52,14 +53,6 @@ from byhand.vendors import ScratchDatabase, Vendor, get_vendor
 from byhand.vendors.base import SCRATCH_PREFIX
 
 __all__ = ["KEY_CHANGE_NOTE", "compile_runbook"]
-
-#: Said once, up front, when a plan changes the type of a primary key (the BigAutoField
-#: upgrade of DEFAULT_AUTO_FIELD, Django 6.0's default): a rewrite of each table named.
-KEY_CHANGE_NOTE = (
-    "this plan changes the type of primary keys and of the foreign keys that follow them: PostgreSQL "
-    "rewrites each table altered under an ACCESS EXCLUSIVE lock, MySQL/MariaDB copy it while writes wait, "
-    "SQLite remakes it"
-)
 
 
 def compile_runbook(

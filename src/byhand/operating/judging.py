@@ -1,0 +1,242 @@
+"""Each statement of a runbook judged against table sizes: what it acts on, what it blocks
+(its own locks and, inside BEGIN … COMMIT, those earlier statements of its transaction still
+hold on its tables), whether it rewrites or reads every row, its risk and reasons, a safer
+form, Django's hazards. Pure: the sizes are given (byhand.operating.reviewing reads them).
+
+What a statement did comes from its marker's "observed" (the rehearsal on the scratch copy);
+without it, what its text says (the tables it names, whether it reads every row).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from byhand.hazards import Hazard, find_hazards, key_changes
+from byhand.operating.assessing import RiskLevel, Thresholds, created_by, is_row_write, judge, scans
+from byhand.operating.preflight import numbered_steps
+from byhand.runbook import Control, Runbook, Step
+from byhand.vendors.reviewing import Blocks, ReviewFacts, TableSize, stronger
+from byhand.vendors.statements import tables_named_in
+
+__all__ = ["Key", "StatementReview", "assess_runbook", "statement_tables"]
+
+#: Statements on an index or a sequence: whatever their text names is no table.
+_ON_NO_TABLE = re.compile(r"^\s*(?:ALTER|DROP)\s+(?:INDEX|SEQUENCE)\b", re.IGNORECASE)
+
+#: (block position in the runbook, statement number in the block, as apply counts).
+Key = tuple[int, int]
+
+
+@dataclass
+class StatementReview:
+    migration: str  # as apply names the block: app.name, (setup), (replacements)
+    index: int
+    kind: str  # schema, record, setup
+    sql: str
+    observed: bool
+    tables: list[str]
+    new_tables: list[str]
+    locks: list[dict[str, str]]
+    held: list[dict[str, Any]]  # locks earlier statements of its transaction hold on its tables
+    blocks: Blocks | None
+    rewrites: list[str]
+    scan: bool
+    algorithm: str | None
+    sizes: dict[str, TableSize]
+    risk: RiskLevel = "low"
+    reasons: list[str] = field(default_factory=list)
+    safer: str | None = None
+    hazards: list[Hazard] = field(default_factory=list)
+    squawk: list[str] = field(default_factory=list)
+    applied: bool = False
+
+    @property
+    def rewrite(self) -> bool:
+        return bool(self.rewrites)
+
+    @property
+    def rows(self) -> int | None:
+        known = [size.rows for size in self.sizes.values() if size.rows is not None]
+        return max(known) if known else None
+
+    @property
+    def bytes(self) -> int | None:
+        known = [size.bytes for size in self.sizes.values() if size.bytes is not None]
+        return max(known) if known else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "migration": self.migration,
+            "index": self.index,
+            "kind": self.kind,
+            "sql": self.sql,
+            "applied": self.applied,
+            "observed": self.observed,
+            "tables": self.tables,
+            "new_tables": self.new_tables,
+            "locks": self.locks,
+            "held": self.held,
+            "blocks": self.blocks,
+            "rewrite": self.rewrite,
+            "rewrites": self.rewrites,
+            "scan": self.scan,
+            "algorithm": self.algorithm,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "sizes": {t: {"rows": s.rows, "bytes": s.bytes} for t, s in self.sizes.items()},
+            "risk": self.risk,
+            "reasons": self.reasons,
+            "safer": self.safer,
+            "hazards": [hazard.as_dict() for hazard in self.hazards],
+            "squawk": self.squawk,
+        }
+
+
+def _in_transaction(block_items: list[Any]) -> dict[int, bool]:
+    """Which items (by id) run inside the block's BEGIN … COMMIT."""
+    inside, within = False, {}
+    for item in block_items:
+        if isinstance(item, Control) and item.sql == "BEGIN;":
+            inside = True
+        elif isinstance(item, Control) and item.sql == "COMMIT;":
+            inside = False
+        elif isinstance(item, Step):
+            within[id(item)] = inside
+    return within
+
+
+def statement_tables(step: Step) -> list[str]:
+    """The tables a statement acts on: as observed, else as its text names them."""
+    if step.observed and "tables" in step.observed:
+        return [str(table) for table in step.observed["tables"] or []]
+    return [] if _ON_NO_TABLE.match(step.sql) else list(dict.fromkeys(tables_named_in(step.sql)))
+
+
+def assess_runbook(
+    runbook: Runbook,
+    *,
+    facts: ReviewFacts,
+    sizes: Mapping[str, TableSize],
+    thresholds: Thresholds,
+    applied: Callable[[int, int], bool] = lambda position, index: False,
+) -> dict[Key, StatementReview]:
+    """Every SQL statement of ``runbook`` judged against ``sizes``, keyed by (block position,
+    statement number). Tables created by statements not yet ``applied`` count as new."""
+    created: set[str] = set()
+    changes = key_changes(runbook)
+    reviews: dict[Key, StatementReview] = {}
+    for position, block in enumerate(runbook.blocks):
+        name = block.migration or f"({block.kind})"
+        hazards = find_hazards(block, changes=changes)
+        within = _in_transaction(block.items)
+        carried: list[dict[str, Any]] = []  # locks taken earlier in the open transaction
+        for index, step in numbered_steps(block):
+            done = applied(position, index)
+            review = _assess(step, name=name, index=index, facts=facts, sizes=sizes, carried=carried)
+            if not done:  # new: made earlier (or by it), or filled by it from another table
+                before = set(created)
+                created_by(step.sql, created)
+                review.new_tables = [t for t in review.tables if t in before | created]
+            _judge(review, step.observed, facts=facts, thresholds=thresholds)
+            review.applied = done
+            review.hazards = hazards.get(index, [])
+            reviews[(position, index)] = review
+            if within.get(id(step)):
+                carried.extend({**lock, "statement": index} for lock in review.locks)
+            else:
+                carried.clear()
+    return reviews
+
+
+def _assess(
+    step: Step,
+    *,
+    name: str,
+    index: int,
+    facts: ReviewFacts,
+    sizes: Mapping[str, TableSize],
+    carried: list[dict[str, Any]],
+) -> StatementReview:
+    observed = step.observed
+    tables = statement_tables(step)
+    locks = [
+        {"table": str(lock.get("table")), "mode": str(lock.get("mode"))} for lock in (observed or {}).get("locks") or []
+    ]
+    held = [lock for lock in carried if lock["table"] in tables]
+    if observed and "held" in observed:  # what the rehearsal saw its transaction hold already
+        taken = {(lock["table"], lock["mode"]): lock["statement"] for lock in carried}
+        held = [
+            {"table": str(lock.get("table")), "mode": str(lock.get("mode")), "statement": taken.get(key)}
+            for lock in observed["held"] or []
+            for key in [(str(lock.get("table")), str(lock.get("mode")))]
+        ]
+    rewrites = [str(t) for t in (observed or {}).get("rewrites") or []]
+    scan = bool(observed.get("scan")) if observed and "scan" in observed else scans(step.sql)
+    algorithm = (observed or {}).get("algorithm")
+    return StatementReview(
+        migration=name,
+        index=index,
+        kind=step.kind,
+        sql=step.sql,
+        observed=observed is not None,
+        tables=tables,
+        new_tables=[],
+        locks=locks,
+        held=held,
+        blocks=None,
+        rewrites=rewrites or (tables if str(algorithm or "").upper() == "COPY" else []),
+        scan=scan,
+        algorithm=None if algorithm is None else str(algorithm),
+        sizes={t: sizes[t] for t in tables if t in sizes},
+    )
+
+
+def _judge(
+    review: StatementReview, data: Mapping[str, Any] | None, *, facts: ReviewFacts, thresholds: Thresholds
+) -> None:
+    """Fill in what the statement blocks, its risk and reasons, and its safer form."""
+    observed = review.observed
+    blocks, reasons = facts.blocks(data)
+    if review.kind != "schema":  # django_migrations' rows, or its creation
+        review.blocks, review.risk, review.reasons = blocks, "low", ["byhand's bookkeeping (django_migrations)"]
+        return
+    exclusive = [lock["table"] for lock in review.locks if facts.lock_blocks(lock["mode"]) == "reads and writes"]
+    for lock in review.held:
+        carried = facts.lock_blocks(lock["mode"])
+        if carried is not None and carried != "none":
+            blocks = stronger(blocks, carried)
+            by = f"statement {lock['statement']}" if lock.get("statement") else "an earlier statement"
+            reasons.append(f"holds {lock['mode']} on {lock['table']}, taken by {by}, until COMMIT")
+            if carried == "reads and writes":
+                exclusive.append(lock["table"])
+    if is_row_write(review.sql):
+        blocks = stronger(blocks, "writes")
+        reasons.append("locks the rows it changes until its transaction ends")
+    if blocks == "reads and writes" and not review.locks and not review.held:
+        exclusive.extend(review.tables)
+    heavy = []
+    if review.rewrite:
+        copy = str(review.algorithm).upper() == "COPY"
+        heavy.append(f"rewrites {', '.join(review.rewrites) or 'its table'}" + (" (ALGORITHM=COPY)" if copy else ""))
+    if review.scan:
+        heavy.append("reads every row" + ("" if observed else " (from its text)"))
+    judgement = judge(
+        tables=review.tables,
+        new=set(review.new_tables),
+        sizes=review.sizes,
+        blocks=blocks,
+        heavy=heavy,
+        exclusive=exclusive,
+        thresholds=thresholds,
+        observed=observed,
+        # What makes it long: the tables it rewrites, the one it reads through (the first it names).
+        worked=[*review.rewrites, *review.tables[: int(review.scan)]] if heavy else None,
+    )
+    review.blocks = blocks
+    review.risk = judgement.risk
+    review.reasons = ([] if observed else ["not observed on the scratch copy"]) + reasons
+    review.reasons += judgement.reasons
+    review.safer = facts.safer(review.sql, data) if review.risk != "low" else None

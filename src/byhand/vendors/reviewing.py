@@ -1,0 +1,211 @@
+"""What ``byhand review`` asks of each vendor: the live size of tables, what a statement's
+locks block, and the safer form of a statement where the vendor has one.
+
+Read by byhand.operating.reviewing; nothing outside this package names a vendor.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from byhand.vendors.target import Target
+
+__all__ = ["BLOCKS_ORDER", "REVIEW_FACTS", "Blocks", "ReviewFacts", "TableSize", "stronger"]
+
+Blocks = Literal["none", "writes", "reads and writes"]
+#: From nothing blocked to everything blocked.
+BLOCKS_ORDER: tuple[Blocks, ...] = ("none", "writes", "reads and writes")
+
+
+def stronger(a: Blocks | None, b: Blocks | None) -> Blocks | None:
+    """The one of ``a`` and ``b`` that blocks more (None: unknown, yields to a known one)."""
+    if a is None or b is None:
+        return a or b
+    return a if BLOCKS_ORDER.index(a) >= BLOCKS_ORDER.index(b) else b
+
+
+@dataclass(frozen=True)
+class TableSize:
+    """A table's live size as the server estimates it; None where it cannot say."""
+
+    rows: int | None
+    bytes: int | None
+
+
+class ReviewFacts(ABC):
+    """One vendor's answers for review."""
+
+    #: How the sizes are read, for the report.
+    sizes_source: ClassVar[str]
+    #: squawk (a PostgreSQL linter) reads this vendor's SQL.
+    squawk: ClassVar[bool] = False
+
+    @abstractmethod
+    def table_sizes(self, target: Target, tables: list[str]) -> dict[str, TableSize]:
+        """The tables of ``tables`` that exist on ``target``, with their sizes."""
+
+    def blocks(self, observed: Mapping[str, Any] | None) -> tuple[Blocks | None, list[str]]:
+        """What the locks a statement was observed taking block, and why (None: cannot tell,
+        as for a statement not observed)."""
+        return None, []
+
+    def lock_blocks(self, mode: str) -> Blocks | None:
+        """What a lock mode held on a table blocks (locks carried to a later statement)."""
+        return None
+
+    def safer(self, sql: str, observed: Mapping[str, Any] | None) -> str | None:
+        """A form of the statement that blocks less, where there is one."""
+        return None
+
+
+#: pg_locks mode names and what other sessions they keep waiting.
+_PG_MODES: dict[str, Blocks] = {
+    "AccessExclusiveLock": "reads and writes",
+    "ExclusiveLock": "writes",
+    "ShareRowExclusiveLock": "writes",
+    "ShareLock": "writes",
+    "ShareUpdateExclusiveLock": "none",
+    "RowExclusiveLock": "none",
+    "RowShareLock": "none",
+    "AccessShareLock": "none",
+}
+
+_INDEX = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY)", re.IGNORECASE)
+_ADD_CONSTRAINT = re.compile(r"\bADD\s+CONSTRAINT\s+\S+\s+(FOREIGN\s+KEY|CHECK|UNIQUE)\b", re.IGNORECASE)
+_NOT_VALID = re.compile(r"\bNOT\s+VALID\b", re.IGNORECASE)
+_SET_NOT_NULL = re.compile(r"\bALTER\s+COLUMN\s+(\S+)\s+SET\s+NOT\s+NULL\b", re.IGNORECASE)
+
+
+class _PostgreSQL(ReviewFacts):
+    sizes_source = (
+        "rows: pg_class.reltuples (the planner's estimate as of the last ANALYZE, VACUUM or index build; "
+        "unknown for a table never analysed); bytes: pg_total_relation_size (table, indexes and TOAST)"
+    )
+    squawk = True
+
+    def table_sizes(self, target: Target, tables: list[str]) -> dict[str, TableSize]:
+        rows = target.execute(
+            "SELECT c.relname, c.reltuples, pg_total_relation_size(c.oid) FROM pg_class c "
+            "WHERE c.relkind IN ('r', 'p', 'm') AND pg_table_is_visible(c.oid) AND c.relname = ANY(%s)",
+            [list(tables)],
+        )
+        return {
+            str(name): TableSize(rows=None if tuples is None or tuples < 0 else round(tuples), bytes=int(size))
+            for name, tuples, size in rows
+        }
+
+    def blocks(self, observed: Mapping[str, Any] | None) -> tuple[Blocks | None, list[str]]:
+        if observed is None:
+            return None, []
+        found: Blocks | None = "none"
+        reasons: list[str] = []
+        for lock in observed.get("locks") or []:
+            mode = str(lock.get("mode"))
+            blocked = self.lock_blocks(mode)
+            if blocked is None:
+                reasons.append(f"{mode} on {lock.get('table')}: a lock mode byhand does not know")
+            found = stronger(found, blocked) if blocked is not None else found
+        return found, reasons
+
+    def lock_blocks(self, mode: str) -> Blocks | None:
+        return _PG_MODES.get(mode)
+
+    def safer(self, sql: str, observed: Mapping[str, Any] | None) -> str | None:
+        if _INDEX.search(sql):
+            return (
+                "CREATE INDEX CONCURRENTLY (blocks no writes; in a non-atomic migration, e.g. Django's "
+                "AddIndexConcurrently)"
+            )
+        constraint = _ADD_CONSTRAINT.search(sql)
+        if constraint and not _NOT_VALID.search(sql):
+            if constraint.group(1).upper() == "UNIQUE":
+                return "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT … UNIQUE USING INDEX"
+            return "ADD CONSTRAINT … NOT VALID, then VALIDATE CONSTRAINT in a later transaction (blocks no writes)"
+        not_null = _SET_NOT_NULL.search(sql)
+        if not_null:
+            return (
+                f"a CHECK ({not_null.group(1)} IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT, then SET NOT NULL "
+                "(PostgreSQL 12+ then skips the scan)"
+            )
+        return None
+
+
+#: MariaDB/MySQL's LOCK clause values and what they keep waiting.
+_MYSQL_LOCKS: dict[str, Blocks] = {"NONE": "none", "SHARED": "writes", "EXCLUSIVE": "reads and writes"}
+
+
+class _MySQL(ReviewFacts):
+    sizes_source = (
+        "rows: information_schema.TABLES.TABLE_ROWS (the storage engine's estimate); bytes: DATA_LENGTH + INDEX_LENGTH"
+    )
+
+    def table_sizes(self, target: Target, tables: list[str]) -> dict[str, TableSize]:
+        marks = ", ".join(["%s"] * len(tables))
+        rows = target.execute(
+            "SELECT TABLE_NAME, TABLE_ROWS, DATA_LENGTH + INDEX_LENGTH FROM information_schema.TABLES "
+            f"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ({marks})",
+            list(tables),
+        )
+        return {
+            str(name): TableSize(rows=None if count is None else int(count), bytes=None if size is None else int(size))
+            for name, count, size in rows
+        }
+
+    def blocks(self, observed: Mapping[str, Any] | None) -> tuple[Blocks | None, list[str]]:
+        if observed is None:
+            return None, []
+        algorithm, lock = observed.get("algorithm"), observed.get("lock")
+        if algorithm is None:  # CREATE/DROP/RENAME TABLE: a metadata lock, held briefly
+            return "none", []
+        if str(algorithm).upper() == "INSTANT":
+            return "none", [f"ALGORITHM=INSTANT: changes metadata only ({lock or 'no'} LOCK needed)"]
+        if lock is None:
+            return None, [f"ALGORITHM={algorithm} with no LOCK observed"]
+        blocked = _MYSQL_LOCKS.get(str(lock).upper())
+        return blocked, [] if blocked is not None else [f"LOCK={lock}: a value byhand does not know"]
+
+    def safer(self, sql: str, observed: Mapping[str, Any] | None) -> str | None:
+        if observed and str(observed.get("algorithm") or "").upper() == "COPY":
+            return "pt-online-schema-change (or gh-ost): copies the table in chunks while writes go on"
+        return None
+
+
+class _SQLite(ReviewFacts):
+    sizes_source = (
+        "rows: max(rowid) (an upper bound: deleted rows leave gaps); bytes: the pages of the table and its "
+        "indexes in the dbstat table (unknown where SQLite is built without it)"
+    )
+
+    def table_sizes(self, target: Target, tables: list[str]) -> dict[str, TableSize]:
+        sizes: dict[str, TableSize] = {}
+        for table in tables:
+            if not target.table_exists(table):
+                continue
+            try:
+                rows: int | None = int(
+                    target.execute(f"SELECT coalesce(max(rowid), 0) FROM {target.quote_name(table)}")[0][0]
+                )
+            except target.driver_errors():  # a WITHOUT ROWID table
+                rows = None
+            try:
+                found = target.execute(
+                    "SELECT sum(pgsize) FROM dbstat WHERE aggregate = 1 AND name IN "
+                    "(SELECT name FROM sqlite_master WHERE tbl_name = %s)",
+                    [table],
+                )
+                size = None if found[0][0] is None else int(found[0][0])
+            except target.driver_errors():  # no dbstat in this build
+                size = None
+            sizes[table] = TableSize(rows=rows, bytes=size)
+        return sizes
+
+    def blocks(self, observed: Mapping[str, Any] | None) -> tuple[Blocks | None, list[str]]:
+        return "writes", ["SQLite: every other writer of the database waits until its transaction ends"]
+
+
+#: Per vendor name.
+REVIEW_FACTS: Mapping[str, ReviewFacts] = {"postgresql": _PostgreSQL(), "mysql": _MySQL(), "sqlite": _SQLite()}

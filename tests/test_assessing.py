@@ -1,0 +1,360 @@
+"""Review's judgement, without a database: what locks block, the risk rules, locks an atomic
+block carries, new tables, statements not observed, Django's hazards, squawk's rules by line."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from builders import BACKFILL, postgresql_runbook, record
+from byhand.hazards import KEY_CHANGE_NOTE, find_hazards, key_changes
+from byhand.operating.assessing import Thresholds, judge, parse_size, scans
+from byhand.operating.judging import assess_runbook
+from byhand.operating.review_report import format_review
+from byhand.operating.reviewing import MigrationReview, Review
+from byhand.operating.squawking import find_squawk, run_squawk
+from byhand.runbook import Block, Comment, Control, Runbook, Step
+from byhand.vendors.reviewing import REVIEW_FACTS, TableSize
+
+PG = REVIEW_FACTS["postgresql"]
+BIG = TableSize(rows=200_000, bytes=50 * 1024 * 1024)
+SMALL = TableSize(rows=40, bytes=16384)
+EMPTY = TableSize(rows=0, bytes=8192)
+
+
+def observed(*locks: tuple[str, str], scan: bool = False, rewrites: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "tables": sorted({table for table, _ in locks}),
+        "locks": [{"table": table, "mode": mode} for table, mode in locks],
+        "algorithm": None,
+        "rewrites": list(rewrites),
+        "scan": scan,
+    }
+
+
+@pytest.mark.parametrize(
+    ("mode", "blocks"),
+    [
+        ("AccessExclusiveLock", "reads and writes"),
+        ("ExclusiveLock", "writes"),
+        ("ShareRowExclusiveLock", "writes"),
+        ("ShareLock", "writes"),
+        ("ShareUpdateExclusiveLock", "none"),
+        ("RowExclusiveLock", "none"),
+        ("RowShareLock", "none"),
+        ("AccessShareLock", "none"),
+    ],
+)
+def test_postgresql_lock_modes_block(mode: str, blocks: str) -> None:
+    """Each pg_locks mode, as the issue lists them."""
+    assert PG.blocks(observed(("t", mode))) == (blocks, [])
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "lock", "blocks"),
+    [
+        ("INSTANT", "NONE", "none"),
+        ("INPLACE", "NONE", "none"),
+        ("NOCOPY", "SHARED", "writes"),
+        ("COPY", "SHARED", "writes"),
+        ("INPLACE", "EXCLUSIVE", "reads and writes"),
+        (None, None, "none"),
+        ("INPLACE", None, None),
+    ],
+)
+def test_mariadb_algorithm_and_lock_block(algorithm: str | None, lock: str | None, blocks: str | None) -> None:
+    """INSTANT or LOCK=NONE block nothing; SHARED writes; EXCLUSIVE both; no ALTER, a metadata
+    lock; an ALGORITHM without a LOCK, unknown."""
+    assert REVIEW_FACTS["mysql"].blocks({"algorithm": algorithm, "lock": lock})[0] == blocks
+
+
+def test_sqlite_blocks_writers_and_nothing_is_known_of_an_unobserved_server_statement() -> None:
+    """SQLite: every write blocks the database's writers. A server statement not observed: unknown."""
+    assert REVIEW_FACTS["sqlite"].blocks(None)[0] == "writes"
+    assert PG.blocks(None) == (None, [])
+    assert REVIEW_FACTS["mysql"].blocks(None) == (None, [])
+
+
+def rules(**overrides: Any) -> tuple[str, list[str]]:
+    arguments: dict[str, Any] = {
+        "tables": ["t"],
+        "new": set(),
+        "sizes": {"t": BIG},
+        "blocks": "writes",
+        "heavy": ["reads every row"],
+        "exclusive": [],
+        "thresholds": Thresholds(),
+    }
+    judgement = judge(**{**arguments, **overrides})
+    return judgement.risk, judgement.reasons
+
+
+def test_risk_rules() -> None:
+    """high: heavy and blocking on a big table; medium: blocking on a small one, online on a
+    big one, a size unknown, an exclusive lock on a big table; low: empty, new, light."""
+    assert rules() == ("high", ["reads every row", "blocks writes on a big table: t (200,000 rows, 50 MB)"])
+    assert rules(sizes={"t": SMALL}) == (
+        "medium",
+        ["reads every row", "blocks writes while it works: t (40 rows, 16 kB)"],
+    )
+    assert rules(blocks="none")[0] == "medium"
+    assert rules(blocks="none", sizes={"t": SMALL}) == (
+        "low",
+        ["reads every row", "online, on a small table: t (40 rows, 16 kB)"],
+    )
+    assert rules(sizes={"t": EMPTY}) == ("low", ["reads every row", "on empty tables: t (0 rows, 8.0 kB)"])
+    assert rules(sizes={}) == (
+        "medium",
+        ["reads every row", "blocks writes while it works: t (size unknown: not on this database)", "size unknown: t"],
+    )
+    assert rules(new={"t"}) == ("low", ["acts only on tables created earlier in this runbook (new, empty)"])
+    assert rules(heavy=[], blocks="reads and writes", exclusive=["t"]) == (
+        "medium",
+        [
+            "AccessExclusiveLock on a big table (t): apply's lock timeout bounds the wait for it, not how long it is "
+            "held"
+        ],
+    )
+    assert rules(heavy=[], blocks="reads and writes", exclusive=["t"], sizes={"t": SMALL})[0] == "low"
+    assert rules(blocks=None)[0] == "medium"
+    # A foreign key checked: it reads through the (empty) referencing table, the big one is only locked.
+    assert rules(tables=["t", "u"], worked=["u"], sizes={"t": BIG, "u": EMPTY}) == (
+        "low",
+        ["reads every row", "on empty tables: u (0 rows, 8.0 kB)"],
+    )
+
+
+def test_thresholds_decide_big() -> None:
+    """The same statement on the same table is high or medium by --big-rows / --big-bytes."""
+    sizes = {"t": TableSize(rows=3000, bytes=300_000)}
+    assert rules(sizes=sizes)[0] == "medium"
+    assert rules(sizes=sizes, thresholds=Thresholds(big_rows=1000))[0] == "high"
+    assert rules(sizes=sizes, thresholds=Thresholds(big_bytes=parse_size("200kB")))[0] == "high"
+    assert rules(sizes={"t": TableSize(rows=None, bytes=300_000)})[-1][-1] == (
+        "row count unknown (never analysed), taken as not empty: t"
+    )
+
+
+def test_sizes_parse_in_units_of_1024() -> None:
+    """100MB, 1.5GB, 512kB, bare bytes; anything else is refused."""
+    assert [parse_size(s) for s in ("100MB", "1.5GB", "512kB", "4096")] == [104857600, 1610612736, 524288, 4096]
+    with pytest.raises(ValueError, match="'lots' is not a size"):
+        parse_size("lots")
+
+
+def test_an_atomic_block_holds_earlier_locks_until_commit() -> None:
+    """The backfill after an ADD COLUMN blocks reads too: statement 1's AccessExclusiveLock is
+    held until COMMIT. The non-atomic index build has no marker: not observed, inferred."""
+    runbook = postgresql_runbook()
+    block = runbook.blocks[0]
+    block.items[4] = replace(block.items[4], observed=observed(("shop_book", "AccessExclusiveLock")))
+    block.items[5] = replace(block.items[5], observed=observed(("shop_book", "RowExclusiveLock"), scan=True))
+    reviews = assess_runbook(runbook, facts=PG, sizes={"shop_book": BIG}, thresholds=Thresholds())
+    backfill = reviews[(0, 2)]
+    assert (backfill.sql, backfill.blocks, backfill.risk) == (BACKFILL, "reads and writes", "high")
+    assert backfill.reasons == [
+        "holds AccessExclusiveLock on shop_book, taken by statement 1, until COMMIT",
+        "locks the rows it changes until its transaction ends",
+        "reads every row",
+        "blocks reads and writes on a big table: shop_book (200,000 rows, 50 MB)",
+    ]
+    index = reviews[(1, 1)]
+    assert (index.observed, index.blocks, index.risk, index.scan) == (False, None, "medium", True)
+    assert index.reasons == [
+        "not observed on the scratch copy",
+        "reads every row (from its text)",
+        "what it blocks is unknown",
+    ]
+    assert (reviews[(0, 3)].kind, reviews[(0, 3)].risk) == ("record", "low")
+
+
+def test_a_table_created_earlier_is_new_unless_its_block_is_applied() -> None:
+    """CREATE TABLE then an index on it: low (new, empty); once that block is applied, the
+    live size counts."""
+    create = Step(kind="schema", sql='CREATE TABLE "shop_tag" ("id" bigint NOT NULL PRIMARY KEY);', op=0)
+    index = Step(kind="schema", sql='CREATE INDEX "shop_tag_id" ON "shop_tag" ("id");', op=1)
+    block = Block(kind="migration", atomic=False, migration="shop.0004_tag", items=[create, index, record("0004_tag")])
+    runbook = Runbook(header={"direction": "forwards", "vendor": "postgresql"}, blocks=[block])
+    fresh = assess_runbook(runbook, facts=PG, sizes={"shop_tag": BIG}, thresholds=Thresholds())
+    assert (fresh[(0, 2)].risk, fresh[(0, 2)].new_tables) == ("low", ["shop_tag"])
+    done = assess_runbook(
+        runbook, facts=PG, sizes={"shop_tag": BIG}, thresholds=Thresholds(), applied=lambda block, index: True
+    )
+    assert (done[(0, 2)].risk, done[(0, 2)].new_tables, done[(0, 2)].applied) == ("medium", [], True)
+
+
+def test_scans_from_the_text() -> None:
+    """Index builds, validation, SET NOT NULL, type changes, INSERT … SELECT, unfiltered UPDATE."""
+    assert scans('CREATE UNIQUE INDEX "i" ON "t" ("a");')
+    assert scans('ALTER TABLE "t" ALTER COLUMN "a" SET NOT NULL;')
+    assert scans('ALTER TABLE "t" ADD CONSTRAINT "c" FOREIGN KEY ("a") REFERENCES "u" ("id");')
+    assert not scans('ALTER TABLE "t" ADD CONSTRAINT "c" FOREIGN KEY ("a") REFERENCES "u" ("id") NOT VALID;')
+    assert scans('ALTER TABLE "t" ALTER COLUMN "id" TYPE bigint USING "id"::bigint;')
+    assert not scans('UPDATE "t" SET "a" = 1 WHERE "id" = 3;')
+    assert not scans('ALTER TABLE "t" ADD COLUMN "a" integer NULL;')
+
+
+def test_safer_forms() -> None:
+    """PostgreSQL's online forms, MariaDB's pt-online-schema-change for a COPY."""
+    assert PG.safer('CREATE INDEX "i" ON "t" ("a");', None) == (
+        "CREATE INDEX CONCURRENTLY (blocks no writes; in a non-atomic migration, e.g. Django's AddIndexConcurrently)"
+    )
+    assert PG.safer('CREATE INDEX CONCURRENTLY "i" ON "t" ("a");', None) is None
+    assert PG.safer('ALTER TABLE "t" ADD CONSTRAINT "u" UNIQUE ("a");', None) == (
+        "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT … UNIQUE USING INDEX"
+    )
+    assert PG.safer('ALTER TABLE "t" ADD CONSTRAINT "c" CHECK ("a" > 0);', None) == (
+        "ADD CONSTRAINT … NOT VALID, then VALIDATE CONSTRAINT in a later transaction (blocks no writes)"
+    )
+    assert PG.safer('ALTER TABLE "t" ALTER COLUMN "a" SET NOT NULL;', None) == (
+        'a CHECK ("a" IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT, then SET NOT NULL (PostgreSQL 12+ then skips '
+        "the scan)"
+    )
+    assert REVIEW_FACTS["mysql"].safer("ALTER TABLE `t` MODIFY `a` bigint;", {"algorithm": "COPY"}) == (
+        "pt-online-schema-change (or gh-ost): copies the table in chunks while writes go on"
+    )
+
+
+def pg_block(migration: str, *sqls: str) -> Block:
+    steps: list[Any] = [Step(kind="schema", sql=sql, op=0) for sql in sqls]
+    return Block(
+        kind="migration", atomic=True, migration=migration, items=[Control("BEGIN;"), *steps, Control("COMMIT;")]
+    )
+
+
+def test_the_key_change_note_names_the_bigint_rewrite_and_the_foreign_keys_that_follow() -> None:
+    """What byhand sql notes up front is read back and put on each statement it concerns."""
+    change = "shop.0008_author_bigautofield: shop_author.id AutoField -> BigAutoField: altered: shop_book, shop_author"
+    block = pg_block(
+        "shop.0008_author_bigautofield",
+        'ALTER TABLE "shop_author" ALTER COLUMN "id" TYPE bigint USING "id"::bigint;',
+        'ALTER TABLE "shop_book" ALTER COLUMN "author_id" TYPE bigint USING "author_id"::bigint;',
+        'ALTER TABLE "shop_tag" ADD COLUMN "x" integer NULL;',
+    )
+    runbook = Runbook(
+        header={"direction": "forwards", "vendor": "postgresql"},
+        preamble=[Comment(f"-- NOTE: {KEY_CHANGE_NOTE}:"), Comment(f"--   {change}")],
+        blocks=[block],
+    )
+    hazards = find_hazards(block, changes=key_changes(runbook))
+    assert sorted(hazards) == [1, 2]
+    assert [h.as_dict() for h in hazards[2]] == [
+        {
+            "name": "bigint-key",
+            "tables": ["shop_book"],
+            "text": "primary key type change shop_author.id AutoField -> BigAutoField: alters shop_book (the foreign "
+            "keys that follow it: shop_book)",
+        }
+    ]
+
+
+def test_a_bigint_key_without_the_note_is_inferred_from_the_column_name() -> None:
+    """An older runbook: TYPE bigint on "id" or "…_id" is flagged, said to be inferred."""
+    block = pg_block("shop.0008_x", 'ALTER TABLE "shop_book" ALTER COLUMN "author_id" TYPE bigint;')
+    [hazard] = find_hazards(block, changes=[])[1]
+    assert (hazard.name, hazard.tables) == ("bigint-key", ["shop_book"])
+
+
+def test_a_foreign_key_dropped_and_created_again_is_flagged() -> None:
+    """AlterField on a ForeignKey: DROP CONSTRAINT …_fk_… then ADD … FOREIGN KEY on the same table."""
+    block = pg_block(
+        "shop.0009_fk",
+        'ALTER TABLE "shop_book" DROP CONSTRAINT "shop_book_author_id_fk_shop_author_id";',
+        'ALTER TABLE "shop_book" ALTER COLUMN "author_id" DROP NOT NULL;',
+        'ALTER TABLE "shop_book" ADD CONSTRAINT "shop_book_author_id_fk_shop_author_id" FOREIGN KEY ("author_id") '
+        'REFERENCES "shop_author" ("id") DEFERRABLE INITIALLY DEFERRED;',
+    )
+    [hazard] = find_hazards(block, changes=[])[3]
+    assert hazard.as_dict() == {
+        "name": "fk-recreated",
+        "tables": ["shop_book", "shop_author"],
+        "text": "a foreign key of shop_book dropped at statement 1 and created again (Django's AlterField on a "
+        "ForeignKey): creating it checks every row of shop_book against shop_author",
+    }
+
+
+def test_rename_model_names_the_related_tables_it_alters() -> None:
+    """RenameModel's statements on other tables than the renamed one."""
+    block = pg_block(
+        "shop.0005_rename",
+        'ALTER TABLE "shop_publisher" RENAME TO "shop_imprint";',
+        'ALTER TABLE "shop_book" DROP CONSTRAINT "shop_book_publisher_id_fk";',
+    )
+    block.items.insert(1, Comment("-- Rename model Publisher to Imprint"))
+    hazards = find_hazards(block, changes=[])
+    assert list(hazards) == [2]
+    assert [(h.name, h.tables) for h in hazards[2]] == [("rename-model", ["shop_book"])]
+
+
+def test_squawk_rules_land_on_their_statements() -> None:
+    """The real squawk, once over the runbook: a plain CREATE INDEX (statement 2 of the first
+    block) gets require-concurrent-index-creation; nothing else does."""
+    if find_squawk() is None:
+        pytest.fail("squawk is not installed: it is in the test extra (pip install -e '.[test]')")
+    block = pg_block(
+        "shop.0004_x",
+        'ALTER TABLE "shop_book" ADD COLUMN "n" text NULL;',
+        'CREATE INDEX "shop_book_n"\n    ON "shop_book" ("n");',
+    )
+    runbook = Runbook(header={"direction": "forwards", "vendor": "postgresql"}, blocks=[block])
+    report = run_squawk(runbook, pg_version="16")
+    assert report.findings == {(0, 2): ["require-concurrent-index-creation"]}
+    assert report.note.startswith("squawk ") and "rules left out" in report.note
+
+
+def test_squawk_that_cannot_run_is_said() -> None:
+    """An executable that is not there: a note, no error."""
+    runbook = Runbook(header={"direction": "forwards", "vendor": "postgresql"}, blocks=[pg_block("a.b", "SELECT 1;")])
+    report = run_squawk(runbook, pg_version=None, executable="/nonexistent/squawk")
+    assert report.note.startswith("squawk did not run: ") and report.findings == {}
+
+
+def test_the_terminal_table_marks_risky_statements() -> None:
+    """Per migration, a line per statement; high marked !!, medium !, each followed by why,
+    its safer form and squawk's rules; manual steps listed."""
+    runbook = postgresql_runbook()
+    block = runbook.blocks[0]
+    block.items[4] = replace(block.items[4], observed=observed(("shop_book", "AccessExclusiveLock")))
+    block.items[5] = replace(block.items[5], observed=observed(("shop_book", "RowExclusiveLock"), scan=True))
+    thresholds = Thresholds(big_rows=1000)
+    reviews = assess_runbook(runbook, facts=PG, sizes={"shop_book": TableSize(3000, 250_000)}, thresholds=thresholds)
+    reviews[(1, 1)].squawk = ["require-timeout-settings"]
+    migrations = [
+        MigrationReview(
+            b.migration or "", "pending", b.atomic, [r for (p, _), r in reviews.items() if p == n], ["operation 1: x.y"]
+        )
+        for n, b in enumerate(runbook.blocks)
+    ]
+    header = {
+        "checksum": "c0ffee",
+        "direction": "forwards",
+        "vendor": "postgresql",
+        "database": "postgresql://db",
+        "server_version": "16.4",
+        "sizes": "live",
+        "squawk": "squawk 2",
+        "thresholds": {"big_rows": 1000, "big_bytes": 1024},
+    }
+    text = format_review(Review(header, migrations), title="byhand review of r.sql")
+    assert text.splitlines()[:7] == [
+        "byhand review of r.sql",
+        "  forwards runbook sha256:c0ffee, postgresql 16.4 at postgresql://db",
+        "  big table: at least 1,000 rows or 1.0 kB (--big-rows, --big-bytes)",
+        "  sizes read live: live",
+        "  squawk: squawk 2",
+        "  risk of the statements still to run: 1 high, 2 medium, 2 low",
+        "",
+    ]
+    assert text.splitlines()[8:12] == [
+        "       # risk   blocks                  rows      size  tables                   statement",
+        '  !    1 MEDIUM reads and writes       3,000    244 kB  shop_book                ALTER TABLE "shop_book" ADD '
+        'COLUMN "isbn" varchar(13) NULL;',
+        "          why: AccessExclusiveLock on a big table (shop_book): apply's lock timeout bounds the wait for it, "
+        "not how long it is held",
+        '  !!   2 HIGH   reads and writes       3,000    244 kB  shop_book                UPDATE "shop_book" SET '
+        "\"isbn\" = '';",
+    ]
+    assert "          squawk: require-timeout-settings" in text
+    assert text.endswith("          MANUAL STEP operation 1: x.y (runs Python: not reviewed)\n")
