@@ -168,6 +168,8 @@ def test_review_reads_the_live_size_and_the_risk_follows_the_thresholds(books: t
     assert lowered["thresholds"] == {"big_rows": 1000, "big_bytes": 100 * 1024 * 1024}
     assert set(backfill) >= {"migration", "index", "sql", "tables", "locks", "blocks", "rewrite", "scan", "algorithm"}
     assert set(backfill) >= {"rows", "bytes", "risk", "reasons", "squawk", "applied", "safer"}
+    bookkeeping = [s for s in lowered["statements"] if s["kind"] == "record"]
+    assert bookkeeping and {(s["blocks"], s["risk"]) for s in bookkeeping} == {("none", "low")}
     if VENDOR == "postgresql":  # squawk's rules, on the statement they concern
         assert schema[2]["squawk"] == ["require-concurrent-index-creation"]
         assert schema[2]["safer"].startswith("CREATE INDEX CONCURRENTLY")

@@ -200,8 +200,8 @@ def _judge(
     """Fill in what the statement blocks, its risk and reasons, and its safer form."""
     observed = review.observed
     blocks, reasons = facts.blocks(data)
-    if review.kind != "schema":  # django_migrations' rows, or its creation
-        review.blocks, review.risk, review.reasons = blocks, "low", ["byhand's bookkeeping (django_migrations)"]
+    if review.kind != "schema":  # django_migrations' rows (locks none but its own), or its creation
+        review.blocks, review.risk, review.reasons = "none", "low", ["byhand's bookkeeping (django_migrations)"]
         return
     exclusive = [lock["table"] for lock in review.locks if facts.lock_blocks(lock["mode"]) == "reads and writes"]
     for lock in review.held:
