@@ -143,7 +143,7 @@ class StatementRecorder:
             return None
 
         def observe(run: Callable[[], Any], cursor: Any) -> None:
-            observed.update(self.observer.observe(run, sql, cursor, params)[1])
+            observed.update(self.observer.observe(run, sql, cursor, params, batch=True)[1])
 
         return observe
 

@@ -76,10 +76,14 @@ def reads_every_row(sql: str) -> bool:
 class Observer:
     """Runs a statement and says what it did; the base knows only the statement's text."""
 
-    def observe(self, run: Run, sql: str, cursor: Any, params: Any = None) -> tuple[Any, dict[str, Any]]:
+    def observe(
+        self, run: Run, sql: str, cursor: Any, params: Any = None, *, batch: bool = False
+    ) -> tuple[Any, dict[str, Any]]:
         """Run the statement (``run``: ``sql`` with ``params`` on ``cursor``, the driver
         cursor) and return its result with what it did. An observer may run another form
-        of it on ``cursor`` instead, with the same effect."""
+        of it on ``cursor`` instead, with the same effect; ``batch``: it runs in the statement
+        thread (Django's own operation), where nothing reads its result, so it may go to the
+        server with a query of the observer's."""
         result = run()
         return result, self.inferred(sql)
 
@@ -133,6 +137,12 @@ MODES = (
 #: it runs as Django sent it, and its lock is what the documentation says it takes.
 _NO_TRANSACTION_BLOCK = "25001"
 _DROPPED_INDEX = re.compile(rf"^\s*DROP\s+INDEX\s+CONCURRENTLY\s+(?:IF\s+EXISTS\s+)?({_QUALIFIED})", re.I)
+#: What PostgreSQL runs only outside a transaction block.
+_OUTSIDE_TRANSACTIONS = re.compile(
+    r"^\s*(?:(?:CREATE|DROP)\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY|REINDEX\b.*\bCONCURRENTLY|VACUUM|"
+    r"CREATE\s+DATABASE|DROP\s+DATABASE|ALTER\s+SYSTEM|CREATE\s+TABLESPACE|DROP\s+TABLESPACE)\b",
+    re.IGNORECASE | re.DOTALL,
+)
 _CONCURRENTLY = re.compile(r"^\s*(?:CREATE\s+(?:UNIQUE\s+)?|DROP\s+)INDEX\s+CONCURRENTLY\b", re.IGNORECASE)
 
 
@@ -156,16 +166,33 @@ class PostgreSQLObserver(Observer):
         if created:
             self.relations = None
 
-    def observe(self, run: Run, sql: str, cursor: Any, params: Any = None) -> tuple[Any, dict[str, Any]]:
+    def observe(
+        self, run: Run, sql: str, cursor: Any, params: Any = None, *, batch: bool = False
+    ) -> tuple[Any, dict[str, Any]]:
         driver = self.connection.connection
+        if batch and _one_round_trip(cursor, sql):
+            self._prepare(cursor)
+            # The statement and the locks query in one round trip; outside a transaction the
+            # two run in one of their own (PostgreSQL's simple query), so the locks are held.
+            batched = f"{sql}\n;\n{_LOCKS}"
+            try:
+                cursor.execute(batched) if params is None else cursor.execute(batched, params)
+            except Exception as exc:
+                if not (driver.autocommit and _sqlstate(exc) == _NO_TRANSACTION_BLOCK):
+                    raise
+                # Refused before it began (in autocommit, the two ran in a transaction of their own).
+                return self._alone(run, sql, driver)
+            while cursor.nextset():
+                pass
+            return None, self._observed(cursor, sql, rows=cursor.fetchall())
+        return self._alone(run, sql, driver)
+
+    def _alone(self, run: Run, sql: str, driver: Any) -> tuple[Any, dict[str, Any]]:
+        """The statement on its own, its locks read by a query after it; in a transaction of
+        its own when the connection is in autocommit."""
         aux = driver.cursor()
         try:
-            if self.relations is None:
-                self.relations, self.tables = {}, {}
-                self._learn(aux, "")
-            if self.stale:
-                self.held = self._locks(aux)[0]
-                self.stale = False
+            self._prepare(aux)
             if not driver.autocommit:
                 result = run()
                 return result, self._observed(aux, sql)
@@ -182,6 +209,15 @@ class PostgreSQLObserver(Observer):
             return result, observed
         finally:
             aux.close()
+
+    def _prepare(self, aux: Any) -> None:
+        """Know every relation, and the locks held, before the statement."""
+        if self.relations is None:
+            self.relations, self.tables = {}, {}
+            self._learn(aux, "")
+        if self.stale:
+            self.held = self._locks(aux)[0]
+            self.stale = False
 
     def _learn(self, aux: Any, condition: str, oids: list[int] | None = None) -> None:
         """Read the names, kinds, files and tables of the relations ``condition`` picks."""
@@ -202,10 +238,13 @@ class PostgreSQLObserver(Observer):
         rows = aux.fetchall()
         return ((rows[0][2], {(row[0], row[1]) for row in rows}) if rows else None), rows
 
-    def _observed(self, aux: Any, sql: str) -> dict[str, Any]:
+    def _observed(self, aux: Any, sql: str, *, rows: list[tuple[Any, ...]] | None = None) -> dict[str, Any]:
         relations = self.relations
         assert relations is not None
-        held, rows = self._locks(aux)
+        if rows is None:
+            held, rows = self._locks(aux)
+        else:
+            held = (rows[0][2], {(row[0], row[1]) for row in rows}) if rows else None
         before = self.held[1] if self.held is not None and held is not None and self.held[0] == held[0] else set()
         self.held = held
         # Tables it names that existed before it, then those it took a lock on (or on an index of).
@@ -261,6 +300,15 @@ class PostgreSQLObserver(Observer):
         return []
 
 
+def _one_round_trip(cursor: Any, sql: str) -> bool:
+    """Whether ``sql`` and the locks query can go as one simple query: a driver cursor that
+    binds parameters on the client (psycopg 2, psycopg 3's ClientCursor: Django's default),
+    and a statement PostgreSQL runs inside a transaction block."""
+    names = {klass.__name__ for klass in type(cursor).__mro__}
+    client_side = "ClientCursor" in names or type(cursor).__module__.startswith("psycopg2")
+    return client_side and not _OUTSIDE_TRANSACTIONS.match(sql)
+
+
 def _sqlstate(exc: BaseException) -> str | None:
     for error in (exc, exc.__cause__):
         code = getattr(error, "pgcode", None) or getattr(error, "sqlstate", None)
@@ -297,7 +345,9 @@ class MySQLObserver(Observer):
         self.copies_online: bool | None = None  # whether the server has COPY with LOCK=NONE
         self.version: str | None = None  # the server's, as the driver gives it
 
-    def observe(self, run: Run, sql: str, cursor: Any, params: Any = None) -> tuple[Any, dict[str, Any]]:
+    def observe(
+        self, run: Run, sql: str, cursor: Any, params: Any = None, *, batch: bool = False
+    ) -> tuple[Any, dict[str, Any]]:
         observed = self.inferred(sql)
         observed.update(algorithm=None, lock=None)
         form = _probe_form(sql)
