@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 
 from byhand.runbook import Runbook, Step, observed_comment
 from byhand.vendors.observing import reads_every_row, tables_named
@@ -168,3 +169,28 @@ def test_dropping_an_index_concurrently_names_the_table_of_the_index(tmp_path: P
         ["shop_book"],
         [{"table": "shop_book", "mode": "ShareUpdateExclusiveLock"}],
     )
+
+
+@pytest.mark.needs_server
+@pytest.mark.skipif(VENDOR == "sqlite", reason="ALGORITHM clauses are MariaDB's, schemas PostgreSQL's")
+def test_what_a_runsql_says_of_itself_and_another_schema_s_table(tmp_path: Path) -> None:
+    """MariaDB: a RunSQL's own ALGORITHM/LOCK is what runs (a probe's clause would replace
+    it); ALTER IGNORE TABLE is probed too. PostgreSQL: a table of another schema keeps it."""
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.observed_sql"}):
+        with fresh_database() as settings, use_database("default", settings):
+            runbook = write_runbook("default", tmp_path / "catalog.sql", "catalog")
+    steps = [step for step in _every_schema_step(runbook) if step.op in (1, 2)]
+    observed = [step.observed for step in steps]
+    if VENDOR == "mysql":
+        own, ignore = observed
+        assert own is not None and ignore is not None
+        assert (own["algorithm"], own["lock"], own["rewrites"]) == ("COPY", "SHARED", ["catalog_category"])
+        assert (ignore["algorithm"], ignore["rewrites"]) == ("COPY", ["catalog_category"])
+    else:
+        altered = observed[-1]
+        assert altered is not None
+        assert altered["tables"] == ["other.catalog_category"]
+        assert altered["rewrites"] == ["other.catalog_category"]
+        # Made earlier in the same transaction: its AccessExclusiveLock is held already.
+        assert altered["held"] == [{"table": "other.catalog_category", "mode": "AccessExclusiveLock"}]
+        assert {lock["table"] for lock in altered["locks"]} == {"other.catalog_category"}

@@ -262,3 +262,20 @@ def test_an_observed_marker_that_is_no_object_is_refused() -> None:
     text = text.replace('"scan": true}}', '"scan": true}]}')
     with pytest.raises(RunbookFormatError, match='a step\'s "observed" must be a JSON object'):
         parse_runbook(text, verify_checksum=False)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ('"locks": [{"table": "shop_book", "mode": "AccessExclusiveLock"}]', '"locks": "AccessExclusiveLock"'),
+        ('"locks": [{"table": "shop_book", "mode": "AccessExclusiveLock"}]', '"locks": [["shop_book"]]'),
+        ('"tables": ["shop_book"]', '"tables": [1]'),
+        ('"scan": true', '"scan": "yes"'),
+    ],
+)
+def test_an_observed_marker_of_another_shape_is_refused(before: str, after: str) -> None:
+    """What review reads must have the shape byhand writes: an edit that changes it is refused."""
+    text = _observed_runbook().render()
+    assert before in text
+    with pytest.raises(RunbookFormatError, match="what byhand never writes there"):
+        parse_runbook(text.replace(before, after), verify_checksum=False)

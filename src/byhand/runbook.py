@@ -47,7 +47,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -450,12 +450,56 @@ def _load(line: str, number: int) -> dict[str, Any]:
     return data
 
 
+def _names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(name, str) for name in value)
+
+
+def _locks(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(lock, dict) and isinstance(lock.get("table"), str) and isinstance(lock.get("mode"), str)
+        for lock in value
+    )
+
+
+def _text(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _flag(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+#: What each key of a step's "observed" holds, as byhand writes it.
+_OBSERVED_SHAPES: dict[str, Callable[[Any], bool]] = {
+    "tables": _names,
+    "rewrites": _names,
+    "locks": _locks,
+    "held": _locks,
+    "algorithm": _text,
+    "lock": _text,
+    "scan": _flag,
+}
+
+
+def _check_observed(observed: Any, line: int) -> None:
+    """RunbookFormatError unless a step's "observed" has the shape byhand writes (its
+    readers rely on it; keys they do not know are left for a later byhand)."""
+    if not isinstance(observed, dict):
+        raise RunbookFormatError(f'line {line}: a step\'s "observed" must be a JSON object')
+    wrong = [key for key, fits in _OBSERVED_SHAPES.items() if key in observed and not fits(observed[key])]
+    if wrong:
+        raise RunbookFormatError(
+            f'line {line}: a step\'s "observed" holds under {", ".join(wrong)} what byhand never writes there '
+            '(lists of names; locks as {"table", "mode"}; "scan" true or false): the file was edited by hand'
+        )
+
+
 def _read_step(data: dict[str, Any], lines: list[str], index: int) -> tuple[Step, int]:
     kind = data.get("step")
     op = data.get("op")
     observed = data.get("observed")
-    if observed is not None and not isinstance(observed, dict):
-        raise RunbookFormatError(f'line {index}: a step\'s "observed" must be a JSON object')
+    if observed is not None:
+        _check_observed(observed, index)
     if kind == "manual":
         return Step(kind="manual", op=op, callable=data.get("callable")), index
     if kind not in ("schema", "record", "setup"):

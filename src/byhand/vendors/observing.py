@@ -110,7 +110,8 @@ class SQLiteObserver(Observer):
 
 
 _RELATIONS = """
-SELECT c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint, COALESCE(i.indrelid, 0)::bigint
+SELECT c.oid::bigint, CASE WHEN n.nspname = current_schema() THEN c.relname ELSE n.nspname || '.' || c.relname END,
+       c.relkind, c.relfilenode::bigint, COALESCE(i.indrelid, 0)::bigint
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_index i ON i.indexrelid = c.oid
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relkind IN ('r', 'p', 'i', 'I', 'm', 'f')
 """
@@ -120,6 +121,10 @@ _LOCKS = """
 SELECT relation::bigint, mode, virtualtransaction, pg_relation_filenode(relation)::bigint
 FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation' AND relation >= 16384
 """
+_QUALIFIED_REFERENCE = re.compile(
+    rf"\b(?:TABLE|ON|REFERENCES|INTO|UPDATE|FROM|JOIN)\s+(?:ONLY\s+)?(?:IF\s+EXISTS\s+)?{_NAME}\s*\.\s*{_NAME}",
+    re.IGNORECASE,
+)
 _RENAMES = re.compile(r"\bRENAME\b", re.IGNORECASE)
 _TABLE_KINDS = ("r", "p", "m", "f")
 #: PostgreSQL's table lock modes, weakest first.
@@ -248,7 +253,9 @@ class PostgreSQLObserver(Observer):
         before = self.held[1] if self.held is not None and held is not None and self.held[0] == held[0] else set()
         self.held = held
         # Tables it names that existed before it, then those it took a lock on (or on an index of).
-        named = [name for name in tables_named(sql) if name in self.tables]
+        # A name the statement qualifies with a schema may be another schema's than the same name's here.
+        qualified = _QUALIFIED_REFERENCE.search(_QUOTED_TEXT.sub("''", sql))
+        named = [] if qualified else [name for name in tables_named(sql) if name in self.tables]
         tables, locks = named, []
         for name, mode, oid in sorted((relations[oid][0], mode, oid) for oid, mode, *_ in rows if oid in relations):
             kind, table = relations[oid][1], relations[oid][3]
@@ -323,7 +330,13 @@ _LOCK_LEVELS = ("NONE", "SHARED", "EXCLUSIVE")
 #: before anything is changed, with what to try instead.
 _REFUSED = (1845, 1846)
 _TRY = re.compile(r"Try (ALGORITHM|LOCK)=(\w+)")
-_ALTER = re.compile(r"^\s*ALTER\s+TABLE\b", re.IGNORECASE)
+_ALTER = re.compile(r"^\s*ALTER\s+(?:ONLINE\s+)?(?:IGNORE\s+)?TABLE\b", re.IGNORECASE)
+#: An ALGORITHM or LOCK clause the statement holds already (a RunSQL's): the server takes the last
+#: one given, so a probe's would replace it; the statement runs as written and says its own.
+_OWN_CLAUSE = re.compile(
+    r"\b(ALGORITHM)\s*=?\s*(DEFAULT|INSTANT|NOCOPY|INPLACE|COPY)\b|\b(LOCK)\s*=?\s*(DEFAULT|NONE|SHARED|EXCLUSIVE)\b",
+    re.IGNORECASE,
+)
 _FOREIGN_KEY = re.compile(r"\bADD\s+(?:CONSTRAINT\s+\S+\s+)?FOREIGN\s+KEY\b", re.IGNORECASE)
 _CHECK = re.compile(r"\bADD\s+(?:CONSTRAINT\s+\S+\s+)?CHECK\b", re.IGNORECASE)
 _INDEX_BUILD = re.compile(
@@ -350,6 +363,19 @@ class MySQLObserver(Observer):
     ) -> tuple[Any, dict[str, Any]]:
         observed = self.inferred(sql)
         observed.update(algorithm=None, lock=None)
+        own = {
+            (match.group(1) or match.group(3)).upper(): (match.group(2) or match.group(4)).upper()
+            for match in _OWN_CLAUSE.finditer(_QUOTED_TEXT.sub("''", sql))
+        }
+        if own:
+            result = run()
+            algorithm = own.get("ALGORITHM")
+            if algorithm in _ALGORITHMS:
+                lock = own.get("LOCK", "NONE" if algorithm == "INSTANT" else None)
+                observed.update(algorithm=algorithm, lock=lock if lock in _LOCK_LEVELS else None)
+                if algorithm == "COPY":
+                    observed.update(rewrites=observed["tables"][:1], scan=True)
+            return result, observed
         form = _probe_form(sql)
         if form is None:
             return run(), observed
