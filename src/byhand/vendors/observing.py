@@ -109,17 +109,28 @@ class SQLiteObserver(Observer):
         return observed
 
 
-_RELATIONS = """
-SELECT c.oid::bigint, CASE WHEN n.nspname = current_schema() THEN c.relname ELSE n.nspname || '.' || c.relname END,
-       c.relkind, c.relfilenode::bigint, COALESCE(i.indrelid, 0)::bigint
+_NAME_OF = "CASE WHEN n.nspname = current_schema() THEN c.relname ELSE n.nspname || '.' || c.relname END"
+#: The relations observed: users' tables and indexes (not TOAST's, not sequences).
+_KNOWN = (
+    "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relkind IN ('r', 'p', 'i', 'I', 'm', 'f')"
+)
+#: Each relation's oid, name (with its schema when not the current one), kind, file and
+#: table (an index's; 0 for a table).
+_RELATIONS = f"""
+SELECT c.oid::bigint, {_NAME_OF}, c.relkind, c.relfilenode::bigint, COALESCE(i.indrelid, 0)::bigint
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_index i ON i.indexrelid = c.oid
-WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relkind IN ('r', 'p', 'i', 'I', 'm', 'f')
+WHERE {_KNOWN}
 """
 #: The session's relation locks, on relations made by users (a catalog's oid is below 16384),
-#: with each relation's file: one small query per statement, no join to plan.
-_LOCKS = """
-SELECT relation::bigint, mode, virtualtransaction, pg_relation_filenode(relation)::bigint
-FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation' AND relation >= 16384
+#: each with its file as it is now and, as _RELATIONS gives them, its name (NULL when it is
+#: not one observed, or was dropped), kind and table: what a statement made or renamed is
+#: learnt from its locks, without another query.
+_LOCKS = f"""
+SELECT l.relation::bigint, l.mode, l.virtualtransaction, pg_relation_filenode(l.relation)::bigint,
+       CASE WHEN {_KNOWN} THEN {_NAME_OF} END, c.relkind, COALESCE(i.indrelid, 0)::bigint
+FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_index i ON i.indexrelid = l.relation
+WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.relation >= 16384
 """
 _QUALIFIED_REFERENCE = re.compile(
     rf"\b(?:TABLE|ON|REFERENCES|INTO|UPDATE|FROM|JOIN)\s+(?:ONLY\s+)?(?:IF\s+EXISTS\s+)?{_NAME}\s*\.\s*{_NAME}",
@@ -219,17 +230,21 @@ class PostgreSQLObserver(Observer):
         """Know every relation, and the locks held, before the statement."""
         if self.relations is None:
             self.relations, self.tables = {}, {}
-            self._learn(aux, "")
+            self._learn(aux)
         if self.stale:
             self.held = self._locks(aux)[0]
             self.stale = False
 
-    def _learn(self, aux: Any, condition: str, oids: list[int] | None = None) -> None:
-        """Read the names, kinds, files and tables of the relations ``condition`` picks."""
+    def _learn(self, aux: Any) -> None:
+        """Read the names, kinds, files and tables of every relation observed."""
+        aux.execute(_RELATIONS)
+        self._remember(aux.fetchall())
+
+    def _remember(self, described: list[tuple[Any, ...]]) -> None:
+        """Know these relations: (oid, name, kind, file, table) each."""
         relations, tables = self.relations, self.tables
         assert relations is not None
-        aux.execute(_RELATIONS + condition, None if oids is None else (oids,))
-        for oid, name, kind, node, table in aux.fetchall():
+        for oid, name, kind, node, table in described:
             previous = relations.get(oid)
             if previous is not None and tables.get(previous[0]) == oid:
                 del tables[previous[0]]
@@ -267,7 +282,7 @@ class PostgreSQLObserver(Observer):
                 locks.append({"table": name, "mode": mode})
         tables = list(dict.fromkeys(tables))
         rewritten: dict[str, bool] = {}  # name -> whether it is a table
-        for oid, _, _, node in rows:
+        for oid, _, _, node, *_ in rows:
             known = relations.get(oid)
             if known is not None and node is not None and known[2] not in (0, node):
                 rewritten[known[0]] = known[1] in _TABLE_KINDS
@@ -278,10 +293,14 @@ class PostgreSQLObserver(Observer):
             for table in tables
         }
         # What it made, and new names, for the statements after it.
-        unknown = [oid for oid, *_ in rows if oid not in relations]
-        renamed = [oid for oid, *_ in rows if oid in relations] if _RENAMES.search(sql) else []
-        if unknown or renamed:
-            self._learn(aux, " AND c.oid = ANY(%s)", list(dict.fromkeys(unknown + renamed)))
+        renames = _RENAMES.search(sql) is not None
+        self._remember(
+            [
+                (oid, name, kind, node, table)
+                for oid, _, _, node, name, kind, table in rows
+                if name is not None and (renames or oid not in relations)
+            ]
+        )
         scan = bool(rewrites) or reads_every_row(sql)
         observed: dict[str, Any] = {"tables": tables, "locks": locks, "rewrites": rewrites, "scan": scan}
         observed["held"] = [{"table": table, "mode": mode} for table, mode in strongest.items() if mode]
