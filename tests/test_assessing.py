@@ -185,6 +185,24 @@ def test_a_table_created_earlier_is_new_unless_its_block_is_applied() -> None:
     assert (done[(0, 2)].risk, done[(0, 2)].new_tables, done[(0, 2)].applied) == ("medium", [], True)
 
 
+def test_a_table_filled_only_from_new_tables_stays_new() -> None:
+    """Django's rename of a many-to-many table (django-cms 0032 on SQLite): the new table is
+    filled from one this runbook made, so it is still empty; filled from a table that was
+    already there, it is not."""
+    create = Step(kind="schema", sql='CREATE TABLE "shop_old" ("id" integer NOT NULL PRIMARY KEY);', op=0)
+    moved = Step(kind="schema", sql='CREATE TABLE "shop_new" ("id" integer NOT NULL PRIMARY KEY);', op=1)
+    copy = Step(kind="schema", sql='INSERT INTO "shop_new" (id) SELECT id FROM "shop_old";', op=1)
+    index = Step(kind="schema", sql='CREATE INDEX "shop_new_id" ON "shop_new" ("id");', op=1)
+    steps = [create, moved, copy, index]
+    block = Block(kind="migration", atomic=False, migration="shop.0004_new", items=[*steps, record("0004_new")])
+    runbook = Runbook(header={"direction": "forwards", "vendor": "postgresql"}, blocks=[block])
+    reviews = assess_runbook(runbook, facts=PG, sizes={}, thresholds=Thresholds())
+    assert (reviews[(0, 4)].risk, reviews[(0, 4)].new_tables) == ("low", ["shop_new"])
+    block.items[0] = replace(create, sql='CREATE TABLE "shop_other" ("id" integer NOT NULL PRIMARY KEY);')
+    reviews = assess_runbook(runbook, facts=PG, sizes={"shop_old": BIG}, thresholds=Thresholds())
+    assert (reviews[(0, 4)].risk, reviews[(0, 4)].new_tables) == ("medium", [])
+
+
 def test_scans_from_the_text() -> None:
     """Index builds, validation, SET NOT NULL, type changes, INSERT … SELECT, unfiltered UPDATE."""
     assert scans('CREATE UNIQUE INDEX "i" ON "t" ("a");')

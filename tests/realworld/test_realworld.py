@@ -6,7 +6,8 @@ From three empty databases: database A is migrated with ``migrate`` while its sc
 editor's statements are captured, database B gets byhand's runbook run by the vendor's
 CLI, database C the same runbook run by ``byhand apply``; the statements per migration,
 the introspected schema and the django_migrations rows must be equal (``step`` of
-test_oracle.py). Forwards to the leaves (318 migrations), then
+test_oracle.py); the forwards runbook is reviewed (byhand review) before and after it runs.
+Forwards to the leaves (318 migrations), then
 backwards app by app as far as ``migrate`` itself can go; django-cms has irreversible data
 migrations, which byhand must refuse, as migrate does.
 
@@ -17,6 +18,7 @@ Run it alone, with its own settings and a venv holding the apps (see README.md):
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -26,7 +28,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db.migrations.exceptions import IrreversibleError
 
-from support import INSTANT, fresh_database, oracle_step, recorded_rows, schema_of, use_database
+from byhand.operating.preflight import numbered_steps
+from byhand.runbook import parse_runbook
+from support import INSTANT, byhand, database_url, fresh_database, oracle_step, recorded_rows, schema_of, use_database
 
 ALIAS = "default"
 
@@ -111,6 +115,40 @@ def _refused(database: dict[str, Any], path: Path, *args: str) -> str:
     return str(refusal.value)
 
 
+def _reviewed(path: Path, settings: dict[str, Any], *options: str) -> list[dict[str, Any]]:
+    """``byhand review --json`` of ``path`` on ``settings``' database: every statement of the
+    runbook, in order, each with a risk."""
+    done = byhand("review", str(path), "--database-url", database_url(settings), "--json", "--no-squawk", *options)
+    assert done.returncode == 0, done.stderr
+    statements: list[dict[str, Any]] = json.loads(done.stdout)["statements"]
+    runbook = parse_runbook(path.read_text())
+    expected = [
+        (block.migration or f"({block.kind})", number, step.sql)
+        for block in runbook.blocks
+        for number, step in numbered_steps(block)
+    ]
+    assert [(s["migration"], s["index"], s["sql"]) for s in statements] == expected
+    assert all(s["risk"] in ("low", "medium", "high") and s["blocks"] is not None for s in statements)
+    assert all(s["observed"] for s in statements if s["kind"] == "schema")
+    return statements
+
+
+def _review_forwards(path: Path, migrated: dict[str, Any], tmp_path: Path) -> None:
+    """byhand review of the whole forwards runbook: before it runs (an empty database: every
+    table is made by the runbook, so nothing is risky) and after (every block applied), with
+    Django 6's hazards named, and the HTML page written."""
+    with fresh_database(ALIAS) as empty:
+        before = _reviewed(path, empty)
+    assert not any(s["applied"] for s in before)
+    assert {s["risk"] for s in before} == {"low"}, [s for s in before if s["risk"] != "low"][:3]
+    renamed = {table for s in before for h in s["hazards"] if h["name"] == "rename-model" for table in h["tables"]}
+    assert any(table.startswith("wagtailcore_") for table in renamed), renamed
+    after = _reviewed(path, migrated, "--html", str(tmp_path / "review.html"))
+    assert all(s["applied"] for s in after)
+    page = (tmp_path / "review.html").read_text()
+    assert all(block.migration in page for block in parse_runbook(path.read_text()).migrations)
+
+
 @pytest.mark.needs_server
 def test_real_apps_forwards_then_backwards(tmp_path: Path) -> None:
     """Forwards to the leaves, then back app by app: migrate's SQL, schema and rows at every step."""
@@ -137,6 +175,7 @@ def test_real_apps_forwards_then_backwards(tmp_path: Path) -> None:
             timed("forwards", sql_options=("--defaults-from-rehearsal",))
             with use_database(ALIAS, b):
                 assert len(recorded_rows(ALIAS)) > 300
+            _review_forwards(tmp_path / "forwards.sql", b, tmp_path)
 
             for app, target in BACKWARDS:
                 timed(f"{app}-{target}", app, target)

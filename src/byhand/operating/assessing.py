@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from byhand.vendors.reviewing import Blocks, TableSize
+from byhand.vendors.statements import tables_named_in
 
 __all__ = [
     "LEVELS",
@@ -121,7 +122,8 @@ def scans(sql: str) -> bool:
 
 def created_by(sql: str, created: set[str]) -> None:
     """Update ``created`` (the tables made earlier in the runbook, still empty) with what
-    ``sql`` does: CREATE TABLE adds one, a rename carries it, INSERT … SELECT fills it."""
+    ``sql`` does: CREATE TABLE adds one, a rename carries it, INSERT … SELECT fills it
+    (unless every table it reads was made earlier in the runbook too)."""
     match = _CREATE_TABLE.match(sql)
     if match:
         created.add(match.group(1))
@@ -134,8 +136,8 @@ def created_by(sql: str, created: set[str]) -> None:
             created.add(new)
         return
     insert = re.match(rf"^\s*INSERT\s+INTO\s+{_Q}.*\bSELECT\b", sql, re.IGNORECASE | re.DOTALL)
-    if insert:
-        created.discard(insert.group(1))  # filled from another table: no longer empty
+    if insert and not set(tables_named_in(sql)) - {insert.group(1)} <= created:
+        created.discard(insert.group(1))  # filled from a table that was there: no longer empty
 
 
 def _heavy(blocks: Blocks | None, *, big: bool, filled: bool, unknown: bool, sized: str) -> tuple[RiskLevel, list[str]]:
