@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,41 @@ def test_inspect_missing_file(tmp_path: Path) -> None:
     """A path that does not exist."""
     done = run("inspect", "nope.sql", cwd=tmp_path)
     assert (done.returncode, done.stderr) == (2, "byhand: cannot read nope.sql: No such file or directory.\n")
+
+
+@pytest.mark.parametrize("command", ["review", "status"])
+def test_ctrl_c_while_reading_the_runbook_is_one_line_and_exit_130(command: str, tmp_path: Path) -> None:
+    """review and status stopped by Ctrl-C (here while the runbook, a FIFO no one writes to,
+    is read): one line on standard error, no traceback, apply's exit status for an interruption."""
+    fifo = tmp_path / "runbook.sql"
+    os.mkfifo(fifo)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO")}
+    # A background job (scripts/test.sh runs each lane with &) inherits SIGINT ignored; a
+    # handled signal is reset to its default at exec, which Python turns into KeyboardInterrupt.
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [str(SCRIPT), command, str(fifo), "--database-url", f"sqlite:///{tmp_path / 'db.sqlite3'}"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, ignored)
+    deadline = time.monotonic() + 30
+    while not _waits_on_a_fifo(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _waits_on_a_fifo(process.pid), "it never opened the runbook"
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert (process.returncode, stdout) == (130, "")
+    assert stderr == f"byhand: {command} interrupted (Ctrl-C); it only reads: nothing was changed.\n"
+
+
+def _waits_on_a_fifo(pid: int) -> bool:
+    """Whether process ``pid`` waits in open(2) for a FIFO's writer (where Linux waits then)."""
+    try:
+        return Path(f"/proc/{pid}/wchan").read_text() in ("wait_for_partner", "fifo_open")
+    except OSError:
+        return False

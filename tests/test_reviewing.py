@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import struct
 import subprocess
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +23,8 @@ from byhand.exceptions import RiskRefused
 from byhand.operating.assessing import Thresholds
 from byhand.runbook import Block, Comment, Control, Runbook, Step
 from byhand.vendors import get_vendor
-from support import VENDOR, apply, byhand, database_url, fresh_database, target_for
+from byhand.vendors.target import Target
+from support import BIN, VENDOR, apply, byhand, database_url, fresh_database, target_for
 
 pytestmark = pytest.mark.needs_server
 
@@ -393,3 +396,56 @@ def test_django_hazards_in_the_example_runbook(forwards: Path) -> None:
         }
     assert hazards >= expected, sorted(hazards)
     assert {s["risk"] for s in found["statements"]} == {"low"}
+
+
+def _waiting_for_django_migrations(watcher: Target) -> bool:
+    """Whether a ``byhand review`` session waits for a lock on django_migrations."""
+    if VENDOR == "postgresql":
+        query = (
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'byhand review%%' "
+            "AND wait_event_type = 'Lock'"
+        )
+    else:
+        query = (
+            "SELECT count(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for table%%' "
+            "AND INFO LIKE '%%django_migrations%%'"
+        )
+    return bool(watcher.execute(query)[0][0])
+
+
+@pytest.mark.skipif(VENDOR == "sqlite", reason="SQLite's readers never wait for a lock (test_cli: Ctrl-C on SQLite)")
+def test_ctrl_c_while_review_waits_for_a_lock_is_one_line_and_exit_130(books: tuple[dict[str, Any], Path]) -> None:
+    """Ctrl-C while review waits for django_migrations, which another session holds locked:
+    one line, no traceback, apply's exit status for an interruption (130)."""
+    settings, path = books
+    holder, watcher = target_for(settings), target_for(settings)
+    q = holder.quote_name
+    try:
+        if VENDOR == "postgresql":
+            holder.begin()
+            holder.execute(f"LOCK TABLE {q('django_migrations')} IN ACCESS EXCLUSIVE MODE")
+        else:
+            holder.execute(f"LOCK TABLES {q('django_migrations')} WRITE")
+        ignored = signal.signal(signal.SIGINT, signal.default_int_handler)  # see test_cli's Ctrl-C test
+        try:
+            process = subprocess.Popen(
+                [str(BIN / "byhand"), "review", str(path), "--database-url", database_url(settings)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        finally:
+            signal.signal(signal.SIGINT, ignored)
+        deadline = time.monotonic() + 30
+        while not _waiting_for_django_migrations(watcher) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _waiting_for_django_migrations(watcher), "review never waited for the lock"
+        process.send_signal(signal.SIGINT)  # pending before the lock goes: its handler runs first
+        # mysqlclient waits in C, where Python's handler runs only once the query is back.
+        holder.execute("ROLLBACK" if VENDOR == "postgresql" else "UNLOCK TABLES")
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        holder.close()
+        watcher.close()
+    assert (process.returncode, stdout) == (130, ""), stderr
+    assert stderr == "byhand: review interrupted (Ctrl-C); it only reads: nothing was changed.\n"

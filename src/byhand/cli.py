@@ -36,9 +36,10 @@ from byhand.console import (
     report_error,
     run_apply,
     silence,
+    terminate_as_interrupt,
     write_atomically,
 )
-from byhand.exceptions import ByhandError, ExitStatus, RunbookUnreadable
+from byhand.exceptions import ByhandError, CommandInterrupted, ExitStatus, RunbookUnreadable
 from byhand.operating.assessing import Thresholds
 from byhand.operating.journal import operator
 from byhand.operating.preflight import numbered_steps
@@ -132,25 +133,52 @@ def _add_review(commands: Any) -> None:
     review.add_argument("--no-squawk", action="store_true", help="do not run squawk even where it is installed")
 
 
+#: What a command other than apply leaves when it is interrupted (apply says it itself).
+_INTERRUPTED = {
+    "inspect": "it only reads: nothing was changed.",
+    "status": "it only reads: nothing was changed.",
+    "review": "it only reads: nothing was changed.",
+    "sign": "the runbook is either re-signed whole or left as it was ('byhand inspect' shows any signature).",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    received: list[str] = []  # SIGINT/SIGTERM/SIGHUP, even if a driver turned it into another error
     try:
-        if args.command == "inspect":
-            print(format_plan(read_runbook(args.runbook)), end="")
-            return ExitStatus.OK
-        if args.command == "sign":
-            return _sign(args.runbook, original=args.original)
-        params = _database_url(args.database_url)
         if args.command == "apply":
-            return run_apply(args.runbook, params, apply_options(vars(args)), json_lines=args.json)
-        if args.command == "review":
-            return _review(read_runbook(args.runbook), params, args)
-        return _status(read_runbook(args.runbook), params, args)
+            return run_apply(
+                args.runbook, _database_url(args.database_url), apply_options(vars(args)), json_lines=args.json
+            )
+        with terminate_as_interrupt(received):
+            return _command(args)
+    except KeyboardInterrupt as exc:
+        return report_error(CommandInterrupted(args.command, reason=str(exc), then=_INTERRUPTED[args.command]))
     except ByhandError as exc:
+        if received:
+            exc = CommandInterrupted(args.command, reason=received[0], then=_INTERRUPTED[args.command])
         return report_error(exc)
     except BrokenPipeError:  # inspect or status into a pipe whose reader is gone
         silence(sys.stdout)
         return ExitStatus.INTERRUPTED
+    except Exception:
+        if not received:
+            raise
+        # A driver that swallowed the KeyboardInterrupt (mysqlclient, mid-query) and failed after it.
+        return report_error(CommandInterrupted(args.command, reason=received[0], then=_INTERRUPTED[args.command]))
+
+
+def _command(args: argparse.Namespace) -> int:
+    """inspect, sign, status or review."""
+    if args.command == "inspect":
+        print(format_plan(read_runbook(args.runbook)), end="")
+        return ExitStatus.OK
+    if args.command == "sign":
+        return _sign(args.runbook, original=args.original)
+    params = _database_url(args.database_url)
+    if args.command == "review":
+        return _review(read_runbook(args.runbook), params, args)
+    return _status(read_runbook(args.runbook), params, args)
 
 
 def _database_url(given: str | None) -> ConnectionParams:

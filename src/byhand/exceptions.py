@@ -12,6 +12,7 @@ __all__ = [
     "BadDatabaseUrl",
     "ByhandError",
     "CannotConnect",
+    "CommandInterrupted",
     "ConnectionLost",
     "CopyUnwanted",
     "DatabaseUnavailable",
@@ -296,6 +297,18 @@ class DefaultReadChanged(PreflightRefused):
             f"was written, came from data that is not the same here now:\n{listing}\nWrite the runbook again "
             "against this database (manage.py byhand sql), review it, and apply that one.",
         )
+
+
+class CommandInterrupted(ByhandError):
+    """A console command other than apply (review, status, inspect, sign) was interrupted:
+    Ctrl-C, SIGTERM, SIGHUP. ``then``: what that leaves, said after the reason."""
+
+    exit_status = ExitStatus.INTERRUPTED
+
+    def __init__(self, command: str, *, reason: str, then: str) -> None:
+        self.command = command
+        self.reason = reason or "Ctrl-C"
+        super().__init__(f"{command} interrupted ({self.reason}); {then}")
 
 
 # -- applying: stopped part-way, database consistent ---------------------------------------
