@@ -153,10 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         with terminate_as_interrupt(received):
             return _command(args)
     except KeyboardInterrupt as exc:
+        if args.command == "apply":  # apply says itself where it stopped; this one came before or after it
+            raise
         return report_error(CommandInterrupted(args.command, reason=str(exc), then=_INTERRUPTED[args.command]))
     except ByhandError as exc:
         if received:
-            exc = CommandInterrupted(args.command, reason=received[0], then=_INTERRUPTED[args.command])
+            return report_error(CommandInterrupted(args.command, reason=received[0], then=_INTERRUPTED[args.command]))
         return report_error(exc)
     except BrokenPipeError:  # inspect or status into a pipe whose reader is gone
         silence(sys.stdout)

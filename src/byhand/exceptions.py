@@ -29,6 +29,7 @@ __all__ = [
     "PlanError",
     "PoolerInTheWay",
     "PreflightRefused",
+    "PrivilegeMissing",
     "RehearsalError",
     "RiskRefused",
     "RunLockHeld",
@@ -210,6 +211,21 @@ class CannotConnect(ByhandError):
         self.database = database
         self.detail = detail
         super().__init__(f"cannot connect to {database}: {detail.rstrip('.?')}. Check {check} (nothing was changed).")
+
+
+class PrivilegeMissing(ByhandError):
+    """The database refused a read of status or review for want of a privilege."""
+
+    def __init__(self, what: str, *, privilege: str, user: str | None, detail: str) -> None:
+        self.what = what
+        self.privilege = privilege
+        self.user = user
+        self.detail = detail
+        who = f"database user {user}" if user else "this database user"
+        super().__init__(
+            f"cannot read {what} as {who}: {detail.rstrip('.')}. Grant {user or 'it'} {privilege} (review and "
+            "status only read), or connect as a user that has it."
+        )
 
 
 class DriverUnavailable(ByhandError):

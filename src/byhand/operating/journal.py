@@ -125,7 +125,7 @@ class Journal:
         )
 
     def exists(self) -> bool:
-        return self.target.table_exists(self.table)
+        return self.target.has_table_to_read(self.table)
 
     def create(self) -> None:
         for statement in self.ddl().split(";\n"):

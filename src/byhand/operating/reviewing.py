@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from byhand.exceptions import ByhandError, RiskRefused, VendorMismatch
+from byhand.exceptions import RiskRefused, VendorMismatch
 from byhand.operating.assessing import RiskLevel, Thresholds, at_least
 from byhand.operating.judging import StatementReview, assess_runbook, statement_tables
 from byhand.operating.preflight import BlockPlan, numbered_steps
 from byhand.operating.squawking import run_squawk
-from byhand.operating.status import runbook_status
+from byhand.operating.status import reading, runbook_status
 from byhand.runbook import Runbook
 from byhand.vendors.reviewing import REVIEW_FACTS, ReviewFacts, TableSize
 from byhand.vendors.target import Target
@@ -61,14 +61,10 @@ def read_sizes(target: Target, tables: list[str], *, facts: ReviewFacts) -> dict
     """The live size of ``tables`` that exist, in a transaction that may only read."""
     if not tables:
         return {}
-    try:
+    then = "run it again (a lock held on a table's catalog entry makes it wait up to 2s)"
+    with reading(target, "the tables' sizes", privilege=facts.sizes_privilege, then=then):
         with target.read_only(lock_timeout=timedelta(seconds=2), statement_timeout=timedelta(seconds=30)):
             return facts.table_sizes(target, sorted(set(tables)))
-    except target.driver_errors() as exc:
-        raise ByhandError(
-            f"could not read the tables' sizes: {target.params.error_text(exc)}. Nothing was changed; "
-            "run it again (a lock held on a table's catalog entry makes it wait up to 2s)."
-        ) from None
 
 
 def tables_of(runbook: Runbook, *, skip: Callable[[int, int], bool] = lambda position, index: False) -> list[str]:

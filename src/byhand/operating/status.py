@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from byhand.exceptions import ByhandError, PrivilegeMissing
 from byhand.operating.journal import Journal, MigrationProgress, RunSummary
 from byhand.operating.preflight import numbered_steps, plan_block
 from byhand.operating.run_lock import RUN_LOCK
 from byhand.runbook import Runbook
 from byhand.vendors.target import Target
 
-__all__ = ["MigrationStatus", "RunbookStatus", "runbook_status"]
+__all__ = ["MigrationStatus", "RunbookStatus", "reading", "runbook_status"]
 
 
 @dataclass
@@ -29,13 +32,31 @@ class RunbookStatus:
     lock_holder: str | None
 
 
+@contextmanager
+def reading(target: Target, what: str, *, privilege: str, then: str = "run it again") -> Iterator[None]:
+    """What the database refuses while ``what`` is read, as one message: PrivilegeMissing
+    naming ``privilege`` when it is a privilege it wants, else what it said and ``then``."""
+    try:
+        yield
+    except target.driver_errors() as exc:
+        detail = target.params.error_text(exc)
+        if target.is_permission_denied(exc):
+            raise PrivilegeMissing(what, privilege=privilege, user=target.params.user, detail=detail) from None
+        raise ByhandError(f"could not read {what}: {detail.rstrip('.')}. Nothing was changed; {then}.") from None
+
+
 def runbook_status(runbook: Runbook, target: Target, *, journal_table: str) -> RunbookStatus:
     """Read-only: django_migrations, the journal and the run lock. Besides the migrations,
     the blocks that create django_migrations and record squashes, named as apply names them."""
-    recorded = target.recorded_migrations()
+    with reading(target, "django_migrations", privilege="SELECT on django_migrations"):
+        recorded = target.recorded_migrations()
     applied = recorded or set()
     journal = Journal(target, table=journal_table, checksum=runbook.checksum())
-    progress = journal.progress(lineage=runbook.replaced())
+    with reading(target, f"the journal {journal_table}", privilege=f"SELECT on {journal_table}"):
+        progress = journal.progress(lineage=runbook.replaced())
+        runs = journal.runs()
+    with reading(target, "who holds the run lock", privilege="the privilege the database names"):
+        holder = target.run_lock_holder(RUN_LOCK)
     backwards = runbook.direction == "backwards"
     migrations = []
     for block in runbook.blocks:
@@ -65,4 +86,4 @@ def runbook_status(runbook: Runbook, target: Target, *, journal_table: str) -> R
                 failed=known.failed if not finished else None,
             )
         )
-    return RunbookStatus(migrations, journal.runs(), target.run_lock_holder(RUN_LOCK))
+    return RunbookStatus(migrations, runs, holder)

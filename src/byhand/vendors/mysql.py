@@ -26,6 +26,9 @@ _DML = re.compile(r"^\s*(?:INSERT|UPDATE|DELETE|REPLACE|SELECT)\b", re.IGNORECAS
 _LOCK_ERRORS = {1205, 1213}
 #: Server gone, lost, or this connection killed.
 _LOST_ERRORS = {2006, 2013, 1927, 4031}
+#: Access denied: to a database, a table, a column, a routine; a global privilege needed.
+_DENIED_ERRORS = {1044, 1142, 1143, 1370, 1227}
+_NO_SUCH_TABLE = 1146
 
 _SESSIONS_SQL = """
 SELECT p.ID, p.USER, p.HOST, p.COMMAND, p.STATE, p.INFO,
@@ -96,6 +99,9 @@ class MySQLTarget(Target):
 
     def is_connection_lost(self, exc: BaseException) -> bool:
         return _error_code(exc) in _LOST_ERRORS or self.driver.is_closed(exc)
+
+    def is_permission_denied(self, exc: BaseException) -> bool:
+        return _error_code(exc) in _DENIED_ERRORS
 
     def driver_errors(self) -> tuple[type[BaseException], ...]:
         return self.driver.errors()
@@ -178,6 +184,19 @@ class MySQLTarget(Target):
             (name,),
         )
         return bool(rows[0][0])
+
+    def has_table_to_read(self, name: str) -> bool:
+        if self.table_exists(name):
+            return True
+        # information_schema lists only the tables the user has a privilege on; reading one
+        # it does not list says whether it is missing (1146) or hidden (access denied).
+        try:
+            self.execute(f"SELECT 1 FROM {self.quote_name(name)} WHERE 1 = 0")
+        except self.driver_errors() as exc:
+            if _error_code(exc) == _NO_SUCH_TABLE:
+                return False
+            raise
+        return True
 
     def state_of(self, sql: str) -> str:
         # SHOW CREATE TABLE of every table the statement names, or the columns and

@@ -38,6 +38,7 @@ _CONCURRENT_INDEX = re.compile(
 )
 #: SQLSTATEs worth a retry: lock_not_available (lock_timeout), deadlock_detected.
 _LOCK_STATES = {"55P03", "40P01"}
+_INSUFFICIENT_PRIVILEGE = "42501"
 
 _BLOCKERS_SQL = """
 WITH named AS (SELECT to_regclass(quote_ident(t)) AS oid FROM unnest(%(tables)s::text[]) AS t),
@@ -193,6 +194,9 @@ class PostgreSQLTarget(Target):
 
     def is_lock_timeout(self, exc: BaseException) -> bool:
         return getattr(exc, "sqlstate", None) in _LOCK_STATES
+
+    def is_permission_denied(self, exc: BaseException) -> bool:
+        return getattr(exc, "sqlstate", None) == _INSUFFICIENT_PRIVILEGE
 
     def is_connection_lost(self, exc: BaseException) -> bool:
         connection = self.connection

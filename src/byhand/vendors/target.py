@@ -210,6 +210,10 @@ class Target(ABC):
     @abstractmethod
     def is_connection_lost(self, exc: BaseException) -> bool: ...
 
+    def is_permission_denied(self, exc: BaseException) -> bool:
+        """The database refused for want of a privilege (on a table, a schema, the catalogue)."""
+        return False
+
     @abstractmethod
     def driver_errors(self) -> tuple[type[BaseException], ...]:
         """The driver's exception classes for anything the database refused."""
@@ -267,9 +271,15 @@ class Target(ABC):
     @abstractmethod
     def table_exists(self, name: str) -> bool: ...
 
+    def has_table_to_read(self, name: str) -> bool:
+        """Whether table ``name`` exists, before reading it. Where the catalogue lists only the
+        tables the user has a privilege on (MySQL), one it does not list may exist all the
+        same: the vendor then tries to read it, and raises the refusal."""
+        return self.table_exists(name)
+
     def recorded_migrations(self) -> set[tuple[str, str]] | None:
         """The (app, name) rows of django_migrations; None when the table does not exist."""
-        if not self.table_exists("django_migrations"):
+        if not self.has_table_to_read("django_migrations"):
             return None
         q = self.quote_name
         rows = self.execute(f"SELECT {q('app')}, {q('name')} FROM {q('django_migrations')}")
