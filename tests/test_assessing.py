@@ -376,3 +376,36 @@ def test_the_terminal_table_marks_risky_statements() -> None:
     ]
     assert "          squawk: require-timeout-settings" in text
     assert text.endswith("          MANUAL STEP operation 1: x.y (runs Python: not reviewed)\n")
+
+
+@pytest.mark.parametrize(
+    ("lock", "said"),
+    [
+        ({"table": "shop_book", "mode": "FooLock"}, "FooLock on shop_book: a lock mode byhand does not know"),
+        ({"table": "shop_book"}, "a lock with no mode on shop_book"),
+    ],
+    ids=["unknown-mode", "no-mode"],
+)
+def test_a_lock_mode_byhand_does_not_know_blocks_what_is_unknown(lock: dict[str, str], said: str) -> None:
+    """A hand-edited "mode" (or none, in a runbook built in code: parsing refuses that one) is
+    no lock that blocks nothing: what it blocks is unknown, medium at least, and the reason
+    says why; the statement after it in the transaction holds it, unknown too."""
+    runbook = postgresql_runbook()
+    block = runbook.blocks[0]
+    locks = {"tables": ["shop_book"], "locks": [lock], "rewrites": [], "scan": False}
+    block.items[4] = replace(block.items[4], observed=locks)
+    block.items[5] = replace(block.items[5], observed=observed(("shop_book", "RowExclusiveLock")))
+    reviews = assess_runbook(runbook, facts=PG, sizes={"shop_book": SMALL}, thresholds=Thresholds())
+    alter, backfill = reviews[(0, 1)], reviews[(0, 2)]
+    assert (alter.blocks, alter.risk) == (None, "medium")
+    assert alter.reasons == [said, "what it blocks is unknown: shop_book (40 rows, 16 kB)"]
+    assert (backfill.blocks, backfill.risk) == (None, "medium")
+    held, _, why = said.partition(": ")
+    assert backfill.reasons == [
+        f"holds {held}, taken by statement 1, until COMMIT" + (f": {why}" if why else ""),
+        "locks the rows it changes until its transaction ends",
+        "what it blocks is unknown: shop_book (40 rows, 16 kB)",
+    ]
+    # Beside a lock known to block reads and writes, it blocks no more than everything.
+    both = {**locks, "locks": [lock, {"table": "shop_book", "mode": "AccessExclusiveLock"}]}
+    assert PG.blocks(both) == ("reads and writes", [said])

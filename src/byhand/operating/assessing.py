@@ -7,7 +7,8 @@ ALGORITHM=COPY does both). Risk:
 - high: heavy, blocking writes (or reads and writes) on a big table;
 - medium: the same on a smaller table that is not empty (or whose row count is unknown);
   heavy and online (blocking nothing) on a big table; heavy on a table of unknown size, or
-  with locks not observed; an AccessExclusiveLock on a big table, however brief (apply's lock
+  with locks not observed; observed, but what its locks block unknown (a lock mode byhand
+  does not know); an AccessExclusiveLock on a big table, however brief (apply's lock
   timeout bounds the wait for it, not how long it is held);
 - low: the rest, and whatever acts only on tables created earlier in the same runbook.
 """
@@ -214,6 +215,9 @@ def judge(
     if not heavy and risk == "low" and not observed and blocks is None and big_anywhere:
         unclear = ", ".join(big_anywhere)
         reasons.append(f"not observed: whether it rewrites or locks {unclear} is unknown ({everything})")
+        risk = "medium"
+    elif not heavy and risk == "low" and observed and blocks is None:
+        reasons.append(f"what it blocks is unknown: {everything}")
         risk = "medium"
     elif not heavy and risk == "low" and not reasons:
         reasons.append(f"neither rewrites nor reads every row{'' if observed else ' (from its text)'} ({everything})")

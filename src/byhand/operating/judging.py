@@ -18,7 +18,7 @@ from byhand.hazards import Hazard, find_hazards, key_changes
 from byhand.operating.assessing import RiskLevel, Thresholds, created_by, is_row_write, judge, scans
 from byhand.operating.preflight import numbered_steps
 from byhand.runbook import Control, Runbook, Step
-from byhand.vendors.reviewing import Blocks, ReviewFacts, TableSize, stronger
+from byhand.vendors.reviewing import Blocks, ReviewFacts, TableSize, stronger, unknown_lock
 from byhand.vendors.statements import tables_named_in
 
 __all__ = ["Key", "StatementReview", "assess_runbook", "statement_tables"]
@@ -39,7 +39,7 @@ class StatementReview:
     observed: bool
     tables: list[str]
     new_tables: list[str]
-    locks: list[dict[str, str]]
+    locks: list[dict[str, Any]]  # {"table", "mode"}; a mode None where the runbook gives none
     held: list[dict[str, Any]]  # locks earlier statements of its transaction hold on its tables
     blocks: Blocks | None
     rewrites: list[str]
@@ -162,16 +162,13 @@ def _assess(
 ) -> StatementReview:
     observed = step.observed
     tables = statement_tables(step)
-    locks = [
-        {"table": str(lock.get("table")), "mode": str(lock.get("mode"))} for lock in (observed or {}).get("locks") or []
-    ]
+    locks = [_lock(lock) for lock in (observed or {}).get("locks") or []]
     held = [lock for lock in carried if lock["table"] in tables]
     if observed and "held" in observed:  # what the rehearsal saw its transaction hold already
         taken = {(lock["table"], lock["mode"]): lock["statement"] for lock in carried}
         held = [
-            {"table": str(lock.get("table")), "mode": str(lock.get("mode")), "statement": taken.get(key)}
-            for lock in observed["held"] or []
-            for key in [(str(lock.get("table")), str(lock.get("mode")))]
+            {**lock, "statement": taken.get((lock["table"], lock["mode"]))}
+            for lock in map(_lock, observed["held"] or [])
         ]
     rewrites = [str(t) for t in (observed or {}).get("rewrites") or []]
     scan = bool(observed.get("scan")) if observed and "scan" in observed else scans(step.sql)
@@ -194,6 +191,11 @@ def _assess(
     )
 
 
+def _lock(lock: Mapping[str, Any]) -> dict[str, Any]:
+    mode = lock.get("mode")
+    return {"table": str(lock.get("table")), "mode": None if mode is None else str(mode)}
+
+
 def _judge(
     review: StatementReview, data: Mapping[str, Any] | None, *, facts: ReviewFacts, thresholds: Thresholds
 ) -> None:
@@ -203,18 +205,25 @@ def _judge(
     if review.kind != "schema":  # django_migrations' rows (locks none but its own), or its creation
         review.blocks, review.risk, review.reasons = "none", "low", ["byhand's bookkeeping (django_migrations)"]
         return
+    unclear = observed and blocks is None  # observed, but what its locks block is unknown
     exclusive = [lock["table"] for lock in review.locks if facts.lock_blocks(lock["mode"]) == "reads and writes"]
     for lock in review.held:
         carried = facts.lock_blocks(lock["mode"])
-        if carried is not None and carried != "none":
+        by = f"statement {lock['statement']}" if lock.get("statement") else "an earlier statement"
+        if carried is None:
+            unclear = True
+            said, _, why = unknown_lock(lock).partition(": ")
+            reasons.append(f"holds {said}, taken by {by}, until COMMIT" + (f": {why}" if why else ""))
+        elif carried != "none":
             blocks = stronger(blocks, carried)
-            by = f"statement {lock['statement']}" if lock.get("statement") else "an earlier statement"
             reasons.append(f"holds {lock['mode']} on {lock['table']}, taken by {by}, until COMMIT")
             if carried == "reads and writes":
                 exclusive.append(lock["table"])
     if is_row_write(review.sql):
         blocks = stronger(blocks, "writes")
         reasons.append("locks the rows it changes until its transaction ends")
+    if unclear and blocks != "reads and writes":
+        blocks = None  # a lock that may block more than what is known
     if blocks == "reads and writes" and not review.locks and not review.held:
         exclusive.extend(review.tables)
     heavy = []

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 
 from byhand.vendors.target import Target
 
-__all__ = ["BLOCKS_ORDER", "REVIEW_FACTS", "Blocks", "ReviewFacts", "TableSize", "stronger"]
+__all__ = ["BLOCKS_ORDER", "REVIEW_FACTS", "Blocks", "ReviewFacts", "TableSize", "stronger", "unknown_lock"]
 
 Blocks = Literal["none", "writes", "reads and writes"]
 #: From nothing blocked to everything blocked.
@@ -26,6 +26,14 @@ def stronger(a: Blocks | None, b: Blocks | None) -> Blocks | None:
     if a is None or b is None:
         return a or b
     return a if BLOCKS_ORDER.index(a) >= BLOCKS_ORDER.index(b) else b
+
+
+def unknown_lock(lock: Mapping[str, Any]) -> str:
+    """Why a lock observed on a table blocks what is unknown: its mode is none byhand knows
+    (a hand-edited runbook), or it has none."""
+    if lock.get("mode") is None:
+        return f"a lock with no mode on {lock.get('table')}"
+    return f"{lock.get('mode')} on {lock.get('table')}: a lock mode byhand does not know"
 
 
 @dataclass(frozen=True)
@@ -52,11 +60,12 @@ class ReviewFacts(ABC):
 
     def blocks(self, observed: Mapping[str, Any] | None) -> tuple[Blocks | None, list[str]]:
         """What the locks a statement was observed taking block, and why (None: cannot tell,
-        as for a statement not observed)."""
+        as for a statement not observed, or a lock of a mode byhand does not know)."""
         return None, []
 
-    def lock_blocks(self, mode: str) -> Blocks | None:
-        """What a lock mode held on a table blocks (locks carried to a later statement)."""
+    def lock_blocks(self, mode: str | None) -> Blocks | None:
+        """What a lock mode held on a table blocks (locks carried to a later statement);
+        None for a mode byhand does not know, or none."""
         return None
 
     def safer(self, sql: str, observed: Mapping[str, Any] | None) -> str | None:
@@ -104,18 +113,19 @@ class _PostgreSQL(ReviewFacts):
     def blocks(self, observed: Mapping[str, Any] | None) -> tuple[Blocks | None, list[str]]:
         if observed is None:
             return None, []
-        found: Blocks | None = "none"
-        reasons: list[str] = []
+        found: Blocks = "none"
+        unknown: list[str] = []
         for lock in observed.get("locks") or []:
-            mode = str(lock.get("mode"))
-            blocked = self.lock_blocks(mode)
+            blocked = self.lock_blocks(lock.get("mode"))
             if blocked is None:
-                reasons.append(f"{mode} on {lock.get('table')}: a lock mode byhand does not know")
-            found = stronger(found, blocked) if blocked is not None else found
-        return found, reasons
+                unknown.append(unknown_lock(lock))
+            else:
+                found = max(found, blocked, key=BLOCKS_ORDER.index)
+        # A lock of a mode byhand does not know may block anything, unless a known one blocks everything.
+        return (None if unknown and found != "reads and writes" else found), unknown
 
-    def lock_blocks(self, mode: str) -> Blocks | None:
-        return _PG_MODES.get(mode)
+    def lock_blocks(self, mode: str | None) -> Blocks | None:
+        return _PG_MODES.get(mode) if mode is not None else None
 
     def safer(self, sql: str, observed: Mapping[str, Any] | None) -> str | None:
         if _INDEX.search(sql):
