@@ -406,6 +406,10 @@ def test_a_lock_mode_byhand_does_not_know_blocks_what_is_unknown(lock: dict[str,
         "locks the rows it changes until its transaction ends",
         "what it blocks is unknown: shop_book (40 rows, 16 kB)",
     ]
+    # What the others block is a floor: a backfill that reads every row of a big table is high.
+    block.items[5] = replace(block.items[5], observed=observed(("shop_book", "RowExclusiveLock"), scan=True))
+    reviews = assess_runbook(runbook, facts=PG, sizes={"shop_book": BIG}, thresholds=Thresholds())
+    assert (reviews[(0, 2)].blocks, reviews[(0, 2)].risk) == (None, "high")
     # Beside a lock known to block reads and writes, it blocks no more than everything.
     both = {**locks, "locks": [lock, {"table": "shop_book", "mode": "AccessExclusiveLock"}]}
     assert PG.blocks(both) == ("reads and writes", [said])

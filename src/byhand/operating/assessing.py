@@ -174,13 +174,15 @@ def judge(
     exclusive: Iterable[str],
     thresholds: Thresholds,
     observed: bool = True,
+    unclear: bool = False,
     worked: Iterable[str] | None = None,
 ) -> Judgement:
     """The risk of a statement on ``tables`` (those in ``new`` made earlier in the runbook),
     whose ``heavy`` work is described (empty: it rewrites and scans nothing), which blocks
     ``blocks`` (None: unknown), and holds an AccessExclusiveLock on ``exclusive``; not
     ``observed``, what it rewrites is unknown, so on a big table or one of unknown size it
-    is not called low. ``worked``: the tables whose size makes the heavy work long (those it
+    is not called low; ``unclear``: observed, but it holds a lock whose mode byhand does not
+    know, so ``blocks`` is only a floor and it is not called low. ``worked``: the tables whose size makes the heavy work long (those it
     rewrites or reads through; by default all), where the others are only locked."""
     old = [table for table in dict.fromkeys(tables) if table not in new]
     if not old:
@@ -216,7 +218,7 @@ def judge(
         unclear = ", ".join(big_anywhere)
         reasons.append(f"not observed: whether it rewrites or locks {unclear} is unknown ({everything})")
         risk = "medium"
-    elif not heavy and risk == "low" and observed and blocks is None:
+    elif unclear and risk == "low":
         reasons.append(f"what it blocks is unknown: {everything}")
         risk = "medium"
     elif not heavy and risk == "low" and not reasons:

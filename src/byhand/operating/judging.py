@@ -222,8 +222,9 @@ def _judge(
     if is_row_write(review.sql):
         blocks = stronger(blocks, "writes")
         reasons.append("locks the rows it changes until its transaction ends")
-    if unclear and blocks != "reads and writes":
-        blocks = None  # a lock that may block more than what is known
+    # A lock of a mode byhand does not know may block more than the others: what they block is
+    # only a floor, judged as such (and at least medium); what it blocks is shown unknown.
+    floor = None if unclear and blocks == "none" else blocks
     if blocks == "reads and writes" and not review.locks and not review.held:
         exclusive.extend(review.tables)
     heavy = []
@@ -236,15 +237,16 @@ def _judge(
         tables=review.tables,
         new=set(review.new_tables),
         sizes=review.sizes,
-        blocks=blocks,
+        blocks=floor,
         heavy=heavy,
         exclusive=exclusive,
         thresholds=thresholds,
         observed=observed,
+        unclear=bool(unclear),
         # What makes it long: the tables it rewrites, the one it reads through (the first it names).
         worked=[*review.rewrites, *review.tables[: int(review.scan)]] if heavy else None,
     )
-    review.blocks = blocks
+    review.blocks = None if unclear and blocks != "reads and writes" else blocks
     review.risk = judgement.risk
     review.reasons = ([] if observed else ["not observed on the scratch copy"]) + reasons
     review.reasons += judgement.reasons
