@@ -13,6 +13,7 @@ import subprocess
 import time
 import zlib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import pytest
 from builders import SQLITE_NOW, sqlite_block
 from byhand.exceptions import RiskRefused
 from byhand.operating.assessing import Thresholds
-from byhand.runbook import Block, Comment, Control, Runbook, Step
+from byhand.runbook import Block, Comment, Control, Runbook, Step, has_control_character
 from byhand.vendors import get_vendor
 from byhand.vendors.target import Target
 from support import BIN, VENDOR, apply, byhand, database_url, fresh_database, target_for
@@ -449,3 +450,23 @@ def test_ctrl_c_while_review_waits_for_a_lock_is_one_line_and_exit_130(books: tu
         watcher.close()
     assert (process.returncode, stdout) == (130, ""), stderr
     assert stderr == "byhand: review interrupted (Ctrl-C); it only reads: nothing was changed.\n"
+
+
+def test_the_risk_gate_escapes_what_it_quotes_from_the_runbook(books: tuple[dict[str, Any], Path]) -> None:
+    """apply --refuse-risk quotes each statement's first line and its reasons: a terminal
+    escape sequence in the SQL comes out escaped, as review shows it."""
+    settings, path = books
+    edited = runbook()
+    for block in edited.blocks:
+        block.items = [
+            replace(item, sql=item.sql.replace("<script>x</script>", "\x1b[2J\x1b]0;owned\x07"))
+            if isinstance(item, Step)
+            else item
+            for item in block.items
+        ]
+    path.write_text(edited.render())
+    with pytest.raises(RiskRefused) as refused:
+        apply(path, settings, refuse_risk="medium", thresholds=Thresholds(big_rows=1000), dry_run=True)
+    message = str(refused.value)
+    assert "'\\x1b[2J\\x1b]0;owned\\x07'" in message
+    assert not has_control_character(message.replace("\n", ""))

@@ -1,5 +1,10 @@
 """A review for people (a terminal table, a self-contained HTML page) and for programs (JSON).
-Pure: data in, text out."""
+Pure: data in, text out.
+
+Whatever comes from the runbook or the database (SQL, names, reasons that quote them) is
+shown with its control characters escaped as runbook comments escape them (a terminal's
+escape sequences, a carriage return that rewrites the line), and on the page HTML-escaped.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any
 from byhand.operating.assessing import LEVELS, Thresholds, format_bytes
 from byhand.operating.judging import StatementReview
 from byhand.operating.reviewing import Review
+from byhand.runbook import escape_comment
 
 __all__ = ["JSON_VERSION", "format_review", "review_html", "review_json"]
 
@@ -51,6 +57,20 @@ def _heading(review: Review) -> list[str]:
 
 
 _MARK = {"high": "!!", "medium": "! ", "low": "  "}
+#: The terminal's view names this many tables of a statement, then says how many more.
+_TABLES_SHOWN = 3
+#: ... and cuts a line of details (why, hazards) this long; --json and --html have it all.
+_DETAILS_WIDTH = 300
+
+
+def _few(tables: list[str]) -> str:
+    more = len(tables) - _TABLES_SHOWN
+    return ", ".join(tables[:_TABLES_SHOWN]) + (f" … and {more} more" if more > 0 else "") if tables else "-"
+
+
+def _cut(line: str) -> str:
+    more = len(line) - _DETAILS_WIDTH
+    return line if more <= 0 else f"{line[:_DETAILS_WIDTH]}… ({more} characters more in --json or --html)"
 
 
 def _rows(statement: StatementReview) -> str:
@@ -74,15 +94,15 @@ def format_review(review: Review, *, title: str) -> str:
             risk = "applied" if s.applied else (s.risk.upper() if s.risk != "low" else "low")
             mark = "  " if s.applied else _MARK[s.risk]
             blocks = s.blocks or "unknown"
-            tables = ", ".join(s.tables) or "-"
+            tables = _few(s.tables)
             lines.append(
                 f"  {mark} {s.index:>3} {risk:6} {blocks:16} {_rows(s):>11} {format_bytes(s.bytes):>9}  "
                 f"{tables:24} {_sql_line(s.sql)}"
             )
-            lines += _details(s)
+            lines += [_cut(line) for line in _details(s)]
         for step in migration.manual_steps:
             lines.append(f"          MANUAL STEP {step} (runs Python: not reviewed)")
-    return "\n".join(lines) + "\n"
+    return "\n".join(escape_comment(line) for line in lines) + "\n"
 
 
 def _details(statement: StatementReview) -> list[str]:
@@ -111,10 +131,16 @@ tr.applied td { color: #888; background: #f6f6f6; } td.risk { text-transform: up
 """
 
 
+def _e(text: str) -> str:
+    """``text`` for the page: its control characters escaped, then its markup; line by line,
+    so that the SQL keeps its lines."""
+    return "\n".join(html.escape(escape_comment(line)) for line in text.split("\n"))
+
+
 def review_html(review: Review, *, title: str) -> str:
     """One self-contained page (inline CSS, no script, nothing fetched) to attach to a change
     request; every text from the runbook or the database is escaped."""
-    e = html.escape
+    e = _e
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -139,12 +165,12 @@ def review_html(review: Review, *, title: str) -> str:
 
 
 def _html_row(s: StatementReview) -> str:
-    e = html.escape
+    e = _e
     css = "applied" if s.applied else s.risk
     risk = "applied" if s.applied else s.risk
     notes = "".join(f'<div class="why">{e(line.strip())}</div>' for line in _details(s) or [])
     return (
-        f'<tr class="{css}"><td class="num">{s.index}</td><td class="risk">{risk}</td>'
+        f'<tr class="{e(css)}"><td class="num">{s.index}</td><td class="risk">{e(risk)}</td>'
         f'<td>{e(s.blocks or "unknown")}</td><td class="num">{_rows(s)}</td>'
         f'<td class="num">{format_bytes(s.bytes)}</td><td>{e(", ".join(s.tables) or "-")}</td>'
         f"<td><pre>{e(s.sql)}</pre>{notes}</td></tr>"

@@ -20,7 +20,7 @@ from byhand.operating.judging import StatementReview, assess_runbook, statement_
 from byhand.operating.preflight import BlockPlan, numbered_steps
 from byhand.operating.squawking import run_squawk
 from byhand.operating.status import reading, runbook_status
-from byhand.runbook import Runbook
+from byhand.runbook import Runbook, escape_comment
 from byhand.vendors.reviewing import REVIEW_FACTS, ReviewFacts, TableSize
 from byhand.vendors.target import Target
 
@@ -138,9 +138,11 @@ def risky_statements(
     sizes = read_sizes(target, tables_of(runbook, skip=done), facts=facts)
     reviews = assess_runbook(runbook, facts=facts, sizes=sizes, thresholds=thresholds, applied=done)
     total = {position: len(numbered_steps(block)) for position, block in enumerate(runbook.blocks)}
-    return [
-        f"{review.migration} statement {review.index}/{total[position]} ({_first_line(review.sql)}): {review.risk} "
-        f"risk: {'; '.join(review.reasons)}" + (f"; safer: {review.safer}" if review.safer else "")
+    return [  # quoting the runbook, escaped as review's terminal view escapes it
+        escape_comment(
+            f"{review.migration} statement {review.index}/{total[position]} ({_first_line(review.sql)}): "
+            f"{review.risk} risk: {'; '.join(review.reasons)}" + (f"; safer: {review.safer}" if review.safer else "")
+        )
         for (position, _), review in reviews.items()
         if not review.applied and at_least(review.risk, level)
     ]
