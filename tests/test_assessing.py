@@ -146,7 +146,8 @@ def test_sizes_parse_in_units_of_1024() -> None:
 
 def test_an_atomic_block_holds_earlier_locks_until_commit() -> None:
     """The backfill after an ADD COLUMN blocks reads too: statement 1's AccessExclusiveLock is
-    held until COMMIT. The non-atomic index build has no marker: not observed, inferred."""
+    held until COMMIT. The non-atomic index build has no marker: not observed, inferred (its
+    text says CONCURRENTLY: ShareUpdateExclusiveLock, which blocks no writes)."""
     runbook = postgresql_runbook()
     block = runbook.blocks[0]
     block.items[4] = replace(block.items[4], observed=observed(("shop_book", "AccessExclusiveLock")))
@@ -161,11 +162,12 @@ def test_an_atomic_block_holds_earlier_locks_until_commit() -> None:
         "blocks reads and writes on a big table: shop_book (200,000 rows, 50 MB)",
     ]
     index = reviews[(1, 1)]
-    assert (index.observed, index.blocks, index.risk, index.scan) == (False, None, "medium", True)
+    assert (index.observed, index.blocks, index.risk, index.scan) == (False, "none", "medium", True)
     assert index.reasons == [
         "not observed on the scratch copy",
+        "takes ShareUpdateExclusiveLock on shop_book (from its text)",
         "reads every row (from its text)",
-        "what it blocks is unknown",
+        "online, but works through a big table: shop_book (200,000 rows, 50 MB)",
     ]
     assert (reviews[(0, 3)].kind, reviews[(0, 3)].risk) == ("record", "low")
 
@@ -182,7 +184,7 @@ def test_a_table_created_earlier_is_new_unless_its_block_is_applied() -> None:
     done = assess_runbook(
         runbook, facts=PG, sizes={"shop_tag": BIG}, thresholds=Thresholds(), applied=lambda block, index: True
     )
-    assert (done[(0, 2)].risk, done[(0, 2)].new_tables, done[(0, 2)].applied) == ("medium", [], True)
+    assert (done[(0, 2)].risk, done[(0, 2)].new_tables, done[(0, 2)].applied) == ("high", [], True)
 
 
 def test_a_table_filled_only_from_new_tables_stays_new() -> None:
@@ -413,3 +415,91 @@ def test_a_lock_mode_byhand_does_not_know_blocks_what_is_unknown(lock: dict[str,
     # Beside a lock known to block reads and writes, it blocks no more than everything.
     both = {**locks, "locks": [lock, {"table": "shop_book", "mode": "AccessExclusiveLock"}]}
     assert PG.blocks(both) == ("reads and writes", [said])
+
+
+def not_observed(sql: str, *, vendor: str = "postgresql", index_tables: dict[str, str] | None = None) -> Any:
+    """The review of ``sql``, a statement the rehearsal did not observe, alone in a block, on
+    big tables."""
+    block = Block(kind="migration", atomic=False, migration="shop.0009_x", items=[Step(kind="schema", sql=sql, op=0)])
+    runbook = Runbook(header={"direction": "forwards", "vendor": vendor}, blocks=[block])
+    sizes = {name: BIG for name in ("t", "u", "shop_book")}
+    facts = REVIEW_FACTS[vendor]
+    reviews = assess_runbook(runbook, facts=facts, sizes=sizes, thresholds=Thresholds(), index_tables=index_tables)
+    return reviews[(0, 1)]
+
+
+@pytest.mark.parametrize(
+    ("sql", "blocks", "said"),
+    [
+        ('CREATE INDEX "i" ON "t" ("a");', "writes", "ShareLock on t"),
+        ('CREATE UNIQUE INDEX "i" ON "t" ("a");', "writes", "ShareLock on t"),
+        ('CREATE INDEX CONCURRENTLY "i" ON "t" ("a");', "none", "ShareUpdateExclusiveLock on t"),
+        ('ALTER TABLE "t" ADD COLUMN "a" integer NULL;', "reads and writes", "AccessExclusiveLock on t"),
+        (
+            'ALTER TABLE "t" ADD CONSTRAINT "f" FOREIGN KEY ("u_id") REFERENCES "u" ("id") DEFERRABLE INITIALLY '
+            "DEFERRED;",
+            "writes",
+            "ShareRowExclusiveLock on t, u",
+        ),
+        ('ALTER TABLE "t" ADD FOREIGN KEY ("u_id") REFERENCES "u" ("id");', "writes", "ShareRowExclusiveLock on t, u"),
+        ('ALTER TABLE "t" VALIDATE CONSTRAINT "f";', "none", "ShareUpdateExclusiveLock on t"),
+        ('ALTER TABLE "t" ALTER COLUMN "a" SET STATISTICS 500;', "none", "ShareUpdateExclusiveLock on t"),
+        (
+            'ALTER TABLE "t" ADD COLUMN "u_id" bigint NULL REFERENCES "u" ("id"), VALIDATE CONSTRAINT "f";',
+            "reads and writes",
+            "AccessExclusiveLock on t; ShareRowExclusiveLock on u",
+        ),
+        ('LOCK TABLE "t" IN SHARE MODE;', "writes", "ShareLock on t"),
+        ("LOCK TABLE t IN ROW EXCLUSIVE MODE NOWAIT;", "none", "RowExclusiveLock on t"),
+        ('LOCK "t";', "reads and writes", "AccessExclusiveLock on t"),
+        ('DROP INDEX "shop_book_i";', "reads and writes", "AccessExclusiveLock on shop_book"),
+        ('DROP INDEX CONCURRENTLY IF EXISTS "shop_book_i";', "none", "ShareUpdateExclusiveLock on shop_book"),
+    ],
+)
+def test_a_postgresql_statement_not_observed_locks_what_its_text_says(sql: str, blocks: str, said: str) -> None:
+    """Not observed, the lock its text asks for is a floor: what it blocks, and the reasons
+    say it comes from its text (a DROP INDEX's table as the database names it)."""
+    review = not_observed(sql, index_tables={"shop_book_i": "shop_book"})
+    assert review.blocks == blocks
+    assert f"takes {said} (from its text)" in review.reasons, review.reasons
+
+
+def test_a_big_index_build_not_observed_is_high_from_its_text() -> None:
+    """CREATE INDEX on a big table in a runbook written without observations: ShareLock from
+    its text, so it blocks writes while it reads every row: high."""
+    review = not_observed('CREATE INDEX "i" ON "shop_book" ("title");')
+    assert (review.observed, review.blocks, review.risk) == (False, "writes", "high")
+    assert review.reasons == [
+        "not observed on the scratch copy",
+        "takes ShareLock on shop_book (from its text)",
+        "reads every row (from its text)",
+        "blocks writes on a big table: shop_book (200,000 rows, 50 MB)",
+    ]
+    assert not_observed('SELECT 1 FROM "t";').blocks is None  # its text says nothing
+
+
+@pytest.mark.parametrize(
+    ("sql", "blocks", "risk", "said"),
+    [
+        ("ALTER TABLE `t` ADD COLUMN `a` int NULL, ALGORITHM=COPY;", "writes", "high", "ALGORITHM=COPY, LOCK=SHARED"),
+        (
+            "CREATE INDEX `i` ON `t` (`a`) ALGORITHM=INPLACE LOCK=NONE;",
+            "none",
+            "medium",
+            "ALGORITHM=INPLACE, LOCK=NONE",
+        ),
+        ("CREATE INDEX `i` ON `t` (`a`) LOCK=SHARED;", "writes", "high", "LOCK=SHARED"),
+        ("ALTER TABLE `t` ADD COLUMN `a` int NULL, LOCK = EXCLUSIVE;", "reads and writes", "medium", None),
+        ("ALTER TABLE `t` ADD COLUMN `a` int NULL;", None, "medium", None),
+    ],
+)
+def test_a_mariadb_statement_not_observed_uses_the_algorithm_and_lock_it_asks_for(
+    sql: str, blocks: str | None, risk: str, said: str | None
+) -> None:
+    """ALGORITHM=COPY rewrites its table and blocks writes; LOCK=NONE, SHARED, EXCLUSIVE say
+    what it blocks; a statement that asks for neither blocks what is unknown."""
+    review = not_observed(sql, vendor="mysql")
+    assert (review.blocks, review.risk) == (blocks, risk), review.reasons
+    if said:
+        assert f"{said} (from its text)" in review.reasons, review.reasons
+    assert review.rewrites == (["t"] if "COPY" in sql else [])

@@ -470,3 +470,42 @@ def test_the_risk_gate_escapes_what_it_quotes_from_the_runbook(books: tuple[dict
     message = str(refused.value)
     assert "'\\x1b[2J\\x1b]0;owned\\x07'" in message
     assert not has_control_character(message.replace("\n", ""))
+
+
+@pytest.mark.skipif(VENDOR == "sqlite", reason="SQLite's statements block writers whatever their text says")
+def test_statements_not_observed_are_judged_by_what_their_text_locks(
+    books: tuple[dict[str, Any], Path], tmp_path: Path
+) -> None:
+    """A runbook written without observations: PostgreSQL's CREATE INDEX takes a ShareLock
+    (high on the big table), its DROP INDEX an AccessExclusiveLock on the table the database
+    says the index is on; MariaDB's ALGORITHM=COPY rewrites the table while writes wait."""
+    settings, _ = books
+    q = get_vendor(VENDOR).quote_name
+    if VENDOR == "postgresql":
+        sqls = [
+            f"CREATE INDEX {q('shop_book_t')} ON {q('shop_book')} ({q('title')});",
+            f"DROP INDEX {q('shop_book_i')};",
+        ]
+    else:
+        sqls = [f"ALTER TABLE {q('shop_book')} ADD COLUMN {q('n')} int NULL, ALGORITHM=COPY;"]
+    steps = [Step(kind="schema", sql=sql, op=n) for n, sql in enumerate(sqls)]
+    path = tmp_path / "unobserved.sql"
+    path.write_text(
+        Runbook(
+            header={"direction": "forwards", "vendor": VENDOR},
+            blocks=[block("shop.0004_x", "shop.0001_initial", *steps)],
+        ).render()
+    )
+    found = [
+        s for s in review(settings, path, "--big-rows", "1000", "--no-squawk")["statements"] if s["kind"] == "schema"
+    ]
+    first = found[0]
+    assert (first["observed"], first["risk"], first["tables"]) == (False, "high", ["shop_book"])
+    if VENDOR == "postgresql":
+        assert "takes ShareLock on shop_book (from its text)" in first["reasons"]
+        dropped = found[1]
+        assert (dropped["tables"], dropped["blocks"], dropped["risk"]) == (["shop_book"], "reads and writes", "medium")
+        assert "takes AccessExclusiveLock on shop_book (from its text)" in dropped["reasons"]
+    else:
+        assert (first["blocks"], first["rewrites"], first["algorithm"]) == ("writes", ["shop_book"], "COPY")
+        assert "ALGORITHM=COPY, LOCK=SHARED (from its text)" in first["reasons"]

@@ -182,8 +182,9 @@ def judge(
     ``blocks`` (None: unknown), and holds an AccessExclusiveLock on ``exclusive``; not
     ``observed``, what it rewrites is unknown, so on a big table or one of unknown size it
     is not called low; ``unclear``: observed, but it holds a lock whose mode byhand does not
-    know, so ``blocks`` is only a floor and it is not called low. ``worked``: the tables whose size makes the heavy work long (those it
-    rewrites or reads through; by default all), where the others are only locked."""
+    know, so ``blocks`` is only a floor and it is not called low. ``worked``: the tables whose
+    size makes the heavy work long (those it rewrites or reads through; by default all), where
+    the others are only locked."""
     old = [table for table in dict.fromkeys(tables) if table not in new]
     if not old:
         return Judgement("low", ["acts only on tables created earlier in this runbook (new, empty)"] if new else [])
@@ -215,8 +216,8 @@ def judge(
         risk = "medium"
     everything = ", ".join(f"{t} ({_size_text(sizes.get(t))})" for t in old)
     if not heavy and risk == "low" and not observed and blocks is None and big_anywhere:
-        unclear = ", ".join(big_anywhere)
-        reasons.append(f"not observed: whether it rewrites or locks {unclear} is unknown ({everything})")
+        named = ", ".join(big_anywhere)
+        reasons.append(f"not observed: whether it rewrites or locks {named} is unknown ({everything})")
         risk = "medium"
     elif unclear and risk == "low":
         reasons.append(f"what it blocks is unknown: {everything}")

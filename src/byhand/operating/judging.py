@@ -4,7 +4,8 @@ hold on its tables), whether it rewrites or reads every row, its risk and reason
 form, Django's hazards. Pure: the sizes are given (byhand.operating.reviewing reads them).
 
 What a statement did comes from its marker's "observed" (the rehearsal on the scratch copy);
-without it, what its text says (the tables it names, whether it reads every row).
+without it, what its text says (the tables it names, whether it reads every row, and the
+locks it asks for: byhand.vendors.text_locks, a floor of what it blocks).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from byhand.operating.preflight import numbered_steps
 from byhand.runbook import Control, Runbook, Step
 from byhand.vendors.reviewing import Blocks, ReviewFacts, TableSize, stronger, unknown_lock
 from byhand.vendors.statements import tables_named_in
+from byhand.vendors.text_locks import describe_text_locks
 
 __all__ = ["Key", "StatementReview", "assess_runbook", "statement_tables"]
 
@@ -52,6 +54,8 @@ class StatementReview:
     hazards: list[Hazard] = field(default_factory=list)
     squawk: list[str] = field(default_factory=list)
     applied: bool = False
+    #: What its text says it takes, where it was not observed ("observed"'s shape; not in --json).
+    text: dict[str, Any] | None = None
 
     @property
     def rewrite(self) -> bool:
@@ -108,11 +112,23 @@ def _in_transaction(block_items: list[Any]) -> dict[int, bool]:
     return within
 
 
-def statement_tables(step: Step) -> list[str]:
-    """The tables a statement acts on: as observed, else as its text names them."""
+def _from_text(
+    step: Step, *, facts: ReviewFacts | None, index_tables: Mapping[str, str]
+) -> tuple[list[str], dict[str, Any] | None]:
+    """The tables a statement's text names, and what it says it takes (None: it does not say)."""
+    named = [] if _ON_NO_TABLE.match(step.sql) else list(dict.fromkeys(tables_named_in(step.sql)))
+    text = None if facts is None else facts.text_locks(step.sql, tables=named, index_tables=index_tables)
+    return list(dict.fromkeys([*named, *(text or {}).get("tables", [])])), text
+
+
+def statement_tables(
+    step: Step, *, facts: ReviewFacts | None = None, index_tables: Mapping[str, str] | None = None
+) -> list[str]:
+    """The tables a statement acts on: as observed, else as its text names them (with
+    ``facts``, those it locks by its text too: a DROP INDEX's, from ``index_tables``)."""
     if step.observed and "tables" in step.observed:
         return [str(table) for table in step.observed["tables"] or []]
-    return [] if _ON_NO_TABLE.match(step.sql) else list(dict.fromkeys(tables_named_in(step.sql)))
+    return _from_text(step, facts=facts, index_tables=index_tables or {})[0]
 
 
 def assess_runbook(
@@ -122,9 +138,11 @@ def assess_runbook(
     sizes: Mapping[str, TableSize],
     thresholds: Thresholds,
     applied: Callable[[int, int], bool] = lambda position, index: False,
+    index_tables: Mapping[str, str] | None = None,
 ) -> dict[Key, StatementReview]:
     """Every SQL statement of ``runbook`` judged against ``sizes``, keyed by (block position,
-    statement number). Tables created by statements not yet ``applied`` count as new."""
+    statement number). Tables created by statements not yet ``applied`` count as new.
+    ``index_tables``: the table of each index a statement not observed drops."""
     created: set[str] = set()
     changes = key_changes(runbook)
     reviews: dict[Key, StatementReview] = {}
@@ -135,7 +153,9 @@ def assess_runbook(
         carried: list[dict[str, Any]] = []  # locks taken earlier in the open transaction
         for index, step in numbered_steps(block):
             done = applied(position, index)
-            review = _assess(step, name=name, index=index, facts=facts, sizes=sizes, carried=carried)
+            review = _assess(
+                step, name=name, index=index, facts=facts, sizes=sizes, carried=carried, index_tables=index_tables or {}
+            )
             if not done:  # new: made earlier (or by it), or filled by it from another table
                 before = set(created)
                 created_by(step.sql, created)
@@ -145,7 +165,8 @@ def assess_runbook(
             review.hazards = hazards.get(index, [])
             reviews[(position, index)] = review
             if within.get(id(step)):
-                carried.extend({**lock, "statement": index} for lock in review.locks)
+                taken = [*review.locks, *(review.text or {}).get("locks", [])]
+                carried.extend({**lock, "statement": index} for lock in taken)
             else:
                 carried.clear()
     return reviews
@@ -159,9 +180,12 @@ def _assess(
     facts: ReviewFacts,
     sizes: Mapping[str, TableSize],
     carried: list[dict[str, Any]],
+    index_tables: Mapping[str, str],
 ) -> StatementReview:
     observed = step.observed
-    tables = statement_tables(step)
+    tables, text = statement_tables(step), None
+    if observed is None:
+        tables, text = _from_text(step, facts=facts, index_tables=index_tables)
     locks = [_lock(lock) for lock in (observed or {}).get("locks") or []]
     held = [lock for lock in carried if lock["table"] in tables]
     if observed and "held" in observed:  # what the rehearsal saw its transaction hold already
@@ -173,6 +197,8 @@ def _assess(
     rewrites = [str(t) for t in (observed or {}).get("rewrites") or []]
     scan = bool(observed.get("scan")) if observed and "scan" in observed else scans(step.sql)
     algorithm = (observed or {}).get("algorithm")
+    if text and text.get("algorithm") not in (None, "DEFAULT"):
+        algorithm = text["algorithm"]  # not observed: the ALGORITHM its text asks for
     return StatementReview(
         migration=name,
         index=index,
@@ -188,6 +214,7 @@ def _assess(
         scan=scan,
         algorithm=None if algorithm is None else str(algorithm),
         sizes={t: sizes[t] for t in tables if t in sizes},
+        text=text,
     )
 
 
@@ -206,7 +233,13 @@ def _judge(
         review.blocks, review.risk, review.reasons = "none", "low", ["byhand's bookkeeping (django_migrations)"]
         return
     unclear = observed and blocks is None  # observed, but what its locks block is unknown
-    exclusive = [lock["table"] for lock in review.locks if facts.lock_blocks(lock["mode"]) == "reads and writes"]
+    if review.text is not None:  # what its text says it takes: a floor
+        floor, _ = facts.blocks(review.text)
+        if floor is not None:
+            blocks = stronger(blocks, floor)
+            reasons.append(f"{describe_text_locks(review.text)} (from its text)")
+    taken = [*review.locks, *(review.text or {}).get("locks", [])]
+    exclusive = [lock["table"] for lock in taken if facts.lock_blocks(lock["mode"]) == "reads and writes"]
     for lock in review.held:
         carried = facts.lock_blocks(lock["mode"])
         by = f"statement {lock['statement']}" if lock.get("statement") else "an earlier statement"
@@ -250,4 +283,4 @@ def _judge(
     review.risk = judgement.risk
     review.reasons = ([] if observed else ["not observed on the scratch copy"]) + reasons
     review.reasons += judgement.reasons
-    review.safer = facts.safer(review.sql, data) if review.risk != "low" else None
+    review.safer = facts.safer(review.sql, data or review.text) if review.risk != "low" else None

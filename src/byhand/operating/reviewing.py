@@ -31,6 +31,7 @@ __all__ = [
     "MigrationReview",
     "Review",
     "check_risk",
+    "read_index_tables",
     "read_sizes",
     "review_runbook",
     "risky_statements",
@@ -67,13 +68,29 @@ def read_sizes(target: Target, tables: list[str], *, facts: ReviewFacts) -> dict
             return facts.table_sizes(target, sorted(set(tables)))
 
 
-def tables_of(runbook: Runbook, *, skip: Callable[[int, int], bool] = lambda position, index: False) -> list[str]:
-    """Every table the runbook's statements act on (observed, or named in their text)."""
+def read_index_tables(target: Target, runbook: Runbook, *, facts: ReviewFacts) -> dict[str, str]:
+    """The table of each index that a statement not observed drops without naming its table
+    (PostgreSQL's DROP INDEX), where it exists: its lock is on that table."""
+    statements = [step.sql for block in runbook.blocks for _, step in numbered_steps(block) if step.observed is None]
+    with reading(target, "the tables of the indexes it drops", privilege="SELECT on pg_catalog.pg_index"):
+        with target.read_only(lock_timeout=timedelta(seconds=2), statement_timeout=timedelta(seconds=30)):
+            return facts.index_tables(target, statements)
+
+
+def tables_of(
+    runbook: Runbook,
+    *,
+    skip: Callable[[int, int], bool] = lambda position, index: False,
+    facts: ReviewFacts | None = None,
+    index_tables: dict[str, str] | None = None,
+) -> list[str]:
+    """Every table the runbook's statements act on (observed, or named in their text; with
+    ``facts``, those their text locks too)."""
     tables: dict[str, None] = {}
     for position, block in enumerate(runbook.blocks):
         for index, step in numbered_steps(block):
             if not skip(position, index):
-                tables.update(dict.fromkeys(statement_tables(step)))
+                tables.update(dict.fromkeys(statement_tables(step, facts=facts, index_tables=index_tables)))
     return list(tables)
 
 
@@ -90,8 +107,11 @@ def review_runbook(
         state = status[position]
         return state.state in ("applied", "unapplied") or (state.state == "partial" and index <= state.done)
 
-    sizes = read_sizes(target, tables_of(runbook), facts=facts)
-    reviews = assess_runbook(runbook, facts=facts, sizes=sizes, thresholds=thresholds, applied=applied)
+    indexes = read_index_tables(target, runbook, facts=facts)
+    sizes = read_sizes(target, tables_of(runbook, facts=facts, index_tables=indexes), facts=facts)
+    reviews = assess_runbook(
+        runbook, facts=facts, sizes=sizes, thresholds=thresholds, applied=applied, index_tables=indexes
+    )
     server = target.server_version()
     if not facts.squawk:
         squawk_note = f"squawk reads PostgreSQL only: not run for {target.vendor.name}"
@@ -135,8 +155,11 @@ def risky_statements(
         plan = runs.get(position)
         return plan is None or index in plan.progress.done or index in plan.skip_steps
 
-    sizes = read_sizes(target, tables_of(runbook, skip=done), facts=facts)
-    reviews = assess_runbook(runbook, facts=facts, sizes=sizes, thresholds=thresholds, applied=done)
+    indexes = read_index_tables(target, runbook, facts=facts)
+    sizes = read_sizes(target, tables_of(runbook, skip=done, facts=facts, index_tables=indexes), facts=facts)
+    reviews = assess_runbook(
+        runbook, facts=facts, sizes=sizes, thresholds=thresholds, applied=done, index_tables=indexes
+    )
     total = {position: len(numbered_steps(block)) for position, block in enumerate(runbook.blocks)}
     return [  # quoting the runbook, escaped as review's terminal view escapes it
         escape_comment(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from byhand.vendors.target import Target
+from byhand.vendors.text_locks import dropped_indexes, mysql_text_locks, postgresql_text_locks
 
 __all__ = ["BLOCKS_ORDER", "REVIEW_FACTS", "Blocks", "ReviewFacts", "TableSize", "stronger", "unknown_lock"]
 
@@ -72,6 +73,16 @@ class ReviewFacts(ABC):
         """A form of the statement that blocks less, where there is one."""
         return None
 
+    def text_locks(self, sql: str, *, tables: list[str], index_tables: Mapping[str, str]) -> dict[str, Any] | None:
+        """What the statement's text says it takes, in the shape of "observed" (blocks() reads
+        it as it reads what was observed): byhand.vendors.text_locks. None: the text does not
+        say. ``tables``: those its text names; ``index_tables``: index name -> its table."""
+        return None
+
+    def index_tables(self, target: Target, statements: list[str]) -> dict[str, str]:
+        """The table of each index ``statements`` drop without naming its table, where it exists."""
+        return {}
+
 
 #: pg_locks mode names and what other sessions they keep waiting.
 _PG_MODES: dict[str, Blocks] = {
@@ -127,6 +138,20 @@ class _PostgreSQL(ReviewFacts):
     def lock_blocks(self, mode: str | None) -> Blocks | None:
         return _PG_MODES.get(mode) if mode is not None else None
 
+    def text_locks(self, sql: str, *, tables: list[str], index_tables: Mapping[str, str]) -> dict[str, Any] | None:
+        return postgresql_text_locks(sql, tables=tables, index_tables=index_tables)
+
+    def index_tables(self, target: Target, statements: list[str]) -> dict[str, str]:
+        names = sorted({name for sql in statements for name in dropped_indexes(sql)})
+        if not names:
+            return {}
+        rows = target.execute(
+            "SELECT n, t.relname FROM unnest(%s::text[]) AS n "
+            "JOIN pg_index x ON x.indexrelid = to_regclass(quote_ident(n)) JOIN pg_class t ON t.oid = x.indrelid",
+            [names],
+        )
+        return {str(name): str(table) for name, table in rows}
+
     def safer(self, sql: str, observed: Mapping[str, Any] | None) -> str | None:
         if _INDEX.search(sql):
             return (
@@ -181,6 +206,9 @@ class _MySQL(ReviewFacts):
             return None, [f"ALGORITHM={algorithm} with no LOCK observed"]
         blocked = _MYSQL_LOCKS.get(str(lock).upper())
         return blocked, [] if blocked is not None else [f"LOCK={lock}: a value byhand does not know"]
+
+    def text_locks(self, sql: str, *, tables: list[str], index_tables: Mapping[str, str]) -> dict[str, Any] | None:
+        return mysql_text_locks(sql)
 
     def safer(self, sql: str, observed: Mapping[str, Any] | None) -> str | None:
         if observed and str(observed.get("algorithm") or "").upper() == "COPY":
