@@ -503,3 +503,33 @@ def test_a_mariadb_statement_not_observed_uses_the_algorithm_and_lock_it_asks_fo
     if said:
         assert f"{said} (from its text)" in review.reasons, review.reasons
     assert review.rewrites == (["t"] if "COPY" in sql else [])
+
+
+FORGED = {"tables": [], "locks": [], "rewrites": [], "scan": False}
+SIGNED = [{"by": "mallory@host", "at": "2026-12-01T03:00:00+00:00", "was": "c0ffee"}]
+
+
+def test_a_re_signed_runbook_is_judged_at_least_by_what_its_text_says() -> None:
+    """Someone wrote "locks": [] (and no tables, no scan) onto a CREATE INDEX and re-signed
+    the runbook: its observations are not byhand's own, so its text is the floor (the table
+    it names, a ShareLock, a scan: high on a big table). Unsigned, the same is trusted."""
+    index = Step(kind="schema", sql='CREATE INDEX "i" ON "shop_book" ("title");', op=0, observed=FORGED)
+    block = Block(kind="migration", atomic=False, migration="shop.0009_x", items=[index])
+    header: dict[str, Any] = {"direction": "forwards", "vendor": "postgresql"}
+    sizes = {"shop_book": BIG}
+    trusted = assess_runbook(Runbook(header=header, blocks=[block]), facts=PG, sizes=sizes, thresholds=Thresholds())
+    assert (trusted[(0, 1)].tables, trusted[(0, 1)].risk) == ([], "low")
+    signed = Runbook(header={**header, "signed": SIGNED}, blocks=[block])
+    review = assess_runbook(signed, facts=PG, sizes=sizes, thresholds=Thresholds())[(0, 1)]
+    assert (review.observed, review.tables, review.blocks, review.scan, review.risk) == (
+        True,
+        ["shop_book"],
+        "writes",
+        True,
+        "high",
+    )
+    assert review.reasons == [
+        "takes ShareLock on shop_book (from its text)",
+        "reads every row",
+        "blocks writes on a big table: shop_book (200,000 rows, 50 MB)",
+    ]

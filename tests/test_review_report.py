@@ -9,7 +9,7 @@ from typing import Any
 
 from byhand.operating.assessing import Thresholds
 from byhand.operating.judging import assess_runbook
-from byhand.operating.review_report import format_review, review_html
+from byhand.operating.review_report import format_review, review_html, review_json
 from byhand.operating.reviewing import MigrationReview, Review
 from byhand.runbook import Block, Control, Runbook, Step, has_control_character
 from byhand.vendors.reviewing import REVIEW_FACTS, TableSize
@@ -116,3 +116,18 @@ def test_the_html_page_escapes_everything_the_runbook_holds() -> None:
         "div",
         "p",
     }, tags
+
+
+def test_a_re_signed_runbook_is_said_first_everywhere() -> None:
+    """Re-signed: the terminal's first lines, the page's facts and the JSON say so, and that
+    its observations are not byhand's own."""
+    review = evil_review()
+    review.header["signed"] = [{"by": "mallory@host", "at": "2026-12-01T03:00:00+00:00", "was": "c0ffee"}]
+    said = (
+        "RE-SIGNED by mallory@host at 2026-12-01T03:00:00+00:00 (was sha256:c0ffee): its observations are not "
+        "byhand's own; each statement is judged at least by what its text says"
+    )
+    assert format_review(review, title="t").splitlines()[1] == f"  {said}"
+    assert f"<li>{said.replace(chr(39), '&#x27;')}</li>" in review_html(review, title="t")
+    assert review_json(review)["signed"] == review.header["signed"]
+    assert "RE-SIGNED" not in format_review(evil_review(), title="t")

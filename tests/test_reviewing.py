@@ -22,7 +22,7 @@ import pytest
 from builders import SQLITE_NOW, sqlite_block
 from byhand.exceptions import RiskRefused
 from byhand.operating.assessing import Thresholds
-from byhand.runbook import Block, Comment, Control, Runbook, Step, has_control_character
+from byhand.runbook import Block, Comment, Control, Runbook, Step, has_control_character, sign_runbook
 from byhand.vendors import get_vendor
 from byhand.vendors.target import Target
 from support import BIN, VENDOR, apply, byhand, database_url, fresh_database, target_for
@@ -509,3 +509,42 @@ def test_statements_not_observed_are_judged_by_what_their_text_locks(
     else:
         assert (first["blocks"], first["rewrites"], first["algorithm"]) == ("writes", ["shop_book"], "COPY")
         assert "ALGORITHM=COPY, LOCK=SHARED (from its text)" in first["reasons"]
+
+
+def test_a_re_signed_runbook_with_forged_observations_is_judged_by_its_text(
+    books: tuple[dict[str, Any], Path], tmp_path: Path
+) -> None:
+    """Someone edited "locks": [] and "scan": false onto the index build (PostgreSQL; MariaDB:
+    "algorithm": "INSTANT", "lock": "NONE" onto an ALGORITHM=COPY) and re-signed: review says
+    so first (terminal, JSON, page) and judges the statement at least by its text."""
+    settings, _ = books
+    q = get_vendor(VENDOR).quote_name
+    if VENDOR == "mysql":
+        sql = f"ALTER TABLE {q('shop_book')} ADD COLUMN {q('n')} int NULL, ALGORITHM=COPY;"
+        forged: dict[str, Any] = {"tables": ["shop_book"], "algorithm": "INSTANT", "lock": "NONE", "scan": False}
+    else:
+        sql = f"CREATE INDEX {q('shop_book_t')} ON {q('shop_book')} ({q('title')});"
+        forged = {"tables": ["shop_book"], "locks": [], "rewrites": [], "scan": False}
+    edited = Runbook(
+        header={"direction": "forwards", "vendor": VENDOR},
+        blocks=[block("shop.0004_x", "shop.0001_initial", Step(kind="schema", sql=sql, op=0, observed=forged))],
+    )
+    original = tmp_path / "original.sql"
+    original.write_text(edited.render())
+    path = tmp_path / "signed.sql"
+    # The forged marker edited by hand (here a space more), then re-signed as `byhand sign` does.
+    signed, _, _ = sign_runbook(
+        original.read_text().replace('"scan": false', '"scan": false ', 1), by="mallory", at="t"
+    )
+    path.write_text(signed)
+    found = review(settings, path, "--big-rows", "1000", "--no-squawk")
+    assert [s["by"] for s in found["signed"]] == ["mallory"]
+    statement = found["statements"][0]
+    assert (statement["observed"], statement["risk"]) == (True, "high"), statement["reasons"]
+    said = "its observations are not byhand's own; each statement is judged at least by what its text says"
+    done = byhand("review", str(path), "--database-url", database_url(settings), "--big-rows", "1000", "--no-squawk")
+    assert done.stdout.splitlines()[1].startswith("  RE-SIGNED by mallory at t (was sha256:")
+    assert done.stdout.splitlines()[1].endswith(said)
+    page = tmp_path / "review.html"
+    byhand("review", str(path), "--database-url", database_url(settings), "--no-squawk", "--html", str(page))
+    assert said.replace("'", "&#x27;") in page.read_text()

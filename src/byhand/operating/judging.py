@@ -5,7 +5,9 @@ form, Django's hazards. Pure: the sizes are given (byhand.operating.reviewing re
 
 What a statement did comes from its marker's "observed" (the rehearsal on the scratch copy);
 without it, what its text says (the tables it names, whether it reads every row, and the
-locks it asks for: byhand.vendors.text_locks, a floor of what it blocks).
+locks it asks for: byhand.vendors.text_locks, a floor of what it blocks). A re-signed
+runbook's observations may not be byhand's own (an edit re-signed can say "locks": []):
+there its text is the floor of every statement (its tables, scan, locks, ALGORITHM).
 """
 
 from __future__ import annotations
@@ -122,13 +124,19 @@ def _from_text(
 
 
 def statement_tables(
-    step: Step, *, facts: ReviewFacts | None = None, index_tables: Mapping[str, str] | None = None
+    step: Step,
+    *,
+    facts: ReviewFacts | None = None,
+    index_tables: Mapping[str, str] | None = None,
+    distrust: bool = False,
 ) -> list[str]:
     """The tables a statement acts on: as observed, else as its text names them (with
-    ``facts``, those it locks by its text too: a DROP INDEX's, from ``index_tables``)."""
-    if step.observed and "tables" in step.observed:
-        return [str(table) for table in step.observed["tables"] or []]
-    return _from_text(step, facts=facts, index_tables=index_tables or {})[0]
+    ``facts``, those it locks by its text too: a DROP INDEX's, from ``index_tables``); with
+    ``distrust`` (a re-signed runbook), both."""
+    observed = [str(table) for table in (step.observed or {}).get("tables") or []]
+    if step.observed and "tables" in step.observed and not distrust:
+        return observed
+    return list(dict.fromkeys([*observed, *_from_text(step, facts=facts, index_tables=index_tables or {})[0]]))
 
 
 def assess_runbook(
@@ -143,6 +151,7 @@ def assess_runbook(
     """Every SQL statement of ``runbook`` judged against ``sizes``, keyed by (block position,
     statement number). Tables created by statements not yet ``applied`` count as new.
     ``index_tables``: the table of each index a statement not observed drops."""
+    distrust = bool(runbook.header.get("signed"))  # re-signed: "observed" may be edited
     created: set[str] = set()
     changes = key_changes(runbook)
     reviews: dict[Key, StatementReview] = {}
@@ -154,7 +163,14 @@ def assess_runbook(
         for index, step in numbered_steps(block):
             done = applied(position, index)
             review = _assess(
-                step, name=name, index=index, facts=facts, sizes=sizes, carried=carried, index_tables=index_tables or {}
+                step,
+                name=name,
+                index=index,
+                facts=facts,
+                sizes=sizes,
+                carried=carried,
+                index_tables=index_tables or {},
+                distrust=distrust,
             )
             if not done:  # new: made earlier (or by it), or filled by it from another table
                 before = set(created)
@@ -181,14 +197,14 @@ def _assess(
     sizes: Mapping[str, TableSize],
     carried: list[dict[str, Any]],
     index_tables: Mapping[str, str],
+    distrust: bool,
 ) -> StatementReview:
     observed = step.observed
-    tables, text = statement_tables(step), None
-    if observed is None:
-        tables, text = _from_text(step, facts=facts, index_tables=index_tables)
+    tables = statement_tables(step, facts=facts, index_tables=index_tables, distrust=distrust)
+    text = _from_text(step, facts=facts, index_tables=index_tables)[1] if observed is None or distrust else None
     locks = [_lock(lock) for lock in (observed or {}).get("locks") or []]
     held = [lock for lock in carried if lock["table"] in tables]
-    if observed and "held" in observed:  # what the rehearsal saw its transaction hold already
+    if observed and "held" in observed and not distrust:  # what the rehearsal saw its transaction hold already
         taken = {(lock["table"], lock["mode"]): lock["statement"] for lock in carried}
         held = [
             {**lock, "statement": taken.get((lock["table"], lock["mode"]))}
@@ -196,9 +212,10 @@ def _assess(
         ]
     rewrites = [str(t) for t in (observed or {}).get("rewrites") or []]
     scan = bool(observed.get("scan")) if observed and "scan" in observed else scans(step.sql)
+    scan = scan or (distrust and scans(step.sql))
     algorithm = (observed or {}).get("algorithm")
     if text and text.get("algorithm") not in (None, "DEFAULT"):
-        algorithm = text["algorithm"]  # not observed: the ALGORITHM its text asks for
+        algorithm = text["algorithm"]  # the ALGORITHM its text asks for, which the server obeys or refuses
     return StatementReview(
         migration=name,
         index=index,

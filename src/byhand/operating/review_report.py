@@ -46,7 +46,13 @@ def _counts(review: Review) -> str:
 def _heading(review: Review) -> list[str]:
     header = review.header
     limits = Thresholds(**header["thresholds"]).describe()
+    signed = [
+        f"RE-SIGNED by {signature.get('by')} at {signature.get('at')} (was sha256:{signature.get('was')}): its "
+        "observations are not byhand's own; each statement is judged at least by what its text says"
+        for signature in header.get("signed") or []
+    ]
     return [
+        *signed,
         f"{header['direction']} runbook sha256:{header['checksum']}, {header['vendor']} {header['server_version']} "
         f"at {header['database']}",
         f"{limits} (--big-rows, --big-bytes)",

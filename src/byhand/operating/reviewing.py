@@ -50,7 +50,7 @@ class MigrationReview:
 
 @dataclass
 class Review:
-    header: dict[str, Any]  # runbook, checksum, direction, vendor, database, server, sizes, squawk, thresholds
+    header: dict[str, Any]  # checksum, direction, vendor, database, server, sizes, squawk, thresholds, signed
     migrations: list[MigrationReview]
 
     @property
@@ -71,7 +71,10 @@ def read_sizes(target: Target, tables: list[str], *, facts: ReviewFacts) -> dict
 def read_index_tables(target: Target, runbook: Runbook, *, facts: ReviewFacts) -> dict[str, str]:
     """The table of each index that a statement not observed drops without naming its table
     (PostgreSQL's DROP INDEX), where it exists: its lock is on that table."""
-    statements = [step.sql for block in runbook.blocks for _, step in numbered_steps(block) if step.observed is None]
+    distrust = bool(runbook.header.get("signed"))  # re-signed: every statement's text counts
+    statements = [
+        step.sql for block in runbook.blocks for _, step in numbered_steps(block) if distrust or step.observed is None
+    ]
     with reading(target, "the tables of the indexes it drops", privilege="SELECT on pg_catalog.pg_index"):
         with target.read_only(lock_timeout=timedelta(seconds=2), statement_timeout=timedelta(seconds=30)):
             return facts.index_tables(target, statements)
@@ -85,12 +88,14 @@ def tables_of(
     index_tables: dict[str, str] | None = None,
 ) -> list[str]:
     """Every table the runbook's statements act on (observed, or named in their text; with
-    ``facts``, those their text locks too)."""
+    ``facts``, those their text locks too; in a re-signed runbook, both)."""
     tables: dict[str, None] = {}
+    distrust = bool(runbook.header.get("signed"))
     for position, block in enumerate(runbook.blocks):
         for index, step in numbered_steps(block):
             if not skip(position, index):
-                tables.update(dict.fromkeys(statement_tables(step, facts=facts, index_tables=index_tables)))
+                named = statement_tables(step, facts=facts, index_tables=index_tables, distrust=distrust)
+                tables.update(dict.fromkeys(named))
     return list(tables)
 
 
@@ -138,6 +143,7 @@ def review_runbook(
         "sizes": facts.sizes_source,
         "squawk": squawk_note,
         "thresholds": {"big_rows": thresholds.big_rows, "big_bytes": thresholds.big_bytes},
+        "signed": list(runbook.header.get("signed", [])),  # re-signed: its "observed" may not be byhand's own
     }
     return Review(header, migrations)
 
