@@ -548,3 +548,30 @@ def test_a_re_signed_runbook_with_forged_observations_is_judged_by_its_text(
     page = tmp_path / "review.html"
     byhand("review", str(path), "--database-url", database_url(settings), "--no-squawk", "--html", str(page))
     assert said.replace("'", "&#x27;") in page.read_text()
+
+
+@pytest.mark.skipif(VENDOR != "postgresql", reason="schemas other than the connection's are PostgreSQL's")
+def test_a_table_of_another_schema_has_its_size(books: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
+    """The rehearsal names another schema's table "schema.table": its size is found; a table
+    that is not there (in a schema that is, or one that is not) stays "size unknown"."""
+    settings, _ = books
+    target = target_for(settings)
+    try:
+        target.execute('CREATE SCHEMA "other"')
+        target.execute('CREATE TABLE "other"."big" AS SELECT generate_series(1, 2000) AS "id"')
+        target.execute('ANALYZE "other"."big"')
+    finally:
+        target.close()
+    tables = ["other.missing", "other.big", "nowhere.big"]
+    observed = {"tables": tables, "locks": [{"table": t, "mode": "AccessExclusiveLock"} for t in tables], "scan": True}
+    step = Step(kind="schema", sql='UPDATE "other"."big" SET "id" = "id";', op=0, observed=observed)
+    path = tmp_path / "other.sql"
+    path.write_text(
+        Runbook(
+            header={"direction": "forwards", "vendor": VENDOR}, blocks=[block("shop.0004_x", "shop.0001_initial", step)]
+        ).render()
+    )
+    statement = review(settings, path, "--no-squawk")["statements"][0]
+    assert list(statement["sizes"]) == ["other.big"]
+    assert statement["sizes"]["other.big"]["rows"] == 2000 and statement["sizes"]["other.big"]["bytes"] > 0
+    assert "size unknown: other.missing" in statement["reasons"], statement["reasons"]  # the table it reads

@@ -111,9 +111,13 @@ class _PostgreSQL(ReviewFacts):
     squawk = True
 
     def table_sizes(self, target: Target, tables: list[str]) -> dict[str, TableSize]:
+        # A name as the rehearsal writes it: the table's own, found as the search path finds
+        # it, or "schema.table" for another schema's (to_regclass: NULL where it is not there).
         rows = target.execute(
-            "SELECT c.relname, c.reltuples, pg_total_relation_size(c.oid) FROM pg_class c "
-            "WHERE c.relkind IN ('r', 'p', 'm') AND pg_table_is_visible(c.oid) AND c.relname = ANY(%s)",
+            "SELECT n, c.reltuples, pg_total_relation_size(c.oid) FROM unnest(%s::text[]) AS n "
+            "JOIN pg_class c ON c.oid = COALESCE(to_regclass(quote_ident(n)), CASE WHEN strpos(n, '.') > 0 THEN "
+            "to_regclass(quote_ident(split_part(n, '.', 1)) || '.' || quote_ident(substr(n, strpos(n, '.') + 1))) END) "
+            "WHERE c.relkind IN ('r', 'p', 'm')",
             [list(tables)],
         )
         return {
