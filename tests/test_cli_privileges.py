@@ -145,7 +145,7 @@ def test_a_user_that_may_not_read_the_catalogue_is_told_which_privilege(
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == (
         f"byhand: cannot read the tables' sizes as database user {name}: permission denied for table pg_class. "
-        f"Grant {name} SELECT on pg_catalog.pg_class and USAGE on each table's schema (review and status only "
-        "read), or connect as a user that has it.\n"
+        f"Grant {name} SELECT on pg_catalog.pg_class and pg_index and USAGE on each table's schema (review and "
+        "status only read), or connect as a user that has it.\n"
     )
     assert status.returncode == 0, status.stderr

@@ -63,7 +63,7 @@ def read_sizes(target: Target, tables: list[str], *, facts: ReviewFacts) -> dict
     if not tables:
         return {}
     then = "run it again (a lock held on a table's catalog entry makes it wait up to 2s)"
-    with reading(target, "the tables' sizes", privilege=facts.sizes_privilege, then=then):
+    with reading(target, "the tables' sizes", privilege=facts.catalogue_privilege, then=then):
         with target.read_only(lock_timeout=timedelta(seconds=2), statement_timeout=timedelta(seconds=30)):
             return facts.table_sizes(target, sorted(set(tables)))
 
@@ -75,7 +75,9 @@ def read_index_tables(target: Target, runbook: Runbook, *, facts: ReviewFacts) -
     statements = [
         step.sql for block in runbook.blocks for _, step in numbered_steps(block) if distrust or step.observed is None
     ]
-    with reading(target, "the tables of the indexes it drops", privilege="SELECT on pg_catalog.pg_index"):
+    if not statements:
+        return {}
+    with reading(target, "the tables of the indexes it drops", privilege=facts.catalogue_privilege):
         with target.read_only(lock_timeout=timedelta(seconds=2), statement_timeout=timedelta(seconds=30)):
             return facts.index_tables(target, statements)
 

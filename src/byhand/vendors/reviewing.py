@@ -50,8 +50,8 @@ class ReviewFacts(ABC):
 
     #: How the sizes are read, for the report.
     sizes_source: ClassVar[str]
-    #: What a user needs to read them.
-    sizes_privilege: ClassVar[str] = "SELECT on the tables"
+    #: What a user needs to read the sizes and the catalogue.
+    catalogue_privilege: ClassVar[str] = "SELECT on the tables"
     #: squawk (a PostgreSQL linter) reads this vendor's SQL.
     squawk: ClassVar[bool] = False
 
@@ -107,7 +107,7 @@ class _PostgreSQL(ReviewFacts):
         "rows: pg_class.reltuples (the planner's estimate as of the last ANALYZE, VACUUM or index build; "
         "unknown for a table never analysed); bytes: pg_total_relation_size (table, indexes and TOAST)"
     )
-    sizes_privilege = "SELECT on pg_catalog.pg_class and USAGE on each table's schema"
+    catalogue_privilege = "SELECT on pg_catalog.pg_class and pg_index and USAGE on each table's schema"
     squawk = True
 
     def table_sizes(self, target: Target, tables: list[str]) -> dict[str, TableSize]:
@@ -184,7 +184,7 @@ class _MySQL(ReviewFacts):
     sizes_source = (
         "rows: information_schema.TABLES.TABLE_ROWS (the storage engine's estimate); bytes: DATA_LENGTH + INDEX_LENGTH"
     )
-    sizes_privilege = "a privilege on each table (information_schema lists only those)"
+    catalogue_privilege = "a privilege on each table (information_schema lists only those)"
 
     def table_sizes(self, target: Target, tables: list[str]) -> dict[str, TableSize]:
         marks = ", ".join(["%s"] * len(tables))
