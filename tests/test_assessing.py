@@ -206,13 +206,17 @@ def test_a_table_filled_only_from_new_tables_stays_new() -> None:
 
 
 def test_scans_from_the_text() -> None:
-    """Index builds, validation, SET NOT NULL, type changes, INSERT … SELECT, unfiltered UPDATE."""
+    """Index builds (MariaDB's ADD INDEX too), validation, SET NOT NULL, type changes, INSERT …
+    SELECT, UPDATE and DELETE (whether their WHERE is served by an index, the text cannot say):
+    as the rehearsal infers them."""
     assert scans('CREATE UNIQUE INDEX "i" ON "t" ("a");')
     assert scans('ALTER TABLE "t" ALTER COLUMN "a" SET NOT NULL;')
     assert scans('ALTER TABLE "t" ADD CONSTRAINT "c" FOREIGN KEY ("a") REFERENCES "u" ("id");')
     assert not scans('ALTER TABLE "t" ADD CONSTRAINT "c" FOREIGN KEY ("a") REFERENCES "u" ("id") NOT VALID;')
     assert scans('ALTER TABLE "t" ALTER COLUMN "id" TYPE bigint USING "id"::bigint;')
-    assert not scans('UPDATE "t" SET "a" = 1 WHERE "id" = 3;')
+    assert scans('UPDATE "t" SET "a" = 1 WHERE "a" IS NULL;')
+    assert scans("ALTER TABLE `t` ADD INDEX `t_a` (`a`);")
+    assert not scans('ALTER TABLE "t" ADD CONSTRAINT "c" CHECK ("a" > 0) NOT VALID;')
     assert not scans('ALTER TABLE "t" ADD COLUMN "a" integer NULL;')
 
 
