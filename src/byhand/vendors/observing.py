@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from byhand.vendors.statements import tables_named_in
+from byhand.vendors.statements import strip_comments, tables_named_in
 
 __all__ = [
     "MODES",
@@ -22,6 +22,7 @@ __all__ = [
     "Observer",
     "PostgreSQLObserver",
     "SQLiteObserver",
+    "own_clauses",
     "reads_every_row",
     "tables_named",
 ]
@@ -356,6 +357,17 @@ _OWN_CLAUSE = re.compile(
     r"\b(ALGORITHM)\s*=?\s*(DEFAULT|INSTANT|NOCOPY|INPLACE|COPY)\b|\b(LOCK)\s*=?\s*(DEFAULT|NONE|SHARED|EXCLUSIVE)\b",
     re.IGNORECASE,
 )
+
+
+def own_clauses(sql: str) -> dict[str, str]:
+    """The ALGORITHM and LOCK a MariaDB/MySQL statement's text asks for ({"ALGORITHM":
+    "INPLACE", "LOCK": "NONE"}, upper case; what it does not ask for is missing)."""
+    return {
+        (match.group(1) or match.group(3)).upper(): (match.group(2) or match.group(4)).upper()
+        for match in _OWN_CLAUSE.finditer(_QUOTED_TEXT.sub("''", strip_comments(sql)))
+    }
+
+
 _FOREIGN_KEY = re.compile(r"\bADD\s+(?:CONSTRAINT\s+\S+\s+)?FOREIGN\s+KEY\b", re.IGNORECASE)
 _CHECK = re.compile(r"\bADD\s+(?:CONSTRAINT\s+\S+\s+)?CHECK\b", re.IGNORECASE)
 _INDEX_BUILD = re.compile(
@@ -382,10 +394,7 @@ class MySQLObserver(Observer):
     ) -> tuple[Any, dict[str, Any]]:
         observed = self.inferred(sql)
         observed.update(algorithm=None, lock=None)
-        own = {
-            (match.group(1) or match.group(3)).upper(): (match.group(2) or match.group(4)).upper()
-            for match in _OWN_CLAUSE.finditer(_QUOTED_TEXT.sub("''", sql))
-        }
+        own = own_clauses(sql)
         if own:
             result = run()
             algorithm = own.get("ALGORITHM")

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from byhand.vendors.observing import MODES
+from byhand.vendors.observing import MODES, own_clauses
 from byhand.vendors.statements import strip_comments
 
 __all__ = ["describe_text_locks", "dropped_indexes", "mysql_text_locks", "postgresql_text_locks"]
@@ -41,9 +41,6 @@ _SHARE_UPDATE = re.compile(
     rf"^\s*(?:VALIDATE\s+CONSTRAINT\b|ALTER\s+(?:COLUMN\s+)?{_IDENTIFIER}\s+SET\s+STATISTICS\b)", re.IGNORECASE
 )
 _REFERENCES = re.compile(rf"\bREFERENCES\s+({_NAME})", re.IGNORECASE)
-
-_ALGORITHM = re.compile(r"\bALGORITHM\s*(?:=\s*)?(DEFAULT|INSTANT|NOCOPY|INPLACE|COPY)\b", re.IGNORECASE)
-_LOCK_CLAUSE = re.compile(r"\bLOCK\s*(?:=\s*)?(DEFAULT|NONE|SHARED|EXCLUSIVE)\b", re.IGNORECASE)
 
 
 def _last(name: str) -> str:
@@ -134,11 +131,8 @@ def mysql_text_locks(sql: str) -> dict[str, Any] | None:
     """The ALGORITHM and LOCK ``sql`` asks MariaDB/MySQL for ("algorithm", "lock" as the
     rehearsal writes them); None where it asks for neither. ALGORITHM=COPY without a LOCK
     takes SHARED (writes wait); a LOCK without an ALGORITHM leaves the algorithm DEFAULT."""
-    text = _QUOTED_TEXT.sub("''", strip_comments(sql))
-    algorithm = _ALGORITHM.search(text)
-    lock = _LOCK_CLAUSE.search(text)
-    asked = algorithm.group(1).upper() if algorithm else "DEFAULT"
-    shared = lock.group(1).upper() if lock else "DEFAULT"
+    own = own_clauses(sql)
+    asked, shared = own.get("ALGORITHM", "DEFAULT"), own.get("LOCK", "DEFAULT")
     if asked == "COPY" and shared == "DEFAULT":
         shared = "SHARED"
     if asked == "DEFAULT" and shared == "DEFAULT":
