@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from byhand.runbook import Runbook, Step, observed_comment
-from byhand.vendors.observing import reads_every_row, tables_named
+from byhand.vendors.observing import own_clauses, reads_every_row, tables_named
 from support import VENDOR, fresh_database, use_database, write_runbook
 
 
@@ -42,6 +42,16 @@ from support import VENDOR, fresh_database, use_database, write_runbook
 def test_what_a_statement_s_text_says(sql: str, tables: list[str], scan: bool) -> None:
     """The tables it acts on that existed before it, and whether it reads every row."""
     assert (tables_named(sql), reads_every_row(sql)) == (tables, scan)
+
+
+def test_the_algorithm_and_lock_a_statement_asks_for() -> None:
+    """MariaDB/MySQL: what its text asks for, not what a literal or a comment says, but what
+    an executable comment says."""
+    sql = "ALTER TABLE `t` ADD COLUMN `a` int DEFAULT 'LOCK=NONE', ALGORITHM = inplace /* LOCK=NONE */ -- LOCK=NONE"
+    assert own_clauses(sql) == {"ALGORITHM": "INPLACE"}
+    assert own_clauses("ALTER TABLE `t` DROP INDEX `i`, LOCK=SHARED") == {"LOCK": "SHARED"}
+    assert own_clauses("ALTER TABLE `t` DROP INDEX `i`") == {}
+    assert own_clauses("ALTER TABLE `t` DROP INDEX `i` /*M!100301 , LOCK=NONE */ # ALGORITHM=COPY") == {"LOCK": "NONE"}
 
 
 def test_the_comment_names_the_strongest_lock_per_table() -> None:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from byhand.vendors.statements import strip_comments, tables_named_in
+from byhand.vendors.statements import tables_named_in
 
 __all__ = [
     "MODES",
@@ -359,12 +359,20 @@ _OWN_CLAUSE = re.compile(
 )
 
 
+#: MariaDB/MySQL comments: an executable one (/*! … */, /*M! … */, with a version or not) is
+#: run, its text kept; the others are not.
+_EXECUTABLE_COMMENT = re.compile(r"/\*M?!\d*(.*?)\*/", re.DOTALL)
+_COMMENT = re.compile(r"/\*.*?\*/|(?:--\s|#).*?$", re.DOTALL | re.MULTILINE)
+
+
 def own_clauses(sql: str) -> dict[str, str]:
-    """The ALGORITHM and LOCK a MariaDB/MySQL statement's text asks for ({"ALGORITHM":
-    "INPLACE", "LOCK": "NONE"}, upper case; what it does not ask for is missing)."""
+    """The ALGORITHM and LOCK a MariaDB/MySQL statement asks for ({"ALGORITHM": "INPLACE",
+    "LOCK": "NONE"}, upper case; what it does not ask for is missing): not in a literal, nor
+    in a comment the server does not run."""
+    text = _COMMENT.sub(" ", _EXECUTABLE_COMMENT.sub(r" \1 ", _QUOTED_TEXT.sub("''", sql)))
     return {
         (match.group(1) or match.group(3)).upper(): (match.group(2) or match.group(4)).upper()
-        for match in _OWN_CLAUSE.finditer(_QUOTED_TEXT.sub("''", strip_comments(sql)))
+        for match in _OWN_CLAUSE.finditer(text)
     }
 
 
