@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from byhand.runbook import Runbook, Step, observed_comment
@@ -204,3 +204,42 @@ def test_what_a_runsql_says_of_itself_and_another_schema_s_table(tmp_path: Path)
         # Made earlier in the same transaction: its AccessExclusiveLock is held already.
         assert altered["held"] == [{"table": "other.catalog_category", "mode": "AccessExclusiveLock"}]
         assert {lock["table"] for lock in altered["locks"]} == {"other.catalog_category"}
+
+
+@pytest.mark.needs_server
+@pytest.mark.skipif(VENDOR == "sqlite", reason="algorithms are MariaDB's; transactions, schemas PostgreSQL's")
+def test_what_cannot_be_observed_faithfully_is_not_observed_and_the_server_names_tables(tmp_path: Path) -> None:
+    """MariaDB: an ALTER no probe could be taken for (a comment where the clause would go,
+    LOCK= alone, ORDER BY) says no algorithm rather than "none" (review then reads its text).
+    PostgreSQL: a RunSQL with its own BEGIN … COMMIT is not observed (its locks would be
+    read after its COMMIT); a CONCURRENTLY index is on the table the server names from the
+    text (another schema's; an unquoted name folded to lower case)."""
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.observed_odd"}):
+        with fresh_database() as settings, use_database("default", settings):
+            runbook = write_runbook("default", tmp_path / "catalog.sql", "catalog")
+    by_op = {step.op: step.observed for step in _every_schema_step(runbook) if step.op}
+    if VENDOR == "mysql":
+        assert by_op == {1: None, 2: None, 3: None}
+        return
+    assert by_op[2] is None
+    concurrently = [by_op[3], by_op[4], by_op[5]]
+    assert [(o or {}).get("tables") for o in concurrently] == [
+        ["other.catalog_category"],
+        ["mixedcase"],
+        ["other.catalog_category"],
+    ]
+    assert by_op[4] is not None and by_op[4]["locks"] == [{"table": "mixedcase", "mode": "ShareUpdateExclusiveLock"}]
+
+
+@pytest.mark.needs_server
+@pytest.mark.skipif(VENDOR != "postgresql", reason="LOCK TABLE outside a transaction block is refused by PostgreSQL")
+def test_the_rehearsal_refuses_what_migrate_refuses_outside_a_transaction(tmp_path: Path) -> None:
+    """Observed in a transaction of its own, LOCK TABLE would pass where migrate fails."""
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.observed_lock"}):
+        with fresh_database() as settings, use_database("default", settings):
+            with pytest.raises(Exception, match="LOCK TABLE can only be used in transaction blocks"):
+                call_command("migrate", "catalog", verbosity=0)
+        with fresh_database() as settings, use_database("default", settings):
+            with pytest.raises(CommandError, match="LOCK TABLE can only be used in transaction blocks"):
+                write_runbook("default", tmp_path / "catalog.sql", "catalog")
+        assert not (tmp_path / "catalog.sql").exists()

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from byhand.vendors.statements import tables_named_in
+from byhand.vendors.statements import normalize_query, tables_named_in
 
 __all__ = [
     "MODES",
@@ -154,12 +154,34 @@ MODES = (
 #: it runs as Django sent it, and its lock is what the documentation says it takes.
 _NO_TRANSACTION_BLOCK = "25001"
 _DROPPED_INDEX = re.compile(rf"^\s*DROP\s+INDEX\s+CONCURRENTLY\s+(?:IF\s+EXISTS\s+)?({_QUALIFIED})", re.I)
+_CONCURRENT_INDEX_ON = re.compile(
+    rf"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:{_NAME}\s+)?ON\s+(?:ONLY\s+)?"
+    rf"({_QUALIFIED})",
+    re.IGNORECASE,
+)
+_TABLE_NAMED = f"""SELECT c.oid::bigint, {_NAME_OF}
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)"""
+_TABLE_OF_INDEX = f"""SELECT c.oid::bigint, {_NAME_OF}
+FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE i.indexrelid = to_regclass(%s)"""
 #: What PostgreSQL runs only outside a transaction block.
 _OUTSIDE_TRANSACTIONS = re.compile(
     r"^\s*(?:(?:CREATE|DROP)\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY|REINDEX\b.*\bCONCURRENTLY|VACUUM|"
     r"CREATE\s+DATABASE|DROP\s+DATABASE|ALTER\s+SYSTEM|CREATE\s+TABLESPACE|DROP\s+TABLESPACE)\b",
     re.IGNORECASE | re.DOTALL,
 )
+#: A statement (of the several a text may hold) that begins or ends a transaction: it is
+#: not observed, since the locks are read in the transaction it would end.
+_OWN_TRANSACTION = re.compile(
+    r"(?:^|;)\s*(?:BEGIN|COMMIT|END|ABORT|START\s+TRANSACTION|PREPARE\s+TRANSACTION|ROLLBACK(?!\s+TO\b))\b",
+    re.IGNORECASE,
+)
+#: Statements PostgreSQL runs only inside a transaction block (SET LOCAL: only there has it an
+#: effect): in autocommit they are not wrapped in one, so that they fail where migrate's fail.
+_TRANSACTION_ONLY = re.compile(
+    r"(?:^|;)\s*(?:LOCK|SAVEPOINT|RELEASE|ROLLBACK\s+TO|DECLARE|SET\s+LOCAL)\b", re.IGNORECASE
+)
+_COMMENTS = re.compile(r"/\*.*?\*/|--[^\n]*", re.DOTALL)
 _CONCURRENTLY = re.compile(r"^\s*(?:CREATE\s+(?:UNIQUE\s+)?|DROP\s+)INDEX\s+CONCURRENTLY\b", re.IGNORECASE)
 
 
@@ -187,6 +209,14 @@ class PostgreSQLObserver(Observer):
         self, run: Run, sql: str, cursor: Any, params: Any = None, *, batch: bool = False
     ) -> tuple[Any, dict[str, Any]]:
         driver = self.connection.connection
+        bare = _COMMENTS.sub(" ", normalize_query(sql))
+        if _OWN_TRANSACTION.search(bare) or (driver.autocommit and _TRANSACTION_ONLY.search(bare)):
+            # Its transaction is its own business: run as Django sends it (wrapped, LOCK TABLE
+            # would pass where migrate fails; a COMMIT in it would end the locks' transaction
+            # before they are read), not observed. What it made is read again.
+            result = run()
+            self.touched(created=True)
+            return result, {}
         if batch and _one_round_trip(cursor, sql):
             self._prepare(cursor)
             # The statement and the locks query in one round trip; outside a transaction the
@@ -220,7 +250,7 @@ class PostgreSQLObserver(Observer):
                 aux.execute("ROLLBACK")
                 if _sqlstate(exc) != _NO_TRANSACTION_BLOCK:
                     raise
-                return run(), self._outside_transaction(sql)
+                return self._outside_transaction(run, sql, aux)
             observed = self._observed(aux, sql)
             aux.execute("COMMIT")
             return result, observed
@@ -236,9 +266,10 @@ class PostgreSQLObserver(Observer):
             self.held = self._locks(aux)[0]
             self.stale = False
 
-    def _learn(self, aux: Any) -> None:
-        """Read the names, kinds, files and tables of every relation observed."""
-        aux.execute(_RELATIONS)
+    def _learn(self, aux: Any, condition: str = "", params: tuple[Any, ...] | None = None) -> None:
+        """Read the names, kinds, files and tables of every relation observed (that
+        ``condition`` picks)."""
+        aux.execute(_RELATIONS + condition, params)
         self._remember(aux.fetchall())
 
     def _remember(self, described: list[tuple[Any, ...]]) -> None:
@@ -307,24 +338,44 @@ class PostgreSQLObserver(Observer):
         observed["held"] = [{"table": table, "mode": mode} for table, mode in strongest.items() if mode]
         return observed
 
-    def _outside_transaction(self, sql: str) -> dict[str, Any]:
+    def _outside_transaction(self, run: Run, sql: str, aux: Any) -> tuple[Any, dict[str, Any]]:
+        """A statement PostgreSQL runs only outside a transaction, run as Django sent it; an
+        index built or dropped CONCURRENTLY takes, as documented, ShareUpdateExclusiveLock on
+        its table, which the server names before it runs (another schema's, a name folded
+        to lower case as PostgreSQL folds it)."""
         observed = self.inferred(sql)
-        if _CONCURRENTLY.match(sql):
-            tables = observed["tables"][:1] or self._table_of_index(sql)
-            observed["tables"] = tables
-            observed["locks"] = [{"table": table, "mode": "ShareUpdateExclusiveLock"} for table in tables]
-        self.touched(created=True)
-        return observed
+        if not _CONCURRENTLY.match(sql):
+            result = run()
+            self.touched(created=True)  # whatever it made
+            return result, observed
+        table = self._table_of(aux, sql)
+        result = run()
+        if table is None:  # not found before it ran (IF EXISTS, a name the server refuses)
+            tables = observed["tables"][:1]
+            self.touched(created=True)
+        else:
+            tables = [table[1]]
+            if self.relations is not None:  # (else every relation is read before the next statement)
+                self._learn(aux, " AND (i.indrelid = %s OR c.oid = %s)", (table[0], table[0]))  # its new index
+        observed["tables"] = tables
+        observed["locks"] = [{"table": name, "mode": "ShareUpdateExclusiveLock"} for name in tables]
+        return result, observed
 
-    def _table_of_index(self, sql: str) -> list[str]:
-        """The table of the index a DROP INDEX names (it names no table), as it was before."""
-        match = _DROPPED_INDEX.match(_QUOTED_TEXT.sub("''", sql))
-        relations = self.relations or {}
-        name = _unquote(match.group(1)) if match else None
-        for relation_name, kind, _, table in relations.values():
-            if relation_name == name and kind not in _TABLE_KINDS and table in relations:
-                return [relations[table][0]]
-        return []
+    @staticmethod
+    def _table_of(aux: Any, sql: str) -> tuple[int, str] | None:
+        """The table a CREATE INDEX CONCURRENTLY is on, or whose index a DROP INDEX
+        CONCURRENTLY drops (oid, name as observed), resolved by the server from the text."""
+        bare = _QUOTED_TEXT.sub("''", sql)
+        created = _CONCURRENT_INDEX_ON.match(bare)
+        named = created or _DROPPED_INDEX.match(bare)
+        if named is None:
+            return None
+        try:
+            aux.execute(_TABLE_NAMED if created else _TABLE_OF_INDEX, (named.group(1),))
+            row = aux.fetchone()
+        except Exception:  # noqa: BLE001 -- a name the server cannot parse: the text's reading stands
+            return None
+        return None if row is None else (int(row[0]), str(row[1]))
 
 
 def _one_round_trip(cursor: Any, sql: str) -> bool:
@@ -351,6 +402,12 @@ _LOCK_LEVELS = ("NONE", "SHARED", "EXCLUSIVE")
 _REFUSED = (1845, 1846)
 _TRY = re.compile(r"Try (ALGORITHM|LOCK)=(\w+)")
 _ALTER = re.compile(r"^\s*ALTER\s+(?:ONLINE\s+)?(?:IGNORE\s+)?TABLE\b", re.IGNORECASE)
+#: What takes an ALGORITHM: an ALTER TABLE, an index made or dropped (after whole-line comments).
+_ALTERS = re.compile(
+    r"^(?:\s*--[^\n]*\n)*\s*(?:ALTER\s+(?:ONLINE\s+)?(?:IGNORE\s+)?TABLE|"
+    r"CREATE\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX|DROP\s+INDEX)\b",
+    re.IGNORECASE,
+)
 #: An ALGORITHM or LOCK clause the statement holds already (a RunSQL's): the server takes the last
 #: one given, so a probe's would replace it; the statement runs as written and says its own.
 _OWN_CLAUSE = re.compile(
@@ -402,19 +459,23 @@ class MySQLObserver(Observer):
     ) -> tuple[Any, dict[str, Any]]:
         observed = self.inferred(sql)
         observed.update(algorithm=None, lock=None)
+        # An ALTER whose algorithm is not found out is not observed (review then reads its
+        # text): an algorithm None says a statement that takes none (CREATE TABLE, RENAME).
+        altering = _ALTERS.match(sql) is not None
         own = own_clauses(sql)
         if own:
             result = run()
             algorithm = own.get("ALGORITHM")
-            if algorithm in _ALGORITHMS:
-                lock = own.get("LOCK", "NONE" if algorithm == "INSTANT" else None)
-                observed.update(algorithm=algorithm, lock=lock if lock in _LOCK_LEVELS else None)
-                if algorithm == "COPY":
-                    observed.update(rewrites=observed["tables"][:1], scan=True)
+            if algorithm not in _ALGORITHMS:  # LOCK= alone, or ALGORITHM=DEFAULT: the server chose
+                return result, {} if altering else observed
+            lock = own.get("LOCK", "NONE" if algorithm == "INSTANT" else None)
+            observed.update(algorithm=algorithm, lock=lock if lock in _LOCK_LEVELS else None)
+            if algorithm == "COPY":
+                observed.update(rewrites=observed["tables"][:1], scan=True)
             return result, observed
         form = _probe_form(sql)
         if form is None:
-            return run(), observed
+            return run(), {} if altering else observed
         algorithm, lock = self._first_try(sql, cursor), "NONE"
         tried: set[tuple[str, str]] = set()
         before: int | None = None  # the InnoDB table id, before an in-place ALTER
@@ -439,7 +500,7 @@ class MySQLObserver(Observer):
                 observed["rewrites"] = observed["tables"][:1]
                 observed["scan"] = True
             return result, observed
-        return run(), observed
+        return run(), {}  # no probe was taken: Django's statement as it is, not observed
 
     def _table_id(self, cursor: Any, tables: list[str]) -> int | None:
         """InnoDB's id of the table an ALTER alters: an in-place ALTER that rebuilds the
