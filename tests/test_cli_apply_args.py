@@ -166,6 +166,9 @@ def test_parsed_arguments_become_the_same_apply_options() -> None:
         (["--max-attempts", "0"], "argument --max-attempts: '0' is not a whole number ≥ 1"),
         (["--max-attempts", "-2"], "argument --max-attempts: '-2' is not a whole number ≥ 1"),
         (["--cancel-blockers-after", "1.5"], "argument --cancel-blockers-after: '1.5' is not a whole number ≥ 1"),
+        (["--big-rows", "0"], "argument --big-rows: '0' is not a whole number ≥ 1"),
+        (["--big-bytes", "0"], "argument --big-bytes: '0' is not a size above 0"),
+        (["--big-bytes", "0.0001kB"], "argument --big-bytes: '0.0001kB' is not a size above 0"),
     ],
 )
 def test_bad_option_values_exit_2_naming_the_option(

@@ -54,6 +54,14 @@ def test_the_algorithm_and_lock_a_statement_asks_for() -> None:
     assert own_clauses("ALTER TABLE `t` DROP INDEX `i` /*M!100301 , LOCK=NONE */ # ALGORITHM=COPY") == {"LOCK": "NONE"}
 
 
+def test_the_comment_says_no_lock_only_where_locks_are_read() -> None:
+    """PostgreSQL's observation reads locks; MariaDB's and SQLite's do not: nothing heavy."""
+    light = {"tables": ["shop_book"], "rewrites": [], "scan": False}
+    assert observed_comment({**light, "locks": []}) == "-- observed: no new lock on a table that existed before it"
+    assert observed_comment({**light, "algorithm": None, "lock": None}) == "-- observed: nothing heavy"
+    assert observed_comment(light) == "-- observed: nothing heavy"
+
+
 def test_the_comment_names_the_strongest_lock_per_table() -> None:
     """A foreign key takes three modes on the table it points at: the line names the strongest."""
     locks = [

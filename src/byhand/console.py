@@ -111,9 +111,12 @@ def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _size(text: str) -> int:
     try:
-        return parse_size(text)
+        size = parse_size(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    if size <= 0:  # as --big-rows: every table, the empty ones too, would be big
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size above 0")
+    return size
 
 
 def add_size_arguments(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
