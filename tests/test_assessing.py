@@ -537,3 +537,43 @@ def test_a_re_signed_runbook_is_judged_at_least_by_what_its_text_says() -> None:
         "reads every row",
         "blocks writes on a big table: shop_book (200,000 rows, 50 MB)",
     ]
+
+
+def test_a_re_signed_runbook_s_forged_tables_do_not_move_the_work_elsewhere() -> None:
+    """The forgery names a small table (or an honest edit left the old statement's): the
+    statement still works through the table its text names first, and each lock an earlier
+    statement holds is named once."""
+    forged = {"tables": ["shop_author"], "locks": [], "rewrites": [], "scan": False, "held": []}
+    add = Step(kind="schema", sql='ALTER TABLE "shop_book" ADD COLUMN "x" integer NULL;', op=0, observed=forged)
+    index = Step(kind="schema", sql='CREATE INDEX "i" ON "shop_book" ("title");', op=1, observed=forged)
+    items = [Control("BEGIN;"), add, index, Control("COMMIT;")]
+    block = Block(kind="migration", atomic=True, migration="shop.0009_x", items=items)
+    signed = Runbook(header={"direction": "forwards", "vendor": "postgresql", "signed": SIGNED}, blocks=[block])
+    sizes = {"shop_book": BIG, "shop_author": SMALL}
+    review = assess_runbook(signed, facts=PG, sizes=sizes, thresholds=Thresholds())[(0, 2)]
+    assert (review.tables, review.risk) == (["shop_book", "shop_author"], "high")
+    assert "blocks reads and writes on a big table: shop_book (200,000 rows, 50 MB)" in review.reasons
+    assert [(lock["table"], lock["mode"], lock["statement"]) for lock in review.held] == [
+        ("shop_book", "AccessExclusiveLock", 1)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sql", "risk", "rewrites"),
+    [
+        ('VACUUM FULL "shop_book";', "high", ["shop_book"]),
+        ('CLUSTER "shop_book" USING "shop_book_pkey";', "high", ["shop_book"]),
+        ('REINDEX TABLE "shop_book";', "high", []),
+        ('VACUUM "shop_book";', "medium", []),
+        ('TRUNCATE "shop_book";', "medium", []),
+        ("DO $$ BEGIN EXECUTE 'ALTER TABLE shop_book ALTER COLUMN id TYPE bigint'; END $$;", "medium", []),
+    ],
+)
+def test_maintenance_and_unknown_statements_not_observed(sql: str, risk: str, rewrites: list[str]) -> None:
+    """PostgreSQL's maintenance statements name their table and lock by their text (VACUUM
+    FULL and CLUSTER rewrite it); a statement whose text names no table is not low."""
+    step = Step(kind="schema", sql=sql, op=0)
+    block = Block(kind="migration", atomic=False, migration="shop.0009_x", items=[step])
+    runbook = Runbook(header={"direction": "forwards", "vendor": "postgresql"}, blocks=[block])
+    review = assess_runbook(runbook, facts=PG, sizes={"shop_book": BIG}, thresholds=Thresholds())[(0, 1)]
+    assert (review.risk, review.rewrites) == (risk, rewrites), review.reasons

@@ -136,7 +136,8 @@ def statement_tables(
     observed = [str(table) for table in (step.observed or {}).get("tables") or []]
     if step.observed and "tables" in step.observed and not distrust:
         return observed
-    return list(dict.fromkeys([*observed, *_from_text(step, facts=facts, index_tables=index_tables or {})[0]]))
+    # The text's first: the table a statement works through is the first it names.
+    return list(dict.fromkeys([*_from_text(step, facts=facts, index_tables=index_tables or {})[0], *observed]))
 
 
 def assess_runbook(
@@ -203,7 +204,8 @@ def _assess(
     tables = statement_tables(step, facts=facts, index_tables=index_tables, distrust=distrust)
     text = _from_text(step, facts=facts, index_tables=index_tables)[1] if observed is None or distrust else None
     locks = [_lock(lock) for lock in (observed or {}).get("locks") or []]
-    held = [lock for lock in carried if lock["table"] in tables]
+    held = list({(lock["table"], lock["mode"]): lock for lock in reversed(carried) if lock["table"] in tables}.values())
+    held.reverse()  # each lock once, as the first statement that took it
     if observed and "held" in observed and not distrust:  # what the rehearsal saw its transaction hold already
         taken = {(lock["table"], lock["mode"]): lock["statement"] for lock in carried}
         held = [
@@ -211,8 +213,9 @@ def _assess(
             for lock in map(_lock, observed["held"] or [])
         ]
     rewrites = [str(t) for t in (observed or {}).get("rewrites") or []]
+    rewrites = list(dict.fromkeys([*rewrites, *(text or {}).get("rewrites", [])]))
     scan = bool(observed.get("scan")) if observed and "scan" in observed else scans(step.sql)
-    scan = scan or (distrust and scans(step.sql))
+    scan = scan or (distrust and scans(step.sql)) or bool((text or {}).get("scan"))
     algorithm = (observed or {}).get("algorithm")
     if text and text.get("algorithm") not in (None, "DEFAULT"):
         algorithm = text["algorithm"]  # the ALGORITHM its text asks for, which the server obeys or refuses
@@ -300,4 +303,7 @@ def _judge(
     review.risk = judgement.risk
     review.reasons = ([] if observed else ["not observed on the scratch copy"]) + reasons
     review.reasons += judgement.reasons
+    if not observed and not review.tables and review.risk == "low":  # a DO block, a statement unknown here
+        review.reasons.append("its text names no table byhand can tell: what it acts on is unknown")
+        review.risk = "medium"
     review.safer = facts.safer(review.sql, data or review.text) if review.risk != "low" else None

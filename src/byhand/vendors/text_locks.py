@@ -36,6 +36,20 @@ _LOCK = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _DROP_OR_TRUNCATE = re.compile(r"^\s*(?:DROP\s+TABLE|TRUNCATE)\b", re.IGNORECASE)
+#: Maintenance that names its tables itself: (mode, whether it rewrites them, whether it reads
+#: every row). VACUUM FULL and CLUSTER rewrite under AccessExclusiveLock; REINDEX builds under
+#: ShareLock (CONCURRENTLY: ShareUpdateExclusiveLock), a plain VACUUM reads under
+#: ShareUpdateExclusiveLock; TRUNCATE empties the table (no TABLE keyword needed).
+_MAINTENANCE = re.compile(
+    rf"^\s*(?:(?P<full>VACUUM\s*(?:\([^)]*\bFULL\b[^)]*\)|(?:FULL\b|FREEZE\b|VERBOSE\b|ANALYZE\b|\s)*\bFULL\b)"
+    rf"(?:\s+(?:FREEZE|VERBOSE|ANALYZE)\b)*)"
+    rf"|(?P<vacuum>VACUUM(?:\s*\([^)]*\)|(?:\s+(?:FREEZE|VERBOSE|ANALYZE)\b)*))"
+    rf"|(?P<cluster>CLUSTER(?:\s+VERBOSE)?)"
+    rf"|(?P<reindex>REINDEX(?:\s*\([^)]*\))?\s+TABLE(?:\s+(?P<concurrently>CONCURRENTLY))?)"
+    rf"|(?P<truncate>TRUNCATE(?:\s+TABLE)?(?:\s+ONLY)?))"
+    rf"\s+(?P<names>{_NAME}(?:\s*\*?\s*,\s*(?:ONLY\s+)?{_NAME})*)",
+    re.IGNORECASE,
+)
 _FOREIGN_KEY = re.compile(rf"^\s*ADD\s+(?:CONSTRAINT\s+{_IDENTIFIER}\s+)?FOREIGN\s+KEY\b", re.IGNORECASE)
 _SHARE_UPDATE = re.compile(
     rf"^\s*(?:VALIDATE\s+CONSTRAINT\b|ALTER\s+(?:COLUMN\s+)?{_IDENTIFIER}\s+SET\s+STATISTICS\b)", re.IGNORECASE
@@ -120,6 +134,22 @@ def postgresql_text_locks(sql: str, *, tables: list[str], index_tables: Mapping[
         for name in _names(re.sub(r"\bONLY\s+", "", locked.group(1), flags=re.IGNORECASE)):
             _take(taken, name, mode)
         return _locks(taken)
+    maintenance = _MAINTENANCE.match(text)
+    if maintenance:
+        names = _names(maintenance.group("names"))
+        kind = next(key for key in ("full", "vacuum", "cluster", "reindex", "truncate") if maintenance.group(key))
+        if kind == "cluster":
+            names = names[:1]  # CLUSTER t USING index
+        mode = {"vacuum": "ShareUpdateExclusiveLock", "reindex": "ShareLock"}.get(kind, "AccessExclusiveLock")
+        if kind == "reindex" and maintenance.group("concurrently"):
+            mode = "ShareUpdateExclusiveLock"
+        for name in names:
+            _take(taken, name, mode)
+        floor = _locks(taken)
+        if kind in ("full", "cluster"):
+            floor["rewrites"] = list(taken)
+        floor["scan"] = kind != "truncate"
+        return floor
     if _DROP_OR_TRUNCATE.match(text) and tables:
         for table in tables:
             _take(taken, table, "AccessExclusiveLock")
