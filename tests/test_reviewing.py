@@ -575,3 +575,23 @@ def test_a_table_of_another_schema_has_its_size(books: tuple[dict[str, Any], Pat
     assert list(statement["sizes"]) == ["other.big"]
     assert statement["sizes"]["other.big"]["rows"] == 2000 and statement["sizes"]["other.big"]["bytes"] > 0
     assert "size unknown: other.missing" in statement["reasons"], statement["reasons"]  # the table it reads
+
+
+def test_html_naming_the_runbook_itself_is_refused(books: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
+    """--html naming the runbook (the same path, another path to it, a symbolic or hard link
+    to it): one line, exit 2, and the runbook is left as it was, nothing else written."""
+    settings, path = books
+    before = path.read_bytes()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.sql").symlink_to(path)
+    (tmp_path / "hard.sql").hardlink_to(path)
+    listing = sorted(p.name for p in tmp_path.rglob("*"))
+    for page in (path, tmp_path / "sub" / ".." / path.name, tmp_path / "link.sql", tmp_path / "hard.sql"):
+        done = byhand("review", str(path), "--database-url", database_url(settings), "--html", str(page))
+        assert (done.returncode, done.stdout) == (2, ""), done.stderr
+        assert done.stderr == (
+            f"byhand: --html {page} is the runbook {path}: writing the page would replace it; "
+            "name another file. Nothing was written.\n"
+        )
+        assert path.read_bytes() == before
+        assert sorted(p.name for p in tmp_path.rglob("*")) == listing
