@@ -595,3 +595,33 @@ def test_html_naming_the_runbook_itself_is_refused(books: tuple[dict[str, Any], 
         )
         assert path.read_bytes() == before
         assert sorted(p.name for p in tmp_path.rglob("*")) == listing
+
+
+@pytest.mark.skipif(VENDOR != "postgresql", reason="pg_total_relation_size's lock is PostgreSQL's")
+def test_a_table_another_session_holds_locked_has_its_size_estimated(books: tuple[dict[str, Any], Path]) -> None:
+    """Another session holds ACCESS EXCLUSIVE on shop_book (a long migration): review still
+    reads, at once; shop_book's bytes are pg_class's estimate from relpages, and it says so."""
+    settings, path = books
+    holder = target_for(settings)
+    q = holder.quote_name
+    try:
+        unlocked = review(settings, path, "--no-squawk")
+        holder.begin()
+        holder.execute(f"LOCK TABLE {q('shop_book')} IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        locked = review(settings, path, "--no-squawk")
+        done = byhand("review", str(path), "--database-url", database_url(settings), "--no-squawk")
+        elapsed = time.monotonic() - started
+    finally:
+        holder.rollback()
+        holder.close()
+    assert done.returncode == 0, done.stderr
+    assert elapsed < 10, elapsed
+    assert (unlocked["estimated_sizes"], locked["estimated_sizes"]) == ([], ["shop_book"])
+    exact, estimate = (r["statements"][1]["sizes"]["shop_book"] for r in (unlocked, locked))
+    assert estimate["rows"] == exact["rows"]
+    assert 0.5 * exact["bytes"] <= estimate["bytes"] <= 1.5 * exact["bytes"], (estimate, exact)
+    assert (
+        "  bytes estimated, as 'sizes read live' says (locked by another session, so not read live): shop_book"
+        in done.stdout.splitlines()
+    ), done.stdout
