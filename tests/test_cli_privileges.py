@@ -149,3 +149,34 @@ def test_a_user_that_may_not_read_the_catalogue_is_told_which_privilege(
         "status only read), or connect as a user that has it.\n"
     )
     assert status.returncode == 0, status.stderr
+
+
+@pytest.mark.skipif(VENDOR != "mysql", reason="MariaDB hides a table from a user with no privilege on it")
+@pytest.mark.parametrize("command", ["review", "status"])
+def test_a_user_that_may_read_only_django_migrations_is_told_a_grant_mariadb_accepts(
+    database: tuple[dict[str, Any], Path], command: str
+) -> None:
+    """No journal yet (apply never ran): MariaDB refuses "GRANT SELECT ON byhand_journal" for a
+    table that does not exist (1146), and the user cannot tell whether it does (it is hidden
+    from it). The message says so and names a grant on the database's tables, which MariaDB
+    accepts; with that grant the command works."""
+    settings, path = database
+    with user(settings, f"SELECT ON {settings['NAME']}.django_migrations") as name:
+        done = byhand(command, str(path), "--database-url", as_user(settings, name))
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr.startswith(
+            f"byhand: cannot read the journal byhand_journal as database user {name}: (1142, "
+        )
+        grant = f"GRANT SELECT ON `{settings['NAME']}`.* TO '{name}'@'%'"
+        assert done.stderr.endswith(
+            f"Grant {name} SELECT on the database's tables (byhand_journal may not exist yet, and MariaDB does not "
+            f"show this user whether it does; a grant on a table that does not exist is refused): {grant} (review "
+            "and status only read), or connect as a user that has it.\n"
+        ), done.stderr
+        admin = target_for(settings)
+        try:
+            admin.execute(grant)
+        finally:
+            admin.close()
+        again = byhand(command, str(path), "--database-url", as_user(settings, name))
+    assert again.returncode == 0, again.stderr

@@ -131,3 +131,19 @@ def test_a_re_signed_runbook_is_said_first_everywhere() -> None:
     assert f"<li>{said.replace(chr(39), '&#x27;')}</li>" in review_html(review, title="t")
     assert review_json(review)["signed"] == review.header["signed"]
     assert "RE-SIGNED" not in format_review(evil_review(), title="t")
+
+
+def test_bidirectional_controls_are_shown_escaped() -> None:
+    """Trojan Source: a right-to-left override (and the other bidirectional controls) in the
+    SQL or a name would display the text reordered; the terminal and the page show them
+    escaped (\\u202e) and keep the rest as it is."""
+    review = evil_review()
+    sql = 'UPDATE "shop_book" SET "title" = \'x\' /*\u202e } \u2066if admin\u2069 \u2067{ */;\u200e\u200f\u061c'
+    review.migrations[0].statements[0].sql = sql
+    review.migrations[0].name = "shop.0002_\u202eevil"
+    text = format_review(review, title="t")
+    page = review_html(review, title="t")
+    for shown in (text, page):
+        assert not has_control_character(shown.replace("\n", "")), repr(shown)
+        assert "\\u202e } \\u2066if admin\\u2069 \\u2067{ */;\\u200e\\u200f\\u061c" in shown
+        assert "shop.0002_\\u202eevil" in shown

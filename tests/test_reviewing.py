@@ -575,3 +575,53 @@ def test_a_table_of_another_schema_has_its_size(books: tuple[dict[str, Any], Pat
     assert list(statement["sizes"]) == ["other.big"]
     assert statement["sizes"]["other.big"]["rows"] == 2000 and statement["sizes"]["other.big"]["bytes"] > 0
     assert "size unknown: other.missing" in statement["reasons"], statement["reasons"]  # the table it reads
+
+
+def test_html_naming_the_runbook_itself_is_refused(books: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
+    """--html naming the runbook (the same path, another path to it, a symbolic or hard link
+    to it): one line, exit 2, and the runbook is left as it was, nothing else written."""
+    settings, path = books
+    before = path.read_bytes()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.sql").symlink_to(path)
+    (tmp_path / "hard.sql").hardlink_to(path)
+    listing = sorted(p.name for p in tmp_path.rglob("*"))
+    for page in (path, tmp_path / "sub" / ".." / path.name, tmp_path / "link.sql", tmp_path / "hard.sql"):
+        done = byhand("review", str(path), "--database-url", database_url(settings), "--html", str(page))
+        assert (done.returncode, done.stdout) == (2, ""), done.stderr
+        assert done.stderr == (
+            f"byhand: --html {page} is the runbook {path}: writing the page would replace it; "
+            "name another file. Nothing was written.\n"
+        )
+        assert path.read_bytes() == before
+        assert sorted(p.name for p in tmp_path.rglob("*")) == listing
+
+
+@pytest.mark.skipif(VENDOR != "postgresql", reason="pg_total_relation_size's lock is PostgreSQL's")
+def test_a_table_another_session_holds_locked_has_its_size_estimated(books: tuple[dict[str, Any], Path]) -> None:
+    """Another session holds ACCESS EXCLUSIVE on shop_book (a long migration): review still
+    reads, at once; shop_book's bytes are pg_class's estimate from relpages, and it says so."""
+    settings, path = books
+    holder = target_for(settings)
+    q = holder.quote_name
+    try:
+        unlocked = review(settings, path, "--no-squawk")
+        holder.begin()
+        holder.execute(f"LOCK TABLE {q('shop_book')} IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        locked = review(settings, path, "--no-squawk")
+        done = byhand("review", str(path), "--database-url", database_url(settings), "--no-squawk")
+        elapsed = time.monotonic() - started
+    finally:
+        holder.rollback()
+        holder.close()
+    assert done.returncode == 0, done.stderr
+    assert elapsed < 10, elapsed
+    assert (unlocked["estimated_sizes"], locked["estimated_sizes"]) == ([], ["shop_book"])
+    exact, estimate = (r["statements"][1]["sizes"]["shop_book"] for r in (unlocked, locked))
+    assert estimate["rows"] == exact["rows"]
+    assert 0.5 * exact["bytes"] <= estimate["bytes"] <= 1.5 * exact["bytes"], (estimate, exact)
+    assert (
+        "  bytes estimated, as 'sizes read live' says (locked by another session, so not read live): shop_book"
+        in done.stdout.splitlines()
+    ), done.stdout

@@ -128,10 +128,24 @@ def test_a_header_naming_an_unknown_vendor_is_refused() -> None:
         ("-- \r\n", "-- \\r\\n"),
         ("-- bell\x07 nul\x00 esc\x1b[31m del\x7f", "-- bell\\x07 nul\\x00 esc\\x1b[31m del\\x7f"),
         ("-- next line\x85 and\u2028 and\u2029", "-- next line\\x85 and\\u2028 and\\u2029"),
+        (
+            "-- \u202eevil\u202c \u2066x\u2069 \u200e\u200f\u061c",
+            "-- \\u202eevil\\u202c \\u2066x\\u2069 \\u200e\\u200f\\u061c",
+        ),
         ("--\tSELECT 1", "--\tSELECT 1"),
         ("-- café, 書, C:\\dir\\new", "-- café, 書, C:\\dir\\new"),
     ],
-    ids=["plain", "LF", "CR", "CRLF", "C0-and-DEL", "NEL-LS-PS", "tab-kept", "backslash-and-non-ASCII-kept"],
+    ids=[
+        "plain",
+        "LF",
+        "CR",
+        "CRLF",
+        "C0-and-DEL",
+        "NEL-LS-PS",
+        "bidi-controls",
+        "tab-kept",
+        "backslash-and-non-ASCII-kept",
+    ],
 )
 def test_escape_comment_writes_control_characters_escaped(text: str, expected: str) -> None:
     """Line breaks and other control characters come out as Python's escapes; the rest is untouched."""
@@ -142,10 +156,23 @@ def test_escape_comment_writes_control_characters_escaped(text: str, expected: s
 
 
 def test_has_control_character_says_what_escape_comment_would_change() -> None:
-    """The predicate is true exactly when escaping changes the text; tab is not one."""
+    """The predicate is true exactly when escaping changes the text; tab is not one, nor a
+    joiner or a letter of a right-to-left script; the bidirectional controls are."""
     samples = ["x", "\t", "\n", "\r", "\x00", "\x1f", " ", "~", "\x7f", "\x9f", "\xa0", "\u2028", "é"]
+    bidi = ["\u061c", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))]
+    kept = ["\u200b", "\u200d", "\u2060", "\u05d0", "\u0627", "\u202f"]  # zero-width, joiner, Hebrew, Arabic
+    samples += bidi + kept
     assert {c: has_control_character(c) for c in samples} == {c: escape_comment(c) != c for c in samples}
-    assert [c for c in samples if has_control_character(c)] == ["\n", "\r", "\x00", "\x1f", "\x7f", "\x9f", "\u2028"]
+    assert [c for c in samples if has_control_character(c)] == [
+        "\n",
+        "\r",
+        "\x00",
+        "\x1f",
+        "\x7f",
+        "\x9f",
+        "\u2028",
+        *bidi,
+    ]
 
 
 def test_a_comment_with_a_line_break_renders_as_one_comment_line() -> None:
@@ -161,7 +188,7 @@ def test_a_comment_with_a_line_break_renders_as_one_comment_line() -> None:
     assert Comment("-- Backfill\\rDROP TABLE users;\\nDELETE FROM t;") in parsed.blocks[0].items
 
 
-@pytest.mark.parametrize("character", ["\r", "\x1b", "\x85", "\u2028"])
+@pytest.mark.parametrize("character", ["\r", "\x1b", "\x85", "\u2028", "\u202e"])
 def test_a_comment_holding_a_control_character_is_refused(character: str) -> None:
     """A comment line byhand could not have written (a control character in it), even re-signed."""
     body = sample().body().replace("-- Add field isbn to book", f"-- Add field isbn{character}DROP TABLE users;")

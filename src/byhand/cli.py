@@ -248,6 +248,11 @@ def _status(runbook: Runbook, params: ConnectionParams, args: argparse.Namespace
 
 
 def _review(runbook: Runbook, params: ConnectionParams, args: argparse.Namespace) -> int:
+    if args.html is not None and _is_same_file(args.html, args.runbook):
+        raise ByhandError(
+            f"--html {args.html} is the runbook {args.runbook}: writing the page would replace it; "
+            "name another file. Nothing was written."
+        )
     target = get_target(params)
     target.connect(application="byhand review")
     try:
@@ -268,6 +273,15 @@ def _review(runbook: Runbook, params: ConnectionParams, args: argparse.Namespace
     else:
         print(format_review(review, title=title), end="")
     return ExitStatus.OK
+
+
+def _is_same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file: the same path, another path to it, a symbolic
+    or a hard link (os.path.samefile where both exist, else their resolved paths)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def format_status(report: RunbookStatus, *, heading: str) -> str:

@@ -80,8 +80,11 @@ _OBSERVED_PREFIX = "-- observed: "
 #: What must never reach a runbook's comment raw: control characters (a line feed or carriage
 #: return ends a ``--`` comment for psql, so what follows would run; the others move the
 #: reviewer's cursor or colour the terminal) and Unicode's line and paragraph separators
-#: (editors break the line there). Tab is left: it ends nothing and keeps SQL's indentation.
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+#: (editors break the line there), and the bidirectional controls (U+061C, U+200E, U+200F,
+#: U+202A-U+202E, U+2066-U+2069: embeddings, overrides, isolates and marks), which make a
+#: terminal or a browser show text reordered ("Trojan Source": a statement reads as something
+#: other than what runs). Tab is left: it ends nothing and keeps SQL's indentation.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 
 StepKind = Literal["schema", "record", "setup", "manual"]
 BlockKind = Literal["setup", "migration", "replacements"]
@@ -112,9 +115,10 @@ def _strength(mode: str) -> int:
 
 def escape_comment(text: str) -> str:
     """``text`` with each control character written as a Python string literal writes it
-    (``\\n``, ``\\r``, ``\\x1b``, ``\\u2028``): a comment line made of it stays one line, and
-    one comment, whatever a migration, an app name or a description holds. Backslashes are
-    left as they are, so escaping twice changes nothing (a comment is never read back as data).
+    (``\\n``, ``\\r``, ``\\x1b``, ``\\u2028``, ``\\u202e``): a comment line made of it stays one
+    line, and one comment, shown in the order it is stored, whatever a migration, an app name
+    or a description holds. Backslashes are left as they are, so escaping twice changes
+    nothing (a comment is never read back as data).
     """
     return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 

@@ -57,6 +57,11 @@ def _heading(review: Review) -> list[str]:
         f"at {header['database']}",
         f"{limits} (--big-rows, --big-bytes)",
         f"sizes read live: {header['sizes']}",
+        *(
+            [f"bytes estimated, as 'sizes read live' says (locked by another session, so not read live): {estimated}"]
+            if (estimated := ", ".join(header.get("estimated_sizes") or []))
+            else []
+        ),
         f"squawk: {header['squawk']}",
         f"risk of the statements still to run: {_counts(review)}",
     ]

@@ -143,6 +143,7 @@ def review_runbook(
         "database": target.params.display(),
         "server_version": server,
         "sizes": facts.sizes_source,
+        "estimated_sizes": sorted(table for table, size in sizes.items() if size.estimated),
         "squawk": squawk_note,
         "thresholds": {"big_rows": thresholds.big_rows, "big_bytes": thresholds.big_bytes},
         "signed": list(runbook.header.get("signed", [])),  # re-signed: its "observed" may not be byhand's own

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -33,15 +33,19 @@ class RunbookStatus:
 
 
 @contextmanager
-def reading(target: Target, what: str, *, privilege: str, then: str = "run it again") -> Iterator[None]:
+def reading(
+    target: Target, what: str, *, privilege: str | Callable[[], str], then: str = "run it again"
+) -> Iterator[None]:
     """What the database refuses while ``what`` is read, as one message: PrivilegeMissing
-    naming ``privilege`` when it is a privilege it wants, else what it said and ``then``."""
+    naming ``privilege`` (a callable: asked only then) when it is a privilege it wants, else
+    what it said and ``then``."""
     try:
         yield
     except target.driver_errors() as exc:
         detail = target.params.error_text(exc)
         if target.is_permission_denied(exc):
-            raise PrivilegeMissing(what, privilege=privilege, user=target.params.user, detail=detail) from None
+            wanted = privilege if isinstance(privilege, str) else privilege()
+            raise PrivilegeMissing(what, privilege=wanted, user=target.params.user, detail=detail) from None
         raise ByhandError(f"could not read {what}: {detail.rstrip('.')}. Nothing was changed; {then}.") from None
 
 
@@ -52,7 +56,7 @@ def runbook_status(runbook: Runbook, target: Target, *, journal_table: str) -> R
         recorded = target.recorded_migrations()
     applied = recorded or set()
     journal = Journal(target, table=journal_table, checksum=runbook.checksum())
-    with reading(target, f"the journal {journal_table}", privilege=f"SELECT on {journal_table}"):
+    with reading(target, f"the journal {journal_table}", privilege=lambda: target.read_privilege(journal_table)):
         progress = journal.progress(lineage=runbook.replaced())
         runs = journal.runs()
     with reading(target, "who holds the run lock", privilege="the privilege the database names"):

@@ -178,6 +178,19 @@ class MySQLTarget(Target):
         pid, user, host = rows[0]
         return f"connection {pid}, user {user} from {host}"
 
+    def read_privilege(self, table: str) -> str:
+        if self.table_exists(table):  # listed: the user has a privilege on it, so it is there
+            return super().read_privilege(table)
+        # Hidden or missing (the journal before apply's first run): "GRANT SELECT ON" a
+        # table that does not exist is refused (1146); one on the database's tables is not.
+        account, database = self.execute("SELECT CURRENT_USER(), DATABASE()")[0]
+        name, _, host = str(account).rpartition("@")
+        grant = f"GRANT SELECT ON {self.quote_name(str(database))}.* TO '{_quoted(name)}'@'{_quoted(host)}'"
+        return (
+            f"SELECT on the database's tables ({table} may not exist yet, and MariaDB does not show this user "
+            f"whether it does; a grant on a table that does not exist is refused): {grant}"
+        )
+
     def table_exists(self, name: str) -> bool:
         rows = self.execute(
             "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
@@ -230,6 +243,11 @@ def _error_code(exc: BaseException) -> int | None:
 
 
 # -- the vendor ------------------------------------------------------------------------
+
+
+def _quoted(text: str) -> str:
+    """``text`` inside a single-quoted MariaDB string."""
+    return text.replace("\\", "\\\\").replace("'", "''")
 
 
 class MySQL(ServerVendor):

@@ -39,10 +39,13 @@ def unknown_lock(lock: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class TableSize:
-    """A table's live size as the server estimates it; None where it cannot say."""
+    """A table's live size as the server estimates it; None where it cannot say.
+    ``estimated``: its bytes could not be read live (another session holds the table
+    locked) and are the catalogue's estimate (ReviewFacts.sizes_source says how)."""
 
     rows: int | None
     bytes: int | None
+    estimated: bool = False
 
 
 class ReviewFacts(ABC):
@@ -102,27 +105,54 @@ _NOT_VALID = re.compile(r"\bNOT\s+VALID\b", re.IGNORECASE)
 _SET_NOT_NULL = re.compile(r"\bALTER\s+COLUMN\s+(\S+)\s+SET\s+NOT\s+NULL\b", re.IGNORECASE)
 
 
+#: The tables' oids, rows and estimated bytes from pg_class alone, which locks no table: a
+#: name as the rehearsal writes it, the table's own, found as the search path finds it, or
+#: "schema.table" for another schema's (to_regclass: NULL where it is not there, and no lock).
+#: The estimate: relpages (as of the last VACUUM, ANALYZE or index build) of the table, its
+#: indexes, its TOAST table and the TOAST table's index, times the block size.
+_PG_CATALOGUE = """
+SELECT n, c.oid, c.reltuples, (c.relpages + coalesce(t.relpages, 0) + (
+    SELECT coalesce(sum(i.relpages), 0) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+    WHERE x.indrelid IN (c.oid, c.reltoastrelid)
+))::bigint * current_setting('block_size')::bigint
+FROM unnest(%s::text[]) AS n
+JOIN pg_class c ON c.oid = COALESCE(to_regclass(quote_ident(n)), CASE WHEN strpos(n, '.') > 0 THEN
+    to_regclass(quote_ident(split_part(n, '.', 1)) || '.' || quote_ident(substr(n, strpos(n, '.') + 1))) END)
+LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+WHERE c.relkind IN ('r', 'p', 'm')
+"""
+#: How long reading a table's bytes live waits for its lock (pg_total_relation_size takes
+#: ACCESS SHARE): a table another session holds locked gets the estimate instead.
+_PG_SIZE_LOCK_TIMEOUT = "100ms"
+
+
 class _PostgreSQL(ReviewFacts):
     sizes_source = (
         "rows: pg_class.reltuples (the planner's estimate as of the last ANALYZE, VACUUM or index build; "
-        "unknown for a table never analysed); bytes: pg_total_relation_size (table, indexes and TOAST)"
+        "unknown for a table never analysed); bytes: pg_total_relation_size (table, indexes and TOAST), or for a "
+        "table another session holds locked (a migration running), an estimate from pg_class.relpages as of the "
+        "same moments (unknown for a table never analysed)"
     )
     catalogue_privilege = "SELECT on pg_catalog.pg_class and pg_index and USAGE on each table's schema"
     squawk = True
 
     def table_sizes(self, target: Target, tables: list[str]) -> dict[str, TableSize]:
-        # A name as the rehearsal writes it: the table's own, found as the search path finds
-        # it, or "schema.table" for another schema's (to_regclass: NULL where it is not there).
-        rows = target.execute(
-            "SELECT n, c.reltuples, pg_total_relation_size(c.oid) FROM unnest(%s::text[]) AS n "
-            "JOIN pg_class c ON c.oid = COALESCE(to_regclass(quote_ident(n)), CASE WHEN strpos(n, '.') > 0 THEN "
-            "to_regclass(quote_ident(split_part(n, '.', 1)) || '.' || quote_ident(substr(n, strpos(n, '.') + 1))) END) "
-            "WHERE c.relkind IN ('r', 'p', 'm')",
-            [list(tables)],
-        )
+        found = {
+            str(name): (int(oid), None if tuples is None or tuples < 0 else round(tuples), int(estimate))
+            for name, oid, tuples, estimate in target.execute(_PG_CATALOGUE, [list(tables)])
+        }
+        target.execute(f"SET LOCAL lock_timeout = '{_PG_SIZE_LOCK_TIMEOUT}'")
+        oids = sorted({oid for oid, _, _ in found.values()})
+        live = _pg_total_sizes(target, oids)
+        if live is None:  # one of them is locked: each on its own, to read the others live
+            live = {}
+            for oid in oids:
+                live.update(_pg_total_sizes(target, [oid]) or {})
         return {
-            str(name): TableSize(rows=None if tuples is None or tuples < 0 else round(tuples), bytes=int(size))
-            for name, tuples, size in rows
+            name: TableSize(rows=rows, bytes=live[oid])
+            if oid in live
+            else TableSize(rows=rows, bytes=None if rows is None else estimate, estimated=True)
+            for name, (oid, rows, estimate) in found.items()
         }
 
     def blocks(self, observed: Mapping[str, Any] | None) -> tuple[Blocks | None, list[str]]:
@@ -174,6 +204,21 @@ class _PostgreSQL(ReviewFacts):
                 "(PostgreSQL 12+ then skips the scan)"
             )
         return None
+
+
+def _pg_total_sizes(target: Target, oids: list[int]) -> dict[int, int] | None:
+    """pg_total_relation_size of each of ``oids`` (one dropped meanwhile left out); None when
+    one of them is locked by another session (the lock timeout, rolled back to a savepoint)."""
+    target.execute("SAVEPOINT byhand_sizes")
+    try:
+        rows = target.execute("SELECT o, pg_total_relation_size(o) FROM unnest(%s::oid[]) AS o", [oids])
+    except target.driver_errors() as exc:
+        if not target.is_lock_timeout(exc):
+            raise
+        target.execute("ROLLBACK TO SAVEPOINT byhand_sizes")
+        return None
+    target.execute("RELEASE SAVEPOINT byhand_sizes")
+    return {int(oid): int(size) for oid, size in rows if size is not None}
 
 
 #: MariaDB/MySQL's LOCK clause values and what they keep waiting.

@@ -268,6 +268,10 @@ class Target(ABC):
 
     # -- catalog ---------------------------------------------------------------------
 
+    def read_privilege(self, table: str) -> str:
+        """What to grant a user that may not read ``table`` (review and status read it)."""
+        return f"SELECT on {table}"
+
     @abstractmethod
     def table_exists(self, name: str) -> bool: ...
 
