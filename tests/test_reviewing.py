@@ -577,6 +577,33 @@ def test_a_table_of_another_schema_has_its_size(books: tuple[dict[str, Any], Pat
     assert "size unknown: other.missing" in statement["reasons"], statement["reasons"]  # the table it reads
 
 
+@pytest.mark.skipif(VENDOR != "postgresql", reason="partitioned tables are PostgreSQL's here")
+def test_a_partitioned_table_s_size_is_its_partitions(books: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
+    """A partitioned table holds nothing itself (pg_total_relation_size 0, reltuples -1 as
+    autovacuum never analyses it): its size is its partitions'."""
+    settings, _ = books
+    target = target_for(settings)
+    try:
+        target.execute('CREATE TABLE "parted" ("id" int) PARTITION BY RANGE ("id")')
+        for number, (low, high) in enumerate([(0, 1000), (1000, 3000)]):
+            target.execute(f'CREATE TABLE "parted_{number}" PARTITION OF "parted" FOR VALUES FROM ({low}) TO ({high})')
+            target.execute(f'INSERT INTO "parted" SELECT generate_series({low}, {high - 1})')
+            target.execute(f'ANALYZE "parted_{number}"')
+    finally:
+        target.close()
+    observed = {"tables": ["parted"], "locks": [{"table": "parted", "mode": "ShareLock"}], "scan": True}
+    step = Step(kind="schema", sql='CREATE INDEX "parted_id" ON "parted" ("id");', op=0, observed=observed)
+    path = tmp_path / "parted.sql"
+    path.write_text(
+        Runbook(
+            header={"direction": "forwards", "vendor": VENDOR}, blocks=[block("shop.0004_x", "shop.0001_initial", step)]
+        ).render()
+    )
+    statement = review(settings, path, "--no-squawk", "--big-rows", "2500")["statements"][0]
+    assert statement["rows"] == 3000 and statement["bytes"] > 2 * 8192, statement["sizes"]
+    assert statement["risk"] == "high", statement["reasons"]
+
+
 def test_html_naming_the_runbook_itself_is_refused(books: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
     """--html naming the runbook (the same path, another path to it, a symbolic or hard link
     to it): one line, exit 2, and the runbook is left as it was, nothing else written."""

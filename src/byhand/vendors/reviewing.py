@@ -111,15 +111,29 @@ _SET_NOT_NULL = re.compile(r"\bALTER\s+COLUMN\s+(\S+)\s+SET\s+NOT\s+NULL\b", re.
 #: The estimate: relpages (as of the last VACUUM, ANALYZE or index build) of the table, its
 #: indexes, its TOAST table and the TOAST table's index, times the block size.
 _PG_CATALOGUE = """
-SELECT n, c.oid, c.reltuples, (c.relpages + coalesce(t.relpages, 0) + (
-    SELECT coalesce(sum(i.relpages), 0) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-    WHERE x.indrelid IN (c.oid, c.reltoastrelid)
-))::bigint * current_setting('block_size')::bigint
+SELECT n, c.oid, CASE WHEN max(l.reltuples) >= 0 THEN sum(greatest(l.reltuples, 0)) END,
+    coalesce(sum(l.relpages + coalesce(t.relpages, 0) + (
+        SELECT coalesce(sum(i.relpages), 0) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+        WHERE x.indrelid IN (l.oid, l.reltoastrelid)
+    )), 0)::bigint * current_setting('block_size')::bigint
 FROM unnest(%s::text[]) AS n
 JOIN pg_class c ON c.oid = COALESCE(to_regclass(quote_ident(n)), CASE WHEN strpos(n, '.') > 0 THEN
     to_regclass(quote_ident(split_part(n, '.', 1)) || '.' || quote_ident(substr(n, strpos(n, '.') + 1))) END)
-LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+LEFT JOIN LATERAL (
+    SELECT relid FROM pg_partition_tree(c.oid) WHERE isleaf AND c.relkind = 'p'
+    UNION ALL SELECT c.oid WHERE c.relkind <> 'p'
+) AS leaf ON true
+LEFT JOIN pg_class l ON l.oid = leaf.relid
+LEFT JOIN pg_class t ON t.oid = l.reltoastrelid
 WHERE c.relkind IN ('r', 'p', 'm')
+GROUP BY n, c.oid
+"""
+#: A table's bytes, table, indexes and TOAST; a partitioned table's are its partitions'.
+_PG_TOTAL_SIZES = """
+SELECT o, CASE WHEN c.relkind = 'p'
+    THEN (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree(o) WHERE isleaf)
+    ELSE pg_total_relation_size(o) END
+FROM unnest(%s::oid[]) AS o JOIN pg_class c ON c.oid = o
 """
 #: How long reading a table's bytes live waits for its lock (pg_total_relation_size takes
 #: ACCESS SHARE): a table another session holds locked gets the estimate instead.
@@ -131,7 +145,7 @@ class _PostgreSQL(ReviewFacts):
         "rows: pg_class.reltuples (the planner's estimate as of the last ANALYZE, VACUUM or index build; "
         "unknown for a table never analysed); bytes: pg_total_relation_size (table, indexes and TOAST), or for a "
         "table another session holds locked (a migration running), an estimate from pg_class.relpages as of the "
-        "same moments (unknown for a table never analysed)"
+        "same moments (unknown for a table never analysed); a partitioned table's: the sum of its partitions'"
     )
     catalogue_privilege = "SELECT on pg_catalog.pg_class and pg_index and USAGE on each table's schema"
     squawk = True
@@ -211,7 +225,7 @@ def _pg_total_sizes(target: Target, oids: list[int]) -> dict[int, int] | None:
     one of them is locked by another session (the lock timeout, rolled back to a savepoint)."""
     target.execute("SAVEPOINT byhand_sizes")
     try:
-        rows = target.execute("SELECT o, pg_total_relation_size(o) FROM unnest(%s::oid[]) AS o", [oids])
+        rows = target.execute(_PG_TOTAL_SIZES, [oids])
     except target.driver_errors() as exc:
         if not target.is_lock_timeout(exc):
             raise
