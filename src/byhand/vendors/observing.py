@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from byhand.vendors.statements import normalize_query, tables_named_in
+from byhand.vendors.statements import IDENTIFIER, QUOTED_TEXT, normalize_query, tables_named_in
 
 __all__ = [
     "MODES",
@@ -29,12 +29,10 @@ __all__ = [
 
 Run = Callable[[], Any]
 
-_NAME = r"(?:\"(?:[^\"]|\"\")+\"|`(?:[^`]|``)+`|[\w$]+)"
-_QUALIFIED = rf"{_NAME}(?:\s*\.\s*{_NAME})?"
+_QUALIFIED = rf"{IDENTIFIER}(?:\s*\.\s*{IDENTIFIER})?"
 #: What a statement names that did not exist before it: the table it creates, a new name.
 _CREATED = re.compile(rf"^\s*CREATE\s+(?:TEMPORARY\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?({_QUALIFIED})", re.I)
 _RENAMED_TO = re.compile(rf"\bRENAME\s+(?:TABLE\s+{_QUALIFIED}\s+)?TO\s+({_QUALIFIED})", re.I)
-_QUOTED_TEXT = re.compile(r"'(?:[^'\\]|''|\\.)*'", re.DOTALL)
 #: Statements that read every row of a table they name (while building or validating).
 _SCANS = re.compile(
     r"^\s*(?:CREATE\s+(?:UNIQUE\s+)?INDEX|UPDATE|DELETE|INSERT\s+INTO\s+\S+\s*(?:\([^)]*\)\s*)?SELECT)\b|"
@@ -58,7 +56,7 @@ def _unquote(name: str) -> str:
 
 def tables_named(sql: str) -> list[str]:
     """The tables ``sql`` acts on that existed before it (not one it creates or renames to)."""
-    bare = _QUOTED_TEXT.sub("''", sql)
+    bare = QUOTED_TEXT.sub("''", sql)
     new = {_unquote(match.group(1)) for match in (_CREATED.match(bare), *_RENAMED_TO.finditer(bare)) if match}
     return [name for name in tables_named_in(sql) if name not in new]
 
@@ -66,7 +64,7 @@ def tables_named(sql: str) -> list[str]:
 def reads_every_row(sql: str) -> bool:
     """Whether ``sql`` must read every row of a table to build or validate something
     (inferred from what it is: a NOT VALID constraint is not validated)."""
-    bare = _QUOTED_TEXT.sub("''", sql)
+    bare = QUOTED_TEXT.sub("''", sql)
     if _CREATED.match(bare):
         return bool(re.search(r"\bSELECT\b", bare, re.IGNORECASE))
     if _NOT_VALID.search(bare) and not re.search(r"\bVALIDATE\b", bare, re.IGNORECASE):
@@ -134,7 +132,7 @@ LEFT JOIN pg_index i ON i.indexrelid = l.relation
 WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.relation >= 16384
 """
 _QUALIFIED_REFERENCE = re.compile(
-    rf"\b(?:TABLE|ON|REFERENCES|INTO|UPDATE|FROM|JOIN)\s+(?:ONLY\s+)?(?:IF\s+EXISTS\s+)?{_NAME}\s*\.\s*{_NAME}",
+    rf"\b(?:TABLE|ON|REFERENCES|INTO|UPDATE|FROM|JOIN)\s+(?:ONLY\s+)?(?:IF\s+EXISTS\s+)?{IDENTIFIER}\s*\.\s*{IDENTIFIER}",
     re.IGNORECASE,
 )
 _RENAMES = re.compile(r"\bRENAME\b", re.IGNORECASE)
@@ -155,7 +153,7 @@ MODES = (
 _NO_TRANSACTION_BLOCK = "25001"
 _DROPPED_INDEX = re.compile(rf"^\s*DROP\s+INDEX\s+CONCURRENTLY\s+(?:IF\s+EXISTS\s+)?({_QUALIFIED})", re.I)
 _CONCURRENT_INDEX_ON = re.compile(
-    rf"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:{_NAME}\s+)?ON\s+(?:ONLY\s+)?"
+    rf"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:{IDENTIFIER}\s+)?ON\s+(?:ONLY\s+)?"
     rf"({_QUALIFIED})",
     re.IGNORECASE,
 )
@@ -301,7 +299,7 @@ class PostgreSQLObserver(Observer):
         self.held = held
         # Tables it names that existed before it, then those it took a lock on (or on an index of).
         # A name the statement qualifies with a schema may be another schema's than the same name's here.
-        qualified = _QUALIFIED_REFERENCE.search(_QUOTED_TEXT.sub("''", sql))
+        qualified = _QUALIFIED_REFERENCE.search(QUOTED_TEXT.sub("''", sql))
         named = [] if qualified else [name for name in tables_named(sql) if name in self.tables]
         tables, locks = named, []
         for name, mode, oid in sorted((relations[oid][0], mode, oid) for oid, mode, *_ in rows if oid in relations):
@@ -365,7 +363,7 @@ class PostgreSQLObserver(Observer):
     def _table_of(aux: Any, sql: str) -> tuple[int, str] | None:
         """The table a CREATE INDEX CONCURRENTLY is on, or whose index a DROP INDEX
         CONCURRENTLY drops (oid, name as observed), resolved by the server from the text."""
-        bare = _QUOTED_TEXT.sub("''", sql)
+        bare = QUOTED_TEXT.sub("''", sql)
         created = _CONCURRENT_INDEX_ON.match(bare)
         named = created or _DROPPED_INDEX.match(bare)
         if named is None:
@@ -426,7 +424,7 @@ def own_clauses(sql: str) -> dict[str, str]:
     """The ALGORITHM and LOCK a MariaDB/MySQL statement asks for ({"ALGORITHM": "INPLACE",
     "LOCK": "NONE"}, upper case; what it does not ask for is missing): not in a literal, nor
     in a comment the server does not run."""
-    text = _COMMENT.sub(" ", _EXECUTABLE_COMMENT.sub(r" \1 ", _QUOTED_TEXT.sub("''", sql)))
+    text = _COMMENT.sub(" ", _EXECUTABLE_COMMENT.sub(r" \1 ", QUOTED_TEXT.sub("''", sql)))
     return {
         (match.group(1) or match.group(3)).upper(): (match.group(2) or match.group(4)).upper()
         for match in _OWN_CLAUSE.finditer(text)
@@ -439,7 +437,7 @@ _INDEX_BUILD = re.compile(
     r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\b|\bADD\s+(?:CONSTRAINT\s+\S+\s+)?(?:UNIQUE|INDEX|KEY)\b", re.IGNORECASE
 )
 _CREATE_INDEX = re.compile(r"^\s*CREATE\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\b", re.IGNORECASE)
-_DROP_INDEX = re.compile(rf"^\s*DROP\s+INDEX\s+({_NAME})\s+ON\s+({_QUALIFIED})\s*$", re.IGNORECASE)
+_DROP_INDEX = re.compile(rf"^\s*DROP\s+INDEX\s+({IDENTIFIER})\s+ON\s+({_QUALIFIED})\s*$", re.IGNORECASE)
 
 
 class MySQLObserver(Observer):
@@ -525,7 +523,7 @@ class MySQLObserver(Observer):
         foreign_key_checks is on (both servers), a CHECK always (MariaDB). Starting lower can
         only report a dearer algorithm than the server would take, never a cheaper one."""
         version = self._version(cursor)
-        bare = _QUOTED_TEXT.sub("''", sql)
+        bare = QUOTED_TEXT.sub("''", sql)
         if _FOREIGN_KEY.search(bare):
             cursor.execute("SELECT @@foreign_key_checks")
             (checks,) = cursor.fetchone()
@@ -555,7 +553,7 @@ def _probe_form(sql: str) -> Callable[[str, str], str] | None:
     """How ``sql`` is written with an ALGORITHM and a LOCK clause; None when it takes none
     (another statement, or one whose end is not the end of its clauses)."""
     text = sql.rstrip().rstrip(";")
-    if re.search(r"--|#|/\*|;", _QUOTED_TEXT.sub("''", text)):
+    if re.search(r"--|#|/\*|;", QUOTED_TEXT.sub("''", text)):
         return None
     if _ALTER.match(text):
         return lambda algorithm, lock: f"{text}, {_clause(algorithm, lock, ', ')}"

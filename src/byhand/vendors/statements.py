@@ -6,7 +6,12 @@ from __future__ import annotations
 import hashlib
 import re
 
-__all__ = ["digest", "normalize_query", "strip_comments", "tables_named_in"]
+__all__ = ["IDENTIFIER", "QUOTED_TEXT", "digest", "normalize_query", "strip_comments", "tables_named_in"]
+
+#: One name as SQL writes it: quoted ("…" with "" inside, `…` with `` inside) or bare.
+IDENTIFIER = r"(?:\"(?:[^\"]|\"\")+\"|`(?:[^`]|``)+`|[\w$]+)"
+#: A string literal ('…', with '' or a backslash escape inside), to blank before reading a text.
+QUOTED_TEXT = re.compile(r"'(?:[^'\\]|''|\\.)*'", re.DOTALL)
 
 _IDENTIFIER = r"(?:`[^`]+`|\"[^\"]+\"|\w+)"
 _NAME = rf"({_IDENTIFIER}(?:\.{_IDENTIFIER})*)"

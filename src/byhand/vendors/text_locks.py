@@ -16,13 +16,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from byhand.vendors.observing import MODES, own_clauses
-from byhand.vendors.statements import strip_comments
+from byhand.vendors.statements import IDENTIFIER, QUOTED_TEXT, strip_comments
 
 __all__ = ["describe_text_locks", "dropped_indexes", "mysql_text_locks", "postgresql_text_locks"]
 
-_QUOTED_TEXT = re.compile(r"'(?:[^'\\]|''|\\.)*'", re.DOTALL)
-_IDENTIFIER = r"(?:\"(?:[^\"]|\"\")+\"|`(?:[^`]|``)+`|[\w$]+)"
-_NAME = rf"{_IDENTIFIER}(?:\s*\.\s*{_IDENTIFIER})*"
+_NAME = rf"{IDENTIFIER}(?:\s*\.\s*{IDENTIFIER})*"
 _INDEX = re.compile(r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+(CONCURRENTLY\b)?", re.IGNORECASE)
 _DROP_INDEX = re.compile(
     rf"^\s*DROP\s+INDEX\s+(CONCURRENTLY\s+)?(?:IF\s+EXISTS\s+)?((?:{_NAME})(?:\s*,\s*{_NAME})*)", re.IGNORECASE
@@ -50,16 +48,16 @@ _MAINTENANCE = re.compile(
     rf"\s+(?P<names>{_NAME}(?:\s*\*?\s*,\s*(?:ONLY\s+)?{_NAME})*)",
     re.IGNORECASE,
 )
-_FOREIGN_KEY = re.compile(rf"^\s*ADD\s+(?:CONSTRAINT\s+{_IDENTIFIER}\s+)?FOREIGN\s+KEY\b", re.IGNORECASE)
+_FOREIGN_KEY = re.compile(rf"^\s*ADD\s+(?:CONSTRAINT\s+{IDENTIFIER}\s+)?FOREIGN\s+KEY\b", re.IGNORECASE)
 _SHARE_UPDATE = re.compile(
-    rf"^\s*(?:VALIDATE\s+CONSTRAINT\b|ALTER\s+(?:COLUMN\s+)?{_IDENTIFIER}\s+SET\s+STATISTICS\b)", re.IGNORECASE
+    rf"^\s*(?:VALIDATE\s+CONSTRAINT\b|ALTER\s+(?:COLUMN\s+)?{IDENTIFIER}\s+SET\s+STATISTICS\b)", re.IGNORECASE
 )
 _REFERENCES = re.compile(rf"\bREFERENCES\s+({_NAME})", re.IGNORECASE)
 
 
 def _last(name: str) -> str:
     """A table's name as byhand names the tables a text names (its last part, unquoted)."""
-    part: str = re.findall(_IDENTIFIER, name)[-1]
+    part: str = re.findall(IDENTIFIER, name)[-1]
     return part[1:-1].replace(part[0] * 2, part[0]) if part[0] in '"`' else part
 
 
@@ -90,7 +88,7 @@ def _take(taken: dict[str, str], table: str, mode: str) -> None:
 
 def dropped_indexes(sql: str) -> list[str]:
     """The indexes a PostgreSQL DROP INDEX names (none for another statement)."""
-    dropped = _DROP_INDEX.match(_QUOTED_TEXT.sub("''", strip_comments(sql)))
+    dropped = _DROP_INDEX.match(QUOTED_TEXT.sub("''", strip_comments(sql)))
     return _names(dropped.group(2)) if dropped else []
 
 
@@ -98,7 +96,7 @@ def postgresql_text_locks(sql: str, *, tables: list[str], index_tables: Mapping[
     """The table locks PostgreSQL takes for ``sql`` (whose tables, as its text names them, are
     ``tables``; a DROP INDEX's table is looked up in ``index_tables``); None where its text
     does not say."""
-    text = _QUOTED_TEXT.sub("''", strip_comments(sql))
+    text = QUOTED_TEXT.sub("''", strip_comments(sql))
     taken: dict[str, str] = {}
     index = _INDEX.match(text)
     if index and tables:
