@@ -133,11 +133,19 @@ def statement_tables(
     """The tables a statement acts on: as observed, else as its text names them (with
     ``facts``, those it locks by its text too: a DROP INDEX's, from ``index_tables``); with
     ``distrust`` (a re-signed runbook), both."""
-    observed = [str(table) for table in (step.observed or {}).get("tables") or []]
     if step.observed and "tables" in step.observed and not distrust:
-        return observed
-    # The text's first: the table a statement works through is the first it names.
-    return list(dict.fromkeys([*_from_text(step, facts=facts, index_tables=index_tables or {})[0], *observed]))
+        return _observed_tables(step)
+    return _with_text(step, _from_text(step, facts=facts, index_tables=index_tables or {})[0])
+
+
+def _observed_tables(step: Step) -> list[str]:
+    return [str(table) for table in (step.observed or {}).get("tables") or []]
+
+
+def _with_text(step: Step, named: list[str]) -> list[str]:
+    """The tables its text names, then those observed: the table a statement works through
+    is the first its text names."""
+    return list(dict.fromkeys([*named, *_observed_tables(step)]))
 
 
 def assess_runbook(
@@ -201,8 +209,13 @@ def _assess(
     distrust: bool,
 ) -> StatementReview:
     observed = step.observed
-    tables = statement_tables(step, facts=facts, index_tables=index_tables, distrust=distrust)
-    text = _from_text(step, facts=facts, index_tables=index_tables)[1] if observed is None or distrust else None
+    if observed is None or distrust or "tables" not in observed:  # its text counts: read once
+        named, text = _from_text(step, facts=facts, index_tables=index_tables)
+        tables = _with_text(step, named)
+        if observed is not None and not distrust:
+            text = None  # observed, without tables (a hand-made "observed"): only the tables are the text's
+    else:
+        tables, text = _observed_tables(step), None
     locks = [_lock(lock) for lock in (observed or {}).get("locks") or []]
     held = list({(lock["table"], lock["mode"]): lock for lock in reversed(carried) if lock["table"] in tables}.values())
     held.reverse()  # each lock once, as the first statement that took it
