@@ -433,3 +433,13 @@ def oracle_step(
         schema_c.pop("byhand_journal", None)
         assert schema_c == schema_b, "byhand apply built another schema than the CLI"
         assert rows_c == rows_b
+
+
+def make_shop_tables(target: Target) -> None:
+    """shop_book (id, title) and django_migrations, as the vendor's DDL makes them."""
+    vendor = get_vendor(VENDOR)
+    columns = [("app", "varchar(255)", False), ("name", "varchar(255)", False), ("applied", "timestamp", False)]
+    for table, made in (("shop_book", [("title", "varchar(200)", False)]), ("django_migrations", columns)):
+        ddl = vendor.table_ddl(table, made, index=f"{table}_i", indexed=["id"])
+        for statement in ddl.split(";\n"):
+            target.execute(statement.rstrip(";"))

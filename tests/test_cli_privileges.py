@@ -14,7 +14,7 @@ import pytest
 
 from byhand.runbook import Block, Control, Runbook, Step
 from byhand.vendors import get_vendor
-from support import VENDOR, byhand, database_url, fresh_database, target_for
+from support import VENDOR, byhand, database_url, fresh_database, make_shop_tables, target_for
 
 pytestmark = [
     pytest.mark.needs_server,
@@ -47,15 +47,10 @@ def _runbook() -> Runbook:
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[tuple[dict[str, Any], Path]]:
     """A database with django_migrations and shop_book; the runbook written beside it."""
-    vendor = get_vendor(VENDOR)
     with fresh_database() as settings:
         target = target_for(settings)
         try:
-            columns = [("app", "varchar(255)", False), ("name", "varchar(255)", False), ("applied", "timestamp", False)]
-            for table, made in (("shop_book", [("title", "varchar(200)", False)]), ("django_migrations", columns)):
-                ddl = vendor.table_ddl(table, made, index=f"{table}_i", indexed=["id"])
-                for statement in ddl.split(";\n"):
-                    target.execute(statement.rstrip(";"))
+            make_shop_tables(target)
         finally:
             target.close()
         path = tmp_path / "runbook.sql"

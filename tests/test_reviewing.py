@@ -25,7 +25,7 @@ from byhand.operating.assessing import Thresholds
 from byhand.runbook import Block, Comment, Control, Runbook, Step, has_control_character, sign_runbook
 from byhand.vendors import get_vendor
 from byhand.vendors.target import Target
-from support import BIN, VENDOR, apply, byhand, database_url, fresh_database, target_for
+from support import BIN, VENDOR, apply, byhand, database_url, fresh_database, make_shop_tables, target_for
 
 pytestmark = pytest.mark.needs_server
 
@@ -114,11 +114,7 @@ def books(tmp_path: Path) -> Iterator[tuple[dict[str, Any], Path]]:
     with fresh_database() as settings:
         target = target_for(settings)
         try:
-            columns = [("app", "varchar(255)", False), ("name", "varchar(255)", False), ("applied", "timestamp", False)]
-            for table, made in (("shop_book", [("title", "varchar(200)", False)]), ("django_migrations", columns)):
-                ddl = vendor.table_ddl(table, made, index=f"{table}_i", indexed=["id"])
-                for statement in ddl.split(";\n"):
-                    target.execute(statement.rstrip(";"))
+            make_shop_tables(target)
             target.execute(record("0001_initial").sql)
             values = ", ".join(f"('book {n}')" for n in range(ROWS))
             target.execute(
@@ -550,6 +546,15 @@ def test_a_re_signed_runbook_with_forged_observations_is_judged_by_its_text(
     assert said.replace("'", "&#x27;") in page.read_text()
 
 
+def _one_step(path: Path, step: Step) -> Path:
+    """A runbook of one migration block holding ``step``, written to ``path``."""
+    runbook = Runbook(
+        header={"direction": "forwards", "vendor": VENDOR}, blocks=[block("shop.0004_x", "shop.0001_initial", step)]
+    )
+    path.write_text(runbook.render())
+    return path
+
+
 @pytest.mark.skipif(VENDOR != "postgresql", reason="schemas other than the connection's are PostgreSQL's")
 def test_a_table_of_another_schema_has_its_size(books: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
     """The rehearsal names another schema's table "schema.table": its size is found; a table
@@ -565,13 +570,7 @@ def test_a_table_of_another_schema_has_its_size(books: tuple[dict[str, Any], Pat
     tables = ["other.missing", "other.big", "nowhere.big"]
     observed = {"tables": tables, "locks": [{"table": t, "mode": "AccessExclusiveLock"} for t in tables], "scan": True}
     step = Step(kind="schema", sql='UPDATE "other"."big" SET "id" = "id";', op=0, observed=observed)
-    path = tmp_path / "other.sql"
-    path.write_text(
-        Runbook(
-            header={"direction": "forwards", "vendor": VENDOR}, blocks=[block("shop.0004_x", "shop.0001_initial", step)]
-        ).render()
-    )
-    statement = review(settings, path, "--no-squawk")["statements"][0]
+    statement = review(settings, _one_step(tmp_path / "other.sql", step), "--no-squawk")["statements"][0]
     assert list(statement["sizes"]) == ["other.big"]
     assert statement["sizes"]["other.big"]["rows"] == 2000 and statement["sizes"]["other.big"]["bytes"] > 0
     assert "size unknown: other.missing" in statement["reasons"], statement["reasons"]  # the table it reads
@@ -593,12 +592,7 @@ def test_a_partitioned_table_s_size_is_its_partitions(books: tuple[dict[str, Any
         target.close()
     observed = {"tables": ["parted"], "locks": [{"table": "parted", "mode": "ShareLock"}], "scan": True}
     step = Step(kind="schema", sql='CREATE INDEX "parted_id" ON "parted" ("id");', op=0, observed=observed)
-    path = tmp_path / "parted.sql"
-    path.write_text(
-        Runbook(
-            header={"direction": "forwards", "vendor": VENDOR}, blocks=[block("shop.0004_x", "shop.0001_initial", step)]
-        ).render()
-    )
+    path = _one_step(tmp_path / "parted.sql", step)
     statement = review(settings, path, "--no-squawk", "--big-rows", "2500")["statements"][0]
     assert statement["rows"] == 3000 and statement["bytes"] > 2 * 8192, statement["sizes"]
     assert statement["risk"] == "high", statement["reasons"]
