@@ -242,13 +242,17 @@ def schema_of(alias: str) -> dict[str, Any]:
     connection = connections[alias]
     schema: dict[str, Any] = {}
     with connection.cursor() as cursor:
+        names: dict[Any, str] = {}
 
         def type_of(code: Any) -> Any:
-            # An extension's types (hstore) have another OID in every database that made them.
+            # An extension's types (hstore) have another OID in every database that made them
+            # (so the names are looked up per call: one database).
             if connection.vendor != "postgresql":
                 return code
-            cursor.execute("SELECT %s::regtype::text", [code])
-            return cursor.fetchone()[0]
+            if code not in names:
+                cursor.execute("SELECT %s::regtype::text", [code])
+                names[code] = cursor.fetchone()[0]
+            return names[code]
 
         for table in sorted(connection.introspection.table_names(cursor)):
             columns = [

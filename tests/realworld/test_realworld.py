@@ -186,8 +186,8 @@ def test_real_apps_forwards_then_backwards(tmp_path: Path) -> None:
                 message = _refused(b, tmp_path / f"{'-'.join(target)}.sql", *target)
                 assert "irreversible" in message
                 assert f"cms.{CMS_LAST_IRREVERSIBLE} operation 0" in message
-            message = _refused(b, tmp_path / "cms-zero.sql", "cms", "zero")
-            assert all(operation in message for operation in CMS_IRREVERSIBLE), message
+                if target == ("cms", "zero"):
+                    assert all(operation in message for operation in CMS_IRREVERSIBLE), message
             with use_database(ALIAS, a):
                 with pytest.raises(IrreversibleError):
                     call_command("migrate", "cms", "zero", database=ALIAS, verbosity=0)
