@@ -133,9 +133,14 @@ def statement_tables(
     """The tables a statement acts on: as observed, else as its text names them (with
     ``facts``, those it locks by its text too: a DROP INDEX's, from ``index_tables``); with
     ``distrust`` (a re-signed runbook), both."""
-    if step.observed and "tables" in step.observed and not distrust:
+    if _tables_observed(step, distrust):
         return _observed_tables(step)
     return _with_text(step, _from_text(step, facts=facts, index_tables=index_tables or {})[0])
+
+
+def _tables_observed(step: Step, distrust: bool) -> bool:
+    """Whether the statement's tables are the observed ones alone (not its text's too)."""
+    return "tables" in (step.observed or {}) and not distrust
 
 
 def _observed_tables(step: Step) -> list[str]:
@@ -209,7 +214,7 @@ def _assess(
     distrust: bool,
 ) -> StatementReview:
     observed = step.observed
-    if observed is None or distrust or "tables" not in observed:  # its text counts: read once
+    if not _tables_observed(step, distrust):  # its text counts: read once
         named, text = _from_text(step, facts=facts, index_tables=index_tables)
         tables = _with_text(step, named)
         if observed is not None and not distrust:
