@@ -147,13 +147,11 @@ class Project:
         plans: dict[str, object] = json.loads(done.stdout)
         return plans
 
-    def make_behind(self, targets: dict[str, str]) -> Database:
+    def make_behind(self, database: Database, targets: dict[str, str]) -> None:
         """The behind database: ``migrate APP TARGET`` for each app, in plan order."""
-        database = self.database("behind_base")
         database.recreate()
         for app, name in targets.items():
             self.checked(f"migrate {app} {name}", self.manage(database, "migrate", app, name, "--verbosity", "0"))
-        return database
 
     def copy(self, source: Database, name: str) -> Database:
         """A fresh copy of ``source`` (untimed)."""
@@ -209,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         "--database-url", default="", help="postgres://, mysql:// or (default) SQLite in a temporary directory"
     )
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (default 3), after one warm-up")
-    parser.add_argument("--behind", type=int, default=3, help="each app's last N migrations pending (default 3)")
+    parser.add_argument(
+        "--behind", type=int, default=3, help="each third-party app's last N migrations pending (default 3)"
+    )
     parser.add_argument("--markdown", type=Path, help="also append the report to this file")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.behind < 1:
@@ -221,9 +221,11 @@ def main(argv: list[str] | None = None) -> int:
         plans = project.plans(args.behind)
         whole, pending = len(plans["plan"]), len(plans["pending"])  # type: ignore[arg-type]
         say(f"whole plan: {whole} migrations; behind: {pending} pending; making the behind database")
-        behind = project.make_behind(plans["targets"])  # type: ignore[arg-type]
+        behind = project.database("behind_base")
+        timer = {"migrate": project.migrate, "byhand": project.byhand_sql, "floor": project.floor}
         times: dict[str, list[float]] = {f"{shape} {tool}": [] for shape in ("empty", "behind") for tool in TOOLS}
         try:
+            project.make_behind(behind, plans["targets"])  # type: ignore[arg-type]
             for round_ in range(args.rounds + 1):
                 timed = round_ > 0
                 for shape, expected in (("empty", whole), ("behind", pending)):
@@ -234,7 +236,6 @@ def main(argv: list[str] | None = None) -> int:
                         else:
                             database = project.copy(behind, "run")
                         try:
-                            timer = {"migrate": project.migrate, "byhand": project.byhand_sql, "floor": project.floor}
                             seconds = timer[tool](database, expected)
                         finally:
                             database.drop()
