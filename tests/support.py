@@ -29,7 +29,7 @@ from django.db.migrations.operations import RunPython
 from byhand.events import Event
 from byhand.operating.applying import ApplyOptions, ApplyResult, apply_runbook
 from byhand.planning.scratch import use_database
-from byhand.runbook import Runbook, parse_runbook, terminate
+from byhand.runbook import Block, Runbook, parse_runbook, terminate
 from byhand.vendors import get_target, get_vendor
 from byhand.vendors.params import parse_database_url
 from byhand.vendors.target import Target
@@ -261,7 +261,33 @@ def schema_of(alias: str) -> dict[str, Any]:
             ]
             constraints = connection.introspection.get_constraints(cursor, table)
             schema[table] = {"columns": columns, "constraints": constraints}
+        if connection.vendor == "postgresql":  # what introspection leaves out: validity, exact definitions
+            for table, entry in _pg_catalog(cursor).items():
+                if table in schema:
+                    schema[table]["catalog"] = entry
     return schema
+
+
+#: Per table of the current schema: each constraint's definition and whether it is validated,
+#: each index's definition and whether it is valid (an online form must leave none NOT VALID
+#: or INVALID), as PostgreSQL prints them.
+_PG_CATALOG = """
+SELECT t.relname, 'constraint', c.conname, pg_get_constraintdef(c.oid), c.convalidated
+  FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+ WHERE t.relnamespace = current_schema()::regnamespace
+UNION ALL
+SELECT t.relname, 'index', i.relname, pg_get_indexdef(x.indexrelid), x.indisvalid AND x.indisready
+  FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+ WHERE t.relnamespace = current_schema()::regnamespace
+"""
+
+
+def _pg_catalog(cursor: Any) -> dict[str, list[tuple[Any, ...]]]:
+    cursor.execute(_PG_CATALOG)
+    catalog: dict[str, list[tuple[Any, ...]]] = {}
+    for table, *row in sorted(cursor.fetchall()):
+        catalog.setdefault(table, []).append(tuple(row))
+    return catalog
 
 
 def target_for(settings: dict[str, Any]) -> Target:
@@ -396,6 +422,16 @@ def masked(sqls: list[str], masks: Sequence[Mask]) -> list[str]:
     return sqls
 
 
+def django_statements(block: Block) -> list[str]:
+    """The schema statements of ``block`` as Django wrote them: an online form's statement
+    in its place (the form itself is checked by the schema it builds)."""
+    return [
+        step.online["replaces"] if step.online else step.sql
+        for step in block.steps
+        if step.kind == "schema" and (step.online is None or step.online["part"] == 1)
+    ]
+
+
 def oracle_step(
     alias: str,
     a: dict[str, Any],
@@ -423,9 +459,7 @@ def oracle_step(
         schema_b, rows_b = schema_of(alias), recorded_rows(alias)
     schema_b.pop("byhand_journal", None)  # byhand's own (run-python between steps), never migrate's
     written = {
-        block.migration: masked([s.sql for s in block.steps if s.kind == "schema"], masks)
-        for block in runbook.migrations
-        if block.migration
+        block.migration: masked(django_statements(block), masks) for block in runbook.migrations if block.migration
     }
     assert written == {key: masked(sqls, masks) for key, sqls in executed.items()}
     assert schema_b == schema_a

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
 from byhand.events import Event
 from byhand.exceptions import ConnectionLost
 from byhand.runbook import parse_runbook
 from kill_apply import kill_point, run_until_killed
-from support import VENDOR, apply, byhand, database_url, fresh_database, midway, target_for
+from support import VENDOR, apply, byhand, database_url, fresh_database, midway, target_for, use_database, write_runbook
 
 #: Besides the chain over every point (below), every Nth point is killed in a run of its
 #: own from an empty database, and its resume followed to the end (1: every point).
@@ -105,6 +106,35 @@ def test_kill_at_every_point_in_turn_then_resume(forwards: Path, reference: Refe
     and ends exactly where an uninterrupted run ends."""
     if not CHAIN:
         pytest.skip("BYHAND_KILL_CHAIN=0: the chain runs on the Django 5.2 lanes (byhand apply has no Django in it)")
+    _chain(forwards, reference)
+
+
+@pytest.fixture(scope="module")
+def online(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A runbook in online forms (PostgreSQL): scenarios.online from an empty database."""
+    if VENDOR != "postgresql":
+        pytest.skip("online forms are PostgreSQL's")
+    path = tmp_path_factory.mktemp("runbooks") / "online.sql"
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.online"}):
+        with fresh_database() as db, use_database("default", db):
+            write_runbook("default", path, "catalog", options=["--online"])
+    return path
+
+
+def test_kill_an_online_runbook_at_every_point_in_turn_then_resume(online: Path) -> None:
+    """The chain above over a runbook whose second migration runs as several transactions
+    (indexes built CONCURRENTLY, constraints validated in transactions of their own): every
+    resume ends exactly where an uninterrupted run ends."""
+    runbook = parse_runbook(online.read_text())
+    assert [block.online for block in runbook.migrations] == [False, True]
+    reference = Reference(online)
+    inside = [point for point in reference.points if point[1] == "catalog.0002_online"]
+    assert len(inside) > 20  # before and after each of its statements, and after it
+    _chain(online, reference)
+
+
+def _chain(forwards: Path, reference: Reference) -> None:
+    """SIGKILL runs of ``forwards`` on one database at each point in turn, then finish it."""
     points = reference.points
     passed = 0  # points[:passed]: where earlier runs of the chain were killed or went through
     missed: list[int] = []

@@ -12,8 +12,8 @@ from django.core.management import CommandError, call_command
 from django.db import connections, models
 from django.test import override_settings
 
-from byhand.runbook import parse_runbook
-from support import fresh_database, oracle_step, recorded_rows, use_database
+from byhand.runbook import Step, parse_runbook
+from support import VENDOR, fresh_database, oracle_step, recorded_rows, use_database
 
 #: Unapplying app by app, dependents first, until every app is at zero.
 BACKWARDS = ["reviews", "shop", "catalog", "archive", "auth", "contenttypes"]
@@ -212,3 +212,40 @@ def _refused(tmp_path: Path, scenario: str, *options: str) -> str:
                 call_command("byhand", "sql", "catalog", *options, "-o", str(path))
     assert not path.exists()
     return str(caught.value)
+
+
+@pytest.mark.needs_server
+def test_an_online_runbook_builds_what_migrate_builds(tmp_path: Path) -> None:
+    """--online (PostgreSQL): from the example half-way, forwards to the leaves, then app by
+    app to zero: Django's statements kept beside their forms, and the same schema (every
+    constraint validated, every index valid) and rows as migrate, by psql and by byhand apply."""
+    if VENDOR != "postgresql":
+        pytest.skip("online forms are PostgreSQL's")
+    alias, online = "default", ("--online",)
+    with fresh_database(alias) as a, fresh_database(alias) as b, fresh_database(alias) as c:
+        oracle_step(alias, a, b, tmp_path / "start.sql", "shop", "0003", c=c)
+        oracle_step(alias, a, b, tmp_path / "forwards.sql", c=c, sql_options=online)
+        forms = [step.online["form"] for step in _steps(tmp_path / "forwards.sql") if step.online]
+        assert {"index", "unique", "foreign-key", "check"} <= set(forms)
+        for app in BACKWARDS:
+            oracle_step(alias, a, b, tmp_path / f"{app}-zero.sql", app, "zero", c=c, sql_options=online)
+
+
+def _steps(path: Path) -> list[Step]:
+    return [step for block in parse_runbook(path.read_text()).blocks for step in block.steps]
+
+
+@pytest.mark.needs_server
+def test_every_online_form_on_tables_with_rows(tmp_path: Path) -> None:
+    """Index, unique (NULLS NOT DISTINCT too), check, foreign key and SET NOT NULL, each in its
+    online form on a table with rows: migrate's schema, forwards and back to zero."""
+    if VENDOR != "postgresql":
+        pytest.skip("online forms are PostgreSQL's")
+    online = ("--online",)
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.online"}):
+        with fresh_database("default") as a, fresh_database("default") as b, fresh_database("default") as c:
+            oracle_step("default", a, b, tmp_path / "0001.sql", "catalog", "0001", c=c)
+            oracle_step("default", a, b, tmp_path / "0002.sql", "catalog", c=c, sql_options=online)
+            forms = [step.online["form"] for step in _steps(tmp_path / "0002.sql") if step.online]
+            assert sorted(set(forms)) == ["check", "foreign-key", "index", "not-null", "unique"]
+            oracle_step("default", a, b, tmp_path / "zero.sql", "catalog", "zero", c=c, sql_options=online)

@@ -26,6 +26,7 @@ __all__ = [
     "ManualStepOutOfPlace",
     "ManualStepPending",
     "ManualStepsRequired",
+    "OnlineUnsupported",
     "PlanError",
     "PoolerInTheWay",
     "PreflightRefused",
@@ -156,6 +157,18 @@ class ManualStepsRequired(ByhandError):
             f"the plan holds {len(self.steps)} Python operation(s) that cannot be written as SQL:\n"
             f"{listing}\nRerun with --manual-steps to write them into the runbook as manual "
             "steps for the operator (nothing was written)."
+        )
+
+
+class OnlineUnsupported(ByhandError):
+    """``byhand sql --online`` for a vendor byhand has no online forms for yet."""
+
+    def __init__(self, vendor: str) -> None:
+        self.vendor = vendor
+        super().__init__(
+            f"--online has no safe forms for {vendor} yet: only PostgreSQL's (CREATE INDEX CONCURRENTLY, "
+            "NOT VALID + VALIDATE CONSTRAINT, UNIQUE USING INDEX, a validated CHECK before SET NOT NULL). "
+            "Rerun without --online; 'byhand review' shows what each statement locks (nothing was written)."
         )
 
 

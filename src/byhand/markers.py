@@ -22,10 +22,12 @@ Pure: no Django, no connection.
 from __future__ import annotations
 
 import re
+from typing import NoReturn
 
 from byhand.exceptions import RunbookFormatError
 from byhand.runbook import Block, Comment, Control, Read, Step
 from byhand.vendors.base import Vendor
+from byhand.vendors.online import Part
 
 __all__ = ["check_block", "is_one_select", "literals"]
 
@@ -86,7 +88,11 @@ def check_block(block: Block, vendor: Vendor) -> None:
                 f"they are {_rows(block.records + block.deletes)}",
             )
     wrapped = any(isinstance(item, Control) and item.sql == "BEGIN;" for item in block.items)
-    if wrapped != (block.atomic and vendor.transactional_ddl):
+    if block.online:
+        _check_online(name, block, vendor)
+    elif any(step.online for step in block.steps):
+        _disagree(name, "a step says it is part of an online form", 'the block\'s marker does not say "online"')
+    elif wrapped != (block.atomic and vendor.transactional_ddl):
         atomic = '"atomic": true' if block.atomic else '"atomic": false'
         _disagree(
             name,
@@ -96,6 +102,39 @@ def check_block(block: Block, vendor: Vendor) -> None:
     _check_manual_steps(name, block)
     for read in block.reads:
         _check_read(name, block, read, vendor)
+
+
+def _check_online(name: str, block: Block, vendor: Vendor) -> None:
+    """An online block: not atomic, and each form's parts exactly what the vendor derives
+    from the statement they replace, the parts that must not share a transaction outside one."""
+    if block.atomic:
+        _disagree(name, 'its marker says "online" and "atomic": true', "an online block runs as several transactions")
+    expected: list[Part] = []
+    replaces = ""
+    in_transaction = False
+    for item in block.items:
+        if isinstance(item, Control):
+            in_transaction = item.sql == "BEGIN;" or (in_transaction and item.sql != "COMMIT;")
+            continue
+        if not isinstance(item, Step) or item.online is None:
+            if expected and isinstance(item, Step):
+                _disagree(name, f"the online form of {replaces[:80]!r} is cut short", f"{item.sql[:80]!r} follows")
+            continue
+        if item.online["part"] == 1:
+            if expected:
+                _disagree(name, f"the online form of {replaces[:80]!r} is cut short", "another form starts")
+            replaces = str(item.online["replaces"])
+            form = vendor.online_form(replaces)
+            expected = list(form.parts) if form is not None else []
+            if form is None or (form.kind, len(form.parts)) != (item.online["form"], item.online["of"]):
+                _disagree(name, f"a step replaces {replaces[:80]!r}", "byhand writes no such online form for it")
+        part = expected.pop(0) if expected else None
+        if part is None or part.sql != item.sql:
+            _disagree(name, f"a step is part of the online form of {replaces[:80]!r}", f"it runs {item.sql[:80]!r}")
+        if part.runs != "with" and in_transaction:
+            _disagree(name, f"{item.sql[:80]!r} is part of an online form", "it stands inside BEGIN/COMMIT")
+    if expected:
+        _disagree(name, f"the online form of {replaces[:80]!r} is cut short", "the block ends")
 
 
 def _check_manual_steps(name: str, block: Block) -> None:
@@ -150,7 +189,7 @@ def _rows(rows: list[list[str]] | list[tuple[str, ...]] | list[tuple[str, str]])
     return ", ".join(".".join(row) for row in rows) or "nothing"
 
 
-def _disagree(name: str, claim: str, fact: str) -> None:
+def _disagree(name: str, claim: str, fact: str) -> NoReturn:
     raise RunbookFormatError(
         f"block {name}: {claim}, but {fact}. apply decides from a block's marker what to skip, refuse and run as "
         "one transaction, so it must say what the SQL does: undo the edit, or generate the runbook again"

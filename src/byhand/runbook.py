@@ -182,6 +182,9 @@ class Step:
     #: What the rehearsal saw the statement do on the scratch copy (see OBSERVED): filled in
     #: when the statement has run there, which on the statement thread is after the step is made.
     observed: dict[str, Any] | None = None
+    #: Part of the online form of one of Django's statements (``byhand sql --online``):
+    #: {"form", "part", "of"}, and on the first part "replaces", Django's statement.
+    online: dict[str, Any] | None = None
 
     def marker(self) -> dict[str, Any]:
         data: dict[str, Any] = {"step": self.kind, "op": self.op}
@@ -191,6 +194,8 @@ class Step:
             data["lines"] = self.sql.count("\n") + 1
         if self.observed:
             data["observed"] = self.observed
+        if self.online:
+            data["online"] = self.online
         return data
 
 
@@ -265,6 +270,9 @@ class Block:
     #: Backwards only: the migrations that depend on this one (they must be unapplied first).
     required_by: list[str] = field(default_factory=list)
     items: list[Item] = field(default_factory=list)
+    #: Some of its statements are in their online forms (``byhand sql --online``): it runs as
+    #: the transactions its BEGIN/COMMIT pairs show, each statement outside them on its own.
+    online: bool = False
 
     @property
     def steps(self) -> list[Step]:
@@ -290,6 +298,8 @@ class Block:
         data["deletes"] = self.deletes
         if self.deletes and self.kind == "migration":
             data["required_by"] = self.required_by
+        if self.online:
+            data["online"] = True
         return data
 
     @classmethod
@@ -305,6 +315,7 @@ class Block:
             records=[list(row) for row in data.get("records", [])],
             deletes=[list(row) for row in data.get("deletes", [])],
             required_by=list(data.get("required_by", [])),
+            online=data.get("online") is True,
         )
 
 
@@ -504,6 +515,9 @@ def _read_step(data: dict[str, Any], lines: list[str], index: int) -> tuple[Step
     observed = data.get("observed")
     if observed is not None:
         _check_observed(observed, index)
+    online = data.get("online")
+    if online is not None:
+        _check_online(online, index)
     if kind == "manual":
         return Step(kind="manual", op=op, callable=data.get("callable")), index
     if kind not in ("schema", "record", "setup"):
@@ -512,7 +526,24 @@ def _read_step(data: dict[str, Any], lines: list[str], index: int) -> tuple[Step
     if not isinstance(count, int) or count < 1 or index + count > len(lines):
         raise RunbookFormatError(f"line {index}: step claims {count!r} lines of SQL")
     sql = "\n".join(lines[index : index + count])
-    return Step(kind=kind, sql=sql, op=op, observed=observed), index + count
+    return Step(kind=kind, sql=sql, op=op, observed=observed, online=online), index + count
+
+
+def _check_online(online: Any, line: int) -> None:
+    """RunbookFormatError unless a step's "online" has the shape byhand writes."""
+    fits = (
+        isinstance(online, dict)
+        and isinstance(online.get("form"), str)
+        and isinstance(online.get("part"), int)
+        and isinstance(online.get("of"), int)
+        and 1 <= online["part"] <= online["of"]
+        and isinstance(online.get("replaces"), str) == (online["part"] == 1)
+    )
+    if not fits:
+        raise RunbookFormatError(
+            f'line {line}: a step\'s "online" must hold its "form", "part" and "of", and on part 1 the statement '
+            'it "replaces": the file was edited by hand'
+        )
 
 
 def sign_runbook(text: str, *, by: str, at: str) -> tuple[str, str, str]:

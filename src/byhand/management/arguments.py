@@ -108,6 +108,18 @@ def _sql(sql: ArgumentParser) -> None:
         "instead of refusing; right only if the step makes the same value on the target (serial keys of "
         "a fresh install, not random UUIDs). Without such a step, the value is read from the target",
     )
+    sql.add_argument(
+        "--online",
+        action="store_true",
+        help="PostgreSQL: write, for each statement that would hold an existing table while it reads every row, "
+        "the form that does not: CREATE INDEX CONCURRENTLY; ADD CONSTRAINT ... NOT VALID, then VALIDATE "
+        "CONSTRAINT in a transaction of its own (foreign keys, checks); a unique constraint as CREATE UNIQUE "
+        "INDEX CONCURRENTLY, then UNIQUE USING INDEX; SET NOT NULL after a validated CHECK (IS NOT NULL), "
+        "dropped after. Django's statement stays beside each as a comment, and the schema is migrate's. Such "
+        "a migration runs as several transactions (apply resumes it statement by statement) and is recorded "
+        "with its last statement. Statements with no such form (a type change that rewrites the table) stay "
+        "as Django wrote them; 'byhand review' shows what each one locks",
+    )
 
 
 def _run_python(commands: Any) -> None:

@@ -21,6 +21,8 @@ from byhand.hazards import Hazard, find_hazards, key_changes
 from byhand.operating.assessing import RiskLevel, Thresholds, created_by, is_row_write, judge, scans
 from byhand.operating.preflight import numbered_steps
 from byhand.runbook import Control, Runbook, Step
+from byhand.vendors import get_vendor
+from byhand.vendors.online import OnlineForm
 from byhand.vendors.reviewing import Blocks, ReviewFacts, TableSize, stronger, unknown_lock
 from byhand.vendors.statements import tables_named_in
 from byhand.vendors.text_locks import describe_text_locks
@@ -58,6 +60,8 @@ class StatementReview:
     applied: bool = False
     #: What its text says it takes, where it was not observed ("observed"'s shape; not in --json).
     text: dict[str, Any] | None = None
+    #: Part of an online form (``byhand sql --online``): its step's "online" marker.
+    online: dict[str, Any] | None = None
 
     @property
     def rewrite(self) -> bool:
@@ -98,17 +102,20 @@ class StatementReview:
             "safer": self.safer,
             "hazards": [hazard.as_dict() for hazard in self.hazards],
             "squawk": self.squawk,
+            "online": self.online,
         }
 
 
-def _in_transaction(block_items: list[Any]) -> dict[int, bool]:
-    """Which items (by id) run inside the block's BEGIN … COMMIT."""
-    inside, within = False, {}
+def _in_transaction(block_items: list[Any]) -> dict[int, int]:
+    """The transaction each step (by id) runs in: the number of the block's BEGIN … COMMIT
+    around it (an online block has several), 0 outside any."""
+    count, inside, within = 0, 0, {}
     for item in block_items:
         if isinstance(item, Control) and item.sql == "BEGIN;":
-            inside = True
+            count += 1
+            inside = count
         elif isinstance(item, Control) and item.sql == "COMMIT;":
-            inside = False
+            inside = 0
         elif isinstance(item, Step):
             within[id(item)] = inside
     return within
@@ -174,8 +181,12 @@ def assess_runbook(
         hazards = find_hazards(block, changes=changes)
         within = _in_transaction(block.items)
         carried: list[dict[str, Any]] = []  # locks taken earlier in the open transaction
+        transaction, form = 0, None
         for index, step in numbered_steps(block):
             done = applied(position, index)
+            if within.get(id(step), 0) != transaction or not transaction:
+                carried.clear()  # a transaction of its own, or none: nothing held before it
+                transaction = within.get(id(step), 0)
             review = _assess(
                 step,
                 name=name,
@@ -190,16 +201,35 @@ def assess_runbook(
                 before = set(created)
                 created_by(step.sql, created)
                 review.new_tables = [t for t in review.tables if t in before | created]
+            form = _online(review, step, runbook.vendor, form)
             _judge(review, step.observed, facts=facts, thresholds=thresholds)
             review.applied = done
             review.hazards = hazards.get(index, [])
+            if review.online:
+                review.safer = None  # it is the safer form
             reviews[(position, index)] = review
-            if within.get(id(step)):
+            if transaction:
                 taken = [*review.locks, *(review.text or {}).get("locks", [])]
                 carried.extend({**lock, "statement": index} for lock in taken)
-            else:
-                carried.clear()
     return reviews
+
+
+def _online(review: StatementReview, step: Step, vendor: str, form: OnlineForm | None) -> OnlineForm | None:
+    """For a part of an online form (the form of its first part, derived by the vendor from
+    the statement it replaces): its marker in the review, why the form replaces the statement
+    on the first part, and whether it reads every row (SET NOT NULL after a validated CHECK
+    does not, whatever its text says). Returns the form the next part belongs to."""
+    if not step.online:
+        return None
+    number = int(step.online.get("part", 0))
+    if number == 1:
+        form = get_vendor(vendor).online_form(str(step.online.get("replaces")))
+        review.online = {**step.online, "why": form.why if form is not None else None}
+    else:
+        review.online = dict(step.online)
+    if form is not None and 0 < number <= len(form.parts):
+        review.scan = form.parts[number - 1].scans
+    return form
 
 
 def _assess(

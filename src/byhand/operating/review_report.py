@@ -117,7 +117,7 @@ def format_review(review: Review, *, title: str) -> str:
 
 
 def _details(statement: StatementReview) -> list[str]:
-    details = []
+    details = _online(statement.online)
     if statement.risk != "low" or statement.hazards or statement.squawk:
         details += [f"          why: {'; '.join(statement.reasons)}"] if statement.reasons else []
     if statement.safer:
@@ -126,6 +126,17 @@ def _details(statement: StatementReview) -> list[str]:
     if statement.squawk:
         details.append(f"          squawk: {', '.join(statement.squawk)}")
     return details
+
+
+def _online(online: dict[str, Any] | None) -> list[str]:
+    """What an online form's part replaces, and why (on its first part)."""
+    if not online:
+        return []
+    said = f"          online: part {online['part']} of {online['of']} of the {online['form']} form"
+    if online["part"] != 1:
+        return [said]
+    instead = f"          instead of Django's {_sql_line(str(online['replaces']))}"
+    return [said, instead] + ([f"          because {online['why']}"] if online.get("why") else [])
 
 
 _CSS = """

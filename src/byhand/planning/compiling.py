@@ -21,9 +21,10 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.db.migrations.state import ProjectState
 
 from byhand import __version__
-from byhand.exceptions import ManualStepsRequired, RehearsalError, UnsafeName
+from byhand.exceptions import ManualStepsRequired, OnlineUnsupported, RehearsalError, UnsafeName
 from byhand.hazards import KEY_CHANGE_NOTE  # written here, read back by review
 from byhand.planning.history import Row, delete_sql, insert_sql, records_of
+from byhand.planning.online import put_online
 from byhand.planning.operations import (
     check_reversible,
     inject_contenttype_renames,
@@ -64,6 +65,7 @@ def compile_runbook(
     scratch: Callable[[], ScratchDatabase] | None = None,
     defaults_from_rehearsal: bool = False,
     on_key_change: Callable[[str], None] | None = None,
+    online: bool = False,
 ) -> Runbook:
     """Rehearse the plan on a scratch copy of the target's schema and return its runbook.
 
@@ -72,7 +74,8 @@ def compile_runbook(
     if given, its name starting with ``scratch_prefix``). Raises ManualStepsRequired unless
     ``manual_steps`` is true and the plan holds Python operations; IrreversibleMigrations for
     a backwards plan that cannot run; UnsafeName for a migration or app name with a control
-    character.
+    character. ``online``: write the online forms of the statements that have one
+    (byhand.planning.online); OnlineUnsupported where the vendor has none.
     """
     _check_names(plan)
     if scratch is None:
@@ -83,9 +86,12 @@ def compile_runbook(
                 scratch=started,
                 defaults_from_rehearsal=defaults_from_rehearsal,
                 on_key_change=on_key_change,
+                online=online,
             )
     target = connections[plan.alias]
     vendor = get_vendor(target.vendor)
+    if online and not vendor.online_forms:
+        raise OnlineUnsupported(vendor.name)
     if plan.backwards:
         check_reversible(plan)
     with fewer_collections():
@@ -108,10 +114,22 @@ def compile_runbook(
     if on_key_change is not None:
         for change in key_changes:
             on_key_change(change)
-    preamble = _preamble(plan, vendor, key_changes)
+    return _runbook(plan, vendor, copy, blocks, key_changes=key_changes, online=online)
+
+
+def _runbook(
+    plan: Plan, vendor: Vendor, copy: ScratchDatabase, blocks: list[Block], *, key_changes: list[str], online: bool
+) -> Runbook:
+    """The runbook of the rehearsed blocks: their online forms (``online``), what each
+    statement did on the scratch copy above it, the header and the plan."""
+    replaced = {block.migration: put_online(block, vendor) for block in blocks} if online else {}
+    preamble = _preamble(plan, vendor, key_changes, replaced)
     for block in blocks:
         block.items = _said(block.items)
-    return Runbook(header=_header(plan, vendor, copy), preamble=preamble, blocks=blocks)
+    header = _header(plan, vendor, copy)
+    if online:
+        header["online"] = True
+    return Runbook(header=header, preamble=preamble, blocks=blocks)
 
 
 def _said(items: list[Item]) -> list[Item]:
@@ -291,12 +309,14 @@ def _header(plan: Plan, vendor: Vendor, scratch: ScratchDatabase) -> dict[str, A
     }
 
 
-def _preamble(plan: Plan, vendor: Vendor, key_changes: list[str]) -> list[Item]:
+def _preamble(plan: Plan, vendor: Vendor, key_changes: list[str], replaced: dict[str | None, int]) -> list[Item]:
     direction = "backwards" if plan.backwards else "forwards"
     count = len(plan.migrations)
     lines: list[Item] = [Comment(f"-- Plan ({count} migration{'' if count == 1 else 's'}, {direction}):")]
     for migration in plan.migrations:
-        notes = [] if migration.atomic else ["not atomic"]
+        online = replaced.get(f"{migration.app_label}.{migration.name}", 0)
+        notes = [f"online: {online} statement(s) in safe forms, not atomic"] if online else []
+        notes += [] if migration.atomic or online else ["not atomic"]
         python = [p for op in migration.operations for p in python_operations(op) if not is_noop(p, plan.backwards)]
         if python:
             notes.append(f"{len(python)} manual step(s)")

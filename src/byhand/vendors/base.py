@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from byhand.exceptions import RehearsalError
 from byhand.vendors.observing import Observer
+from byhand.vendors.online import OnlineForm
 from byhand.vendors.params import ConnectionParams, params_from_settings
 from byhand.vendors.target import Target
 
@@ -100,6 +101,8 @@ class Vendor(ABC):
     #: (planning/statement_thread.py): the server (or SQLite, which lets go of the GIL
     #: while it works) runs DDL on one core while Django computes states on the other.
     rehearses_in_thread: ClassVar[bool] = True
+    #: ``byhand sql --online`` has forms for it (Vendor.online_form).
+    online_forms: ClassVar[bool] = False
     #: DDL rolls back: atomic migrations are one transaction, BEGIN/COMMIT in the runbook.
     #: (The planning side asks Django's features.can_rollback_ddl; a test keeps them equal.)
     transactional_ddl: ClassVar[bool] = True
@@ -145,6 +148,12 @@ class Vendor(ABC):
         return create if self.inline_index else f"{create}\nCREATE INDEX IF NOT EXISTS {q(index)} ON {q(table)} ({on});"
 
     # -- the runbook's control statements -----------------------------------------------
+
+    def online_form(self, sql: str) -> OnlineForm | None:
+        """The statements that reach what Django's statement ``sql`` does without holding
+        its table while they read every row (``byhand sql --online``); None: it has none,
+        or this vendor has no online forms yet."""
+        return None
 
     def before_migration(self, *, transaction: bool) -> list[str]:
         """Control statements that open a migration block (``transaction``: BEGIN/COMMIT

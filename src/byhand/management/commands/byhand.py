@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
 from byhand.console import apply_options, read_runbook, run_apply, terminate_as_interrupt, write_atomically
-from byhand.exceptions import ByhandError, CannotConnect
+from byhand.exceptions import ByhandError, CannotConnect, OnlineUnsupported
 from byhand.management.arguments import add_subcommands
 from byhand.planning import compiling, manual_steps, plans, recording, signals, verifying
 from byhand.planning.scratch import scratch_started
@@ -92,6 +92,8 @@ class Command(BaseCommand):
     def sql(
         self, *, database: str, output: Path | None, scratch_database: str | None, scratch_prefix: str, **options: Any
     ) -> None:
+        if options["online"] and not get_vendor(connections[database].vendor).online_forms:
+            raise OnlineUnsupported(connections[database].vendor)  # before a scratch copy is made
         # The scratch copy is made while the migrations load; dropped on SIGTERM too.
         with scratch_started(database, scratch_database=scratch_database, prefix=scratch_prefix) as copy:
             plan = _plan(database, options)
@@ -106,6 +108,7 @@ class Command(BaseCommand):
                 scratch=copy,
                 defaults_from_rehearsal=options["defaults_from_rehearsal"],
                 on_key_change=key_changes.append,
+                online=options["online"],
             )
         if key_changes:
             self.stderr.write(f"NOTE: {compiling.KEY_CHANGE_NOTE} (also at the top of the runbook):")

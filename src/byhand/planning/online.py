@@ -1,0 +1,104 @@
+"""``byhand sql --online``: a migration block whose statements have online forms
+(byhand.vendors.online), rewritten to run them.
+
+Django's statement stays above its form as comment lines, and in the first part's marker
+("replaces"), so that a reviewer reads both and ``check_block`` can derive the form again.
+The migration no longer runs as one transaction: its statements run in Django's order, in
+transactions that end before each part that must not share one (an index built
+CONCURRENTLY, a VALIDATE CONSTRAINT reading the rows while what the statements before it
+locked is free again); the django_migrations row is written with the last of them, after
+every validation. apply's journal resumes such a block statement by statement.
+
+Left as Django wrote it: a statement on a table the same migration created (it is empty,
+and no other session sees it before the migration commits), and a migration with manual
+steps (what its Python code needs may be what the one transaction gave it).
+"""
+
+from __future__ import annotations
+
+import re
+
+from byhand.runbook import Block, Comment, Control, Item, Step
+from byhand.vendors import Vendor
+from byhand.vendors.online import OnlineForm, unquote
+
+__all__ = ["put_online"]
+
+_CREATE_TABLE = re.compile(r'^CREATE TABLE ("(?:[^"]|"")+")')
+
+
+def put_online(block: Block, vendor: Vendor) -> int:
+    """Rewrite ``block`` to run the online forms of its statements; how many it replaced."""
+    if block.kind != "migration" or block.manual_steps:
+        return 0
+    transactional = block.atomic and vendor.transactional_ddl
+    placed = {*vendor.before_migration(transaction=transactional), *vendor.after_migration(transaction=transactional)}
+    if any(isinstance(item, Control) and item.sql not in placed for item in block.items):
+        return 0  # a control statement of the vendor's own (SQLite's PRAGMAs): not a place for forms
+    items: list[Item] = [item for item in block.items if not isinstance(item, Control)]
+    forms = _forms(items, vendor)
+    if not forms:
+        return 0
+    opening = vendor.before_migration(transaction=transactional)
+    closing = vendor.after_migration(transaction=transactional)
+    block.items = _rewritten(items, forms, opening=opening, closing=closing)
+    block.atomic, block.online = False, True
+    return len(forms)
+
+
+def _forms(items: list[Item], vendor: Vendor) -> dict[int, OnlineForm]:
+    """The online form of each statement that has one, by position, on tables the
+    migration did not create."""
+    created: set[str] = set()
+    forms: dict[int, OnlineForm] = {}
+    for position, item in enumerate(items):
+        if not isinstance(item, Step) or item.kind != "schema":
+            continue
+        made = _CREATE_TABLE.match(item.sql)
+        if made:
+            created.add(unquote(made.group(1)))
+        form = vendor.online_form(item.sql)
+        if form is not None and form.table not in created:
+            forms[position] = form
+    return forms
+
+
+def _rewritten(
+    items: list[Item], forms: dict[int, OnlineForm], *, opening: list[str], closing: list[str]
+) -> list[Item]:
+    """``items`` with each replaced statement's form in its place; between ``opening`` and
+    ``closing`` (BEGIN and COMMIT, none when the migration was not atomic) the statements that
+    may share a transaction, each other part outside."""
+    out: list[Item] = []
+    open_transaction = False
+
+    def transaction(wanted: bool) -> None:
+        nonlocal open_transaction
+        if wanted and opening and not open_transaction:
+            out.extend(Control(sql) for sql in opening)
+        elif not wanted and open_transaction:  # before the comments that head what comes next
+            at = len(out)
+            while at and isinstance(out[at - 1], Comment):
+                at -= 1
+            out[at:at] = [Control(sql) for sql in closing]
+        open_transaction = wanted and bool(opening)
+
+    for position, item in enumerate(items):
+        form = forms.get(position)
+        if form is None:
+            if isinstance(item, Step):
+                transaction(True)
+            out.append(item)
+            continue
+        assert isinstance(item, Step)
+        transaction(form.parts[0].runs == "with")
+        out.append(Comment(f"-- online ({form.kind}): {form.why}. Django's statement:"))
+        out.extend(Comment(f"--   {line}") for line in item.sql.splitlines())
+        for number, part in enumerate(form.parts, 1):
+            online: dict[str, object] = {"form": form.kind, "part": number, "of": len(form.parts)}
+            if number == 1:
+                online["replaces"] = item.sql
+            transaction(part.runs == "with")
+            out.append(Step(kind="schema", sql=part.sql, op=item.op, online=online))
+    transaction(False)
+    return out

@@ -1,0 +1,146 @@
+"""Online forms: for a statement of Django's that would hold a table for as long as it reads
+every row, the statements that reach the same schema while blocking no writes for that long
+(``byhand sql --online``). PostgreSQL's, as its documentation gives them:
+
+- ``CREATE [UNIQUE] INDEX`` takes ShareLock for the whole build: ``CONCURRENTLY`` instead,
+  outside a transaction (a failed build leaves an INVALID index, which apply drops first
+  when it runs the statement again);
+- ``ADD CONSTRAINT … UNIQUE (…)`` builds its index under AccessExclusiveLock:
+  ``CREATE UNIQUE INDEX CONCURRENTLY`` under the constraint's name, then ``ADD CONSTRAINT …
+  UNIQUE USING INDEX``, which only renames it into the constraint;
+- ``ADD CONSTRAINT … FOREIGN KEY`` and ``… CHECK`` read every row while they hold the table
+  (ShareRowExclusiveLock on both tables of a key, AccessExclusiveLock for a check): ``NOT
+  VALID`` first, then ``VALIDATE CONSTRAINT`` in a transaction of its own, which reads the
+  rows under ShareUpdateExclusiveLock (it blocks no reads or writes);
+- ``ALTER COLUMN … SET NOT NULL`` reads every row under AccessExclusiveLock: a ``CHECK (…
+  IS NOT NULL) NOT VALID``, validated as above, lets it skip the scan (PostgreSQL 12+); the
+  check is dropped after.
+
+Each form is derived from the statement's text alone, so that a runbook's reader (and
+``check_block``) can derive it again from the statement it replaces. Only the shapes
+Django's PostgreSQL schema editor writes are recognised; anything else (a statement with
+several actions, a type change that rewrites the table) has no online form and runs as
+Django wrote it. Pure: no connection.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from byhand.vendors.statements import digest
+
+__all__ = ["OnlineForm", "Part", "postgresql_online_form", "unquote"]
+
+#: How a part runs: "with" the statements around it, in their transaction; in a transaction
+#: of its "own", after the one before it has committed (so that what the transaction before
+#: locked is free while it reads the rows); or "alone", outside any transaction (CONCURRENTLY).
+Runs = Literal["with", "own", "alone"]
+
+_NAME = r'"(?:[^"]|"")+"'
+_INDEX = re.compile(rf"^CREATE (UNIQUE )?INDEX (?!CONCURRENTLY )({_NAME}) ON ({_NAME})(?=[ (])(.*);$", re.DOTALL)
+_CONSTRAINT = re.compile(rf"^ALTER TABLE ({_NAME}) ADD CONSTRAINT ({_NAME}) (FOREIGN KEY|CHECK) (\(.*);$", re.DOTALL)
+_UNIQUE = re.compile(
+    rf"^ALTER TABLE ({_NAME}) ADD CONSTRAINT ({_NAME}) UNIQUE( NULLS(?: NOT)? DISTINCT)? "
+    rf"(\({_NAME}(?:, {_NAME})*\))( DEFERRABLE INITIALLY (?:DEFERRED|IMMEDIATE))?;$"
+)
+_NOT_NULL = re.compile(rf"^ALTER TABLE ({_NAME}) ALTER COLUMN ({_NAME}) SET NOT NULL;$")
+#: Already what an online form writes, or beyond what the text alone can vouch for.
+_NOT_PLAIN = re.compile(r"\bNOT VALID\b|\bUSING INDEX TABLESPACE\b|\bNO INHERIT\b|--|/\*|;.", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One statement of an online form, how it runs (see Runs), and whether it reads every
+    row of its table (CONCURRENTLY and VALIDATE do, without blocking writes)."""
+
+    sql: str
+    runs: Runs
+    scans: bool
+
+
+@dataclass(frozen=True)
+class OnlineForm:
+    """The statements that replace one of Django's, on ``table``; ``kind`` names the form
+    ("index", "unique", "foreign-key", "check", "not-null"), ``why`` says what Django's
+    statement would hold and what the form holds instead."""
+
+    kind: str
+    table: str
+    why: str
+    parts: tuple[Part, ...]
+
+
+def unquote(name: str) -> str:
+    """A double-quoted PostgreSQL name as the catalog holds it."""
+    return name[1:-1].replace('""', '"')
+
+
+def postgresql_online_form(sql: str) -> OnlineForm | None:
+    """The online form of Django's PostgreSQL statement ``sql`` (one statement, ending in
+    ``;``), or None when it has none."""
+    if _NOT_PLAIN.search(sql):
+        return None
+    index = _INDEX.match(sql)
+    if index:
+        unique, name, table, rest = index.groups()
+        built = f"CREATE {unique or ''}INDEX CONCURRENTLY {name} ON {table}{rest};"
+        why = (
+            f"CREATE {unique or ''}INDEX holds ShareLock on {table} for the whole build, so writes wait; "
+            "CONCURRENTLY builds it while writes go on"
+        )
+        return OnlineForm("index", unquote(table), why, (Part(built, "alone", scans=True),))
+    unique_constraint = _UNIQUE.match(sql)
+    if unique_constraint:
+        table, name, nulls, columns, deferrable = unique_constraint.groups()
+        why = (
+            f"ADD CONSTRAINT … UNIQUE builds its index under AccessExclusiveLock on {table}, so reads and writes "
+            "wait; the index is built CONCURRENTLY under the constraint's name, then becomes the constraint"
+        )
+        parts: tuple[Part, ...] = (
+            Part(f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON {table} {columns}{nulls or ''};", "alone", scans=True),
+            Part(
+                f"ALTER TABLE {table} ADD CONSTRAINT {name} UNIQUE USING INDEX {name}{deferrable or ''};",
+                "with",
+                scans=False,
+            ),
+        )
+        return OnlineForm("unique", unquote(table), why, parts)
+    constraint = _CONSTRAINT.match(sql)
+    if constraint:
+        table, name, kind, definition = constraint.groups()
+        held = (
+            "ShareRowExclusiveLock on it and on the table it references"
+            if kind == "FOREIGN KEY"
+            else ("AccessExclusiveLock on it")
+        )
+        why = (
+            f"ADD CONSTRAINT … {kind} reads every row of {table} under {held}; NOT VALID adds it at once, and "
+            "VALIDATE CONSTRAINT then reads the rows under ShareUpdateExclusiveLock, which blocks no reads or writes"
+        )
+        parts = (
+            Part(f"ALTER TABLE {table} ADD CONSTRAINT {name} {kind} {definition} NOT VALID;", "with", scans=False),
+            Part(f"ALTER TABLE {table} VALIDATE CONSTRAINT {name};", "own", scans=True),
+        )
+        return OnlineForm("foreign-key" if kind == "FOREIGN KEY" else "check", unquote(table), why, parts)
+    not_null = _NOT_NULL.match(sql)
+    if not_null:
+        table, column = not_null.groups()
+        check = f'"byhand_nn_{digest(unquote(table) + chr(0) + unquote(column))[:16]}"'
+        why = (
+            f"SET NOT NULL reads every row of {table} under AccessExclusiveLock; a CHECK ({column} IS NOT NULL) "
+            "validated first under ShareUpdateExclusiveLock lets it skip the scan, and is dropped after"
+        )
+        parts = (
+            Part(
+                f"ALTER TABLE {table} ADD CONSTRAINT {check} CHECK ({column} IS NOT NULL) NOT VALID;",
+                "with",
+                scans=False,
+            ),
+            Part(f"ALTER TABLE {table} VALIDATE CONSTRAINT {check};", "own", scans=True),
+            Part(sql, "with", scans=False),
+            Part(f"ALTER TABLE {table} DROP CONSTRAINT {check};", "with", scans=False),
+        )
+        return OnlineForm("not-null", unquote(table), why, parts)
+    return None

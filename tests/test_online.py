@@ -1,0 +1,321 @@
+"""byhand sql --online: the forms (pure), what a runbook's markers may claim of them, and how
+apply runs them when a row breaks the constraint being validated (PostgreSQL)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from byhand.exceptions import RunbookFormatError, StatementFailed
+from byhand.planning.online import put_online
+from byhand.runbook import Block, Comment, Control, Runbook, Step, parse_runbook, sign_runbook
+from byhand.vendors import get_vendor
+from byhand.vendors.online import postgresql_online_form
+from support import (
+    VENDOR,
+    byhand,
+    database_url,
+    apply,
+    fresh_database,
+    oracle_step,
+    recorded_rows,
+    schema_of,
+    target_for,
+    use_database,
+    write_runbook,
+)
+
+FORMS = [
+    (
+        'CREATE INDEX "a_b_idx" ON "a" ("b");',
+        "index",
+        [('CREATE INDEX CONCURRENTLY "a_b_idx" ON "a" ("b");', "alone")],
+    ),
+    (
+        'CREATE UNIQUE INDEX "u" ON "a" USING btree ("b") WHERE "c";',
+        "index",
+        [('CREATE UNIQUE INDEX CONCURRENTLY "u" ON "a" USING btree ("b") WHERE "c";', "alone")],
+    ),
+    (
+        'ALTER TABLE "a" ADD CONSTRAINT "u" UNIQUE NULLS NOT DISTINCT ("b", "c") DEFERRABLE INITIALLY DEFERRED;',
+        "unique",
+        [
+            ('CREATE UNIQUE INDEX CONCURRENTLY "u" ON "a" ("b", "c") NULLS NOT DISTINCT;', "alone"),
+            ('ALTER TABLE "a" ADD CONSTRAINT "u" UNIQUE USING INDEX "u" DEFERRABLE INITIALLY DEFERRED;', "with"),
+        ],
+    ),
+    (
+        'ALTER TABLE "a" ADD CONSTRAINT "f" FOREIGN KEY ("b_id") REFERENCES "b" ("id") DEFERRABLE INITIALLY DEFERRED;',
+        "foreign-key",
+        [
+            (
+                'ALTER TABLE "a" ADD CONSTRAINT "f" FOREIGN KEY ("b_id") REFERENCES "b" ("id") '
+                "DEFERRABLE INITIALLY DEFERRED NOT VALID;",
+                "with",
+            ),
+            ('ALTER TABLE "a" VALIDATE CONSTRAINT "f";', "own"),
+        ],
+    ),
+    (
+        'ALTER TABLE "a" ADD CONSTRAINT "c" CHECK ("x" >= 0 AND "y" IN (\'a\', \'b\'));',
+        "check",
+        [
+            ('ALTER TABLE "a" ADD CONSTRAINT "c" CHECK ("x" >= 0 AND "y" IN (\'a\', \'b\')) NOT VALID;', "with"),
+            ('ALTER TABLE "a" VALIDATE CONSTRAINT "c";', "own"),
+        ],
+    ),
+    (
+        'ALTER TABLE "a" ALTER COLUMN "x" SET NOT NULL;',
+        "not-null",
+        [
+            ('ALTER TABLE "a" ADD CONSTRAINT "byhand_nn_8b86bced10290476" CHECK ("x" IS NOT NULL) NOT VALID;', "with"),
+            ('ALTER TABLE "a" VALIDATE CONSTRAINT "byhand_nn_8b86bced10290476";', "own"),
+            ('ALTER TABLE "a" ALTER COLUMN "x" SET NOT NULL;', "with"),
+            ('ALTER TABLE "a" DROP CONSTRAINT "byhand_nn_8b86bced10290476";', "with"),
+        ],
+    ),
+]
+
+NO_FORM = [
+    'CREATE INDEX CONCURRENTLY "a_b_idx" ON "a" ("b");',  # already online
+    'ALTER TABLE "a" ADD CONSTRAINT "f" FOREIGN KEY ("b_id") REFERENCES "b" ("id") NOT VALID;',
+    'ALTER TABLE "a" ALTER COLUMN "x" TYPE bigint USING "x"::bigint;',  # rewrites: no online form
+    'ALTER TABLE "a" ALTER COLUMN "x" TYPE bigint, ALTER COLUMN "x" SET NOT NULL;',  # two actions
+    'ALTER TABLE "a" ADD CONSTRAINT "u" UNIQUE ("b") USING INDEX TABLESPACE "t";',
+    'ALTER TABLE "a" ADD CONSTRAINT "u" UNIQUE ("b") INCLUDE ("c");',
+    'ALTER TABLE "a" ADD CONSTRAINT "c" CHECK ("x" > 0) NO INHERIT;',
+    'ALTER TABLE "a" ADD COLUMN "b_id" bigint NULL CONSTRAINT "f" REFERENCES "b"("id"); SET CONSTRAINTS "f" IMMEDIATE;',
+    'ALTER TABLE "a" ADD CONSTRAINT "c" CHECK ("x" > 0); DROP TABLE "b";',
+    'CREATE INDEX "a_b_idx" ON "a" ("b"); -- note',
+    "ALTER TABLE a ALTER COLUMN x SET NOT NULL;",  # not Django's quoting
+]
+
+
+@pytest.mark.parametrize(("sql", "kind", "parts"), FORMS, ids=[kind for _, kind, _ in FORMS])
+def test_the_online_form_of_each_statement_django_writes(sql: str, kind: str, parts: list[tuple[str, str]]) -> None:
+    """Each of Django's PostgreSQL statements with an online form: its parts, and how each runs."""
+    form = postgresql_online_form(sql)
+    assert form is not None
+    assert (form.kind, form.table) == (kind, "a")
+    assert [(part.sql, part.runs) for part in form.parts] == parts
+
+
+@pytest.mark.parametrize("sql", NO_FORM)
+def test_statements_with_no_online_form(sql: str) -> None:
+    """Already online, a rewrite, several actions, clauses the form would lose, more than one
+    statement, a comment, another quoting: none has a form, so each runs as written."""
+    assert postgresql_online_form(sql) is None
+
+
+def test_other_vendors_have_no_online_forms_yet() -> None:
+    """MariaDB/MySQL and SQLite: no forms (their ALGORITHM= clauses and pt-online-schema-change are to come)."""
+    for name in ("mysql", "sqlite"):
+        assert get_vendor(name).online_form('CREATE INDEX "a_b_idx" ON "a" ("b");') is None
+        assert not get_vendor(name).online_forms
+
+
+def _block(*sqls: str, atomic: bool = True) -> Block:
+    """A PostgreSQL migration block of ``sqls`` and its bookkeeping, as compiling writes it."""
+    items = [Control("BEGIN;")] if atomic else []
+    items += [Step(kind="schema", sql=sql, op=number) for number, sql in enumerate(sqls)]
+    items.append(
+        Step(
+            kind="record",
+            sql='INSERT INTO "django_migrations" ("app", "name", "applied") VALUES (\'shop\', \'0002_x\', NOW());',
+        )
+    )
+    items += [Control("COMMIT;")] if atomic else []
+    return Block(kind="migration", atomic=atomic, migration="shop.0002_x", records=[["shop", "0002_x"]], items=items)
+
+
+def _layout(block: Block) -> list[str]:
+    return [
+        item.sql if isinstance(item, (Control, Step)) else "#" for item in block.items if not isinstance(item, Comment)
+    ]
+
+
+def test_an_online_block_runs_django_s_order_in_transactions_that_end_before_each_long_read() -> None:
+    """Statements stay in Django's order; BEGIN/COMMIT hold those that may share a transaction;
+    CONCURRENTLY and VALIDATE stand outside; the row is written with the last statements."""
+    block = _block(
+        'ALTER TABLE "a" ADD COLUMN "x" integer NULL;',
+        'CREATE INDEX "a_x" ON "a" ("x");',
+        'ALTER TABLE "a" ADD CONSTRAINT "c" CHECK ("x" > 0);',
+        'ALTER TABLE "a" ALTER COLUMN "x" TYPE bigint;',
+    )
+    assert put_online(block, get_vendor("postgresql")) == 2
+    assert (block.atomic, block.online) == (False, True)
+    assert _layout(block) == [
+        "BEGIN;",
+        'ALTER TABLE "a" ADD COLUMN "x" integer NULL;',
+        "COMMIT;",
+        'CREATE INDEX CONCURRENTLY "a_x" ON "a" ("x");',
+        "BEGIN;",
+        'ALTER TABLE "a" ADD CONSTRAINT "c" CHECK ("x" > 0) NOT VALID;',
+        "COMMIT;",
+        'ALTER TABLE "a" VALIDATE CONSTRAINT "c";',
+        "BEGIN;",
+        'ALTER TABLE "a" ALTER COLUMN "x" TYPE bigint;',
+        block.steps[-1].sql,
+        "COMMIT;",
+    ]
+    comments = [item.text for item in block.items if isinstance(item, Comment)]
+    assert comments[1] == '--   CREATE INDEX "a_x" ON "a" ("x");'  # Django's statement, beside its form
+
+
+def test_what_the_migration_creates_and_migrations_with_manual_steps_are_left_as_django_wrote_them() -> None:
+    """An index on a table made in the same migration needs no form (nobody sees the table
+    before it commits); a block with a manual step is not split."""
+    made = _block('CREATE TABLE "n" ("id" bigint NOT NULL PRIMARY KEY);', 'CREATE INDEX "n_i" ON "n" ("id");')
+    manual = _block('CREATE INDEX "a_x" ON "a" ("x");')
+    manual.items.insert(1, Step(kind="manual", op=1, callable="shop.migrations.fill"))
+    for block in (made, manual):
+        before = list(block.items)
+        assert put_online(block, get_vendor("postgresql")) == 0
+        assert block.items == before and block.atomic and not block.online
+
+
+def _online_text(*sqls: str, atomic: bool = True) -> str:
+    block = _block(*sqls, atomic=atomic)
+    put_online(block, get_vendor("postgresql"))
+    return Runbook(header={"direction": "forwards", "vendor": "postgresql"}, blocks=[block]).render()
+
+
+def _signed(text: str) -> str:
+    return sign_runbook(text, by="mallory", at="2026-12-07T00:00:00Z")[0]
+
+
+def test_a_non_atomic_migration_s_forms_run_each_on_their_own() -> None:
+    """Without BEGIN/COMMIT around the migration, each part commits on its own; the runbook
+    parses back as written."""
+    text = _online_text('ALTER TABLE "a" ALTER COLUMN "x" SET NOT NULL;', atomic=False)
+    runbook = parse_runbook(text)
+    assert "BEGIN;" not in text and runbook.render() == text
+    assert [step.online["part"] for step in runbook.blocks[0].steps if step.online] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (lambda t: t.replace('"x" > 0) NOT VALID;', '"x" > 1) NOT VALID;'), "it runs"),
+        (lambda t: t.replace('VALIDATE CONSTRAINT "c";', 'VALIDATE CONSTRAINT "d";'), "it runs"),
+        (lambda t: t.replace('"form": "check", "part": 1, "of": 2', '"form": "index", "part": 1, "of": 2'), "no such"),
+        (
+            lambda t: t.replace(
+                '"replaces": "ALTER TABLE \\"a\\" ADD CONSTRAINT \\"c\\" CHECK (\\"x\\" > 0);"',
+                '"replaces": "ALTER TABLE \\"a\\" ADD CONSTRAINT \\"c\\" CHECK (\\"x\\" < 0);"',
+            ),
+            "it runs",
+        ),
+        (
+            lambda t: t.replace(
+                'COMMIT;\n-- byhand: {"step": "schema", "op": 0, "lines": 1, "online": {"form": "check", "part": 2',
+                '-- byhand: {"step": "schema", "op": 0, "lines": 1, "online": {"form": "check", "part": 2',
+            ).replace('\nBEGIN;\n-- byhand: {"step": "record"', '\n-- byhand: {"step": "record"'),
+            "inside BEGIN/COMMIT",
+        ),
+        (lambda t: t.replace(', "online": true}', "}"), 'does not say "online"'),
+        (lambda t: t.replace('"atomic": false', '"atomic": true'), '"atomic": true'),
+    ],
+    ids=["part-sql", "validated-name", "form-kind", "replaces", "validate-in-transaction", "block-marker", "atomic"],
+)
+def test_a_re_signed_edit_of_an_online_form_is_refused(edit: object, says: str) -> None:
+    """What the markers say of a form must be what byhand derives from Django's statement: a
+    re-signed edit of a part, of what it replaces, or of where it runs is refused."""
+    text = _online_text('ALTER TABLE "a" ADD CONSTRAINT "c" CHECK ("x" > 0);')
+    edited = edit(text)  # type: ignore[operator]
+    assert edited != text
+    with pytest.raises(RunbookFormatError, match=says):
+        parse_runbook(_signed(edited))
+
+
+def test_a_step_s_online_marker_must_have_its_shape() -> None:
+    """Part numbers and "replaces" as byhand writes them, or the runbook is refused."""
+    text = _online_text('CREATE INDEX "a_x" ON "a" ("x");')
+    broken = text.replace('"part": 1, "of": 1', '"part": 2, "of": 1')
+    with pytest.raises(RunbookFormatError, match='"online" must hold'):
+        parse_runbook(_signed(broken))
+
+
+@pytest.mark.needs_server
+def test_sql_online_is_refused_where_the_vendor_has_no_forms(tmp_path: Path) -> None:
+    """On MariaDB/MySQL and SQLite: a clear refusal before a scratch copy is made, nothing
+    written; sql's exit status 1, as for any failure of sql."""
+    if VENDOR == "postgresql":
+        pytest.skip("PostgreSQL has online forms")
+    out = tmp_path / "runbook.sql"
+    with fresh_database() as db, use_database("default", db):
+        with pytest.raises(CommandError, match=f"--online has no safe forms for {VENDOR} yet") as refused:
+            call_command("byhand", "sql", "--online", "-o", str(out), stdout=io.StringIO(), stderr=io.StringIO())
+    assert refused.value.returncode == 1
+    assert not out.exists()
+
+
+@pytest.mark.needs_server
+def test_a_row_that_breaks_the_constraint_stops_the_online_migration_until_it_is_fixed(tmp_path: Path) -> None:
+    """VALIDATE fails on a row the check refuses: apply stops, the migration unrecorded and its
+    check NOT VALID (new rows are held to it already); once the row is fixed, apply resumes and
+    the schema is migrate's."""
+    if VENDOR != "postgresql":
+        pytest.skip("online forms are PostgreSQL's")
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.online"}):
+        with fresh_database() as a, fresh_database() as b, fresh_database() as c:
+            oracle_step("default", a, b, tmp_path / "0001.sql", "catalog", "0001", c=c)
+            with use_database("default", c):
+                write_runbook("default", tmp_path / "0002.sql", "catalog", options=["--online"])
+            target = target_for(c)
+            try:
+                target.execute("UPDATE catalog_item SET qty = -1 WHERE id = 7")
+                with pytest.raises(StatementFailed, match="item_qty_gte_0") as failed:
+                    apply(tmp_path / "0002.sql", c)
+                assert failed.value.where == "catalog.0002_online statement 7/18"
+                seventh = parse_runbook((tmp_path / "0002.sql").read_text()).migrations[-1].steps[6]
+                assert seventh.sql == 'ALTER TABLE "catalog_item" VALIDATE CONSTRAINT "item_qty_gte_0";'
+                assert target.execute("SELECT convalidated FROM pg_constraint WHERE conname = 'item_qty_gte_0'") == [
+                    (False,)
+                ]
+                assert target.recorded_migrations() == {("catalog", "0001_initial")}
+                target.execute("UPDATE catalog_item SET qty = 7 WHERE id = 7")
+                assert apply(tmp_path / "0002.sql", c)[1].applied == 1
+            finally:
+                target.close()
+            oracle_step("default", a, b, tmp_path / "0002-b.sql", "catalog", sql_options=["--online"])
+            with use_database("default", c):
+                schema_c, rows_c = schema_of("default"), recorded_rows("default")
+            schema_c.pop("byhand_journal", None)
+            with use_database("default", a):
+                assert (schema_c, rows_c) == (schema_of("default"), recorded_rows("default"))
+
+
+@pytest.mark.needs_server
+def test_review_shows_what_each_part_replaces_and_why(tmp_path: Path) -> None:
+    """byhand review of an online runbook: each part says which form it belongs to, the first
+    the statement of Django's it replaces and why; no part blocks writes for a whole read,
+    where the plain runbook's statements do (and review says --online writes their forms)."""
+    if VENDOR != "postgresql":
+        pytest.skip("online forms are PostgreSQL's")
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.online"}):
+        with fresh_database() as db, use_database("default", db):
+            call_command("migrate", "catalog", "0001", verbosity=0)
+            write_runbook("default", tmp_path / "plain.sql", "catalog")
+            write_runbook("default", tmp_path / "online.sql", "catalog", options=["--online"])
+            reviewed = {}
+            for name in ("plain", "online"):
+                path = str(tmp_path / f"{name}.sql")
+                done = byhand("review", path, "--database-url", database_url(db), "--big-rows", "100")
+                assert done.returncode == 0, done.stderr
+                reviewed[name] = done.stdout
+    assert "risk of the statements still to run: 0 high," in reviewed["online"]
+    assert "risk of the statements still to run: 8 high," in reviewed["plain"]
+    assert "byhand sql --online writes it" in reviewed["plain"]
+    assert "byhand sql --online writes it" not in reviewed["online"]
+    assert "online: part 1 of 2 of the check form" in reviewed["online"]
+    assert (
+        'instead of Django\'s ALTER TABLE "catalog_item" ADD CONSTRAINT "item_qty_gte_0" CHECK ("qt…'
+        in (reviewed["online"])
+    )
+    assert "because ADD CONSTRAINT … CHECK reads every row" in reviewed["online"]
