@@ -17,9 +17,9 @@ from byhand.vendors import get_vendor
 from byhand.vendors.online import postgresql_online_form
 from support import (
     VENDOR,
+    apply,
     byhand,
     database_url,
-    apply,
     fresh_database,
     oracle_step,
     recorded_rows,
