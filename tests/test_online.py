@@ -319,3 +319,13 @@ def test_review_shows_what_each_part_replaces_and_why(tmp_path: Path) -> None:
         in (reviewed["online"])
     )
     assert "because ADD CONSTRAINT … CHECK reads every row" in reviewed["online"]
+    assert "online runbook (byhand sql --online)" in reviewed["online"]
+    unique_column = reviewed["online"].split('ADD COLUMN "code" varchar(10) NULL UNIQUE;')[1].splitlines()[1]
+    assert unique_column.strip() == "online: no safe form byhand writes for it; it runs as Django wrote it"
+    inspected = byhand("inspect", str(tmp_path / "online.sql"))
+    assert inspected.returncode == 0, inspected.stderr
+    assert "  online: statements that would hold a table while they read it are in safe forms" in inspected.stdout
+    assert (
+        "      online: 9 statement(s) in safe forms, several transactions (index, unique, unique, check, not-null, "
+        "index, index, foreign-key, index)"
+    ) in inspected.stdout

@@ -319,6 +319,11 @@ def format_plan(runbook: Runbook) -> str:
         f"Django {header['django']}, generated {header['generated_at']}",
         f"  against schema {header['against']}",
         f"  settings: {', '.join(f'{k}={v}' for k, v in header['settings'].items())}",
+        *(
+            ["  online: statements that would hold a table while they read it are in safe forms"]
+            if header.get("online")
+            else []
+        ),
         f"{len(runbook.migrations)} migration(s):",
     ]
     for offset, signature in enumerate(header.get("signed", []), start=1):
@@ -329,6 +334,11 @@ def format_plan(runbook: Runbook) -> str:
         lines.append(f"  {name:50} {atomic:10} {len(numbered_steps(block)):3} statement(s)")
         if block.kind != "migration":
             lines.append(f"      {_BLOCK_KINDS[block.kind]}")
+        forms = [step.online["form"] for step in block.steps if step.online and step.online["part"] == 1]
+        if forms:
+            lines.append(
+                f"      online: {len(forms)} statement(s) in safe forms, several transactions ({', '.join(forms)})"
+            )
         rows = block.records or block.deletes
         verb = "records" if block.records else "deletes"
         if rows:

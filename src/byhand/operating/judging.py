@@ -207,6 +207,8 @@ def assess_runbook(
             review.hazards = hazards.get(index, [])
             if review.online:
                 review.safer = None  # it is the safer form
+            elif runbook.header.get("online") and step.kind == "schema" and review.risk != "low":
+                review.online = {"form": None}  # an online runbook, and no form for it: as Django wrote it
             reviews[(position, index)] = review
             if transaction:
                 taken = [*review.locks, *(review.text or {}).get("locks", [])]

@@ -63,6 +63,11 @@ def _heading(review: Review) -> list[str]:
             else []
         ),
         f"squawk: {header['squawk']}",
+        *(
+            ["online runbook (byhand sql --online): statements in safe forms say what they replace"]
+            if header.get("online")
+            else []
+        ),
         f"risk of the statements still to run: {_counts(review)}",
     ]
 
@@ -132,6 +137,8 @@ def _online(online: dict[str, Any] | None) -> list[str]:
     """What an online form's part replaces, and why (on its first part)."""
     if not online:
         return []
+    if online.get("form") is None:
+        return ["          online: no safe form byhand writes for it; it runs as Django wrote it"]
     said = f"          online: part {online['part']} of {online['of']} of the {online['form']} form"
     if online["part"] != 1:
         return [said]

@@ -147,6 +147,7 @@ def review_runbook(
         "squawk": squawk_note,
         "thresholds": {"big_rows": thresholds.big_rows, "big_bytes": thresholds.big_bytes},
         "signed": list(runbook.header.get("signed", [])),  # re-signed: its "observed" may not be byhand's own
+        "online": bool(runbook.header.get("online")),
     }
     return Review(header, migrations)
 
