@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connections
 from django.test import override_settings
 
 from byhand.exceptions import RunbookFormatError, StatementFailed
@@ -177,6 +178,31 @@ def test_what_the_migration_creates_and_migrations_with_manual_steps_are_left_as
         before = list(block.items)
         assert put_online(block, get_vendor("postgresql")) == 0
         assert block.items == before and block.atomic and not block.online
+
+
+def test_statements_on_exempt_tables_are_left_as_django_wrote_them() -> None:
+    """A table the vendor exempts (PostgreSQL: partitioned, where CONCURRENTLY and NOT VALID
+    foreign keys are refused) keeps Django's statements; the others of the block get forms."""
+    block = _block('CREATE INDEX "p_x" ON "parted" ("x");', 'CREATE INDEX "a_x" ON "a" ("x");')
+    assert put_online(block, get_vendor("postgresql"), exempt={"parted"}) == 1
+    assert [step.sql for step in block.steps][:2] == [
+        'CREATE INDEX "p_x" ON "parted" ("x");',
+        'CREATE INDEX CONCURRENTLY "a_x" ON "a" ("x");',
+    ]
+
+
+@pytest.mark.needs_server
+def test_postgresql_exempts_partitioned_tables_and_their_partitions() -> None:
+    """What PostgreSQL's online_exempt_tables reads on a database: partitioned tables and
+    partitions, not plain tables."""
+    if VENDOR != "postgresql":
+        pytest.skip("partitioned tables are PostgreSQL's")
+    with fresh_database() as db, use_database("default", db):
+        with connections["default"].cursor() as cursor:
+            cursor.execute("CREATE TABLE parted (x integer) PARTITION BY RANGE (x)")
+            cursor.execute("CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (10)")
+            cursor.execute("CREATE TABLE plain (x integer)")
+        assert get_vendor("postgresql").online_exempt_tables(connections["default"]) == {"parted", "parted_1"}
 
 
 def _online_text(*sqls: str, atomic: bool = True) -> str:

@@ -110,19 +110,28 @@ def compile_runbook(
             rows = replacement_rows(plan)
             if rows:
                 blocks.append(compiler.replacements_block(rows))
+            exempt = vendor.online_exempt_tables(scratch_db) if online else set()
     key_changes = compiler.rehearsal.key_changes
     if on_key_change is not None:
         for change in key_changes:
             on_key_change(change)
-    return _runbook(plan, vendor, copy, blocks, key_changes=key_changes, online=online)
+    return _runbook(plan, vendor, copy, blocks, key_changes=key_changes, online=online, exempt=exempt)
 
 
 def _runbook(
-    plan: Plan, vendor: Vendor, copy: ScratchDatabase, blocks: list[Block], *, key_changes: list[str], online: bool
+    plan: Plan,
+    vendor: Vendor,
+    copy: ScratchDatabase,
+    blocks: list[Block],
+    *,
+    key_changes: list[str],
+    online: bool,
+    exempt: set[str],
 ) -> Runbook:
-    """The runbook of the rehearsed blocks: their online forms (``online``), what each
-    statement did on the scratch copy above it, the header and the plan."""
-    replaced = {block.migration: put_online(block, vendor) for block in blocks} if online else {}
+    """The runbook of the rehearsed blocks: their online forms (``online``; none on the
+    ``exempt`` tables), what each statement did on the scratch copy above it, the header
+    and the plan."""
+    replaced = {block.migration: put_online(block, vendor, exempt=exempt) for block in blocks} if online else {}
     preamble = _preamble(plan, vendor, key_changes, replaced)
     for block in blocks:
         block.items = _said(block.items)

@@ -10,13 +10,16 @@ locked is free again); the django_migrations row is written with the last of the
 every validation. apply's journal resumes such a block statement by statement.
 
 Left as Django wrote it: a statement on a table the same migration created (it is empty,
-and no other session sees it before the migration commits), and a migration with manual
-steps (what its Python code needs may be what the one transaction gave it).
+and no other session sees it before the migration commits) or on a table the vendor says
+the forms do not work on (PostgreSQL's partitioned tables and their partitions), and a
+migration with manual steps (what its Python code needs may be what the one transaction
+gave it).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from byhand.runbook import Block, Comment, Control, Item, Step
 from byhand.vendors import Vendor
@@ -27,8 +30,9 @@ __all__ = ["put_online"]
 _CREATE_TABLE = re.compile(r'^CREATE TABLE ("(?:[^"]|"")+")')
 
 
-def put_online(block: Block, vendor: Vendor) -> int:
-    """Rewrite ``block`` to run the online forms of its statements; how many it replaced."""
+def put_online(block: Block, vendor: Vendor, *, exempt: Collection[str] = ()) -> int:
+    """Rewrite ``block`` to run the online forms of its statements (none on the ``exempt``
+    tables); how many it replaced."""
     if block.kind != "migration" or block.manual_steps:
         return 0
     transactional = block.atomic and vendor.transactional_ddl
@@ -36,7 +40,7 @@ def put_online(block: Block, vendor: Vendor) -> int:
     if any(isinstance(item, Control) and item.sql not in placed for item in block.items):
         return 0  # a control statement of the vendor's own (SQLite's PRAGMAs): not a place for forms
     items: list[Item] = [item for item in block.items if not isinstance(item, Control)]
-    forms = _forms(items, vendor)
+    forms = _forms(items, vendor, exempt)
     if not forms:
         return 0
     opening = vendor.before_migration(transaction=transactional)
@@ -46,19 +50,19 @@ def put_online(block: Block, vendor: Vendor) -> int:
     return len(forms)
 
 
-def _forms(items: list[Item], vendor: Vendor) -> dict[int, OnlineForm]:
+def _forms(items: list[Item], vendor: Vendor, exempt: Collection[str]) -> dict[int, OnlineForm]:
     """The online form of each statement that has one, by position, on tables the
-    migration did not create."""
-    created: set[str] = set()
+    migration did not create and that are not ``exempt``."""
+    kept: set[str] = set(exempt)  # tables whose statements stay as Django wrote them
     forms: dict[int, OnlineForm] = {}
     for position, item in enumerate(items):
         if not isinstance(item, Step) or item.kind != "schema":
             continue
         made = _CREATE_TABLE.match(item.sql)
         if made:
-            created.add(unquote(made.group(1)))
+            kept.add(unquote(made.group(1)))
         form = vendor.online_form(item.sql)
-        if form is not None and form.table not in created:
+        if form is not None and form.table not in kept:
             forms[position] = form
     return forms
 

@@ -155,6 +155,11 @@ class Vendor(ABC):
         or this vendor has no online forms yet."""
         return None
 
+    def online_exempt_tables(self, connection: Any) -> set[str]:
+        """Tables of the (scratch) database ``connection`` whose statements keep Django's form
+        under ``--online``, the forms not working on them (PostgreSQL: partitioned tables)."""
+        return set()
+
     def before_migration(self, *, transaction: bool) -> list[str]:
         """Control statements that open a migration block (``transaction``: BEGIN/COMMIT
         around it, for an atomic migration where DDL rolls back)."""

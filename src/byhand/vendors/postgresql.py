@@ -338,6 +338,16 @@ class PostgreSQL(ServerVendor):
     def online_form(self, sql: str) -> OnlineForm | None:
         return postgresql_online_form(sql)
 
+    def online_exempt_tables(self, connection: Any) -> set[str]:
+        # CREATE INDEX CONCURRENTLY and ADD FOREIGN KEY ... NOT VALID are refused on a
+        # partitioned table, and a partition's constraints follow its parent's.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT relname FROM pg_class WHERE (relkind = 'p' OR relispartition) "
+                "AND relnamespace = current_schema()::regnamespace"
+            )
+            return {str(name) for (name,) in cursor.fetchall()}
+
     @contextmanager
     def twin(self, connection: Any) -> Iterator[Any]:
         # psycopg 3 keeps adapters per connection, and a migration may register some on
