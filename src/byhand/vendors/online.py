@@ -26,6 +26,7 @@ Django wrote it. Pure: no connection.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -82,65 +83,73 @@ def postgresql_online_form(sql: str) -> OnlineForm | None:
     ``;``), or None when it has none."""
     if _NOT_PLAIN.search(sql):
         return None
-    index = _INDEX.match(sql)
-    if index:
-        unique, name, table, rest = index.groups()
-        built = f"CREATE {unique or ''}INDEX CONCURRENTLY {name} ON {table}{rest};"
-        why = (
-            f"CREATE {unique or ''}INDEX holds ShareLock on {table} for the whole build, so writes wait; "
-            "CONCURRENTLY builds it while writes go on"
-        )
-        return OnlineForm("index", unquote(table), why, (Part(built, "alone", scans=True),))
-    unique_constraint = _UNIQUE.match(sql)
-    if unique_constraint:
-        table, name, nulls, columns, deferrable = unique_constraint.groups()
-        why = (
-            f"ADD CONSTRAINT … UNIQUE builds its index under AccessExclusiveLock on {table}, so reads and writes "
-            "wait; the index is built CONCURRENTLY under the constraint's name, then becomes the constraint"
-        )
-        parts: tuple[Part, ...] = (
-            Part(f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON {table} {columns}{nulls or ''};", "alone", scans=True),
-            Part(
-                f"ALTER TABLE {table} ADD CONSTRAINT {name} UNIQUE USING INDEX {name}{deferrable or ''};",
-                "with",
-                scans=False,
-            ),
-        )
-        return OnlineForm("unique", unquote(table), why, parts)
-    constraint = _CONSTRAINT.match(sql)
-    if constraint:
-        table, name, kind, definition = constraint.groups()
-        held = (
-            "ShareRowExclusiveLock on it and on the table it references"
-            if kind == "FOREIGN KEY"
-            else ("AccessExclusiveLock on it")
-        )
-        why = (
-            f"ADD CONSTRAINT … {kind} reads every row of {table} under {held}; NOT VALID adds it at once, and "
-            "VALIDATE CONSTRAINT then reads the rows under ShareUpdateExclusiveLock, which blocks no reads or writes"
-        )
-        parts = (
-            Part(f"ALTER TABLE {table} ADD CONSTRAINT {name} {kind} {definition} NOT VALID;", "with", scans=False),
-            Part(f"ALTER TABLE {table} VALIDATE CONSTRAINT {name};", "own", scans=True),
-        )
-        return OnlineForm("foreign-key" if kind == "FOREIGN KEY" else "check", unquote(table), why, parts)
-    not_null = _NOT_NULL.match(sql)
-    if not_null:
-        table, column = not_null.groups()
-        check = f'"byhand_nn_{digest(unquote(table) + chr(0) + unquote(column))[:16]}"'
-        why = (
-            f"SET NOT NULL reads every row of {table} under AccessExclusiveLock; a CHECK ({column} IS NOT NULL) "
-            "validated first under ShareUpdateExclusiveLock lets it skip the scan, and is dropped after"
-        )
-        parts = (
-            Part(
-                f"ALTER TABLE {table} ADD CONSTRAINT {check} CHECK ({column} IS NOT NULL) NOT VALID;",
-                "with",
-                scans=False,
-            ),
-            Part(f"ALTER TABLE {table} VALIDATE CONSTRAINT {check};", "own", scans=True),
-            Part(sql, "with", scans=False),
-            Part(f"ALTER TABLE {table} DROP CONSTRAINT {check};", "with", scans=False),
-        )
-        return OnlineForm("not-null", unquote(table), why, parts)
+    for pattern, form in _FORMS:
+        match = pattern.match(sql)
+        if match:
+            return form(sql, *match.groups())
     return None
+
+
+def _index(sql: str, unique: str | None, name: str, table: str, rest: str) -> OnlineForm:
+    built = f"CREATE {unique or ''}INDEX CONCURRENTLY {name} ON {table}{rest};"
+    why = (
+        f"CREATE {unique or ''}INDEX holds ShareLock on {table} for the whole build, so writes wait; "
+        "CONCURRENTLY builds it while writes go on"
+    )
+    return OnlineForm("index", unquote(table), why, (Part(built, "alone", scans=True),))
+
+
+def _unique(sql: str, table: str, name: str, nulls: str | None, columns: str, deferrable: str | None) -> OnlineForm:
+    why = (
+        f"ADD CONSTRAINT … UNIQUE builds its index under AccessExclusiveLock on {table}, so reads and writes "
+        "wait; the index is built CONCURRENTLY under the constraint's name, then becomes the constraint"
+    )
+    parts = (
+        Part(f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON {table} {columns}{nulls or ''};", "alone", scans=True),
+        Part(
+            f"ALTER TABLE {table} ADD CONSTRAINT {name} UNIQUE USING INDEX {name}{deferrable or ''};",
+            "with",
+            scans=False,
+        ),
+    )
+    return OnlineForm("unique", unquote(table), why, parts)
+
+
+def _constraint(sql: str, table: str, name: str, kind: str, definition: str) -> OnlineForm:
+    key = kind == "FOREIGN KEY"
+    held = "ShareRowExclusiveLock on it and on the table it references" if key else "AccessExclusiveLock on it"
+    why = (
+        f"ADD CONSTRAINT … {kind} reads every row of {table} under {held}; NOT VALID adds it at once, and "
+        "VALIDATE CONSTRAINT then reads the rows under ShareUpdateExclusiveLock, which blocks no reads or writes"
+    )
+    parts = (
+        Part(f"ALTER TABLE {table} ADD CONSTRAINT {name} {kind} {definition} NOT VALID;", "with", scans=False),
+        Part(f"ALTER TABLE {table} VALIDATE CONSTRAINT {name};", "own", scans=True),
+    )
+    return OnlineForm("foreign-key" if key else "check", unquote(table), why, parts)
+
+
+def _not_null(sql: str, table: str, column: str) -> OnlineForm:
+    check = f'"byhand_nn_{digest(unquote(table) + chr(0) + unquote(column))[:16]}"'
+    why = (
+        f"SET NOT NULL reads every row of {table} under AccessExclusiveLock; a CHECK ({column} IS NOT NULL) "
+        "validated first under ShareUpdateExclusiveLock lets it skip the scan, and is dropped after"
+    )
+    parts = (
+        Part(
+            f"ALTER TABLE {table} ADD CONSTRAINT {check} CHECK ({column} IS NOT NULL) NOT VALID;", "with", scans=False
+        ),
+        Part(f"ALTER TABLE {table} VALIDATE CONSTRAINT {check};", "own", scans=True),
+        Part(sql, "with", scans=False),
+        Part(f"ALTER TABLE {table} DROP CONSTRAINT {check};", "with", scans=False),
+    )
+    return OnlineForm("not-null", unquote(table), why, parts)
+
+
+#: Each shape of Django's statements with an online form, and the form made of its parts.
+_FORMS: tuple[tuple[re.Pattern[str], Callable[..., OnlineForm]], ...] = (
+    (_INDEX, _index),
+    (_UNIQUE, _unique),
+    (_CONSTRAINT, _constraint),
+    (_NOT_NULL, _not_null),
+)
