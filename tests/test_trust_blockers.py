@@ -243,3 +243,52 @@ def test_cancel_blockers_after_acts_on_a_blocker_of_the_referenced_table(tmp_pat
     assert (done.returncode, recorded) == (0, 1), done.stderr
     assert f"terminated the session of pid {pid}" in done.stdout
     assert [str(pid) in (row["detail"] or "") for row in terminated] == [True]
+
+
+# -- a statement's own parallel workers ---------------------------------------------------------------
+
+
+def test_a_statement_s_own_parallel_workers_are_not_its_blockers() -> None:
+    """PostgreSQL builds an index with parallel workers, which hold the table's lock with the
+    build's transaction start: while the build runs, the blockers of its session name no
+    session of its own group (they were once listed, and --cancel-blockers-after would have
+    cancelled them); another session's transaction on the table still is."""
+    if VENDOR != "postgresql":
+        pytest.skip("parallel maintenance workers are PostgreSQL's")
+    from datetime import timedelta
+
+    from support import target_for
+
+    with fresh_database() as db, session(db, application="trust-build") as build, session(db) as other:
+        build.execute("CREATE TABLE slow_item (id integer)")
+        build.execute("INSERT INTO slow_item SELECT generate_series(1, 4000)")
+        build.execute("ALTER TABLE slow_item SET (parallel_workers = 2)")
+        build.execute(
+            "CREATE FUNCTION slow_key(integer) RETURNS integer IMMUTABLE PARALLEL SAFE LANGUAGE plpgsql "
+            "AS $$ BEGIN PERFORM pg_sleep(0.001); RETURN $1; END $$"
+        )
+        build.execute("SET maintenance_work_mem = '256MB'")
+        other_pid = other.execute("SELECT pg_backend_pid()")[0][0]
+        other.execute("BEGIN")
+        other.execute("SELECT count(*) FROM slow_item")  # a transaction on the table, older than the build
+        time.sleep(0.05)
+        pid = build.execute("SELECT pg_backend_pid()")[0][0]
+        worker = threading.Thread(
+            target=build.execute, args=("CREATE INDEX slow_item_key ON slow_item (slow_key(id))",)
+        )
+        worker.start()
+        target = target_for(db)
+        try:
+            workers = "SELECT count(*) FROM pg_stat_activity WHERE leader_pid = %s AND pid <> %s"
+            wait_until(lambda: target.execute(workers, (pid, pid))[0][0] > 0, what="the build's parallel workers")
+            blockers = target.find_blockers(
+                waiting_session=pid, tables=["slow_item"], older_than=timedelta(0), snapshots=True
+            )
+            group = {row[0] for row in target.execute("SELECT pid FROM pg_stat_activity WHERE leader_pid = %s", (pid,))}
+        finally:
+            target.close()
+            worker.join()
+            other.execute("ROLLBACK")
+    assert len(group) > 1  # the leader and at least one worker
+    assert not {blocker.pid for blocker in blockers} & group
+    assert other_pid in {blocker.pid for blocker in blockers}

@@ -41,6 +41,10 @@ _CONCURRENT_INDEX = re.compile(
 _LOCK_STATES = {"55P03", "40P01"}
 _INSUFFICIENT_PRIVILEGE = "42501"
 
+#: Sessions that block ``session``'s statement, or hold a lock on its tables (or the tables
+#: a foreign key joins them to) since before ``older``, or (``snapshots``) an old snapshot. A
+#: parallel worker is left out: it holds its leader's locks, and the leader is listed for it
+#: (pg_blocking_pids names leaders too); the statement's own workers are not its blockers.
 _BLOCKERS_SQL = """
 WITH named AS (SELECT to_regclass(quote_ident(t)) AS oid FROM unnest(%(tables)s::text[]) AS t),
 rels AS (
@@ -53,6 +57,7 @@ SELECT DISTINCT a.pid, a.usename, a.application_name, host(a.client_addr), a.sta
 FROM pg_stat_activity a
 LEFT JOIN pg_locks l ON l.pid = a.pid AND l.granted AND l.locktype = 'relation'
 WHERE a.pid <> pg_backend_pid() AND a.pid <> %(session)s
+  AND (a.leader_pid IS NULL OR a.leader_pid = a.pid)
   AND (a.pid = ANY(pg_blocking_pids(%(session)s))
        OR (l.relation IN (SELECT oid FROM rels)
            AND coalesce(a.xact_start, a.query_start) < now() - %(older)s::interval)
