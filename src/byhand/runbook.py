@@ -35,6 +35,14 @@ comment line saying the same above it::
     "scan":      whether it must read every row of a table (an index build, a constraint it
                  validates, SET NOT NULL, a rewrite): inferred from what the statement is
 
+A runbook written with ``byhand sql --online`` has blocks marked ``"online": true`` (and
+``"atomic": false``): some of their statements are parts of the online form of one of
+Django's (byhand.vendors.online), each part's marker saying so, the first with the statement
+it replaces, which Django's lines repeat as comments above it::
+
+    -- byhand: {"step": "schema", "op": 0, "lines": 1, "online": {"form": "check", "part": 1, "of": 2,
+    "replaces": "ALTER TABLE ..."}}     <- one line in the file
+
 This module is pure data: no Django, no connection, no clock. Which control statements
 a runbook may hold is its vendor's to say (Vendor.control_statements).
 """
