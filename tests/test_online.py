@@ -73,6 +73,7 @@ FORMS = [
         'ALTER TABLE "a" ALTER COLUMN "x" SET NOT NULL;',
         "not-null",
         [
+            ('ALTER TABLE "a" DROP CONSTRAINT IF EXISTS "byhand_nn_8b86bced10290476";', "with"),
             ('ALTER TABLE "a" ADD CONSTRAINT "byhand_nn_8b86bced10290476" CHECK ("x" IS NOT NULL) NOT VALID;', "with"),
             ('ALTER TABLE "a" VALIDATE CONSTRAINT "byhand_nn_8b86bced10290476";', "own"),
             ('ALTER TABLE "a" ALTER COLUMN "x" SET NOT NULL;', "with"),
@@ -221,7 +222,7 @@ def test_a_non_atomic_migration_s_forms_run_each_on_their_own() -> None:
     text = _online_text('ALTER TABLE "a" ALTER COLUMN "x" SET NOT NULL;', atomic=False)
     runbook = parse_runbook(text)
     assert "BEGIN;" not in text and runbook.render() == text
-    assert [step.online["part"] for step in runbook.blocks[0].steps if step.online] == [1, 2, 3, 4]
+    assert [step.online["part"] for step in runbook.blocks[0].steps if step.online] == [1, 2, 3, 4, 5]
 
 
 @pytest.mark.parametrize(
@@ -245,9 +246,21 @@ def test_a_non_atomic_migration_s_forms_run_each_on_their_own() -> None:
             "inside BEGIN/COMMIT",
         ),
         (lambda t: t.replace(', "online": true}', "}"), 'does not say "online"'),
+        (lambda t: t[: t.rindex("COMMIT;")] + t[t.rindex("COMMIT;") + len("COMMIT;\n") :], "has no COMMIT"),
+        (lambda t: t.replace("BEGIN;", "BEGIN;\nBEGIN;", 1), "must pair, unnested"),
         (lambda t: t.replace('"atomic": false', '"atomic": true'), '"atomic": true'),
     ],
-    ids=["part-sql", "validated-name", "form-kind", "replaces", "validate-in-transaction", "block-marker", "atomic"],
+    ids=[
+        "part-sql",
+        "validated-name",
+        "form-kind",
+        "replaces",
+        "validate-in-transaction",
+        "block-marker",
+        "no-last-commit",
+        "nested-begin",
+        "atomic",
+    ],
 )
 def test_a_re_signed_edit_of_an_online_form_is_refused(edit: object, says: str) -> None:
     """What the markers say of a form must be what byhand derives from Django's statement: a
@@ -257,6 +270,24 @@ def test_a_re_signed_edit_of_an_online_form_is_refused(edit: object, says: str) 
     assert edited != text
     with pytest.raises(RunbookFormatError, match=says):
         parse_runbook(_signed(edited))
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda t: t.replace("COMMIT;\n", "", 1),
+        lambda t: t.replace("BEGIN;\n", "BEGIN;\nCOMMIT;\nBEGIN;\n", 1),
+    ],
+    ids=["no-commit", "two-transactions"],
+)
+def test_a_plain_block_is_one_transaction_or_none(edit: object) -> None:
+    """Not online: an atomic block is one BEGIN … COMMIT; a COMMIT removed (psql would roll
+    the migration back where apply commits it) or a transaction split is refused, re-signed."""
+    block = _block('ALTER TABLE "a" ADD COLUMN "x" integer NULL;')
+    text = Runbook(header={"direction": "forwards", "vendor": "postgresql"}, blocks=[block]).render()
+    parse_runbook(_signed(text))
+    with pytest.raises(RunbookFormatError, match=r"BEGIN|COMMIT"):
+        parse_runbook(_signed(edit(text)))  # type: ignore[operator]
 
 
 def test_a_step_s_online_marker_must_have_its_shape() -> None:
@@ -275,7 +306,8 @@ def test_sql_online_is_refused_where_the_vendor_has_no_forms(tmp_path: Path) -> 
         pytest.skip("PostgreSQL has online forms")
     out = tmp_path / "runbook.sql"
     with fresh_database() as db, use_database("default", db):
-        with pytest.raises(CommandError, match=f"--online has no safe forms for {VENDOR} yet") as refused:
+        named = get_vendor(VENDOR).title
+        with pytest.raises(CommandError, match=f"--online has no safe forms for {named} yet") as refused:
             call_command("byhand", "sql", "--online", "-o", str(out), stdout=io.StringIO(), stderr=io.StringIO())
     assert refused.value.returncode == 1
     assert not out.exists()
@@ -298,15 +330,15 @@ def test_a_row_that_breaks_the_constraint_stops_the_online_migration_until_it_is
                 target.execute("UPDATE catalog_item SET qty = -1 WHERE id = 7")
                 with pytest.raises(StatementFailed, match="item_qty_gte_0") as failed:
                     apply(tmp_path / "0002.sql", c)
-                assert failed.value.where == "catalog.0002_online statement 7/18"
-                seventh = parse_runbook((tmp_path / "0002.sql").read_text()).migrations[-1].steps[6]
+                assert failed.value.where == "catalog.0002_online statement 7/19"
+                seventh = parse_runbook((tmp_path / "0002.sql").read_text()).migrations[0].steps[6]
                 assert seventh.sql == 'ALTER TABLE "catalog_item" VALIDATE CONSTRAINT "item_qty_gte_0";'
                 assert target.execute("SELECT convalidated FROM pg_constraint WHERE conname = 'item_qty_gte_0'") == [
                     (False,)
                 ]
                 assert target.recorded_migrations() == {("catalog", "0001_initial")}
                 target.execute("UPDATE catalog_item SET qty = 7 WHERE id = 7")
-                assert apply(tmp_path / "0002.sql", c)[1].applied == 1
+                assert apply(tmp_path / "0002.sql", c)[1].applied == 2
             finally:
                 target.close()
             oracle_step("default", a, b, tmp_path / "0002-b.sql", "catalog", sql_options=["--online"])
@@ -335,8 +367,11 @@ def test_review_shows_what_each_part_replaces_and_why(tmp_path: Path) -> None:
                 done = byhand("review", path, "--database-url", database_url(db), "--big-rows", "100")
                 assert done.returncode == 0, done.stderr
                 reviewed[name] = done.stdout
-    assert "risk of the statements still to run: 0 high," in reviewed["online"]
-    assert "risk of the statements still to run: 8 high," in reviewed["plain"]
+    sections = {
+        name: text.split("catalog.0002_online")[1].split("catalog.0003_own_sql")[0] for name, text in reviewed.items()
+    }
+    assert " HIGH " not in sections["online"]
+    assert sections["plain"].count(" HIGH ") == 8
     assert "byhand sql --online writes it" in reviewed["plain"]
     assert "byhand sql --online writes it" not in reviewed["online"]
     assert "online: part 1 of 2 of the check form" in reviewed["online"]
@@ -346,6 +381,9 @@ def test_review_shows_what_each_part_replaces_and_why(tmp_path: Path) -> None:
     )
     assert "because ADD CONSTRAINT … CHECK reads every row" in reviewed["online"]
     assert "online runbook (byhand sql --online)" in reviewed["online"]
+    # What the rehearsal's one transaction held is not said of the online block's transactions.
+    assert "taken by an earlier statement" not in sections["online"]
+    assert "online: left as Django wrote it (its migration's own SQL" in reviewed["online"]
     unique_column = reviewed["online"].split('ADD COLUMN "code" varchar(10) NULL UNIQUE;')[1].splitlines()[1]
     assert unique_column.strip() == "online: no safe form byhand writes for it; it runs as Django wrote it"
     inspected = byhand("inspect", str(tmp_path / "online.sql"))

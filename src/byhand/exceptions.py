@@ -164,7 +164,7 @@ class OnlineUnsupported(ByhandError):
     """``byhand sql --online`` for a vendor byhand has no online forms for yet."""
 
     def __init__(self, vendor: str) -> None:
-        self.vendor = vendor
+        self.vendor = vendor  # as people name it: "MySQL/MariaDB"
         super().__init__(
             f"--online has no safe forms for {vendor} yet: only PostgreSQL's (CREATE INDEX CONCURRENTLY, "
             "NOT VALID + VALIDATE CONSTRAINT, UNIQUE USING INDEX, a validated CHECK before SET NOT NULL). "

@@ -87,12 +87,13 @@ def check_block(block: Block, vendor: Vendor) -> None:
                 "its name is not among the rows it records or deletes",
                 f"they are {_rows(block.records + block.deletes)}",
             )
-    wrapped = any(isinstance(item, Control) and item.sql == "BEGIN;" for item in block.items)
+    begun = _transactions(name, block)
+    wrapped = begun > 0
     if block.online:
         _check_online(name, block, vendor)
     elif any(step.online for step in block.steps):
         _disagree(name, "a step says it is part of an online form", 'the block\'s marker does not say "online"')
-    elif wrapped != (block.atomic and vendor.transactional_ddl):
+    elif wrapped != (block.atomic and vendor.transactional_ddl) or begun > 1:
         atomic = '"atomic": true' if block.atomic else '"atomic": false'
         _disagree(
             name,
@@ -102,6 +103,22 @@ def check_block(block: Block, vendor: Vendor) -> None:
     _check_manual_steps(name, block)
     for read in block.reads:
         _check_read(name, block, read, vendor)
+
+
+def _transactions(name: str, block: Block) -> int:
+    """How many BEGIN … COMMIT the block holds; RunbookFormatError unless each BEGIN has its
+    COMMIT, with nothing nested (psql would roll back a transaction left open at the end,
+    which apply would commit)."""
+    begun, open_transaction = 0, False
+    for item in block.items:
+        if isinstance(item, Control) and item.sql in ("BEGIN;", "COMMIT;"):
+            if (item.sql == "BEGIN;") == open_transaction:
+                _disagree(name, f"a {item.sql} stands where it does", "BEGIN and COMMIT must pair, unnested")
+            open_transaction = not open_transaction
+            begun += item.sql == "BEGIN;"
+    if open_transaction:
+        _disagree(name, "a BEGIN; has no COMMIT;", "BEGIN and COMMIT must pair, unnested")
+    return begun
 
 
 def _check_online(name: str, block: Block, vendor: Vendor) -> None:

@@ -196,6 +196,7 @@ def assess_runbook(
                 carried=carried,
                 index_tables=index_tables or {},
                 distrust=distrust,
+                split=block.online,
             )
             if not done:  # new: made earlier (or by it), or filled by it from another table
                 before = set(created)
@@ -205,10 +206,15 @@ def assess_runbook(
             _judge(review, step.observed, facts=facts, thresholds=thresholds)
             review.applied = done
             review.hazards = hazards.get(index, [])
+            formed = step.kind == "schema" and get_vendor(runbook.vendor).online_form(step.sql) is not None
             if review.online:
                 review.safer = None  # it is the safer form
             elif runbook.header.get("online") and step.kind == "schema" and review.risk != "low":
-                review.online = {"form": None}  # an online runbook, and no form for it: as Django wrote it
+                # An online runbook, and this statement as Django wrote it: it has no form, or
+                # it was left so (its migration's own SQL, a table made there, partitioned).
+                review.online = {"form": None, "left": formed}
+            elif review.safer and formed:
+                review.safer += "; byhand sql --online writes it"
             reviews[(position, index)] = review
             if transaction:
                 taken = [*review.locks, *(review.text or {}).get("locks", [])]
@@ -244,6 +250,7 @@ def _assess(
     carried: list[dict[str, Any]],
     index_tables: Mapping[str, str],
     distrust: bool,
+    split: bool = False,
 ) -> StatementReview:
     observed = step.observed
     if not _tables_observed(step, distrust):  # its text counts: read once
@@ -256,7 +263,9 @@ def _assess(
     locks = [_lock(lock) for lock in (observed or {}).get("locks") or []]
     held = list({(lock["table"], lock["mode"]): lock for lock in reversed(carried) if lock["table"] in tables}.values())
     held.reverse()  # each lock once, as the first statement that took it
-    if observed and "held" in observed and not distrust:  # what the rehearsal saw its transaction hold already
+    # What the rehearsal saw its transaction hold already (not in an online block: the
+    # rehearsal's one transaction is split there, so what is held comes from its BEGIN/COMMIT).
+    if observed and "held" in observed and not distrust and not split:
         taken = {(lock["table"], lock["mode"]): lock["statement"] for lock in carried}
         held = [
             {**lock, "statement": taken.get((lock["table"], lock["mode"]))}

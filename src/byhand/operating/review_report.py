@@ -137,6 +137,11 @@ def _online(online: dict[str, Any] | None) -> list[str]:
     """What an online form's part replaces, and why (on its first part)."""
     if not online:
         return []
+    if online.get("form") is None and online.get("left"):
+        return [
+            "          online: left as Django wrote it (its migration's own SQL keeps it one transaction, or the "
+            "migration made the table, or the table is partitioned: the runbook's comments say which)"
+        ]
     if online.get("form") is None:
         return ["          online: no safe form byhand writes for it; it runs as Django wrote it"]
     said = f"          online: part {online['part']} of {online['of']} of the {online['form']} form"

@@ -27,6 +27,7 @@ from byhand.planning.history import Row, delete_sql, insert_sql, records_of
 from byhand.planning.online import put_online
 from byhand.planning.operations import (
     check_reversible,
+    foreign_sql_operations,
     inject_contenttype_renames,
     is_noop,
     manual_steps_of,
@@ -91,7 +92,7 @@ def compile_runbook(
     target = connections[plan.alias]
     vendor = get_vendor(target.vendor)
     if online and not vendor.online_forms:
-        raise OnlineUnsupported(vendor.name)
+        raise OnlineUnsupported(vendor.title)
     if plan.backwards:
         check_reversible(plan)
     with fewer_collections():
@@ -131,7 +132,11 @@ def _runbook(
     """The runbook of the rehearsed blocks: their online forms (``online``; none on the
     ``exempt`` tables), what each statement did on the scratch copy above it, the header
     and the plan."""
-    replaced = {block.migration: put_online(block, vendor, exempt=exempt) for block in blocks} if online else {}
+    whole = {f"{m.app_label}.{m.name}": _whole(m) for m in plan.migrations} if online else {}
+    replaced = {
+        block.migration: put_online(block, vendor, exempt=exempt, whole=whole.get(str(block.migration)))
+        for block in (blocks if online else [])
+    }
     preamble = _preamble(plan, vendor, key_changes, replaced)
     for block in blocks:
         block.items = _said(block.items)
@@ -139,6 +144,15 @@ def _runbook(
     if online:
         header["online"] = True
     return Runbook(header=header, preamble=preamble, blocks=blocks)
+
+
+def _whole(migration: Migration) -> str | None:
+    """Why an atomic migration must stay one transaction under --online: SQL of its own."""
+    foreign = [operation for op in migration.operations for operation in foreign_sql_operations(op)]
+    if not migration.atomic or not foreign:
+        return None
+    names = ", ".join(sorted({type(operation).__name__ for operation in foreign}))
+    return f"its {names} may rely on the migration's one transaction (a temporary table, SET LOCAL, a lock)"
 
 
 def _said(items: list[Item]) -> list[Item]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from dataclasses import replace
 
 from byhand.runbook import Block, Comment, Control, Item, Step
 from byhand.vendors import Vendor
@@ -30,9 +31,10 @@ __all__ = ["put_online"]
 _CREATE_TABLE = re.compile(r'^CREATE TABLE ("(?:[^"]|"")+")')
 
 
-def put_online(block: Block, vendor: Vendor, *, exempt: Collection[str] = ()) -> int:
+def put_online(block: Block, vendor: Vendor, *, exempt: Collection[str] = (), whole: str | None = None) -> int:
     """Rewrite ``block`` to run the online forms of its statements (none on the ``exempt``
-    tables); how many it replaced."""
+    tables); how many it replaced. ``whole``: why the migration must stay one transaction
+    (its own SQL may rely on it): then it is left as it is, with a comment saying why."""
     if block.kind != "migration" or block.manual_steps:
         return 0
     transactional = block.atomic and vendor.transactional_ddl
@@ -42,6 +44,9 @@ def put_online(block: Block, vendor: Vendor, *, exempt: Collection[str] = ()) ->
     items: list[Item] = [item for item in block.items if not isinstance(item, Control)]
     forms = _forms(items, vendor, exempt)
     if not forms:
+        return 0
+    if whole is not None and transactional:
+        block.items.insert(0, Comment(f"-- online: {len(forms)} statement(s) left as Django wrote them: {whole}"))
         return 0
     opening = vendor.before_migration(transaction=transactional)
     closing = vendor.after_migration(transaction=transactional)
@@ -65,6 +70,16 @@ def _forms(items: list[Item], vendor: Vendor, exempt: Collection[str]) -> dict[i
         if form is not None and form.table not in kept:
             forms[position] = form
     return forms
+
+
+def _unheld(step: Step) -> Step:
+    """``step`` without what the rehearsal saw its transaction hold already: that was
+    Django's one transaction, which the online block splits (review reads what is held
+    from the block's BEGIN/COMMIT instead)."""
+    if not step.observed or "held" not in step.observed:
+        return step
+    observed = {key: value for key, value in step.observed.items() if key != "held"}
+    return replace(step, observed=observed)
 
 
 def _rewritten(
@@ -92,7 +107,7 @@ def _rewritten(
         if form is None:
             if isinstance(item, Step):
                 transaction(True)
-            out.append(item)
+            out.append(_unheld(item) if isinstance(item, Step) else item)
             continue
         assert isinstance(item, Step)
         transaction(form.parts[0].runs == "with")

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from django.apps import apps
 from django.db import router
 from django.db.migrations.migration import Migration
-from django.db.migrations.operations import RenameModel, RunPython, SeparateDatabaseAndState
+from django.db.migrations.operations import RenameModel, RunPython, RunSQL, SeparateDatabaseAndState
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
@@ -19,6 +19,7 @@ __all__ = [
     "check_reversible",
     "describe",
     "file_index",
+    "foreign_sql_operations",
     "inject_contenttype_renames",
     "is_noop",
     "manual_steps_of",
@@ -64,6 +65,22 @@ def python_operations(operation: Operation) -> Iterator[RunPython]:
     elif isinstance(operation, SeparateDatabaseAndState):
         for inner in operation.database_operations:
             yield from python_operations(inner)
+
+
+#: Modules of the operations whose SQL is Django's schema editor's own, which needs nothing
+#: of the transaction around it beyond what its statements do.
+_DJANGO_OPERATIONS = ("django.db.migrations.operations.", "django.contrib.postgres.operations")
+
+
+def foreign_sql_operations(operation: Operation) -> Iterator[Operation]:
+    """What in ``operation`` runs SQL that is not the schema editor's own: a RunSQL, or an
+    operation of another package (which may rely on the migration's one transaction: a
+    temporary table, SET LOCAL, LOCK TABLE). Nested in SeparateDatabaseAndState too."""
+    if isinstance(operation, SeparateDatabaseAndState):
+        for inner in operation.database_operations:
+            yield from foreign_sql_operations(inner)
+    elif isinstance(operation, RunSQL) or not type(operation).__module__.startswith(_DJANGO_OPERATIONS):
+        yield operation
 
 
 def manual_steps_of(plan: Plan) -> list[str]:

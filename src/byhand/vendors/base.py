@@ -84,6 +84,8 @@ class Vendor(ABC):
     """Everything byhand knows of one vendor. ``name`` is Django's ``connection.vendor``."""
 
     name: ClassVar[str]
+    #: As people name it, in messages.
+    title: ClassVar[str]
     #: The operating side's connection class for this vendor.
     target_class: ClassVar[type[Target]]
     #: The driver's parameter marker.

@@ -254,6 +254,7 @@ class MySQL(ServerVendor):
     """MySQL 8 and MariaDB 10.5+ (mysqlclient; the operating side also PyMySQL): DDL commits by itself."""
 
     name = "mysql"
+    title = "MySQL/MariaDB"
     target_class = MySQLTarget
     passed_options = frozenset(
         {"charset", "connect_timeout", "read_default_file", "read_default_group", "init_command", "unix_socket"}

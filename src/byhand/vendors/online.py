@@ -133,9 +133,12 @@ def _not_null(sql: str, table: str, column: str) -> OnlineForm:
     check = f'"byhand_nn_{digest(unquote(table) + chr(0) + unquote(column))[:16]}"'
     why = (
         f"SET NOT NULL reads every row of {table} under AccessExclusiveLock; a CHECK ({column} IS NOT NULL) "
-        "validated first under ShareUpdateExclusiveLock lets it skip the scan, and is dropped after"
+        f"validated first under ShareUpdateExclusiveLock lets it skip the scan, and is dropped after (if the "
+        f"migration is abandoned part-way, drop it: ALTER TABLE {table} DROP CONSTRAINT {check})"
     )
     parts = (
+        # First what a failed or abandoned run left: the check of this name (nothing else).
+        Part(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {check};", "with", scans=False),
         Part(
             f"ALTER TABLE {table} ADD CONSTRAINT {check} CHECK ({column} IS NOT NULL) NOT VALID;", "with", scans=False
         ),

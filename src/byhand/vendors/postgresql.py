@@ -318,6 +318,7 @@ class PostgreSQL(ServerVendor):
     """PostgreSQL 13+ (psycopg 3)."""
 
     name = "postgresql"
+    title = "PostgreSQL"
     current_database_sql = "SELECT current_database()"
     create_hint = "grant CREATEDB to this role"
     passed_options = frozenset(

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from byhand.vendors.online import postgresql_online_form
 from byhand.vendors.target import Target
 from byhand.vendors.text_locks import dropped_indexes, mysql_text_locks, postgresql_text_locks
 
@@ -202,12 +201,6 @@ class _PostgreSQL(ReviewFacts):
         return {str(name): str(table) for name, table in rows}
 
     def safer(self, sql: str, observed: Mapping[str, Any] | None) -> str | None:
-        said = self._safer(sql)
-        if said is not None and postgresql_online_form(sql) is not None:
-            said += "; byhand sql --online writes it"
-        return said
-
-    def _safer(self, sql: str) -> str | None:
         if _INDEX.search(sql):
             return (
                 "CREATE INDEX CONCURRENTLY (blocks no writes; in a non-atomic migration, e.g. Django's "

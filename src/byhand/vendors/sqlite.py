@@ -220,6 +220,7 @@ class SQLite(Vendor):
     switched off around each migration, the scratch copy a file."""
 
     name = "sqlite"
+    title = "SQLite"
     target_class = SQLiteTarget
     placeholder = "?"
     watchable = False  # who holds the lock is read from /proc after a timeout instead

@@ -93,7 +93,7 @@ class Command(BaseCommand):
         self, *, database: str, output: Path | None, scratch_database: str | None, scratch_prefix: str, **options: Any
     ) -> None:
         if options["online"] and not get_vendor(connections[database].vendor).online_forms:
-            raise OnlineUnsupported(connections[database].vendor)  # before a scratch copy is made
+            raise OnlineUnsupported(get_vendor(connections[database].vendor).title)  # before a scratch copy is made
         # The scratch copy is made while the migrations load; dropped on SIGTERM too.
         with scratch_started(database, scratch_database=scratch_database, prefix=scratch_prefix) as copy:
             plan = _plan(database, options)
