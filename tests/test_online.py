@@ -393,3 +393,33 @@ def test_review_shows_what_each_part_replaces_and_why(tmp_path: Path) -> None:
         "      online: 9 statement(s) in safe forms, several transactions (index, unique, unique, check, not-null, "
         "index, index, foreign-key, index)"
     ) in inspected.stdout
+
+
+@pytest.mark.needs_server
+def test_a_unique_build_that_finds_duplicates_says_what_it_left(tmp_path: Path) -> None:
+    """CREATE UNIQUE INDEX CONCURRENTLY fails on duplicate rows and leaves an INVALID index:
+    apply says so, and that running the runbook again drops it first; once the rows are
+    fixed, it does, and the migration completes."""
+    if VENDOR != "postgresql":
+        pytest.skip("online forms are PostgreSQL's")
+    left = 'It left what running the runbook again drops first (DROP INDEX CONCURRENTLY IF EXISTS "item_name_uniq";).'
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.online"}), fresh_database() as db:
+        with use_database("default", db):
+            call_command("migrate", "catalog", "0001", verbosity=0)
+            write_runbook("default", tmp_path / "0002.sql", "catalog", "0002", options=["--online"])
+        target = target_for(db)
+        try:
+            target.execute("UPDATE catalog_item SET name = 'item 1' WHERE id = 2")
+            with pytest.raises(StatementFailed) as failed:
+                apply(tmp_path / "0002.sql", db)
+            assert failed.value.where == "catalog.0002_online statement 2/19"
+            assert left in str(failed.value), str(failed.value)
+            invalid = "SELECT count(*) FROM pg_index WHERE NOT indisvalid AND indexrelid = 'item_name_uniq'::regclass"
+            assert target.execute(invalid) == [(1,)]
+            target.execute("UPDATE catalog_item SET name = 'item 2' WHERE id = 2")
+            events, result = apply(tmp_path / "0002.sql", db)
+            assert result.applied == 1
+            assert "invalid-index-dropped" in [event.name for event in events]
+            assert target.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid") == [(0,)]
+        finally:
+            target.close()

@@ -353,13 +353,17 @@ class ApplyError(ByhandError):
 class StatementFailed(ApplyError):
     """The database refused a statement (not a lock timeout)."""
 
-    def __init__(self, *, where: str, error: str, rolled_back: bool, committed: str = "") -> None:
+    def __init__(
+        self, *, where: str, error: str, rolled_back: bool, committed: str = "", left: str | None = None
+    ) -> None:
         self.where = where
         self.error = error
         undone = "its transaction was rolled back" if rolled_back else "what it did before failing stays"
+        if left is not None:  # a CONCURRENTLY build's INVALID index
+            undone = f"it left what running the runbook again drops first ({left})"
         after = f" {committed}" if committed else ""
         super().__init__(
-            f"{where} failed: {error.rstrip('.')}. {undone.capitalize()}.{after} Fix the cause and run the same "
+            f"{where} failed: {error.rstrip('.')}. {undone[0].upper()}{undone[1:]}.{after} Fix the cause and run the same "
             "runbook again to resume."
         )
 

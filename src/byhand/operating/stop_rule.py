@@ -56,7 +56,10 @@ class StopRule:
         committed = _committed(at)
         if not target.is_lock_timeout(failed.error):
             self._journal_failure(at, attempt, message)
-            raise StatementFailed(where=at.where, error=message, rolled_back=transactional, committed=committed)
+            left = None if transactional or at.step is None else _leftover_of(target, at.step.sql)
+            raise StatementFailed(
+                where=at.where, error=message, rolled_back=transactional, committed=committed, left=left
+            )
         lock_timeout = self.limits.for_statement(target, at.step.sql)[0] if at.step else self.limits.lock_timeout
         blockers = self.monitor.blockers(at.step, older_than=lock_timeout)
         delay = self.retry.next_delay(attempt, waited, rng=self.rng)
@@ -106,6 +109,15 @@ class StopRule:
             journal.write(entry)
         except self.target.driver_errors():
             pass
+
+
+def _leftover_of(target: Target, sql: str) -> str | None:
+    """What a statement that ran alone and failed left, as the SQL the next run drops it
+    with (an INVALID index); None when nothing, or when it cannot be told."""
+    try:
+        return target.leftover_of(sql)
+    except target.driver_errors():
+        return None
 
 
 def _committed(at: Position) -> str:
