@@ -363,8 +363,8 @@ class StatementFailed(ApplyError):
             undone = f"it left what running the runbook again drops first ({left})"
         after = f" {committed}" if committed else ""
         super().__init__(
-            f"{where} failed: {error.rstrip('.')}. {undone[0].upper()}{undone[1:]}.{after} Fix the cause and run the same "
-            "runbook again to resume."
+            f"{where} failed: {error.rstrip('.')}. {undone[0].upper() + undone[1:]}.{after} Fix the cause and run "
+            "the same runbook again to resume."
         )
 
 
