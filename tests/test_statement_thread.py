@@ -5,6 +5,7 @@ of the vendor under test."""
 
 from __future__ import annotations
 
+import queue
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -116,11 +117,40 @@ def test_statements_run_in_a_thread_in_order_and_a_read_waits_for_them(settings:
         recorded: list[str] = []
         with editing(recorder, editor, recorded) as run:
             run(SLOW, *create)
-            assert thread.jobs.unfinished_tasks >= 1  # the caller went on while the slow statement runs
+            assert thread.pending() >= 1  # the caller went on while the slow statement runs
             assert {"rehearse_a", "rehearse_b"} <= table_names(connection)  # the read waited for all three
-            assert thread.jobs.unfinished_tasks == 0
+            assert thread.pending() == 0
     assert recorded == [SLOW, *create]
     assert seen == ["byhand-rehearsal"] * 3
+
+
+@pytest.mark.needs_server
+def test_the_caller_hands_over_and_waits_without_a_lock_taken_in_python_code(settings: dict[str, Any]) -> None:
+    """SIGTERM and Ctrl-C raise KeyboardInterrupt wherever the main thread is. Raised in a
+    lock that Python code takes (queue.Queue's, threading.Event's) after it is taken and
+    before its ``with`` has begun, it left the lock held: the thread then waited for it
+    forever, and so did the caller's clean-up (``byhand sql`` hung on a SIGTERM, 1 run in
+    120 here). What the caller calls to hand over statements and wait for them must not
+    run Python code of threading or queue."""
+    entered: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        code = frame.f_code
+        if event == "call" and code.co_filename in (threading.__file__, queue.__file__):
+            if code.co_name == "current_thread":  # reads the thread's name: no lock
+                return
+            entered.append(f"{code.co_filename}:{code.co_name}")
+
+    with rehearsal(settings) as (connection, recorder, thread, editor):
+        sys.setprofile(profile)
+        try:
+            editor_statements(recorder, editor, "CREATE TABLE rehearse_a (id integer)", SLOW)
+            connection.commit()  # a job too
+            assert thread.pending() >= 1
+            assert "rehearse_a" in table_names(connection)  # waits for the thread
+        finally:
+            sys.setprofile(None)
+    assert entered == []
 
 
 @pytest.mark.needs_server
@@ -215,11 +245,11 @@ def test_quoting_does_not_wait_for_the_thread_and_gives_the_connections_own_text
             busy.set()
             release.wait(2)
 
-        thread.jobs.put(("app.0001_first", hold_the_driver))
+        thread.job("app.0001_first", hold_the_driver)
         assert busy.wait(5)
         try:
             composed = quoted(connection)
-            waited = thread.jobs.unfinished_tasks == 0
+            waited = thread.pending() == 0
         finally:
             release.set()
     assert composed == expected
@@ -247,7 +277,7 @@ def test_foreign_key_switches_and_check_run_in_the_thread_and_fail_at_the_next_r
                 editor_statements(recorder, editor, "INSERT INTO rehearse_child VALUES (1, 42)")
                 connection.check_constraints(table_names=["rehearse_child"])
             connection.enable_constraint_checking()
-            assert thread.jobs.unfinished_tasks >= 1  # nothing above waited for the slow statement
+            assert thread.pending() >= 1  # nothing above waited for the slow statement
             with recorder.recording("app.0002_second"):
                 table_names(connection)  # a read: raises the failure
     assert caught.value.label == "app.0001_first"

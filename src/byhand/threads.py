@@ -20,14 +20,23 @@ def signals_blocked() -> Iterator[None]:
     wait ended by itself. Linux gives them to the main thread whenever it can take them;
     POSIX lets any thread that does not block them take them.
 
+    Also around a short call in the main thread that takes a lock another thread needs and
+    that is taken in Python code (threading.Event.set, queue.Queue.put): a KeyboardInterrupt
+    raised by a signal handler just after the lock is taken, before the ``with`` that
+    releases it has begun, leaves it held, and the other thread waits for it forever.
+    Blocked, the signal is raised as the block ends, once the call is done.
+
     Not for a thread that starts programs (pg_dump, mysqldump, the vendor's client): a
     child process inherits the mask, and would then go on through Ctrl-C, SIGTERM and a
     closed terminal (Python's subprocess does not reset it)."""
     if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+    # The mask is read first and blocked inside the try: a signal taken just before the
+    # block is raised as the call that blocks returns, and the mask must be put back then.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, ())
     try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)

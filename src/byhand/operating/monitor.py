@@ -124,7 +124,8 @@ class Watcher(threading.Thread):
             super().start()
 
     def stop(self) -> None:
-        self.stopped.set()
+        with signals_blocked():  # Event.set takes a lock in Python code: see threads.py
+            self.stopped.set()
 
     def run(self) -> None:
         while not self.stopped.wait(self.tick):

@@ -17,6 +17,7 @@ from typing import Any
 from django.db import connections
 
 from byhand.exceptions import RehearsalError
+from byhand.threads import signals_blocked
 from byhand.vendors import ScratchDatabase, Vendor, get_vendor
 from byhand.vendors.base import SCRATCH_PREFIX, own_connection
 
@@ -71,17 +72,24 @@ def scratch_copy(
 
         def scratch() -> ScratchDatabase:
             if not copies:
-                copies.append(Future())
-                try:
-                    copies[0].set_result(vendor.make_scratch(target, server=server, prefix=prefix))
-                except BaseException as exc:  # noqa: BLE001 -- raised again by result() below
-                    copies[0].set_exception(exc)
+                # Made here, with Ctrl-C and SIGTERM held until it is made and noted (a
+                # moment: it starts no program), so that the way out knows whether there is
+                # a copy to drop. Taken in between, they could leave the copy behind, or a
+                # result never set, which the way out would wait for forever.
+                made: Future[ScratchDatabase] = Future()
+                with signals_blocked():
+                    try:
+                        made.set_result(vendor.make_scratch(target, server=server, prefix=prefix))
+                    except BaseException as exc:  # noqa: BLE001 -- raised again by result() below
+                        made.set_exception(exc)
+                    copies.append(made)
             return copies[0].result()
 
         try:
             yield scratch
         finally:
-            unwanted.set()  # no one asked for it, or the caller failed: stop the dump or load under way
+            with signals_blocked():  # Event.set takes a lock in Python code: see threads.py
+                unwanted.set()  # no one asked for it, or the caller failed: stop the dump or load under way
             for copy in copies:
                 if copy.exception() is None:
                     _drop_with_own_connection(vendor, copy.result(), server)

@@ -3,6 +3,12 @@ in a thread of their own while Django computes the next states, so that the data
 works on one core while Python works on the other. Anything that reads the database
 waits until every earlier statement has run, so it sees exactly what it would have seen
 without the thread.
+
+The caller's thread (the main thread, where SIGTERM and Ctrl-C raise KeyboardInterrupt at
+any point) talks to the statement thread only through queue.SimpleQueue, whose put and get
+are single calls into C: queue.Queue takes its lock in Python code, and an interruption
+there left the lock held, so that the statement thread, and the caller's clean-up behind
+it, waited for it forever (``byhand sql`` hung on a SIGTERM during a rehearsal).
 """
 
 from __future__ import annotations
@@ -85,7 +91,13 @@ class StatementThread:
     def __init__(self, connection: Any, vendor: Vendor) -> None:
         self.connection = connection
         self.vendor = vendor
-        self.jobs: queue.Queue[Job | None] = queue.Queue()
+        #: Jobs; a number asks the thread to put it on ``drained`` (every job before it has
+        #: run); None stops the thread.
+        self.jobs: queue.SimpleQueue[Job | int | None] = queue.SimpleQueue()
+        self.drained: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self.drains = 0
+        #: Jobs handed over (counted by the caller) and done or skipped (by the thread).
+        self.handed = self.done = 0
         self.failure: BackgroundFailure | None = None
         self.abandoned = False
         #: Held while the thread uses the driver connection, and by the caller around
@@ -120,11 +132,23 @@ class StatementThread:
             finally:
                 driver_cursor.close()
 
+        self.job(label, run)
+
+    def job(self, label: str, run: Callable[[], None]) -> None:
+        """Hand ``run`` to the thread, for the migration ``label``."""
+        self.handed += 1
         self.jobs.put((label, run))
+
+    def pending(self) -> int:
+        """How many jobs handed over are not done yet."""
+        return self.handed - self.done
 
     def drain(self) -> None:
         """Wait until every statement handed over so far has run; raise the first failure."""
-        self.jobs.join()
+        self.drains += 1
+        self.jobs.put(self.drains)
+        while self.drained.get() != self.drains:
+            pass  # the number of a drain that was interrupted while it waited
         if self.failure is not None:
             raise self.failure
 
@@ -165,7 +189,7 @@ class StatementThread:
 
         def deferring(original: Callable[..., None]) -> Callable[..., None]:
             def call(*args: Any) -> None:
-                self.jobs.put((label(), lambda: original(*args)))
+                self.job(label(), lambda: original(*args))
 
             return call
 
@@ -222,7 +246,7 @@ class StatementThread:
             finally:
                 connection.dec_thread_sharing()
 
-        self.jobs.put((label, shared))
+        self.job(label, shared)
 
     def _quoting(self, twin: Any) -> list[_Patch]:
         """Client-side quoting reads the driver connection (PostgreSQL's compose_sql,
@@ -251,18 +275,19 @@ class StatementThread:
     def _work(self) -> None:
         while True:
             job = self.jobs.get()
-            try:
-                if job is None:
-                    return
-                label, run = job
-                if self.failure is None and not self.abandoned:
-                    with self.driver_lock:
-                        try:
-                            run()
-                        except BaseException as exc:  # noqa: BLE001 -- handed to the caller by drain()
-                            self.failure = BackgroundFailure(label, exc)
-            finally:
-                self.jobs.task_done()
+            if job is None:
+                return
+            if isinstance(job, int):
+                self.drained.put(job)
+                continue
+            label, run = job
+            if self.failure is None and not self.abandoned:
+                with self.driver_lock:
+                    try:
+                        run()
+                    except BaseException as exc:  # noqa: BLE001 -- handed to the caller by drain()
+                        self.failure = BackgroundFailure(label, exc)
+            self.done += 1
 
 
 class _Handed:

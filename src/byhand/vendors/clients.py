@@ -58,7 +58,8 @@ def run_client(
             stdout, stderr = process.communicate(stdin)
         finally:
             if unwanted is not None:
-                finished.set()
+                with signals_blocked():  # Event.set takes a lock in Python code: see threads.py
+                    finished.set()
                 watcher.join()
     if stopped.is_set():
         raise CopyUnwanted(f"{args[0]} was stopped: the scratch copy is not needed")
