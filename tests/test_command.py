@@ -519,11 +519,13 @@ def test_with_nothing_to_do_a_slow_dump_is_stopped_not_waited_for(
         os.kill(int(started.read_text()), 0)
 
 
-def scratch_databases(pid: int | None = None) -> list[str]:
-    """A process's byhand_scratch_<pid>_* databases (or files) that still exist."""
+def scratch_databases(pid: int | None = None, *, since: float = 0) -> list[str]:
+    """A process's byhand_scratch_<pid>_* databases (or files) that still exist; SQLite's
+    files only if made ``since`` (time.time()): one left by a process that had the same pid
+    before is not this one's."""
     prefix = f"byhand_scratch_{pid or os.getpid()}_"
     if VENDOR == "sqlite":
-        return glob.glob(f"{tempfile.gettempdir()}/{prefix}*")
+        return [name for name in glob.glob(f"{tempfile.gettempdir()}/{prefix}*") if os.path.getmtime(name) >= since]
     query = (
         f"SELECT datname FROM pg_database WHERE datname LIKE '{prefix}%%'"
         if VENDOR == "postgresql"
@@ -536,6 +538,19 @@ def scratch_databases(pid: int | None = None) -> list[str]:
             return [row[0] for row in cursor.fetchall()]
     finally:
         admin.close()
+
+
+def signalled_output(process: subprocess.Popen[str], signum: int) -> str:
+    """Send ``signum`` to ``process`` (started with PYTHONFAULTHANDLER=1) and return its
+    standard error once it has ended; if it has not ended within a minute, fail with what
+    each of its threads was doing (faulthandler's dump on SIGABRT)."""
+    process.send_signal(signum)
+    try:
+        return process.communicate(timeout=60)[1]
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        stderr = process.communicate()[1]
+        pytest.fail(f"still running a minute after {signal.Signals(signum).name}; its threads:\n{stderr}")
 
 
 def scratch_databases_soon(seconds: float = 10) -> list[str]:
@@ -552,20 +567,21 @@ def test_sigterm_during_rehearsal_drops_the_scratch_copy() -> None:
     with fresh_database("default") as database:
         base = os.environ.get("DATABASE_URL", "")
         url = f"{base.rsplit('/', 1)[0]}/{database['NAME']}" if base else f"sqlite:///{database['NAME']}"
-        env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(EXAMPLE)}
+        env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(EXAMPLE), "PYTHONFAULTHANDLER": "1"}
         command = [sys.executable, str(EXAMPLE / "manage.py"), "byhand", "sql", "--manual-steps"]
+        started = time.time() - 1  # file times are coarser than the clock
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
-        while not scratch_databases(process.pid) and process.poll() is None and time.monotonic() < deadline:
+        while not scratch_databases(process.pid, since=started) and process.poll() is None:
+            assert time.monotonic() < deadline, "the scratch copy never appeared"
             time.sleep(0.01)
-        assert scratch_databases(process.pid), "the scratch copy never appeared"
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
+        assert scratch_databases(process.pid, since=started), "the scratch copy never appeared"
+        stderr = signalled_output(process, signal.SIGTERM)
     assert process.returncode == 1
     assert stderr.strip().endswith("interrupted (SIGTERM); no scratch copy is left behind, nothing was written."), (
         stderr
     )
-    assert scratch_databases(process.pid) == []
+    assert scratch_databases(process.pid, since=started) == []
 
 
 @pytest.mark.skipif(VENDOR != "sqlite", reason="FTS5 virtual tables are SQLite's")
@@ -611,7 +627,7 @@ def test_a_signal_while_a_scratch_database_exists_drops_it(command: tuple[str, .
             call_command("migrate", "shop", database="default", verbosity=0)
         base = os.environ.get("DATABASE_URL", "")
         url = f"{base.rsplit('/', 1)[0]}/{database['NAME']}" if base else f"sqlite:///{database['NAME']}"
-        env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(EXAMPLE)}
+        env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(EXAMPLE), "PYTHONFAULTHANDLER": "1"}
         arguments = [sys.executable, str(EXAMPLE / "manage.py"), "byhand", *command]
         # A background job (scripts/test.sh runs each lane with &) inherits SIGINT ignored, and
         # Python then keeps ignoring it, as an operator's `byhand ... &` should. A handled signal
@@ -621,15 +637,16 @@ def test_a_signal_while_a_scratch_database_exists_drops_it(command: tuple[str, .
             process = subprocess.Popen(arguments, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         finally:
             signal.signal(signal.SIGINT, ignored)
+        started = time.time() - 1  # file times are coarser than the clock
         deadline = time.monotonic() + 60
-        while not scratch_databases(process.pid) and process.poll() is None and time.monotonic() < deadline:
+        while not scratch_databases(process.pid, since=started) and process.poll() is None:
+            assert time.monotonic() < deadline, "the scratch database never appeared"
             time.sleep(0.01)
-        assert scratch_databases(process.pid), "the scratch database never appeared"
-        process.send_signal(signum)
-        _, stderr = process.communicate(timeout=60)
+        assert scratch_databases(process.pid, since=started), "the scratch database never appeared"
+        stderr = signalled_output(process, signum)
     assert f"interrupted ({signal.Signals(signum).name if signum != signal.SIGINT else 'Ctrl-C'})" in stderr, stderr
     assert "Traceback" not in stderr, stderr
-    assert scratch_databases(process.pid) == []
+    assert scratch_databases(process.pid, since=started) == []
 
 
 @pytest.mark.needs_server
