@@ -113,11 +113,73 @@ def test_statements_with_no_online_form(sql: str) -> None:
     assert postgresql_online_form(sql) is None
 
 
-def test_other_vendors_have_no_online_forms_yet() -> None:
-    """MariaDB/MySQL and SQLite: no forms (their ALGORITHM= clauses and pt-online-schema-change are to come)."""
-    for name in ("mysql", "sqlite"):
-        assert get_vendor(name).online_form('CREATE INDEX "a_b_idx" ON "a" ("b");') is None
-        assert not get_vendor(name).online_forms
+def test_sqlite_has_no_online_forms() -> None:
+    """SQLite remakes a table for most changes, and one writer holds the whole file anyway."""
+    sqlite = get_vendor("sqlite")
+    assert sqlite.online_form('CREATE INDEX "a_b_idx" ON "a" ("b");', {"tables": ["a"]}) is None
+    assert not sqlite.online_forms
+
+
+def _probed(algorithm: str, lock: str, *, scan: bool = False) -> dict[str, object]:
+    """What the rehearsal observes of a MySQL/MariaDB statement on table ``a``."""
+    return {"tables": ["a"], "rewrites": ["a"] if scan else [], "scan": scan, "algorithm": algorithm, "lock": lock}
+
+
+MYSQL_FORMS = [
+    (
+        "ALTER TABLE `a` ADD COLUMN `x` integer NULL;",
+        _probed("INSTANT", "NONE"),
+        "ALTER TABLE `a` ADD COLUMN `x` integer NULL, ALGORITHM=INSTANT;",
+    ),
+    (
+        "ALTER TABLE `a` MODIFY `x` integer NULL;",
+        _probed("INPLACE", "NONE", scan=True),
+        "ALTER TABLE `a` MODIFY `x` integer NULL, ALGORITHM=INPLACE, LOCK=NONE;",
+    ),
+    (
+        "CREATE INDEX `a_x` ON `a` (`x`);",
+        _probed("NOCOPY", "NONE"),
+        "CREATE INDEX `a_x` ON `a` (`x`) ALGORITHM=NOCOPY LOCK=NONE;",
+    ),
+    (
+        "DROP INDEX `a_x` ON `a`;",
+        _probed("NOCOPY", "NONE"),
+        "ALTER TABLE `a` DROP INDEX `a_x`, ALGORITHM=NOCOPY, LOCK=NONE;",
+    ),
+]
+
+
+@pytest.mark.parametrize(("sql", "observed", "written"), MYSQL_FORMS, ids=["instant", "inplace", "index", "drop"])
+def test_mysql_s_form_is_the_statement_with_the_algorithm_the_rehearsal_found(
+    sql: str, observed: dict[str, object], written: str
+) -> None:
+    """The statement as the rehearsal's probe ran it: the algorithm, and LOCK=NONE unless
+    INSTANT, in the statement; one part, run where Django's ran, keeping what was observed."""
+    form = get_vendor("mysql").online_form(sql, observed)
+    assert form is not None
+    assert (form.kind, form.table, form.observed) == ("algorithm", "a", True)
+    [part] = form.parts
+    assert part.sql == written
+    assert (part.runs, part.scans) == ("with", bool(observed["scan"]))
+
+
+@pytest.mark.parametrize(
+    ("sql", "observed"),
+    [
+        ("ALTER TABLE `a` MODIFY `x` bigint NOT NULL;", _probed("COPY", "SHARED", scan=True)),
+        ("ALTER TABLE `a` ADD FULLTEXT INDEX `f` (`x`);", _probed("INPLACE", "SHARED", scan=True)),
+        ("ALTER TABLE `a` ADD COLUMN `x` integer NULL, ALGORITHM=INPLACE;", _probed("INPLACE", "NONE")),
+        ("ALTER TABLE `a` ADD COLUMN `x` integer NULL;", None),
+        ("ALTER TABLE `a` ADD COLUMN `x` integer NULL;", {"tables": ["a"]}),
+        ("ALTER TABLE `a` ADD COLUMN `x` integer NULL; -- note", _probed("INSTANT", "NONE")),
+        ("CREATE TABLE `a` (`x` integer NULL);", {"tables": ["a"], "algorithm": None, "lock": None}),
+    ],
+    ids=["copy", "shared-lock", "own-clause", "not-observed", "no-algorithm", "comment", "create-table"],
+)
+def test_mysql_statements_that_keep_django_s_form(sql: str, observed: dict[str, object] | None) -> None:
+    """Only a copy will do, writes would wait, a clause of its own, nothing probed, or
+    nothing to probe: no form, so the statement runs as Django wrote it."""
+    assert get_vendor("mysql").online_form(sql, observed) is None
 
 
 def _block(*sqls: str, atomic: bool = True) -> Block:
@@ -216,6 +278,35 @@ def _signed(text: str) -> str:
     return sign_runbook(text, by="mallory", at="2026-12-07T00:00:00Z")[0]
 
 
+def _mysql_online_text(sql: str, observed: dict[str, object]) -> str:
+    block = _block(sql, atomic=False)
+    block.items[0] = Step(kind="schema", sql=sql, op=0, observed=observed)
+    assert put_online(block, get_vendor("mysql")) == 1
+    return Runbook(header={"direction": "forwards", "vendor": "mysql"}, blocks=[block]).render()
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (lambda t: t.replace("ALGORITHM=INPLACE, LOCK=NONE;", "ALGORITHM=COPY, LOCK=SHARED;"), "it runs"),
+        (lambda t: t.replace('"algorithm": "INPLACE"', '"algorithm": "INSTANT"'), "it runs"),
+        (lambda t: t.replace('"algorithm": "INPLACE"', '"algorithm": "COPY"'), "no such online form"),
+        (lambda t: t.replace('"lock": "NONE"', '"lock": "SHARED"'), "no such online form"),
+    ],
+    ids=["clause", "observed-instant", "observed-copy", "observed-lock"],
+)
+def test_a_re_signed_edit_of_a_mysql_form_is_refused(edit: object, says: str) -> None:
+    """MySQL/MariaDB's form is derived from the statement and what the rehearsal observed, both
+    in the runbook: a re-signed runbook whose clause or observation was changed is refused."""
+    text = _mysql_online_text("ALTER TABLE `a` MODIFY `x` integer NULL;", _probed("INPLACE", "NONE", scan=True))
+    assert "\nALTER TABLE `a` MODIFY `x` integer NULL, ALGORITHM=INPLACE, LOCK=NONE;\n" in text
+    parse_runbook(_signed(text))
+    edited = edit(text)  # type: ignore[operator]
+    assert edited != text
+    with pytest.raises(RunbookFormatError, match=says):
+        parse_runbook(_signed(edited))
+
+
 def test_a_non_atomic_migration_s_forms_run_each_on_their_own() -> None:
     """Without BEGIN/COMMIT around the migration, each part commits on its own; the runbook
     parses back as written."""
@@ -300,14 +391,14 @@ def test_a_step_s_online_marker_must_have_its_shape() -> None:
 
 @pytest.mark.needs_server
 def test_sql_online_is_refused_where_the_vendor_has_no_forms(tmp_path: Path) -> None:
-    """On MariaDB/MySQL and SQLite: a clear refusal before a scratch copy is made, nothing
-    written; sql's exit status 1, as for any failure of sql."""
-    if VENDOR == "postgresql":
-        pytest.skip("PostgreSQL has online forms")
+    """On SQLite: a clear refusal before a scratch copy is made, nothing written; sql's exit
+    status 1, as for any failure of sql."""
+    if VENDOR != "sqlite":
+        pytest.skip("PostgreSQL and MySQL/MariaDB have online forms")
     out = tmp_path / "runbook.sql"
     with fresh_database() as db, use_database("default", db):
         named = get_vendor(VENDOR).title
-        with pytest.raises(CommandError, match=f"--online has no safe forms for {named} yet") as refused:
+        with pytest.raises(CommandError, match=f"--online has no safe forms for {named}: only") as refused:
             call_command("byhand", "sql", "--online", "-o", str(out), stdout=io.StringIO(), stderr=io.StringIO())
     assert refused.value.returncode == 1
     assert not out.exists()
@@ -421,5 +512,43 @@ def test_a_unique_build_that_finds_duplicates_says_what_it_left(tmp_path: Path) 
             assert result.applied == 1
             assert "invalid-index-dropped" in [event.name for event in events]
             assert target.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid") == [(0,)]
+        finally:
+            target.close()
+
+
+@pytest.mark.needs_server
+def test_a_table_that_needs_a_copy_after_all_is_refused_by_the_server_not_copied(tmp_path: Path) -> None:
+    """MySQL/MariaDB: the rehearsal found ALGORITHM=INSTANT for shop 0004's ADD COLUMN. On a
+    target whose shop_book has a FULLTEXT index the rehearsal's copy did not have (made by
+    hand after the runbook), the server could only rebuild the table while writes wait, and
+    without the clause would do so silently. With it the server refuses: apply stops at that
+    statement, the migration unrecorded and the column not added. Dropping the index is not
+    enough (InnoDB keeps the hidden FTS_DOC_ID column it added until the table is rebuilt);
+    once the DBA has rebuilt it too, apply resumes and completes."""
+    if VENDOR != "mysql":
+        pytest.skip("ALGORITHM clauses are MySQL's and MariaDB's")
+    pages = (
+        "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+        "AND TABLE_NAME = 'shop_book' AND COLUMN_NAME = 'pages'"
+    )
+    with fresh_database() as db:
+        with use_database("default", db):
+            call_command("migrate", "shop", "0003", verbosity=0)
+            write_runbook("default", tmp_path / "0004.sql", "shop", "0004", options=["--online"])
+        target = target_for(db)
+        try:
+            target.execute("CREATE FULLTEXT INDEX by_hand ON shop_book (title)")
+            with pytest.raises(StatementFailed, match="ALGORITHM=INSTANT is not supported") as failed:
+                apply(tmp_path / "0004.sql", db)
+            assert failed.value.where.startswith("shop.0004_book_changes statement 1/")
+            assert ("shop", "0004_book_changes") not in target.recorded_migrations()
+            assert target.execute(pages) == [(0,)]
+            target.execute("DROP INDEX by_hand ON shop_book")
+            with pytest.raises(StatementFailed, match="ALGORITHM=INSTANT is not supported"):
+                apply(tmp_path / "0004.sql", db)
+            target.execute("ALTER TABLE shop_book FORCE")
+            apply(tmp_path / "0004.sql", db)
+            assert ("shop", "0004_book_changes") in target.recorded_migrations()
+            assert target.execute(pages) == [(1,)]
         finally:
             target.close()

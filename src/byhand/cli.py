@@ -46,7 +46,7 @@ from byhand.operating.preflight import numbered_steps
 from byhand.operating.review_report import format_review, review_html, review_json
 from byhand.operating.reviewing import review_runbook
 from byhand.operating.status import RunbookStatus, runbook_status
-from byhand.runbook import Runbook, sign_runbook
+from byhand.runbook import Control, Runbook, sign_runbook
 from byhand.vendors import get_target
 from byhand.vendors.params import ConnectionParams, parse_database_url
 
@@ -336,9 +336,9 @@ def format_plan(runbook: Runbook) -> str:
             lines.append(f"      {_BLOCK_KINDS[block.kind]}")
         forms = [step.online["form"] for step in block.steps if step.online and step.online["part"] == 1]
         if forms:
-            lines.append(
-                f"      online: {len(forms)} statement(s) in safe forms, several transactions ({', '.join(forms)})"
-            )
+            begun = any(isinstance(item, Control) and item.sql == "BEGIN;" for item in block.items)
+            how = "several transactions" if begun else "each statement commits on its own"
+            lines.append(f"      online: {len(forms)} statement(s) in safe forms, {how} ({', '.join(forms)})")
         rows = block.records or block.deletes
         verb = "records" if block.records else "deletes"
         if rows:

@@ -161,13 +161,14 @@ class ManualStepsRequired(ByhandError):
 
 
 class OnlineUnsupported(ByhandError):
-    """``byhand sql --online`` for a vendor byhand has no online forms for yet."""
+    """``byhand sql --online`` for a vendor byhand has no online forms for (SQLite)."""
 
     def __init__(self, vendor: str) -> None:
         self.vendor = vendor  # as people name it: "MySQL/MariaDB"
         super().__init__(
-            f"--online has no safe forms for {vendor} yet: only PostgreSQL's (CREATE INDEX CONCURRENTLY, "
-            "NOT VALID + VALIDATE CONSTRAINT, UNIQUE USING INDEX, a validated CHECK before SET NOT NULL). "
+            f"--online has no safe forms for {vendor}: only PostgreSQL's (CREATE INDEX CONCURRENTLY, "
+            "NOT VALID + VALIDATE CONSTRAINT, UNIQUE USING INDEX, a validated CHECK before SET NOT NULL) and "
+            "MySQL/MariaDB's (ALGORITHM=INSTANT, NOCOPY or INPLACE with LOCK=NONE in the statement). "
             "Rerun without --online; 'byhand review' shows what each statement locks (nothing was written)."
         )
 

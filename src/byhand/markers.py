@@ -141,7 +141,7 @@ def _check_online(name: str, block: Block, vendor: Vendor) -> None:
             if expected:
                 _disagree(name, f"the online form of {replaces[:80]!r} is cut short", "another form starts")
             replaces = str(item.online["replaces"])
-            form = vendor.online_form(replaces)
+            form = vendor.online_form(replaces, item.observed)
             expected = list(form.parts) if form is not None else []
             if form is None or (form.kind, len(form.parts)) != (item.online["form"], item.online["of"]):
                 _disagree(name, f"a step replaces {replaces[:80]!r}", "byhand writes no such online form for it")

@@ -117,8 +117,11 @@ def _sql(sql: ArgumentParser) -> None:
         "INDEX CONCURRENTLY, then UNIQUE USING INDEX; SET NOT NULL after a validated CHECK (IS NOT NULL), "
         "dropped after. Django's statement stays beside each as a comment, and the schema is migrate's. Such "
         "a migration runs as several transactions (apply resumes it statement by statement) and is recorded "
-        "with its last statement. Statements with no such form (a type change that rewrites the table) stay "
-        "as Django wrote them; 'byhand review' shows what each one locks",
+        "with its last statement. MySQL/MariaDB: each ALTER the rehearsal found the server runs as "
+        "ALGORITHM=INSTANT, NOCOPY or INPLACE with LOCK=NONE says so in the statement, so that the server "
+        "refuses it rather than copy the table under a lock if this table needs a copy after all. Statements "
+        "with no such form (PostgreSQL: a type change that rewrites the table; MySQL/MariaDB: what only a "
+        "copy will do) stay as Django wrote them; 'byhand review' shows what each one locks. Not on SQLite",
     )
 
 

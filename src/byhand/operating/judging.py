@@ -206,7 +206,9 @@ def assess_runbook(
             _judge(review, step.observed, facts=facts, thresholds=thresholds)
             review.applied = done
             review.hazards = hazards.get(index, [])
-            formed = step.kind == "schema" and get_vendor(runbook.vendor).online_form(step.sql) is not None
+            formed = (
+                step.kind == "schema" and get_vendor(runbook.vendor).online_form(step.sql, step.observed) is not None
+            )
             if review.online:
                 review.safer = None  # it is the safer form
             elif runbook.header.get("online") and step.kind == "schema" and review.risk != "low":
@@ -231,7 +233,7 @@ def _online(review: StatementReview, step: Step, vendor: str, form: OnlineForm |
         return None
     number = int(step.online.get("part", 0))
     if number == 1:
-        form = get_vendor(vendor).online_form(str(step.online.get("replaces")))
+        form = get_vendor(vendor).online_form(str(step.online.get("replaces")), step.observed)
         review.online = {**step.online, "why": form.why if form is not None else None}
     else:
         review.online = dict(step.online)

@@ -28,7 +28,7 @@ from byhand.vendors.online import OnlineForm, unquote
 
 __all__ = ["put_online"]
 
-_CREATE_TABLE = re.compile(r'^CREATE TABLE ("(?:[^"]|"")+")')
+_CREATE_TABLE = re.compile(r'^CREATE TABLE ("(?:[^"]|"")+"|`(?:[^`]|``)+`)')
 
 
 def put_online(block: Block, vendor: Vendor, *, exempt: Collection[str] = (), whole: str | None = None) -> int:
@@ -66,7 +66,7 @@ def _forms(items: list[Item], vendor: Vendor, exempt: Collection[str]) -> dict[i
         made = _CREATE_TABLE.match(item.sql)
         if made:
             kept.add(unquote(made.group(1)))
-        form = vendor.online_form(item.sql)
+        form = vendor.online_form(item.sql, item.observed)
         if form is not None and form.table not in kept:
             forms[position] = form
     return forms
@@ -118,6 +118,7 @@ def _rewritten(
             if number == 1:
                 online["replaces"] = item.sql
             transaction(part.runs == "with")
-            out.append(Step(kind="schema", sql=part.sql, op=item.op, online=online))
+            observed = item.observed if form.observed else None
+            out.append(Step(kind="schema", sql=part.sql, op=item.op, online=online, observed=observed))
     transaction(False)
     return out

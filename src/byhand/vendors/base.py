@@ -12,7 +12,7 @@ import os
 import secrets
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -151,10 +151,11 @@ class Vendor(ABC):
 
     # -- the runbook's control statements -----------------------------------------------
 
-    def online_form(self, sql: str) -> OnlineForm | None:
+    def online_form(self, sql: str, observed: Mapping[str, Any] | None = None) -> OnlineForm | None:
         """The statements that reach what Django's statement ``sql`` does without holding
-        its table while they read every row (``byhand sql --online``); None: it has none,
-        or this vendor has no online forms yet."""
+        its table while they read every row (``byhand sql --online``), given what the
+        rehearsal ``observed`` when it ran it; None: it has none, or this vendor has no
+        online forms."""
         return None
 
     def online_exempt_tables(self, connection: Any) -> set[str]:

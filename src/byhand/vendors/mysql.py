@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
@@ -12,6 +13,7 @@ from byhand.vendors.base import ScratchDatabase, ServerVendor
 from byhand.vendors.clients import run_client
 from byhand.vendors.mysql_drivers import MySQLDriver, choose_driver
 from byhand.vendors.observing import MySQLObserver, Observer
+from byhand.vendors.online import OnlineForm, mysql_online_form
 from byhand.vendors.statements import digest, strip_comments, tables_named_in
 from byhand.vendors.target import Blocker, Target
 
@@ -273,6 +275,11 @@ class MySQL(ServerVendor):
     backslash_escapes = True
     double_quoted_strings = True
     current_database_sql = "SELECT DATABASE()"
+    online_forms = True
+
+    def online_form(self, sql: str, observed: Mapping[str, Any] | None = None) -> OnlineForm | None:
+        return mysql_online_form(sql, observed)  # the algorithm the rehearsal found
+
     create_hint = "grant CREATE and DROP on `{prefix}%` to this user"
 
     def quote_name(self, name: str) -> str:

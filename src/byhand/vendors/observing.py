@@ -549,6 +549,13 @@ class MySQLObserver(Observer):
         return self.copies_online
 
 
+def with_algorithm(sql: str, algorithm: str, lock: str) -> str | None:
+    """``sql`` as the rehearsal probed it: with an ``ALGORITHM`` clause, and a ``LOCK`` one
+    unless the algorithm is INSTANT; None when it takes none (see _probe_form)."""
+    form = _probe_form(sql)
+    return None if form is None else form(algorithm, lock)
+
+
 def _probe_form(sql: str) -> Callable[[str, str], str] | None:
     """How ``sql`` is written with an ALGORITHM and a LOCK clause; None when it takes none
     (another statement, or one whose end is not the end of its clauses)."""

@@ -20,19 +20,29 @@ Each form is derived from the statement's text alone, so that a runbook's reader
 ``check_block``) can derive it again from the statement it replaces. Only the shapes
 Django's PostgreSQL schema editor writes are recognised; anything else (a statement with
 several actions, a type change that rewrites the table) has no online form and runs as
-Django wrote it. Pure: no connection.
+Django wrote it.
+
+MySQL's and MariaDB's: the statement with the ``ALGORITHM`` (and ``LOCK=NONE``) the rehearsal
+found the server takes for it, where that is INSTANT, NOCOPY or INPLACE with LOCK=NONE (no
+copy of the table, writes go on). Without the clause the server picks its algorithm when it
+runs, and falls back to a copy under a lock, silently, where this table needs one after all;
+with it, the server refuses instead. Derived from the statement and what the rehearsal
+observed (the step keeps it). A statement that only a copy will do stays as Django wrote it.
+
+Pure: no connection.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from byhand.vendors.observing import own_clauses, with_algorithm
 from byhand.vendors.statements import digest
 
-__all__ = ["OnlineForm", "Part", "postgresql_online_form", "unquote"]
+__all__ = ["OnlineForm", "Part", "mysql_online_form", "postgresql_online_form", "unquote"]
 
 #: How a part runs: "with" the statements around it, in their transaction; in a transaction
 #: of its "own", after the one before it has committed (so that what the transaction before
@@ -71,11 +81,13 @@ class OnlineForm:
     table: str
     why: str
     parts: tuple[Part, ...]
+    #: The rehearsal ran this very form (MySQL's probe): what it observed stays with the part.
+    observed: bool = False
 
 
 def unquote(name: str) -> str:
-    """A double-quoted PostgreSQL name as the catalog holds it."""
-    return name[1:-1].replace('""', '"')
+    """A quoted name (PostgreSQL's double quotes, MySQL's backticks) as the catalog holds it."""
+    return name[1:-1].replace(name[0] * 2, name[0])
 
 
 def postgresql_online_form(sql: str) -> OnlineForm | None:
@@ -88,6 +100,32 @@ def postgresql_online_form(sql: str) -> OnlineForm | None:
         if match:
             return form(sql, *match.groups())
     return None
+
+
+#: What the probe may find that needs no copy of the table and lets writes go on.
+_IN_PLACE = ("INSTANT", "NOCOPY", "INPLACE")
+
+
+def mysql_online_form(sql: str, observed: Mapping[str, Any] | None) -> OnlineForm | None:
+    """The online form of Django's MySQL/MariaDB statement ``sql``, given what the rehearsal
+    ``observed`` when it ran it, or None when it has none."""
+    algorithm, lock = (observed or {}).get("algorithm"), (observed or {}).get("lock")
+    tables = (observed or {}).get("tables") or []
+    if algorithm not in _IN_PLACE or (algorithm != "INSTANT" and lock != "NONE") or not tables:
+        return None
+    if own_clauses(sql) or not sql.endswith(";"):
+        return None  # a clause of its own (a RunSQL's) is what it asks for already
+    written = with_algorithm(sql, str(algorithm), "NONE")
+    if written is None:
+        return None
+    scans = bool((observed or {}).get("scan"))
+    if algorithm == "INSTANT":
+        why = "the rehearsal found ALGORITHM=INSTANT: metadata only, no lock held while rows are read"
+    else:
+        done = "rebuilds the table" if scans else "builds in place"
+        why = f"the rehearsal found ALGORITHM={algorithm}, LOCK=NONE: the server {done} while writes go on"
+    why += "; written in the statement, the server refuses it rather than copy the table under a lock"
+    return OnlineForm("algorithm", str(tables[0]), why, (Part(f"{written};", "with", scans=scans),), observed=True)
 
 
 def _index(sql: str, unique: str | None, name: str, table: str, rest: str) -> OnlineForm:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -341,8 +341,8 @@ class PostgreSQL(ServerVendor):
     target_class = PostgreSQLTarget
     online_forms = True
 
-    def online_form(self, sql: str) -> OnlineForm | None:
-        return postgresql_online_form(sql)
+    def online_form(self, sql: str, observed: Mapping[str, Any] | None = None) -> OnlineForm | None:
+        return postgresql_online_form(sql)  # from the text alone
 
     def online_exempt_tables(self, connection: Any) -> set[str]:
         # CREATE INDEX CONCURRENTLY and ADD FOREIGN KEY ... NOT VALID are refused on a
