@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -15,6 +17,7 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import connections
+from django.test import override_settings
 
 from byhand.events import Event
 from byhand.exceptions import GaveUpOnLocks, StatementFailed
@@ -244,6 +247,71 @@ def test_lock_timeout_retries_reports_the_blocker_and_lands(tmp_path: Path) -> N
         assert done[-1]["migration"] == "shop.0004_book_changes"
         assert done[-1]["attempts"] == (1 if VENDOR == "sqlite" else 3) or later
         assert ("shop", "0004_book_changes") in state(db)[1]
+
+
+@pytest.mark.needs_server
+def test_a_long_build_is_not_thrown_away_by_a_transaction_at_its_last_lock(tmp_path: Path) -> None:
+    """MariaDB: an index build (ALGORITHM=NOCOPY, LOCK=NONE) takes its exclusive metadata lock
+    again to finish. Under the default 100 ms lock timeout, NOWAIT there (whole seconds), one
+    transaction that read the table during the build made the finished build fail at that
+    lock, and apply built it all again. A statement the rehearsal saw read every row waits
+    at least 1 s for its locks: it waits for the transaction and completes in one attempt."""
+    if VENDOR != "mysql":
+        pytest.skip("MariaDB's lock_wait_timeout takes whole seconds")
+    seen: list[str] = []
+    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.backwards_leftovers"}), fresh_database() as db:
+        with use_database("default", db):
+            call_command("migrate", "catalog", "0001", verbosity=0)
+            write_runbook("default", tmp_path / "0002.sql", "catalog", "0002")
+        target = target_for(db)
+        try:
+            target.execute("INSERT INTO catalog_category (name) VALUES ('c')")
+            target.execute(
+                "INSERT INTO catalog_item (title, category_id) SELECT CONCAT('item ', seq), 1 FROM seq_1_to_1000000"
+            )
+        finally:
+            target.close()
+        reader = threading.Thread(target=_read_during_the_build, args=(db, "catalog_item_cat_title_idx", seen))
+        reader.start()
+        try:
+            events, _ = apply(tmp_path / "0002.sql", db)
+        finally:
+            reader.join()
+    assert seen == ["building", "waiting for the reader's metadata lock"], seen
+    assert [e.data for e in events if e.name == "lock-timeout"] == []
+    done = [e.data for e in events if e.name == "migration-done"]
+    assert [(d["migration"], d["attempts"]) for d in done] == [("catalog.0002_item_note_index", 1)]
+
+
+def _read_during_the_build(settings: dict[str, Any], index: str, seen: list[str]) -> None:
+    """Once the CREATE INDEX of ``index`` has run for 0.1 s (past its first lock: building),
+    read its table in a transaction and keep it open until the build waits for it at its
+    last lock (or 30 s have passed), then 0.2 s more; ``seen`` says what it saw."""
+    session, watcher = target_for(settings), target_for(settings)
+    running = (
+        "SELECT STATE, TIME_MS FROM information_schema.PROCESSLIST WHERE INFO LIKE %s AND INFO LIKE 'CREATE INDEX %%' "
+        "AND ID <> CONNECTION_ID() AND COMMAND = 'Query'"
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(ms > 100 for _, ms in watcher.execute(running, (f"%{index}%",))):
+            time.sleep(0.005)
+        seen.append("building")
+        session.execute("BEGIN")
+        session.execute("SELECT title FROM catalog_item WHERE id = 5")
+        while time.monotonic() < deadline:
+            states = [row[0] for row in watcher.execute(running, (f"%{index}%",))]
+            if any("metadata lock" in (state or "") for state in states):
+                seen.append("waiting for the reader's metadata lock")
+                time.sleep(0.2)
+                break
+            if not states:
+                break  # the statement ended (failed at its last lock with NOWAIT)
+            time.sleep(0.005)
+        session.execute("COMMIT")
+    finally:
+        session.close()
+        watcher.close()
 
 
 def _install_metadata_lock_info(session: Target) -> None:

@@ -151,7 +151,7 @@ class UnitRunner:
             self.emit("invalid-index-dropped", **at.event_data(), sql=leftover)
         if leftover is not None or not (attempt == 1 and (migration, index) in self.journal.prestarted):
             self.journal.write(self.journal.started(migration, index, step, attempt))
-        lock_timeout, statement_timeout = limits.for_statement(target, step.sql)
+        lock_timeout, statement_timeout = limits.for_statement(target, step.sql, step.observed)
         target.set_timeouts(lock_timeout=lock_timeout, statement_timeout=statement_timeout, local=False)
 
     def _close(self, plan: BlockPlan, unit: Unit, attempt: int, entries: list[Entry]) -> None:

@@ -3,10 +3,10 @@ long: pure, no clock, no connection."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from byhand.vendors.target import Target
@@ -25,13 +25,17 @@ class Limits:
     concurrent_lock_timeout: timedelta | None
     max_wait: timedelta
 
-    def for_statement(self, target: Target, sql: str) -> tuple[timedelta, timedelta | None]:
-        """(lock timeout, statement timeout) for ``sql``. A short lock timeout keeps the
-        application's queries from queueing behind a waiting ALTER; a statement whose
+    def for_statement(
+        self, target: Target, sql: str, observed: Mapping[str, Any] | None = None
+    ) -> tuple[timedelta, timedelta | None]:
+        """(lock timeout, statement timeout) for ``sql`` (``observed``: what the rehearsal saw
+        it do). A short lock timeout keeps the application's queries from queueing behind a
+        waiting ALTER, but no shorter than the target's least for it (MariaDB: 1 s for what
+        reads every row, which NOWAIT would throw away at its last lock); a statement whose
         waiting blocks nobody gets a long one instead (a short one would only throw index
         builds away), still within the operator's --max-wait."""
         if not target.blocks_nobody_while_waiting(sql):
-            return self.lock_timeout, self.statement_timeout
+            return max(self.lock_timeout, target.least_lock_timeout(observed)), self.statement_timeout
         concurrent = self.max_wait if self.concurrent_lock_timeout is None else self.concurrent_lock_timeout
         statement = self.statement_timeout or timedelta(0)
         if statement and (not concurrent or concurrent >= statement):

@@ -60,7 +60,9 @@ class StopRule:
             raise StatementFailed(
                 where=at.where, error=message, rolled_back=transactional, committed=committed, left=left
             )
-        lock_timeout = self.limits.for_statement(target, at.step.sql)[0] if at.step else self.limits.lock_timeout
+        lock_timeout = (
+            self.limits.for_statement(target, at.step.sql, at.step.observed)[0] if at.step else self.limits.lock_timeout
+        )
         blockers = self.monitor.blockers(at.step, older_than=lock_timeout)
         delay = self.retry.next_delay(attempt, waited, rng=self.rng)
         if delay is None:

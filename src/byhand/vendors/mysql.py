@@ -43,6 +43,10 @@ LIMIT 10
 """
 
 
+#: The least lock timeout of a MariaDB statement that reads every row (least_lock_timeout).
+_LEAST_SCANNING_WAIT = timedelta(seconds=1)
+
+
 class MySQLTarget(Target):
     driver: MySQLDriver
 
@@ -86,10 +90,23 @@ class MySQLTarget(Target):
             self.execute(f"SET SESSION max_statement_time = {statement_timeout.total_seconds():.3f}")
         self._timeouts = wanted
 
+    def least_lock_timeout(self, observed: Mapping[str, Any] | None) -> timedelta:
+        # An ALTER that reads every row (an index built in place, a table rebuilt or copied)
+        # takes its exclusive metadata lock again to finish. With NOWAIT, one transaction
+        # that read the table meanwhile made the finished work fail there, and the retry
+        # did it all again (possibly for ever under load). 1 s, the least wait above NOWAIT,
+        # lets such transactions end: queries queue behind it only while they do.
+        if self._mariadb and observed and observed.get("scan"):
+            return _LEAST_SCANNING_WAIT
+        return timedelta(0)
+
     def lock_timeout_text(self, lock_timeout: timedelta) -> str:
         seconds = int(lock_timeout.total_seconds())
         if self._mariadb and seconds == 0:
-            return "0s (NOWAIT: MariaDB counts whole seconds, rounded down)"
+            return (
+                "0s (NOWAIT: MariaDB counts whole seconds, rounded down; 1s for a statement that reads "
+                "every row, so that its last lock does not throw the work away)"
+            )
         if not self._mariadb and seconds < 1:
             return "1s (MySQL's least: it counts whole seconds)"
         if seconds != lock_timeout.total_seconds():

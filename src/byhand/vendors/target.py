@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -221,6 +221,11 @@ class Target(ABC):
     def needs_autocommit(self, sql: str) -> bool:
         """True for statements that cannot run inside a transaction block."""
         return False
+
+    def least_lock_timeout(self, observed: Mapping[str, Any] | None) -> timedelta:
+        """The shortest lock timeout a statement may run with, given what the rehearsal
+        ``observed`` it do: a shorter one would throw its work away (MariaDB)."""
+        return timedelta(0)
 
     def blocks_nobody_while_waiting(self, sql: str) -> bool:
         """True for statements whose lock waits do not queue the application's queries
