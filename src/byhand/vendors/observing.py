@@ -25,6 +25,7 @@ __all__ = [
     "own_clauses",
     "reads_every_row",
     "tables_named",
+    "with_algorithm",
 ]
 
 Run = Callable[[], Any]
