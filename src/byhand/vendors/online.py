@@ -120,7 +120,7 @@ def mysql_online_form(sql: str, observed: Mapping[str, Any] | None) -> OnlineFor
         return None
     scans = bool((observed or {}).get("scan"))
     if algorithm == "INSTANT":
-        why = "the rehearsal found ALGORITHM=INSTANT: metadata only, no lock held while rows are read"
+        why = "the rehearsal found ALGORITHM=INSTANT: the server changes metadata only, reading no rows"
     else:
         done = "rebuilds the table" if scans else "builds in place"
         why = f"the rehearsal found ALGORITHM={algorithm}, LOCK=NONE: the server {done} while writes go on"
