@@ -161,6 +161,8 @@ def test_mysql_s_form_is_the_statement_with_the_algorithm_the_rehearsal_found(
     [part] = form.parts
     assert part.sql == written
     assert (part.runs, part.scans) == ("with", bool(observed["scan"]))
+    said = {"INSTANT": "changes metadata only", "INPLACE": "rebuilds the table", "NOCOPY": "works in place"}
+    assert said[str(observed["algorithm"])] in form.why
 
 
 @pytest.mark.parametrize(
@@ -479,10 +481,10 @@ def test_review_shows_what_each_part_replaces_and_why(tmp_path: Path) -> None:
     assert unique_column.strip() == "online: no safe form byhand writes for it; it runs as Django wrote it"
     inspected = byhand("inspect", str(tmp_path / "online.sql"))
     assert inspected.returncode == 0, inspected.stderr
-    assert "  online: statements that would hold a table while they read it are in safe forms" in inspected.stdout
+    assert "  online: statements with a safe form are written in it (review names those left" in inspected.stdout
     assert (
-        "      online: 9 statement(s) in safe forms, several transactions (index, unique, unique, check, not-null, "
-        "index, index, foreign-key, index)"
+        "      online: 9 statement(s) in safe forms, several transactions (index, unique x2, check, not-null, "
+        "index x2, foreign-key, index)"
     ) in inspected.stdout
 
 
@@ -541,6 +543,7 @@ def test_a_table_that_needs_a_copy_after_all_is_refused_by_the_server_not_copied
             with pytest.raises(StatementFailed, match="ALGORITHM=INSTANT is not supported") as failed:
                 apply(tmp_path / "0004.sql", db)
             assert failed.value.where.startswith("shop.0004_book_changes statement 1/")
+            assert "Rebuild the table at a quiet hour (ALTER TABLE ... FORCE)" in str(failed.value)
             assert ("shop", "0004_book_changes") not in target.recorded_migrations()
             assert target.execute(pages) == [(0,)]
             target.execute("DROP INDEX by_hand ON shop_book")

@@ -73,8 +73,9 @@ def test_statements_that_block_nobody_while_waiting_wait_up_to_max_wait() -> Non
 def test_on_mariadb_what_reads_every_row_waits_at_least_a_second() -> None:
     """MariaDB counts lock_wait_timeout in whole seconds: 100 ms is NOWAIT, which throws a
     finished index build or table copy away at its last lock when a transaction read the
-    table meanwhile. A statement the rehearsal saw read every row gets 1 s; others, and
-    MySQL (whose least is 1 s anyway), the lock timeout given."""
+    table meanwhile. A statement the rehearsal saw read every row, or found INPLACE or COPY
+    (a rebuild it could not see: no PROCESS privilege), gets 1 s, unless --max-wait is
+    shorter; others, and MySQL (whose least is 1 s anyway), the lock timeout given."""
     from byhand.operating.retrying import Limits
     from byhand.vendors import get_vendor
     from byhand.vendors.params import ConnectionParams
@@ -89,6 +90,11 @@ def test_on_mariadb_what_reads_every_row_waits_at_least_a_second() -> None:
     assert limits.for_statement(target, build, scanned) == (timedelta(seconds=1), None)
     assert limits.for_statement(target, build, instant) == (short, None)
     assert limits.for_statement(target, build) == (short, None)  # not observed: the text does not say
+    unseen = {"tables": ["t"], "scan": False, "rewrites": [], "algorithm": "INPLACE", "lock": "NONE"}
+    assert limits.for_statement(target, "ALTER TABLE `t` MODIFY `c` int NULL;", unseen)[0] == timedelta(seconds=1)
+    assert Limits(short, None, None, timedelta(milliseconds=500)).for_statement(target, build, scanned)[0] == (
+        timedelta(milliseconds=500)
+    )
     longer = timedelta(seconds=5)
     assert Limits(longer, None, None, wait).for_statement(target, build, scanned)[0] == longer
     target._mariadb = False  # type: ignore[attr-defined]

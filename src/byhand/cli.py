@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import itertools
 import json
 import os
 import sys
@@ -320,7 +321,7 @@ def format_plan(runbook: Runbook) -> str:
         f"  against schema {header['against']}",
         f"  settings: {', '.join(f'{k}={v}' for k, v in header['settings'].items())}",
         *(
-            ["  online: statements that would hold a table while they read it are in safe forms"]
+            ["  online: statements with a safe form are written in it (review names those left as Django wrote them)"]
             if header.get("online")
             else []
         ),
@@ -338,7 +339,9 @@ def format_plan(runbook: Runbook) -> str:
         if forms:
             begun = any(isinstance(item, Control) and item.sql == "BEGIN;" for item in block.items)
             how = "several transactions" if begun else "each statement commits on its own"
-            lines.append(f"      online: {len(forms)} statement(s) in safe forms, {how} ({', '.join(forms)})")
+            runs = [(kind, len(list(same))) for kind, same in itertools.groupby(forms)]  # in order, repeats counted
+            kinds = ", ".join(kind if count == 1 else f"{kind} x{count}" for kind, count in runs)
+            lines.append(f"      online: {len(forms)} statement(s) in safe forms, {how} ({kinds})")
         rows = block.records or block.deletes
         verb = "records" if block.records else "deletes"
         if rows:

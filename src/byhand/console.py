@@ -145,7 +145,9 @@ def _add_lock_arguments(locks: argparse._ArgumentGroup) -> None:
         type=parse_duration,
         default=DEFAULT_LOCK_TIMEOUT,
         help="longest wait for a lock per attempt; the application's queries queue behind a waiting ALTER for "
-        "at most this long (default 100ms; MariaDB rounds down to whole seconds, 0 = NOWAIT)",
+        "at most this long (default 100ms; MariaDB rounds down to whole seconds, 0 = NOWAIT, but a statement "
+        "that reads every row or rebuilds the table waits at least 1s, within --max-wait: with NOWAIT its last "
+        "lock threw the finished work away)",
     )
     locks.add_argument(
         "--statement-timeout", type=parse_duration, help="abort statements running longer (default: none)"

@@ -355,7 +355,14 @@ class StatementFailed(ApplyError):
     """The database refused a statement (not a lock timeout)."""
 
     def __init__(
-        self, *, where: str, error: str, rolled_back: bool, committed: str = "", left: str | None = None
+        self,
+        *,
+        where: str,
+        error: str,
+        rolled_back: bool,
+        committed: str = "",
+        left: str | None = None,
+        advice: str | None = None,
     ) -> None:
         self.where = where
         self.error = error
@@ -363,10 +370,8 @@ class StatementFailed(ApplyError):
         if left is not None:  # a CONCURRENTLY build's INVALID index
             undone = f"it left what running the runbook again drops first ({left})"
         after = f" {committed}" if committed else ""
-        super().__init__(
-            f"{where} failed: {error.rstrip('.')}. {undone[0].upper() + undone[1:]}.{after} Fix the cause and run "
-            "the same runbook again to resume."
-        )
+        then = f" {advice}." if advice else " Fix the cause and run the same runbook again to resume."
+        super().__init__(f"{where} failed: {error.rstrip('.')}. {undone[0].upper() + undone[1:]}.{after}{then}")
 
 
 class GaveUpOnLocks(ApplyError):

@@ -31,11 +31,13 @@ class Limits:
         """(lock timeout, statement timeout) for ``sql`` (``observed``: what the rehearsal saw
         it do). A short lock timeout keeps the application's queries from queueing behind a
         waiting ALTER, but no shorter than the target's least for it (MariaDB: 1 s for what
-        reads every row, which NOWAIT would throw away at its last lock); a statement whose
+        reads every row, which NOWAIT would throw away at its last lock), unless --max-wait is
+        shorter still; a statement whose
         waiting blocks nobody gets a long one instead (a short one would only throw index
         builds away), still within the operator's --max-wait."""
         if not target.blocks_nobody_while_waiting(sql):
-            return max(self.lock_timeout, target.least_lock_timeout(observed)), self.statement_timeout
+            least = min(target.least_lock_timeout(observed), self.max_wait)
+            return max(self.lock_timeout, least), self.statement_timeout
         concurrent = self.max_wait if self.concurrent_lock_timeout is None else self.concurrent_lock_timeout
         statement = self.statement_timeout or timedelta(0)
         if statement and (not concurrent or concurrent >= statement):

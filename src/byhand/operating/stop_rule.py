@@ -58,7 +58,12 @@ class StopRule:
             self._journal_failure(at, attempt, message)
             left = None if transactional or at.step is None else _leftover_of(target, at.step.sql)
             raise StatementFailed(
-                where=at.where, error=message, rolled_back=transactional, committed=committed, left=left
+                where=at.where,
+                error=message,
+                rolled_back=transactional,
+                committed=committed,
+                left=left,
+                advice=target.refusal_advice(failed.error),
             )
         lock_timeout = (
             self.limits.for_statement(target, at.step.sql, at.step.observed)[0] if at.step else self.limits.lock_timeout

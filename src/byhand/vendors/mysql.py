@@ -26,6 +26,8 @@ __all__ = ["MySQL", "MySQLTarget"]
 _DML = re.compile(r"^\s*(?:INSERT|UPDATE|DELETE|REPLACE|SELECT)\b", re.IGNORECASE)
 #: Lock wait timeout, deadlock: worth a retry.
 _LOCK_ERRORS = {1205, 1213}
+#: ER_ALTER_OPERATION_NOT_SUPPORTED(_REASON): the ALGORITHM or LOCK asked for is refused, before any change.
+_ALGORITHM_REFUSED = {1845, 1846}
 #: Server gone, lost, or this connection killed.
 _LOST_ERRORS = {2006, 2013, 1927, 4031}
 #: Access denied: to a database, a table, a column, a routine; a global privilege needed.
@@ -95,17 +97,32 @@ class MySQLTarget(Target):
         # takes its exclusive metadata lock again to finish. With NOWAIT, one transaction
         # that read the table meanwhile made the finished work fail there, and the retry
         # did it all again (possibly for ever under load). 1 s, the least wait above NOWAIT,
-        # lets such transactions end: queries queue behind it only while they do.
-        if self._mariadb and observed and observed.get("scan"):
+        # lets such transactions end: queries queue behind it while they do, and for that
+        # second on each attempt when one stays. An INPLACE or COPY whose rebuild the
+        # rehearsal could not see (no PROCESS privilege, a name InnoDB encodes) counts too.
+        if not self._mariadb or not observed:
+            return timedelta(0)
+        if observed.get("scan") or observed.get("algorithm") in ("INPLACE", "COPY"):
             return _LEAST_SCANNING_WAIT
         return timedelta(0)
+
+    def refusal_advice(self, exc: BaseException) -> str | None:
+        if _error_code(exc) not in _ALGORITHM_REFUSED:
+            return None
+        return (
+            "The server refused the ALGORITHM or LOCK written in the statement before changing anything: "
+            "byhand sql --online wrote what the rehearsal found on an empty copy of the schema, and this table "
+            "needs more here (a hidden FTS_DOC_ID column left by a FULLTEXT index, an older row format). Rebuild "
+            "the table at a quiet hour (ALTER TABLE ... FORCE) and run the runbook again, or write the runbook "
+            "without --online (the server then chooses, and may copy the table while writes wait)"
+        )
 
     def lock_timeout_text(self, lock_timeout: timedelta) -> str:
         seconds = int(lock_timeout.total_seconds())
         if self._mariadb and seconds == 0:
             return (
                 "0s (NOWAIT: MariaDB counts whole seconds, rounded down; 1s for a statement that reads "
-                "every row, so that its last lock does not throw the work away)"
+                "every row or rebuilds the table, so that its last lock does not throw the work away)"
             )
         if not self._mariadb and seconds < 1:
             return "1s (MySQL's least: it counts whole seconds)"

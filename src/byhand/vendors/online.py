@@ -122,7 +122,7 @@ def mysql_online_form(sql: str, observed: Mapping[str, Any] | None) -> OnlineFor
     if algorithm == "INSTANT":
         why = "the rehearsal found ALGORITHM=INSTANT: the server changes metadata only, reading no rows"
     else:
-        done = "rebuilds the table" if scans else "builds in place"
+        done = "rebuilds the table" if (observed or {}).get("rewrites") else "works in place"
         why = f"the rehearsal found ALGORITHM={algorithm}, LOCK=NONE: the server {done} while writes go on"
     why += "; written in the statement, the server refuses it rather than copy the table under a lock"
     return OnlineForm("algorithm", str(tables[0]), why, (Part(f"{written};", "with", scans=scans),), observed=True)

@@ -303,6 +303,11 @@ class Target(ABC):
         """SQL that removes what a failed attempt of ``sql`` left behind (an INVALID index)."""
         return None
 
+    def refusal_advice(self, exc: BaseException) -> str | None:
+        """What to do when the server refused a statement for a reason byhand knows (MariaDB:
+        the ALGORITHM or LOCK an online runbook wrote); None otherwise."""
+        return None
+
     def timestamp(self, moment: datetime) -> Any:
         """``moment`` (UTC, aware) as the driver should bind it for the journal's columns."""
         return moment
