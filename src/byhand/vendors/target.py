@@ -223,8 +223,7 @@ class Target(ABC):
         return False
 
     def least_lock_timeout(self, observed: Mapping[str, Any] | None) -> timedelta:
-        """The shortest lock timeout a statement may run with, given what the rehearsal
-        ``observed`` it do: a shorter one would throw its work away (MariaDB)."""
+        """The least lock timeout for what the rehearsal ``observed`` (shorter loses work)."""
         return timedelta(0)
 
     def blocks_nobody_while_waiting(self, sql: str) -> bool:
@@ -304,8 +303,7 @@ class Target(ABC):
         return None
 
     def refusal_advice(self, exc: BaseException) -> str | None:
-        """What to do when the server refused a statement for a reason byhand knows (MariaDB:
-        the ALGORITHM or LOCK an online runbook wrote); None otherwise."""
+        """What to do about a refusal byhand knows (MariaDB: an online ALGORITHM), or None."""
         return None
 
     def timestamp(self, moment: datetime) -> Any:
