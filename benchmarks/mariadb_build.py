@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import BenchmarkError, Database, describe_context, markdown_table, say
-from mariadb_stage import Build, Contender, Scenario, attempts_of, byhand_source
+from mariadb_stage import LEAD, Build, Contender, Scenario, attempts_of, byhand_source
 from online_stage import Outcome
 
 __all__ = ["main"]
@@ -62,6 +62,7 @@ __all__ = ["main"]
 DEFAULT_URL = "mysql://root@127.0.0.1:3306/byhand_mariabuild"
 HEAD_SRC = Path(__file__).resolve().parent.parent / "src"
 GOAL_MS = 100.0
+END_S = 2.0  # the migration's last seconds, where its last lock is
 COLUMNS = (
     "migration (s)",
     "attempts",
@@ -77,10 +78,10 @@ COUNTS = ("attempts", "lock timeouts", "> 100 ms", "> 1 s", "failed")
 
 
 def commit_of(src: Path) -> str:
-    """The short commit of the checkout holding ``src``, marked dirty if src/ differs from it."""
+    """The last commit that changed ``src`` in its checkout, marked dirty if src/ differs from it."""
     git = ["git", "-C", str(src)]
     commit = subprocess.run(
-        [*git, "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True
+        [*git, "log", "-1", "--format=%h", "--", "."], check=False, capture_output=True, text=True
     ).stdout.strip()
     dirty = subprocess.run(
         [*git, "status", "--porcelain", "--", "."], check=False, capture_output=True, text=True
@@ -130,11 +131,18 @@ def _window(outcome: Outcome) -> str:
         f"{v['migration (s)']:7.1f} s, attempts {v['attempts'] or '-'}, max {v['max (ms)']:8.1f} ms, "
         f"{v['> 100 ms']} > 100 ms, {v['failed']} failed of {outcome.summary()['queries']}"
     )
+    text += f"; max {_end_max(outcome):.1f} ms in the migration's last {END_S:g} s and after"
     if tries.failed_after:
         text += f"; lock timeouts {', '.join(f'{s:.1f}' for s in tries.failed_after)} s into their attempt"
     if tries.build_s is not None:
         text += f"; build {tries.build_s:.1f} s"
     return text + (f"; NOT DONE: {outcome.failure.splitlines()[0]}" if outcome.failure else "")
+
+
+def _end_max(outcome: Outcome) -> float:
+    """The slowest query due in the migration's last END_S seconds or after: its last lock."""
+    end = LEAD + (outcome.migration_seconds or 0.0)
+    return max((1000 * q.latency for q in outcome.samples if q.due >= end - END_S), default=0.0)
 
 
 def _cell(value: float | None, column: str) -> str:

@@ -15,7 +15,7 @@ from benchlib import BenchmarkError, Database, Run, apply_command, byhand_events
 from online_stage import Outcome
 from openloop import MixedLoad, Stream
 
-__all__ = ["Attempts", "Build", "Contender", "Scenario", "attempts_of", "byhand_source"]
+__all__ = ["LEAD", "Attempts", "Build", "Contender", "Scenario", "attempts_of", "byhand_source"]
 
 PROJECT = Path(__file__).resolve().parent / "mariabuild"
 APP, TARGET, MIGRATION = "archive", "0002", "0002_document_title_slug_idx"
