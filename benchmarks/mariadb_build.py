@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """An index built in place on a big MariaDB table under load: does its last lock throw the build away?
 
-    python benchmarks/mariadb_build.py --before-src DIR [--database-url URL] [--rows 4000000] [--rounds 3]
+    python benchmarks/mariadb_build.py --before-src DIR [--database-url URL] [--rows 5000000] [--rounds 3]
                                        [--read-rate 150] [--update-rate 50] [--threads 8]
                                        [--give-up-after 300] [--head-src DIR] [--json-out FILE]
 
@@ -223,7 +223,7 @@ def write_json(path: Path, outcomes: list[Outcome], scenario: Scenario, context:
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--database-url", default=DEFAULT_URL, help="mysql://...; dropped and created afresh")
-    parser.add_argument("--rows", type=int, default=4_000_000, help="rows in the table (default: %(default)s)")
+    parser.add_argument("--rows", type=int, default=5_000_000, help="rows in the table (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (default: %(default)s)")
     parser.add_argument("--read-rate", type=float, default=150.0, help="SELECTs per second (default: %(default)s)")
     parser.add_argument("--update-rate", type=float, default=50.0, help="UPDATEs per second (default: %(default)s)")
