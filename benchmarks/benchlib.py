@@ -6,6 +6,7 @@ installed), and ``byhand apply`` with the console script beside it.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -29,8 +30,10 @@ __all__ = [
     "BenchmarkError",
     "Database",
     "Run",
+    "add_load_arguments",
     "apply_command",
     "byhand_events",
+    "check_load_arguments",
     "describe_context",
     "manage_env",
     "markdown_table",
@@ -177,6 +180,32 @@ class Run:
     def tail(self, lines: int = 15) -> str:
         """The last lines of its error output (or of its output), for a message."""
         return "\n".join((self.stderr or self.stdout).strip().splitlines()[-lines:])
+
+    def check(self, what: str) -> None:
+        """BenchmarkError, naming ``what`` ran, unless it exited 0."""
+        if not self.ok:
+            raise BenchmarkError(f"{what} exited with {self.returncode}:\n{self.tail()}")
+
+
+def add_load_arguments(parser: argparse.ArgumentParser, *, rows: int, rounds: int) -> None:
+    """--rows, --rounds and the open-loop load's --read-rate, --update-rate and --threads, with
+    --json-out and --keep (online_load.py, mariadb_build.py); check_load_arguments after parsing."""
+    parser.add_argument("--rows", type=int, default=rows, help="rows in the big table (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=rounds, help="rounds (default: %(default)s)")
+    parser.add_argument("--read-rate", type=float, default=150.0, help="SELECTs per second (default: %(default)s)")
+    parser.add_argument("--update-rate", type=float, default=50.0, help="UPDATEs per second (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=8, help="connections of the load (default: %(default)s)")
+    parser.add_argument("--json-out", type=Path, help="also write the raw numbers to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards (default: drop it)")
+
+
+def check_load_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, *, vendor: str) -> None:
+    """What add_load_arguments added, positive; --database-url of ``vendor``."""
+    if min(args.rounds, args.rows, args.threads) < 1 or min(args.read_rate, args.update_rate) <= 0:
+        parser.error("--rounds, --rows, --threads and the rates must be positive")
+    if Database.from_url(args.database_url).vendor != vendor:
+        scheme = {"postgresql": "postgres://", "mysql": "mysql://"}[vendor]
+        parser.error(f"this benchmark runs on {vendor} only: use {scheme}")
 
 
 def run_timed(

@@ -221,7 +221,7 @@ class Stage:
     def prepare(self) -> None:
         """The database afresh, at inventory.0001, its table filled."""
         self.database.recreate()
-        self._check("migrate to 0001", self.manage("migrate", APP, INITIAL))
+        self.manage("migrate", APP, INITIAL).check("migrate to 0001")
         for sql in _FILL[self.database.vendor]:
             self.database.execute(sql.format(rows=self.scenario.rows))
 
@@ -252,7 +252,7 @@ class Stage:
         """Back to inventory.0001, whatever a failed contender left (column added, or recorded, or both)."""
         added, recorded = self._state()
         if added and recorded:
-            self._check("migrate back to 0001", self.manage("migrate", APP, INITIAL))
+            self.manage("migrate", APP, INITIAL).check("migrate back to 0001")
         elif added:
             self.database.execute(f"ALTER TABLE {TABLE} DROP COLUMN {COLUMN}")
         elif recorded:
@@ -264,7 +264,7 @@ class Stage:
         if contender == "migrate":
             return [sys.executable, "manage.py", "migrate", APP, TARGET]
         self.runbook.unlink(missing_ok=True)
-        self._check("byhand sql", self.manage("byhand", "sql", APP, TARGET, "-o", str(self.runbook)))
+        self.manage("byhand", "sql", APP, TARGET, "-o", str(self.runbook)).check("byhand sql")
         return apply_command(
             self.runbook, self.database.url, "--json", "--lock-timeout", self.scenario.lock_timeout.text
         )
@@ -291,11 +291,6 @@ class Stage:
             "SELECT COUNT(*) FROM django_migrations WHERE app = %s AND name = %s", (APP, TARGET)
         )
         return bool(column), bool(recorded)
-
-    @staticmethod
-    def _check(what: str, run: Run) -> None:
-        if not run.ok:
-            raise BenchmarkError(f"{what} exited with {run.returncode}:\n{run.tail()}")
 
 
 @dataclass

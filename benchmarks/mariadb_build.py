@@ -53,7 +53,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from benchlib import BenchmarkError, Database, describe_context, markdown_table, say
+from benchlib import (
+    BenchmarkError,
+    Database,
+    add_load_arguments,
+    check_load_arguments,
+    describe_context,
+    markdown_table,
+    say,
+)
 from mariadb_stage import LEAD, Build, Contender, Scenario, attempts_of, byhand_source
 from online_stage import Outcome
 
@@ -210,9 +218,7 @@ def write_json(path: Path, outcomes: list[Outcome], scenario: Scenario, context:
             "failure": o.failure,
             **_values(o),
             "attempts_detail": asdict(attempts_of(o.events)),
-            "failures": [asdict(failure) for failure in o.failures],
-            "samples": [[s.stream, round(s.due, 4), round(1000 * s.latency, 3)] for s in o.samples],
-            "events": o.events,
+            **o.raw(),
         }
         for o in outcomes
     ]
@@ -223,23 +229,14 @@ def write_json(path: Path, outcomes: list[Outcome], scenario: Scenario, context:
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--database-url", default=DEFAULT_URL, help="mysql://...; dropped and created afresh")
-    parser.add_argument("--rows", type=int, default=5_000_000, help="rows in the table (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds (default: %(default)s)")
-    parser.add_argument("--read-rate", type=float, default=150.0, help="SELECTs per second (default: %(default)s)")
-    parser.add_argument("--update-rate", type=float, default=50.0, help="UPDATEs per second (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=8, help="connections of the load (default: %(default)s)")
+    add_load_arguments(parser, rows=5_000_000, rounds=3)
     parser.add_argument(
         "--give-up-after", type=float, default=300.0, help="stop a migration running longer (default: %(default)s s)"
     )
     parser.add_argument("--head-src", type=Path, default=HEAD_SRC, help="byhand's src/ (default: this tree's)")
     parser.add_argument("--before-src", type=Path, help="src/ of byhand before (e.g. a worktree at d739a28)")
-    parser.add_argument("--json-out", type=Path, help="also write the raw numbers to this file")
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards (default: drop it)")
     args = parser.parse_args(argv)
-    if min(args.rounds, args.rows, args.threads) < 1 or min(args.read_rate, args.update_rate) <= 0:
-        parser.error("--rounds, --rows, --threads and the rates must be positive")
-    if Database.from_url(args.database_url).vendor != "mysql":
-        parser.error("MariaDB only: use mysql://")
+    check_load_arguments(parser, args, vendor="mysql")
     return args
 
 

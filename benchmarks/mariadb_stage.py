@@ -124,7 +124,7 @@ class Build:
     def prepare(self) -> None:
         """The database afresh at archive.0001, filled; both runbooks written; the index built once alone."""
         self.database.recreate()
-        _check("migrate to 0001", self.manage("migrate", APP, "0001"))
+        self.manage("migrate", APP, "0001").check("migrate to 0001")
         for first in range(1, self.scenario.rows + 1, FILL_CHUNK):
             last = min(first + FILL_CHUNK - 1, self.scenario.rows)
             self.database.execute(FILL.format(first=first, last=last))
@@ -132,7 +132,7 @@ class Build:
         for kind in ("plain", "online"):
             runbook = self.runbook(kind)
             options = ["--online"] if kind == "online" else []
-            _check(f"byhand sql ({kind})", self.manage("byhand", "sql", APP, TARGET, "-o", str(runbook), *options))
+            self.manage("byhand", "sql", APP, TARGET, "-o", str(runbook), *options).check(f"byhand sql ({kind})")
         if "ALGORITHM=NOCOPY LOCK=NONE;" not in self.runbook("online").read_text(encoding="utf-8"):
             raise BenchmarkError(f"the --online runbook lacks ALGORITHM=NOCOPY LOCK=NONE:\n{self.statements('online')}")
         started = time.perf_counter()
@@ -207,8 +207,3 @@ class Build:
         if self.state() != (True, True):
             return f"exited 0 but (index, recorded) = {self.state()}"
         return None
-
-
-def _check(what: str, run: Run) -> None:
-    if not run.ok:
-        raise BenchmarkError(f"{what} exited with {run.returncode}:\n{run.tail()}")

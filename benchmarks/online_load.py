@@ -44,7 +44,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from benchlib import BenchmarkError, Database, describe_context, markdown_table, say
+from benchlib import (
+    BenchmarkError,
+    Database,
+    add_load_arguments,
+    check_load_arguments,
+    describe_context,
+    markdown_table,
+    say,
+)
 from online_stage import CONTENDERS, OPERATIONS, Outcome, Scenario, Stage
 
 __all__ = ["main"]
@@ -156,9 +164,7 @@ def write_json(path: Path, outcomes: list[Outcome], scenario: Scenario, context:
                 "round": o.round,
                 "failure": o.failure,
                 **o.summary(),
-                "failures": [asdict(failure) for failure in o.failures],
-                "samples": [[s.stream, round(s.due, 4), round(1000 * s.latency, 3)] for s in o.samples],
-                "events": o.events,
+                **o.raw(),
             }
             for o in outcomes
         ],
@@ -169,27 +175,18 @@ def write_json(path: Path, outcomes: list[Outcome], scenario: Scenario, context:
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--database-url", default=DEFAULT_URL, help="postgres://...; dropped and created afresh")
-    parser.add_argument("--rows", type=int, default=5_000_000, help="rows in the big table (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds (default: %(default)s)")
-    parser.add_argument("--read-rate", type=float, default=150.0, help="SELECTs per second (default: %(default)s)")
-    parser.add_argument("--update-rate", type=float, default=50.0, help="UPDATEs per second (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=8, help="connections of the load (default: %(default)s)")
+    add_load_arguments(parser, rows=5_000_000, rounds=2)
     parser.add_argument("--operations", default=",".join(OPERATIONS), help="comma-separated subset, in order")
     parser.add_argument(
         "--zero-downtime-path",
         help="a directory holding django-pg-zero-downtime-migrations (pip install --target DIR); "
         "without it the zero-downtime contender is skipped",
     )
-    parser.add_argument("--json-out", type=Path, help="also write the raw numbers to this file")
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards (default: drop it)")
     args = parser.parse_args(argv)
     args.operations = [name.strip() for name in args.operations.split(",") if name.strip()]
     if unknown := set(args.operations) - set(OPERATIONS):
         parser.error(f"unknown operations {sorted(unknown)}: use {', '.join(OPERATIONS)}")
-    if min(args.rounds, args.rows, args.threads) < 1 or min(args.read_rate, args.update_rate) <= 0:
-        parser.error("--rounds, --rows, --threads and the rates must be positive")
-    if Database.from_url(args.database_url).vendor != "postgresql":
-        parser.error("the online forms are PostgreSQL's: use postgres://")
+    check_load_arguments(parser, args, vendor="postgresql")
     return args
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,14 @@ class Outcome:
     failure: str | None = None  # the contender's, not the load's
     events: list[dict[str, Any]] = field(default_factory=list, repr=False)  # byhand apply --json
 
+    def raw(self) -> dict[str, Any]:
+        """For a JSON file: the failed queries, every query's [stream, due s, latency ms], byhand's events."""
+        return {
+            "failures": [asdict(failure) for failure in self.failures],
+            "samples": [[s.stream, round(s.due, 4), round(1000 * s.latency, 3)] for s in self.samples],
+            "events": self.events,
+        }
+
     def summary(self) -> dict[str, Any]:
         ms = [1000 * sample.latency for sample in self.samples]
         updates = [1000 * sample.latency for sample in self.samples if sample.stream == "update"]
@@ -108,7 +116,7 @@ class Stage:
     def prepare(self) -> None:
         """The database afresh, at ledger.0001, its tables filled."""
         self.database.recreate()
-        _check("migrate to 0001", self.manage(OPERATIONS[0], "migrate", APP, "0001"))
+        self.manage(OPERATIONS[0], "migrate", APP, "0001").check("migrate to 0001")
         for sql in FILL:
             self.database.execute(sql.format(rows=self.scenario.rows))
         self.start = self.schema()
@@ -157,7 +165,7 @@ class Stage:
         runbook = self.workdir / f"{operation}.{'online' if online else 'plain'}.sql"
         runbook.unlink(missing_ok=True)
         args = ["byhand", "sql", APP, TARGET, "-o", str(runbook), *(["--online"] if online else [])]
-        _check(f"{operation}: byhand sql", self.manage(operation, *args))
+        self.manage(operation, *args).check(f"{operation}: byhand sql")
         if online:
             self._check_online(operation, runbook.read_text(encoding="utf-8"))
         return apply_command(runbook, self.database.url, "--json"), env
@@ -188,8 +196,3 @@ class Stage:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [path, env.get("PYTHONPATH")]))
             env["ONLINELOAD_ENGINE"] = ZERO_DOWNTIME_ENGINE
         return env
-
-
-def _check(what: str, run: Run) -> None:
-    if not run.ok:
-        raise BenchmarkError(f"{what} exited with {run.returncode}:\n{run.tail()}")
