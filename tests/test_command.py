@@ -525,7 +525,7 @@ def scratch_databases(pid: int | None = None, *, since: float = 0) -> list[str]:
     before is not this one's."""
     prefix = f"byhand_scratch_{pid or os.getpid()}_"
     if VENDOR == "sqlite":
-        return [name for name in glob.glob(f"{tempfile.gettempdir()}/{prefix}*") if os.path.getmtime(name) >= since]
+        return [name for name in glob.glob(f"{tempfile.gettempdir()}/{prefix}*") if _made_since(name, since)]
     query = (
         f"SELECT datname FROM pg_database WHERE datname LIKE '{prefix}%%'"
         if VENDOR == "postgresql"
@@ -538,6 +538,14 @@ def scratch_databases(pid: int | None = None, *, since: float = 0) -> list[str]:
             return [row[0] for row in cursor.fetchall()]
     finally:
         admin.close()
+
+
+def _made_since(path: str, since: float) -> bool:
+    """Whether ``path`` still exists and was last written ``since`` (its journal comes and goes)."""
+    try:
+        return os.path.getmtime(path) >= since
+    except FileNotFoundError:
+        return False
 
 
 def signalled_output(process: subprocess.Popen[str], signum: int) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from byhand.threads import signals_blocked
+from byhand.threads import set_event, signals_blocked
 from byhand.vendors import get_vendor
 from byhand.vendors.clients import run_client
 from support import VENDOR, fresh_database, use_database
@@ -53,3 +53,12 @@ def test_the_programs_a_scratch_copy_starts_block_no_signal(monkeypatch: pytest.
         with pytest.raises(RuntimeError, match="the mask is read"):
             vendor.make_scratch(connections["default"], server=connections["default"])
     assert masks == [run_client(read_mask, env=None, what="read its signal mask")]  # as from the main thread
+
+
+def test_set_event_sets_it_with_the_mask_put_back() -> None:
+    """set_event: the event set, the caller's mask as it was (SIGTERM taken meanwhile is raised after)."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    event = threading.Event()
+    set_event(event)
+    assert event.is_set()
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before

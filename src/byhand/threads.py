@@ -4,10 +4,11 @@ thread, the scratch copy's workers): none of them may take the signals that stop
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["signals_blocked"]
+__all__ = ["set_event", "signals_blocked"]
 
 
 @contextmanager
@@ -40,3 +41,10 @@ def signals_blocked() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def set_event(event: threading.Event) -> None:
+    """``event.set()`` from the main thread: Event.set takes its lock in Python code, so with
+    the signals blocked (see signals_blocked)."""
+    with signals_blocked():
+        event.set()

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from byhand.runbook import Step
-from byhand.threads import signals_blocked
+from byhand.threads import set_event, signals_blocked
 from byhand.vendors.statements import normalize_query, tables_named_in
 from byhand.vendors.target import Blocker, Target
 
@@ -124,8 +124,7 @@ class Watcher(threading.Thread):
             super().start()
 
     def stop(self) -> None:
-        with signals_blocked():  # Event.set takes a lock in Python code: see threads.py
-            self.stopped.set()
+        set_event(self.stopped)
 
     def run(self) -> None:
         while not self.stopped.wait(self.tick):

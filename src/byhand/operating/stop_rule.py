@@ -63,7 +63,7 @@ class StopRule:
                 rolled_back=transactional,
                 committed=committed,
                 left=left,
-                advice=target.refusal_advice(failed.error),
+                advice=target.refusal_advice(failed.error) if at.step and at.step.online else None,
             )
         lock_timeout = (
             self.limits.for_statement(target, at.step.sql, at.step.observed)[0] if at.step else self.limits.lock_timeout

@@ -17,7 +17,7 @@ from typing import Any
 from django.db import connections
 
 from byhand.exceptions import RehearsalError
-from byhand.threads import signals_blocked
+from byhand.threads import set_event, signals_blocked
 from byhand.vendors import ScratchDatabase, Vendor, get_vendor
 from byhand.vendors.base import SCRATCH_PREFIX, own_connection
 
@@ -88,8 +88,7 @@ def scratch_copy(
         try:
             yield scratch
         finally:
-            with signals_blocked():  # Event.set takes a lock in Python code: see threads.py
-                unwanted.set()  # no one asked for it, or the caller failed: stop the dump or load under way
+            set_event(unwanted)  # no one asked for it, or the caller failed: stop the dump or load under way
             for copy in copies:
                 if copy.exception() is None:
                     _drop_with_own_connection(vendor, copy.result(), server)

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Sequence
 
 from byhand.exceptions import CopyUnwanted, RehearsalError
-from byhand.threads import signals_blocked
+from byhand.threads import set_event, signals_blocked
 
 __all__ = ["UNWANTED_POLL", "run_client"]
 
@@ -58,8 +58,7 @@ def run_client(
             stdout, stderr = process.communicate(stdin)
         finally:
             if unwanted is not None:
-                with signals_blocked():  # Event.set takes a lock in Python code: see threads.py
-                    finished.set()
+                set_event(finished)
                 watcher.join()
     if stopped.is_set():
         raise CopyUnwanted(f"{args[0]} was stopped: the scratch copy is not needed")

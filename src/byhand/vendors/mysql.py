@@ -45,7 +45,7 @@ LIMIT 10
 """
 
 
-#: The least lock timeout of a MariaDB statement that reads every row (least_lock_timeout).
+#: The least lock timeout of a MariaDB statement that reads every row or rebuilds the table.
 _LEAST_SCANNING_WAIT = timedelta(seconds=1)
 
 

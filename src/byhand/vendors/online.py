@@ -109,20 +109,20 @@ _IN_PLACE = ("INSTANT", "NOCOPY", "INPLACE")
 def mysql_online_form(sql: str, observed: Mapping[str, Any] | None) -> OnlineForm | None:
     """The online form of Django's MySQL/MariaDB statement ``sql``, given what the rehearsal
     ``observed`` when it ran it, or None when it has none."""
-    algorithm, lock = (observed or {}).get("algorithm"), (observed or {}).get("lock")
-    tables = (observed or {}).get("tables") or []
-    if algorithm not in _IN_PLACE or (algorithm != "INSTANT" and lock != "NONE") or not tables:
+    seen = observed or {}
+    algorithm, tables = seen.get("algorithm"), seen.get("tables") or []
+    if algorithm not in _IN_PLACE or (algorithm != "INSTANT" and seen.get("lock") != "NONE") or not tables:
         return None
     if own_clauses(sql) or not sql.endswith(";"):
         return None  # a clause of its own (a RunSQL's) is what it asks for already
     written = with_algorithm(sql, str(algorithm), "NONE")
     if written is None:
         return None
-    scans = bool((observed or {}).get("scan"))
+    scans = bool(seen.get("scan"))
     if algorithm == "INSTANT":
         why = "the rehearsal found ALGORITHM=INSTANT: the server changes metadata only, reading no rows"
     else:
-        done = "rebuilds the table" if (observed or {}).get("rewrites") else "works in place"
+        done = "rebuilds the table" if seen.get("rewrites") else "works in place"
         why = f"the rehearsal found ALGORITHM={algorithm}, LOCK=NONE: the server {done} while writes go on"
     why += "; written in the statement, the server refuses it rather than copy the table under a lock"
     return OnlineForm("algorithm", str(tables[0]), why, (Part(f"{written};", "with", scans=scans),), observed=True)

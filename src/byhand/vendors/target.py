@@ -303,7 +303,7 @@ class Target(ABC):
         return None
 
     def refusal_advice(self, exc: BaseException) -> str | None:
-        """What to do about a refusal byhand knows (MariaDB: an online ALGORITHM), or None."""
+        """What to do when an online form's statement is refused (MariaDB: its ALGORITHM), or None."""
         return None
 
     def timestamp(self, moment: datetime) -> Any:
