@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure what byhand's tests need from the system is there: the database CLIs
 # (psql/pg_dump, mysql/mysqldump, sqlite3), the headers mysqlclient builds against,
-# PgBouncer (the pooler tests start their own), Chromium (review's HTML page is rendered
+# PgBouncer (the pooler tests start their own), pt-online-schema-change (percona-toolkit:
+# an online runbook's copies on MariaDB), Chromium (review's HTML page is rendered
 # headless), and running PostgreSQL and MariaDB servers. Installs/starts only what is missing.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ command -v mysql >/dev/null && command -v mysqldump >/dev/null || missing+=(mari
 command -v sqlite3 >/dev/null || missing+=(sqlite3)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+command -v pt-online-schema-change >/dev/null || missing+=(percona-toolkit)
 command -v chromium >/dev/null || missing+=(chromium)
 pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null || missing+=(libmariadb-dev)
 if ((${#missing[@]})); then

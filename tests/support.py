@@ -469,7 +469,10 @@ def oracle_step(
         with use_database(alias, c):
             schema_c, rows_c = schema_of(alias), recorded_rows(alias)
         schema_c.pop("byhand_journal", None)
-        assert schema_c == schema_b, "byhand apply built another schema than the CLI"
+        differ = {
+            t: (schema_c.get(t), schema_b.get(t)) for t in {*schema_b, *schema_c} if schema_c.get(t) != schema_b.get(t)
+        }
+        assert schema_c == schema_b, f"byhand apply built another schema than the CLI (apply, CLI): {differ}"
         assert rows_c == rows_b
 
 

@@ -15,7 +15,7 @@ from byhand.exceptions import RunbookFormatError, StatementFailed
 from byhand.planning.online import put_online
 from byhand.runbook import Block, Comment, Control, Runbook, Step, parse_runbook, sign_runbook
 from byhand.vendors import get_vendor
-from byhand.vendors.online import postgresql_online_form
+from byhand.vendors.online import Part, postgresql_online_form
 from support import (
     VENDOR,
     apply,
@@ -168,7 +168,6 @@ def test_mysql_s_form_is_the_statement_with_the_algorithm_the_rehearsal_found(
 @pytest.mark.parametrize(
     ("sql", "observed"),
     [
-        ("ALTER TABLE `a` MODIFY `x` bigint NOT NULL;", _probed("COPY", "SHARED", scan=True)),
         ("ALTER TABLE `a` ADD FULLTEXT INDEX `f` (`x`);", _probed("INPLACE", "SHARED", scan=True)),
         ("ALTER TABLE `a` ADD COLUMN `x` integer NULL, ALGORITHM=INPLACE;", _probed("INPLACE", "NONE")),
         ("ALTER TABLE `a` ADD COLUMN `x` integer NULL;", None),
@@ -176,12 +175,43 @@ def test_mysql_s_form_is_the_statement_with_the_algorithm_the_rehearsal_found(
         ("ALTER TABLE `a` ADD COLUMN `x` integer NULL; -- note", _probed("INSTANT", "NONE")),
         ("CREATE TABLE `a` (`x` integer NULL);", {"tables": ["a"], "algorithm": None, "lock": None}),
     ],
-    ids=["copy", "shared-lock", "own-clause", "not-observed", "no-algorithm", "comment", "create-table"],
+    ids=["shared-lock", "own-clause", "not-observed", "no-algorithm", "comment", "create-table"],
 )
 def test_mysql_statements_that_keep_django_s_form(sql: str, observed: dict[str, object] | None) -> None:
-    """Only a copy will do, writes would wait, a clause of its own, nothing probed, or
-    nothing to probe: no form, so the statement runs as Django wrote it."""
+    """Writes would wait, a clause of its own, nothing probed, or nothing to probe: no form,
+    so the statement runs as Django wrote it."""
     assert get_vendor("mysql").online_form(sql, observed) is None
+
+
+def test_what_only_a_copy_will_do_runs_through_pt_online_schema_change() -> None:
+    """ALGORITHM=COPY: Django's statement as it is (the mariadb client runs it plainly), one
+    part, in the form byhand apply runs through pt-online-schema-change."""
+    sql = "ALTER TABLE `a` MODIFY `x` bigint NOT NULL, ADD CONSTRAINT `k` FOREIGN KEY (`x`) REFERENCES `b` (`id`);"
+    form = get_vendor("mysql").online_form(sql, _probed("COPY", "SHARED", scan=True))
+    assert form is not None
+    assert (form.kind, form.table, form.observed) == ("pt-online-schema-change", "a", True)
+    assert form.parts == (Part(sql, "with", scans=True),)
+    assert "records the migration only after that cut-over" in form.why
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ALTER TABLE `a` ADD CONSTRAINT `k` FOREIGN KEY (`x`) REFERENCES `a` (`id`);",
+        "ALTER TABLE `a` RENAME TO `b`;",
+        "ALTER TABLE `a` DROP PRIMARY KEY, ADD PRIMARY KEY (`x`);",
+        "ALTER TABLE `a` MODIFY `x` bigint NOT NULL; -- note",
+        "ALTER TABLE `a` MODIFY `x` bigint NOT NULL, ALGORITHM=COPY;",
+        "ALTER TABLE `a` MODIFY `x` bigint NOT NULL; ALTER TABLE `a` MODIFY `y` bigint NOT NULL;",
+        "UPDATE `a` SET `x` = 1;",
+    ],
+    ids=["key-to-itself", "rename", "primary-key", "comment", "own-clause", "two-statements", "not-an-alter"],
+)
+def test_copies_pt_online_schema_change_cannot_run_stay_as_django_wrote_them(sql: str) -> None:
+    """A key to the table itself (the copy's would point at the old table), a rename, the
+    primary key its triggers find rows by, a comment, a clause or a statement of its own:
+    no form, the statement copies the table as Django wrote it."""
+    assert get_vendor("mysql").online_form(sql, _probed("COPY", "SHARED", scan=True)) is None
 
 
 def _block(*sqls: str, atomic: bool = True) -> Block:

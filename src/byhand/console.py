@@ -28,6 +28,7 @@ from byhand.operating.journal import DEFAULT_TABLE
 from byhand.runbook import Runbook, parse_runbook
 from byhand.vendors import get_target
 from byhand.vendors.params import ConnectionParams
+from byhand.vendors.pt_osc import EngineSettings
 
 __all__ = [
     "MAX_RUNBOOK_BYTES",
@@ -73,6 +74,7 @@ def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="print the preflight verdict and what would run; change nothing"
     )
     _add_lock_arguments(parser.add_argument_group("locks and retries"))
+    _add_engine_arguments(parser)
     manual = parser.add_argument_group("manual steps (RunPython)")
     manual.add_argument(
         "--manual-step-done",
@@ -187,6 +189,52 @@ def _add_lock_arguments(locks: argparse._ArgumentGroup) -> None:
     )
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 60:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 60")
+    return value
+
+
+def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    default = EngineSettings()
+    engine = parser.add_argument_group(
+        "pt-online-schema-change (MySQL/MariaDB: what an online runbook's statements that need a copy of the "
+        "table run through; it must be on PATH)"
+    )
+    engine.add_argument(
+        "--pt-osc-chunk-size",
+        type=positive,
+        default=default.chunk_size,
+        metavar="ROWS",
+        help=f"rows copied per chunk, a fixed number (default {default.chunk_size}): its own default, chunks "
+        "sized to take 0.5s, held the application's updates past 100ms behind its triggers",
+    )
+    engine.add_argument(
+        "--pt-osc-sleep",
+        type=_seconds,
+        default=default.sleep,
+        metavar="SECONDS",
+        help=f"pause after each chunk (default {default.sleep:g}); the copy takes longer, the application waits less",
+    )
+    engine.add_argument(
+        "--pt-osc-max-load",
+        default=default.max_load,
+        metavar="VAR=N",
+        help=f"pause the copy while a status variable is above N (default {default.max_load})",
+    )
+    engine.add_argument(
+        "--pt-osc-critical-load",
+        default=default.critical_load,
+        metavar="VAR=N",
+        help=f"give up the copy (dropping what it made) when a status variable is above N "
+        f"(default {default.critical_load}); run the runbook again later",
+    )
+
+
 def add_journal_argument(parser: argparse.ArgumentParser, *, help: str | None = None) -> None:
     parser.add_argument(
         "--journal-table", default=DEFAULT_TABLE, help=help or f"the journal table's name (default {DEFAULT_TABLE})"
@@ -214,6 +262,12 @@ def apply_options(values: Mapping[str, Any]) -> ApplyOptions:
         thresholds=Thresholds(
             big_rows=values.get("big_rows") or Thresholds.big_rows,
             big_bytes=values.get("big_bytes") or Thresholds.big_bytes,
+        ),
+        engine=EngineSettings(
+            chunk_size=values.get("pt_osc_chunk_size") or EngineSettings.chunk_size,
+            sleep=values.get("pt_osc_sleep", EngineSettings.sleep),
+            max_load=values.get("pt_osc_max_load") or EngineSettings.max_load,
+            critical_load=values.get("pt_osc_critical_load") or EngineSettings.critical_load,
         ),
     )
 

@@ -363,10 +363,12 @@ class StatementFailed(ApplyError):
         committed: str = "",
         left: str | None = None,
         advice: str | None = None,
+        undone: str | None = None,
     ) -> None:
         self.where = where
         self.error = error
-        undone = "its transaction was rolled back" if rolled_back else "what it did before failing stays"
+        if undone is None:
+            undone = "its transaction was rolled back" if rolled_back else "what it did before failing stays"
         if left is not None:  # a CONCURRENTLY build's INVALID index
             undone = f"it left what running the runbook again drops first ({left})"
         after = f" {committed}" if committed else ""

@@ -33,7 +33,7 @@ from byhand.operating.assessing import RiskLevel, Thresholds
 from byhand.operating.executing import Position, UnitFailed, UnitRunner
 from byhand.operating.journal import DEFAULT_TABLE, Entry, Journal
 from byhand.operating.monitor import Monitor, Watcher
-from byhand.operating.preflight import BlockPlan, check_runbook, preflight_report
+from byhand.operating.preflight import BlockPlan, check_runbook, numbered_steps, preflight_report
 from byhand.operating.rereading import check_reads
 from byhand.operating.retrying import Limits, RetryPolicy
 from byhand.operating.reviewing import check_risk
@@ -41,6 +41,7 @@ from byhand.operating.run_lock import RUN_LOCK, RUN_LOCK_WAIT, describe_holder, 
 from byhand.operating.stop_rule import StopRule
 from byhand.operating.units import Unit, link_units, split_block
 from byhand.runbook import Control, Runbook
+from byhand.vendors.pt_osc import EngineSettings, engine_for
 from byhand.vendors.target import Target
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "ApplyOptions", "ApplyResult", "apply_runbook"]
@@ -75,6 +76,8 @@ class ApplyOptions:
     refuse_risk: RiskLevel | None = None
     #: When a table is big, for that gate.
     thresholds: Thresholds = field(default_factory=Thresholds)
+    #: How pt-online-schema-change copies a table, for the statements an online runbook runs through it.
+    engine: EngineSettings = field(default_factory=EngineSettings)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.max_attempts, max_wait=self.max_wait)
@@ -128,6 +131,25 @@ def apply_runbook(
             run.note_lock_holder()
             return ApplyResult(plans=plans)
         return run.execute(plans)
+
+
+def _check_engines(plans: list[BlockPlan], target: Target, settings: EngineSettings) -> None:
+    """PreflightRefused when a statement an engine would run cannot run through it here.
+    What a killed run's copy left on a table is not in the way: the run cleans it up first."""
+    problems, checks, resumed = [], [], set()
+    for plan in plans:
+        for index, step in numbered_steps(plan.block) if plan.action == "run" else ():
+            engine = engine_for(target, step.online, settings)
+            if engine is not None and index not in plan.progress.done:
+                checks.append((plan, index, step, engine))
+                if index in plan.progress.started:
+                    resumed.add(engine.table_of(step.sql))
+    for plan, index, step, engine in checks:
+        refusal = engine.refusal(step.sql, resuming=engine.table_of(step.sql) in resumed)
+        if refusal is not None:
+            problems.append(f"{plan.name} statement {index}: {refusal}")
+    if problems:
+        raise PreflightRefused(problems)
 
 
 def _server_and_driver(target: Target) -> str:
@@ -246,6 +268,7 @@ class _Run:
             self.emit("preflight", text=line)
         if options.refuse_risk is not None:
             self.emit("preflight", text=check_risk(runbook, plans, target, options))
+        _check_engines(plans, self.target, self.options.engine)
         return plans
 
     # -- the run ---------------------------------------------------------------------------
@@ -312,6 +335,8 @@ class _Run:
             emit=self.emit,
             clock=self.services.clock,
             watcher=self.watcher,
+            engine=options.engine,
+            statements=[step.sql for block in self.runbook.blocks for step in block.steps],
         )
 
     def _journal_start(self, skipped: list[BlockPlan]) -> None:

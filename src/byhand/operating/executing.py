@@ -7,7 +7,7 @@ uncertain are settled here too, before the run's units are made.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -20,6 +20,7 @@ from byhand.operating.preflight import BlockPlan, manual_step_id, numbered_steps
 from byhand.operating.retrying import Limits
 from byhand.operating.units import Unit
 from byhand.runbook import Control, Item, Step
+from byhand.vendors.pt_osc import EngineSettings, ForeignKey, PtOnlineSchemaChange, engine_for
 from byhand.vendors.target import Target
 
 __all__ = ["Position", "UnitFailed", "UnitRunner"]
@@ -83,6 +84,8 @@ class UnitRunner:
         emit: Callable[..., None],
         clock: Callable[[], float],
         watcher: Watcher | None,
+        engine: EngineSettings | None = None,
+        statements: Sequence[str] = (),
     ) -> None:
         self.target = target
         self.journal = journal
@@ -92,6 +95,8 @@ class UnitRunner:
         self.emit = emit
         self.clock = clock
         self.watcher = watcher
+        self.engine = engine or EngineSettings()
+        self.statements = statements  # the runbook's, for an engine
         self.errors = target.driver_errors()
 
     def run(self, plan: BlockPlan, unit: Unit, attempt: int) -> None:
@@ -194,7 +199,10 @@ class UnitRunner:
         self._emit("statement-started", where, attempt=attempt, summary=summary)
         started_at = datetime.now(timezone.utc)
         began = self.clock()
-        if self.watcher is not None:
+        engine = engine_for(self.target, step.online, self.engine, statements=self.statements)
+        if engine is not None:
+            self._through(engine, at, step, attempt, began)
+        elif self.watcher is not None:
             with self.watcher.watching(where, step):
                 self.target.execute(step.sql)
         else:
@@ -202,6 +210,23 @@ class UnitRunner:
         self._emit("statement-done", where, elapsed=self.clock() - began, summary=summary, attempt=attempt)
         assert at.index is not None
         return self.journal.statement(at.migration, at.index, step, "done", attempt, started_at=started_at)
+
+    def _through(self, engine: PtOnlineSchemaChange, at: Position, step: Step, attempt: int, began: float) -> None:
+        """``step`` run by ``engine``, its progress as "waiting" events, the keys it will
+        rename journaled before it starts (a run killed after its cut-over finishes from them)."""
+        where = at.event_data()
+        lock_timeout, _ = self.limits.for_statement(self.target, step.sql, step.observed)
+        assert at.index is not None
+
+        def report(text: str) -> None:
+            self._emit("waiting", where, elapsed=self.clock() - began, progress=text, blockers=[])
+
+        def note(detail: dict[str, Any]) -> None:
+            self.journal.write(
+                self.journal.statement(at.migration, at.index or 0, step, "engine", attempt, detail=detail)
+            )
+
+        engine.run(step.sql, where=at.where, lock_timeout=lock_timeout, report=report, note=note)
 
     def _control(self, at: Position, item: Item) -> None:
         assert isinstance(item, Control)
@@ -221,6 +246,9 @@ class UnitRunner:
         at = Position.of_block(plan)
         for index, before in sorted(plan.progress.started.items()):
             step = steps[index]
+            engine = engine_for(self.target, step.online, self.engine)
+            if engine is not None:
+                self._settle_copy(engine, at.at_statement(index, step), step)
             leftover = self.target.leftover_of(step.sql)
             if leftover is not None:
                 self.target.execute(leftover)
@@ -244,6 +272,17 @@ class UnitRunner:
                     plan.block.migration, index, step, "done", 0, detail={"decided": decision}
                 )
                 self.journal.write(entry)
+
+    def _settle_copy(self, engine: PtOnlineSchemaChange, at: Position, step: Step) -> None:
+        """What a killed run's copy left dropped, its keys given back their names (whether or
+        not the copy was swapped in: the state of the table then says which)."""
+        noted = self.journal.engine_note(at.migration, at.index or 0, step)
+        keys = [ForeignKey.from_list(row) for row in noted.get("foreign_keys", [])]
+        table = engine.table_of(step.sql)
+        dropped = engine.clean(table, keys)
+        if dropped:
+            decision = f"its pt-online-schema-change run was cut short: dropped {', '.join(dropped)}"
+            self._emit("statement-took-effect", at.event_data(), decision=decision)
 
     def _emit(self, name: EventName, where: dict[str, Any], **data: Any) -> None:
         self.emit(name, **where, **data)

@@ -245,6 +245,18 @@ class Journal:
                 progress.manual_done.add(index)
         return found
 
+    def engine_note(self, migration: str | None, index: int, step: Step) -> dict[str, Any]:
+        """What the last run of ``step`` through an engine noted before it started (the
+        foreign keys it would rename), by a run of this runbook or of one signed again; {}
+        when none did."""
+        q = self.target.quote_name
+        rows = self._rows(
+            f"{q('migration')} = %s AND {q('statement_index')} = %s AND {q('statement_hash')} = %s "
+            f"AND {q('status')} = %s",
+            (migration, index, digest(step.sql), "engine"),
+        )
+        return dict(json.loads(rows[-1]["detail"] or "{}")) if rows else {}
+
     def last_python_run(self, migration: str, index: int) -> dict[str, Any] | None:
         """The latest finished run-python row (done, failed, interrupted) of manual step
         ``index`` of ``migration``, as column -> value; None when there is none, or when apply

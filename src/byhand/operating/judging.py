@@ -22,7 +22,7 @@ from byhand.operating.assessing import RiskLevel, Thresholds, created_by, is_row
 from byhand.operating.preflight import numbered_steps
 from byhand.runbook import Control, Runbook, Step
 from byhand.vendors import get_vendor
-from byhand.vendors.online import OnlineForm
+from byhand.vendors.online import ENGINE, OnlineForm
 from byhand.vendors.reviewing import Blocks, ReviewFacts, TableSize, stronger, unknown_lock
 from byhand.vendors.statements import tables_named_in
 from byhand.vendors.text_locks import describe_text_locks
@@ -203,7 +203,7 @@ def assess_runbook(
                 created_by(step.sql, created)
                 review.new_tables = [t for t in review.tables if t in before | created]
             form = _online(review, step, runbook.vendor, form)
-            _judge(review, step.observed, facts=facts, thresholds=thresholds)
+            _judge(review, _as_run(review, step, form), facts=facts, thresholds=thresholds)
             review.applied = done
             review.hazards = hazards.get(index, [])
             formed = (
@@ -222,6 +222,15 @@ def assess_runbook(
                 taken = [*review.locks, *(review.text or {}).get("locks", [])]
                 carried.extend({**lock, "statement": index} for lock in taken)
     return reviews
+
+
+def _as_run(review: StatementReview, step: Step, form: OnlineForm | None) -> Mapping[str, Any] | None:
+    """What the rehearsal observed of ``step``, as it runs: through an engine (``form``), its
+    copy is what holds the table (or does not), not the algorithm the statement would take."""
+    if form is None or form.kind != ENGINE or step.observed is None:
+        return step.observed
+    review.algorithm = ENGINE
+    return {**step.observed, "algorithm": ENGINE, "lock": "NONE"}
 
 
 def _online(review: StatementReview, step: Step, vendor: str, form: OnlineForm | None) -> OnlineForm | None:

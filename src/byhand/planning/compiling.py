@@ -24,7 +24,7 @@ from byhand import __version__
 from byhand.exceptions import ManualStepsRequired, OnlineUnsupported, RehearsalError, UnsafeName
 from byhand.hazards import KEY_CHANGE_NOTE  # written here, read back by review
 from byhand.planning.history import Row, delete_sql, insert_sql, records_of
-from byhand.planning.online import put_online
+from byhand.planning.online import keys_dropped, put_online
 from byhand.planning.operations import (
     check_reversible,
     foreign_sql_operations,
@@ -133,9 +133,16 @@ def _runbook(
     ``exempt`` tables), what each statement did on the scratch copy above it, the header
     and the plan."""
     whole = {f"{m.app_label}.{m.name}": _whole(m) for m in plan.migrations} if online else {}
+    dropped = [keys_dropped(block) for block in blocks]
     replaced = {
-        block.migration: put_online(block, vendor, exempt=exempt, whole=whole.get(str(block.migration)))
-        for block in (blocks if online else [])
+        block.migration: put_online(
+            block,
+            vendor,
+            exempt=exempt,
+            whole=whole.get(str(block.migration)),
+            keys_dropped_later=set().union(*dropped[number + 1 :]),
+        )
+        for number, block in enumerate(blocks if online else [])
     }
     preamble = _preamble(plan, vendor, key_changes, replaced)
     for block in blocks:

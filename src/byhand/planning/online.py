@@ -24,17 +24,27 @@ from dataclasses import replace
 
 from byhand.runbook import Block, Comment, Control, Item, Step
 from byhand.vendors import Vendor
-from byhand.vendors.online import OnlineForm, unquote
+from byhand.vendors.online import ENGINE, OnlineForm, unquote
 
-__all__ = ["put_online"]
+__all__ = ["keys_dropped", "put_online"]
 
+_DROPS_KEY = re.compile(r"^ALTER TABLE (`(?:[^`]|``)+`) DROP FOREIGN KEY ")
 _CREATE_TABLE = re.compile(r'^CREATE TABLE ("(?:[^"]|"")+"|`(?:[^`]|``)+`)')
 
 
-def put_online(block: Block, vendor: Vendor, *, exempt: Collection[str] = (), whole: str | None = None) -> int:
+def put_online(
+    block: Block,
+    vendor: Vendor,
+    *,
+    exempt: Collection[str] = (),
+    whole: str | None = None,
+    keys_dropped_later: Collection[str] = (),
+) -> int:
     """Rewrite ``block`` to run the online forms of its statements (none on the ``exempt``
     tables); how many it replaced. ``whole``: why the migration must stay one transaction
-    (its own SQL may rely on it): then it is left as it is, with a comment saying why."""
+    (its own SQL may rely on it): then it is left as it is, with a comment saying why.
+    ``keys_dropped_later``: tables a later migration of the runbook drops a foreign key of
+    (see _copy_keeps_names)."""
     if block.kind != "migration" or block.manual_steps:
         return 0
     transactional = block.atomic and vendor.transactional_ddl
@@ -42,7 +52,7 @@ def put_online(block: Block, vendor: Vendor, *, exempt: Collection[str] = (), wh
     if any(isinstance(item, Control) and item.sql not in placed for item in block.items):
         return 0  # a control statement of the vendor's own (SQLite's PRAGMAs): not a place for forms
     items: list[Item] = [item for item in block.items if not isinstance(item, Control)]
-    forms = _forms(items, vendor, exempt)
+    forms = _forms(items, vendor, exempt, keys_dropped_later)
     if not forms:
         return 0
     if whole is not None and transactional:
@@ -55,7 +65,9 @@ def put_online(block: Block, vendor: Vendor, *, exempt: Collection[str] = (), wh
     return len(forms)
 
 
-def _forms(items: list[Item], vendor: Vendor, exempt: Collection[str]) -> dict[int, OnlineForm]:
+def _forms(
+    items: list[Item], vendor: Vendor, exempt: Collection[str], keys_dropped_later: Collection[str]
+) -> dict[int, OnlineForm]:
     """The online form of each statement that has one, by position, on tables the
     migration did not create and that are not ``exempt``."""
     kept: set[str] = set(exempt)  # tables whose statements stay as Django wrote them
@@ -67,9 +79,31 @@ def _forms(items: list[Item], vendor: Vendor, exempt: Collection[str]) -> dict[i
         if made:
             kept.add(unquote(made.group(1)))
         form = vendor.online_form(item.sql, item.observed)
-        if form is not None and form.table not in kept:
+        if form is None or form.table in kept:
+            continue
+        if _copy_keeps_names(form, items[position:], keys_dropped_later):
             forms[position] = form
     return forms
+
+
+def _copy_keeps_names(form: OnlineForm, rest: list[Item], keys_dropped_later: Collection[str]) -> bool:
+    """Whether a copy of the table by an engine (``form``) leaves the names migrate leaves.
+    The index MariaDB makes for a foreign key is marked as made for it: when the key is
+    dropped and another added on the same columns, the server renames it after the new
+    key. A copy declares it, unmarked, and the server keeps its old name. So a copy is not
+    made of a table a later statement drops a foreign key of (the statement stays as Django
+    wrote it: review names it)."""
+    if form.kind != ENGINE:
+        return True
+    found = (_DROPS_KEY.match(item.sql) for item in rest if isinstance(item, Step))
+    later = {unquote(match.group(1)) for match in found if match}
+    return form.table not in {*keys_dropped_later, *later}
+
+
+def keys_dropped(block: Block) -> set[str]:
+    """The tables whose foreign keys ``block`` drops (MySQL/MariaDB's ALTER TABLE … DROP FOREIGN KEY)."""
+    found = (_DROPS_KEY.match(step.sql) for step in block.steps)
+    return {unquote(match.group(1)) for match in found if match}
 
 
 def _unheld(step: Step) -> Step:
@@ -111,8 +145,11 @@ def _rewritten(
             continue
         assert isinstance(item, Step)
         transaction(form.parts[0].runs == "with")
-        out.append(Comment(f"-- online ({form.kind}): {form.why}. Django's statement:"))
-        out.extend(Comment(f"--   {line}") for line in item.sql.splitlines())
+        if [part.sql for part in form.parts] == [item.sql]:  # run as it is, by an engine
+            out.append(Comment(f"-- online ({form.kind}): {form.why}."))
+        else:
+            out.append(Comment(f"-- online ({form.kind}): {form.why}. Django's statement:"))
+            out.extend(Comment(f"--   {line}") for line in item.sql.splitlines())
         for number, part in enumerate(form.parts, 1):
             online: dict[str, object] = {"form": form.kind, "part": number, "of": len(form.parts)}
             if number == 1:

@@ -42,7 +42,18 @@ from typing import Any, Literal
 from byhand.vendors.observing import own_clauses, with_algorithm
 from byhand.vendors.statements import digest
 
-__all__ = ["OnlineForm", "Part", "mysql_online_form", "postgresql_online_form", "unquote"]
+__all__ = [
+    "ENGINE",
+    "OnlineForm",
+    "Part",
+    "engine_alter",
+    "mysql_online_form",
+    "postgresql_online_form",
+    "unquote",
+]
+
+#: The form of a statement that stays as Django wrote it, for apply to run through this engine.
+ENGINE = "pt-online-schema-change"
 
 #: How a part runs: "with" the statements around it, in their transaction; in a transaction
 #: of its "own", after the one before it has committed (so that what the transaction before
@@ -111,6 +122,8 @@ def mysql_online_form(sql: str, observed: Mapping[str, Any] | None) -> OnlineFor
     ``observed`` when it ran it, or None when it has none."""
     seen = observed or {}
     algorithm, tables = seen.get("algorithm"), seen.get("tables") or []
+    if algorithm == "COPY" and tables:
+        return _copied_by_engine(sql, str(tables[0]))  # the table it alters (a key's is second)
     if algorithm not in _IN_PLACE or (algorithm != "INSTANT" and seen.get("lock") != "NONE") or not tables:
         return None
     if own_clauses(sql) or not sql.endswith(";"):
@@ -126,6 +139,38 @@ def mysql_online_form(sql: str, observed: Mapping[str, Any] | None) -> OnlineFor
         why = f"the rehearsal found ALGORITHM={algorithm}, LOCK=NONE: the server {done} while writes go on"
     why += "; written in the statement, the server refuses it rather than copy the table under a lock"
     return OnlineForm("algorithm", str(tables[0]), why, (Part(f"{written};", "with", scans=scans),), observed=True)
+
+
+#: An ALTER TABLE pt-online-schema-change can run: one statement, on the table it names.
+_ALTER = re.compile(r"^ALTER TABLE (`(?:[^`]|``)+`) (.+);$", re.DOTALL)
+#: What pt-online-schema-change cannot do on its copy (rename the table, change the key its
+#: triggers find rows by, partitions), or a clause of Django's RunSQL beyond one ALTER.
+_NOT_FOR_ENGINE = re.compile(r"\bRENAME\s+(?:TO|AS)\b|\bPRIMARY\s+KEY\b|\bPARTITION|--|/\*|#|;", re.IGNORECASE)
+
+
+def engine_alter(sql: str) -> tuple[str, str] | None:
+    """The table (unquoted) and the ``--alter`` text of ``sql`` for an engine that copies
+    the table (pt-online-schema-change), or None when it is not one ALTER TABLE it can run."""
+    match = _ALTER.match(sql)
+    if match is None or own_clauses(sql) or _NOT_FOR_ENGINE.search(match.group(2)):
+        return None
+    return unquote(match.group(1)), match.group(2)
+
+
+def _copied_by_engine(sql: str, table: str) -> OnlineForm | None:
+    """A statement only a copy of the table will do: Django's ALTER as it is, which ``byhand
+    apply`` runs through pt-online-schema-change (the ``mariadb`` client runs it plainly)."""
+    found = engine_alter(sql)
+    if found is None or found[0] != table:
+        return None
+    if re.search(rf"\bREFERENCES\s+`{re.escape(table.replace('`', '``'))}`", found[1], re.IGNORECASE):
+        return None  # a key to itself: the copy's would point at the old table
+    why = (
+        "the rehearsal found only ALGORITHM=COPY, which blocks writes for the whole copy; byhand apply runs the "
+        "statement through pt-online-schema-change (a copy kept in step by triggers, then an atomic rename), and "
+        "records the migration only after that cut-over"
+    )
+    return OnlineForm(ENGINE, table, why, (Part(sql, "with", scans=True),), observed=True)
 
 
 def _index(sql: str, unique: str | None, name: str, table: str, rest: str) -> OnlineForm:

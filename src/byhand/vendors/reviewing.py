@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from byhand.vendors.online import ENGINE
 from byhand.vendors.target import Target
 from byhand.vendors.text_locks import dropped_indexes, mysql_text_locks, postgresql_text_locks
 
@@ -265,6 +266,11 @@ class _MySQL(ReviewFacts):
             return "none", []
         if str(algorithm).upper() == "INSTANT":
             return "none", [f"ALGORITHM=INSTANT: changes metadata only ({lock or 'no'} LOCK needed)"]
+        if algorithm == ENGINE:
+            return "none", [
+                "through pt-online-schema-change: a copy kept in step by triggers while writes go on; metadata "
+                "locks only to add its triggers and to swap the tables, each bounded by the lock timeout"
+            ]
         if lock is None:
             return None, [f"ALGORITHM={algorithm} with no LOCK observed"]
         blocked = _MYSQL_LOCKS.get(str(lock).upper())
