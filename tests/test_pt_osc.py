@@ -187,6 +187,35 @@ def test_a_copy_killed_midway_is_cleaned_up_and_run_again(
     assert not stale[0].exists()
 
 
+def test_sigterm_during_the_copy_stops_it_and_leaves_the_table_as_it_was(
+    reference: tuple[Path, Any], db: dict[str, Any], tmp_path: Path
+) -> None:
+    """SIGTERM to apply while pt-online-schema-change copies (what Ctrl-C does too): apply
+    stops the copy, drops its triggers and new table, and exits interrupted with the
+    migration unrecorded; the next apply runs the whole migration."""
+    runbook, (schema, recorded) = reference
+    _rows(db, "INSERT INTO catalog_item (name, qty, shelf_id) SELECT CONCAT('more ', seq), seq, 1 FROM seq_1_to_100000")
+    before, counts = state(db), _counts(db)
+    wrapper = _wrapper(tmp_path, f'(sleep 2; kill -TERM $PPID) &\nexec {REAL} "$@"')
+    stopped = byhand(
+        "apply",
+        str(runbook),
+        "--database-url",
+        database_url(db),
+        "--pt-osc-chunk-size",
+        "200",
+        env={"PATH": f"{wrapper.parent}:{os.environ['PATH']}"},
+    )
+    assert stopped.returncode == 130, stopped.stdout + stopped.stderr
+    assert "interrupted" in stopped.stderr
+    assert _leftovers(db) == []
+    assert state(db) == before
+    done = byhand("apply", str(runbook), "--database-url", database_url(db))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert state(db) == (schema, recorded)
+    assert _counts(db) == counts
+
+
 def test_a_run_killed_after_the_cut_over_gives_the_keys_their_names_back(
     reference: tuple[Path, Any], db: dict[str, Any], tmp_path: Path
 ) -> None:
