@@ -82,6 +82,10 @@ def test_apply_defaults() -> None:
         "refuse_risk": None,
         "big_rows": 100_000,
         "big_bytes": 100 * 1024 * 1024,
+        "pt_osc_chunk_size": 500,
+        "pt_osc_sleep": 0.05,
+        "pt_osc_max_load": "Threads_running=25",
+        "pt_osc_critical_load": "Threads_running=50",
     }
     assert DEFAULT_LOCK_TIMEOUT == timedelta(milliseconds=100)
 
@@ -118,6 +122,14 @@ def test_apply_options_as_given() -> None:
             "5000",
             "--big-bytes",
             "1.5GB",
+            "--pt-osc-chunk-size",
+            "200",
+            "--pt-osc-sleep",
+            "0",
+            "--pt-osc-max-load",
+            "Threads_running=10,Threads_connected:300",
+            "--pt-osc-critical-load",
+            "Threads_running=40",
         ]
     )
     assert vars(args) == {
@@ -140,6 +152,10 @@ def test_apply_options_as_given() -> None:
         "refuse_risk": "medium",
         "big_rows": 5000,
         "big_bytes": 1610612736,
+        "pt_osc_chunk_size": 200,
+        "pt_osc_sleep": 0.0,
+        "pt_osc_max_load": "Threads_running=10,Threads_connected:300",
+        "pt_osc_critical_load": "Threads_running=40",
     }
 
 
@@ -169,6 +185,13 @@ def test_parsed_arguments_become_the_same_apply_options() -> None:
         (["--big-rows", "0"], "argument --big-rows: '0' is not a whole number ≥ 1"),
         (["--big-bytes", "0"], "argument --big-bytes: '0' is not a size above 0"),
         (["--big-bytes", "0.0001kB"], "argument --big-bytes: '0.0001kB' is not a size above 0"),
+        (["--pt-osc-chunk-size", "0"], "argument --pt-osc-chunk-size: '0' is not a whole number ≥ 1"),
+        (["--pt-osc-sleep", "-1"], "argument --pt-osc-sleep: '-1' is not a number of seconds from 0 to 60"),
+        (["--pt-osc-sleep", "nan"], "argument --pt-osc-sleep: 'nan' is not a number of seconds from 0 to 60"),
+        (
+            ["--pt-osc-max-load", "25"],
+            "argument --pt-osc-max-load: '25' is not VAR=N[,VAR=N…] (a status variable and a number)",
+        ),
     ],
 )
 def test_bad_option_values_exit_2_naming_the_option(

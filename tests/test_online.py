@@ -194,22 +194,30 @@ def test_what_only_a_copy_will_do_runs_through_pt_online_schema_change() -> None
     assert "records the migration only after that cut-over" in form.why
 
 
+def test_a_copy_the_rehearsal_found_pt_online_schema_change_cannot_make_stays_as_django_wrote_it() -> None:
+    """The rehearsal saw the table has a key to itself (or no key, or triggers): no form."""
+    observed = {**_probed("COPY", "SHARED", scan=True), "uncopied": "a foreign key to itself"}
+    assert get_vendor("mysql").online_form("ALTER TABLE `a` MODIFY `x` bigint NOT NULL;", observed) is None
+
+
 @pytest.mark.parametrize(
     "sql",
     [
         "ALTER TABLE `a` ADD CONSTRAINT `k` FOREIGN KEY (`x`) REFERENCES `a` (`id`);",
         "ALTER TABLE `a` RENAME TO `b`;",
+        "ALTER TABLE `a` ADD COLUMN `t` bigint NULL UNIQUE;",
         "ALTER TABLE `a` DROP PRIMARY KEY, ADD PRIMARY KEY (`x`);",
         "ALTER TABLE `a` MODIFY `x` bigint NOT NULL; -- note",
         "ALTER TABLE `a` MODIFY `x` bigint NOT NULL, ALGORITHM=COPY;",
         "ALTER TABLE `a` MODIFY `x` bigint NOT NULL; ALTER TABLE `a` MODIFY `y` bigint NOT NULL;",
         "UPDATE `a` SET `x` = 1;",
     ],
-    ids=["key-to-itself", "rename", "primary-key", "comment", "own-clause", "two-statements", "not-an-alter"],
+    ids=["key-to-itself", "rename", "unique", "primary-key", "comment", "own-clause", "two-statements", "not-an-alter"],
 )
 def test_copies_pt_online_schema_change_cannot_run_stay_as_django_wrote_them(sql: str) -> None:
-    """A key to the table itself (the copy's would point at the old table), a rename, the
-    primary key its triggers find rows by, a comment, a clause or a statement of its own:
+    """A key to the table itself (the copy's would point at the old table), a rename, a
+    unique key (the copy would skip duplicates where migrate fails), the primary key its
+    triggers find rows by, a comment, a clause or a statement of its own:
     no form, the statement copies the table as Django wrote it."""
     assert get_vendor("mysql").online_form(sql, _probed("COPY", "SHARED", scan=True)) is None
 

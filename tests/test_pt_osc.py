@@ -18,6 +18,7 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from byhand.exceptions import PreflightRefused
+from byhand.vendors.observing import _copy_obstacle
 from byhand.vendors.pt_osc import EngineSettings
 from support import VENDOR, apply, byhand, database_url, fresh_database, journal_rows, state, target_for, use_database
 
@@ -278,3 +279,27 @@ def test_what_pt_osc_cannot_run_is_refused_before_any_change(
     assert says in str(refused.value)
     assert "catalog.0002_copies statement " in str(refused.value)
     assert state(db) == before
+
+
+def test_the_rehearsal_notes_what_pt_osc_cannot_copy(db: dict[str, Any]) -> None:
+    """A key to itself, no key, triggers of its own: what the rehearsal notes under
+    "uncopied" for a COPY, so that --online leaves the statement as Django wrote it."""
+    target = target_for(db)
+    try:
+        for sql in (
+            "CREATE TABLE t_self (id int PRIMARY KEY, up int, CONSTRAINT t_up FOREIGN KEY (up) REFERENCES t_self (id))",
+            "CREATE TABLE t_bare (x int)",
+            "CREATE TABLE t_trig (id int PRIMARY KEY, x int)",
+            "CREATE TRIGGER t_trig_audit AFTER UPDATE ON t_trig FOR EACH ROW SET @x = 1",
+        ):
+            target.execute(sql)
+        cursor = target.connection.cursor()
+        said = {table: _copy_obstacle(cursor, table) for table in ("t_self", "t_bare", "t_trig", "catalog_item")}
+    finally:
+        target.close()
+    assert said == {
+        "t_self": "a foreign key to itself",
+        "t_bare": "no primary key or unique index",
+        "t_trig": "triggers of its own",
+        "catalog_item": None,
+    }

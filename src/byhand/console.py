@@ -199,6 +199,15 @@ def _seconds(text: str) -> float:
     return value
 
 
+_LOAD = re.compile(r"^\w+[=:]\d+(?:,\w+[=:]\d+)*$")
+
+
+def _load(text: str) -> str:
+    if not _LOAD.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not VAR=N[,VAR=N…] (a status variable and a number)")
+    return text
+
+
 def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     default = EngineSettings()
     engine = parser.add_argument_group(
@@ -222,12 +231,14 @@ def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     )
     engine.add_argument(
         "--pt-osc-max-load",
+        type=_load,
         default=default.max_load,
         metavar="VAR=N",
         help=f"pause the copy while a status variable is above N (default {default.max_load})",
     )
     engine.add_argument(
         "--pt-osc-critical-load",
+        type=_load,
         default=default.critical_load,
         metavar="VAR=N",
         help=f"give up the copy (dropping what it made) when a status variable is above N "

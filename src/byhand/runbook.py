@@ -230,6 +230,8 @@ def observed_comment(observed: dict[str, Any]) -> str:
         parts.append(f"rewrites {', '.join(observed['rewrites'])}")
     if observed.get("scan"):
         parts.append("reads every row")
+    if observed.get("uncopied"):
+        parts.append(f"pt-online-schema-change cannot copy it: {observed['uncopied']}")
     if not parts:  # PostgreSQL's locks are read; elsewhere what it did is all there is to say
         parts.append("no new lock on a table that existed before it" if "locks" in observed else "nothing heavy")
     return _OBSERVED_PREFIX + "; ".join(parts)
@@ -501,6 +503,7 @@ _OBSERVED_SHAPES: dict[str, Callable[[Any], bool]] = {
     "algorithm": _text,
     "lock": _text,
     "scan": _flag,
+    "uncopied": _text,  # why pt-online-schema-change cannot copy its table (MySQL/MariaDB)
 }
 
 

@@ -441,6 +441,33 @@ _CREATE_INDEX = re.compile(r"^\s*CREATE\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?I
 _DROP_INDEX = re.compile(rf"^\s*DROP\s+INDEX\s+({IDENTIFIER})\s+ON\s+({_QUALIFIED})\s*$", re.IGNORECASE)
 
 
+def _copy_obstacle(cursor: Any, table: str) -> str | None:
+    """Why pt-online-schema-change cannot copy ``table`` (as the scratch copy has it now),
+    or None: ``byhand sql --online`` then leaves its statement as Django wrote it."""
+    for query, found in (
+        (
+            "SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS "
+            "WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = %s AND REFERENCED_TABLE_NAME = TABLE_NAME",
+            "a foreign key to itself",
+        ),
+        (
+            "SELECT COUNT(*) = 0 FROM information_schema.STATISTICS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND NON_UNIQUE = 0",
+            "no primary key or unique index",
+        ),
+        (
+            "SELECT COUNT(*) FROM information_schema.TRIGGERS "
+            "WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = %s",
+            "triggers of its own",
+        ),
+    ):
+        cursor.execute(query, (table,))
+        row = cursor.fetchone()
+        if row and row[0]:
+            return found
+    return None
+
+
 class MySQLObserver(Observer):
     """The cheapest ALGORITHM, and with it the weakest LOCK, that the server accepts for an
     ALTER TABLE, CREATE INDEX or DROP INDEX: tried from INSTANT down, following the
@@ -498,6 +525,10 @@ class MySQLObserver(Observer):
             if algorithm == "COPY" or rebuilt:
                 observed["rewrites"] = observed["tables"][:1]
                 observed["scan"] = True
+            if algorithm == "COPY" and observed["tables"]:
+                obstacle = _copy_obstacle(cursor, str(observed["tables"][0]))
+                if obstacle is not None:
+                    observed["uncopied"] = obstacle
             return result, observed
         return run(), {}  # no probe was taken: Django's statement as it is, not observed
 

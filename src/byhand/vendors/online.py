@@ -122,7 +122,7 @@ def mysql_online_form(sql: str, observed: Mapping[str, Any] | None) -> OnlineFor
     ``observed`` when it ran it, or None when it has none."""
     seen = observed or {}
     algorithm, tables = seen.get("algorithm"), seen.get("tables") or []
-    if algorithm == "COPY" and tables:
+    if algorithm == "COPY" and tables and not seen.get("uncopied"):
         return _copied_by_engine(sql, str(tables[0]))  # the table it alters (a key's is second)
     if algorithm not in _IN_PLACE or (algorithm != "INSTANT" and seen.get("lock") != "NONE") or not tables:
         return None
@@ -144,8 +144,11 @@ def mysql_online_form(sql: str, observed: Mapping[str, Any] | None) -> OnlineFor
 #: An ALTER TABLE pt-online-schema-change can run: one statement, on the table it names.
 _ALTER = re.compile(r"^ALTER TABLE (`(?:[^`]|``)+`) (.+);$", re.DOTALL)
 #: What pt-online-schema-change cannot do on its copy (rename the table, change the key its
-#: triggers find rows by, partitions), or a clause of Django's RunSQL beyond one ALTER.
-_NOT_FOR_ENGINE = re.compile(r"\bRENAME\s+(?:TO|AS)\b|\bPRIMARY\s+KEY\b|\bPARTITION|--|/\*|#|;", re.IGNORECASE)
+#: triggers find rows by, partitions), what it must not (a unique key: its copy skips the
+#: rows that break it, where migrate fails), or a clause of Django's RunSQL beyond one ALTER.
+_NOT_FOR_ENGINE = re.compile(
+    r"\bRENAME\s+(?:TO|AS)\b|\bPRIMARY\s+KEY\b|\bUNIQUE\b|\bPARTITION|--|/\*|#|;", re.IGNORECASE
+)
 
 
 def engine_alter(sql: str) -> tuple[str, str] | None:

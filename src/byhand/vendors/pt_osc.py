@@ -190,7 +190,7 @@ class PtOnlineSchemaChange:
         table, alter = _parsed(sql)
         refusal = self.refusal(sql, resuming=False)
         if refusal is not None:
-            raise StatementFailed(where=where, error=refusal, rolled_back=True, undone="nothing was changed")
+            raise StatementFailed(where=where, error=refusal, rolled_back=True, undone="the statement changed nothing")
         keys = _foreign_keys(self.target, table)
         note({"engine": self.name, "foreign_keys": [key.as_list() for key in keys]})
         output: collections.deque[str] = collections.deque(maxlen=12)
