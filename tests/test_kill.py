@@ -21,6 +21,7 @@ from django.test import override_settings
 
 from byhand.events import Event
 from byhand.exceptions import ConnectionLost
+from byhand.operating.preflight import numbered_steps
 from byhand.runbook import parse_runbook
 from kill_apply import kill_point, run_until_killed
 from support import VENDOR, apply, byhand, database_url, fresh_database, midway, target_for, use_database, write_runbook
@@ -111,11 +112,13 @@ def test_kill_at_every_point_in_turn_then_resume(forwards: Path, reference: Refe
 
 @pytest.fixture(scope="module")
 def online(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A runbook in online forms (PostgreSQL): scenarios.online from an empty database."""
-    if VENDOR != "postgresql":
-        pytest.skip("online forms are PostgreSQL's")
+    """A runbook in online forms from an empty database: scenarios.online (PostgreSQL), or
+    scenarios.online_copy (MariaDB: algorithms, and copies by pt-online-schema-change)."""
+    if VENDOR == "sqlite":
+        pytest.skip("online forms are PostgreSQL's and MySQL/MariaDB's")
     path = tmp_path_factory.mktemp("runbooks") / "online.sql"
-    with override_settings(MIGRATION_MODULES={"catalog": "scenarios.online"}):
+    scenario = "scenarios.online" if VENDOR == "postgresql" else "scenarios.online_copy"
+    with override_settings(MIGRATION_MODULES={"catalog": scenario}):
         with fresh_database() as db, use_database("default", db):
             write_runbook("default", path, "catalog", options=["--online"])
     return path
@@ -126,10 +129,16 @@ def test_kill_an_online_runbook_at_every_point_in_turn_then_resume(online: Path)
     (indexes built CONCURRENTLY, constraints validated in transactions of their own): every
     resume ends exactly where an uninterrupted run ends."""
     runbook = parse_runbook(online.read_text())
-    assert [block.online for block in runbook.migrations] == [False, True, False]  # 0003: its own SQL
+    if VENDOR == "postgresql":
+        assert [block.online for block in runbook.migrations] == [False, True, False]  # 0003: its own SQL
+    else:
+        assert [block.online for block in runbook.migrations] == [False, True]
+        forms = {step.online["form"] for step in runbook.migrations[1].steps if step.online}
+        assert forms == {"algorithm", "pt-online-schema-change"}
     reference = Reference(online)
-    inside = [point for point in reference.points if point[1] == "catalog.0002_online"]
-    assert len(inside) > 20  # before and after each of its statements, and after it
+    inside = [point for point in reference.points if point[1] == runbook.migrations[1].migration]
+    # Before and after each of its statements, and after it.
+    assert len(inside) == 2 * len(numbered_steps(runbook.migrations[1])) + 1
     _chain(online, reference)
 
 
