@@ -18,7 +18,7 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from byhand.exceptions import PreflightRefused
-from byhand.vendors.observing import _copy_obstacle
+from byhand.vendors.observing import copy_obstacle
 from byhand.vendors.pt_osc import EngineSettings
 from support import VENDOR, apply, byhand, database_url, fresh_database, journal_rows, state, target_for, use_database
 
@@ -254,12 +254,12 @@ def test_a_run_killed_after_the_cut_over_gives_the_keys_their_names_back(
         ("", "/nonexistent/pt-online-schema-change is not installed (Debian: apt install percona-toolkit)"),
         (
             "CREATE TRIGGER catalog_item_audit AFTER UPDATE ON catalog_item FOR EACH ROW SET @x = 1",
-            "`catalog_item` has triggers of its own (catalog_item_audit)",
+            "pt-online-schema-change cannot copy `catalog_item`, which has triggers of its own (catalog_item_audit)",
         ),
         ("CREATE TABLE _catalog_item_new (id int PRIMARY KEY)", "table _catalog_item_new exist: another"),
         (
             "ALTER TABLE catalog_tag MODIFY id bigint NOT NULL, DROP PRIMARY KEY",
-            "`catalog_tag` has no primary key or unique index",
+            "pt-online-schema-change cannot copy `catalog_tag`, which has no primary key or unique index",
         ),
     ],
 )
@@ -282,8 +282,9 @@ def test_what_pt_osc_cannot_run_is_refused_before_any_change(
 
 
 def test_the_rehearsal_notes_what_pt_osc_cannot_copy(db: dict[str, Any]) -> None:
-    """A key to itself, no key, triggers of its own: what the rehearsal notes under
-    "uncopied" for a COPY, so that --online leaves the statement as Django wrote it."""
+    """A key to itself, no key, triggers of its own, a column's CHECK named after the column's
+    former name: what the rehearsal notes under "uncopied" for a COPY (and apply refuses),
+    so that --online leaves the statement as Django wrote it."""
     target = target_for(db)
     try:
         for sql in (
@@ -291,15 +292,20 @@ def test_the_rehearsal_notes_what_pt_osc_cannot_copy(db: dict[str, Any]) -> None
             "CREATE TABLE t_bare (x int)",
             "CREATE TABLE t_trig (id int PRIMARY KEY, x int)",
             "CREATE TRIGGER t_trig_audit AFTER UPDATE ON t_trig FOR EACH ROW SET @x = 1",
+            "CREATE TABLE t_json (id int PRIMARY KEY, doc_json longtext CHECK (json_valid(doc_json)))",
+            "ALTER TABLE t_json RENAME COLUMN doc_json TO doc",
         ):
             target.execute(sql)
         cursor = target.connection.cursor()
-        said = {table: _copy_obstacle(cursor, table) for table in ("t_self", "t_bare", "t_trig", "catalog_item")}
+        said = {t: copy_obstacle(cursor, t) for t in ("t_self", "t_bare", "t_trig", "t_json", "catalog_item")}
+        ignored = copy_obstacle(cursor, "t_trig", ignored=["t_trig_audit"])
     finally:
         target.close()
     assert said == {
-        "t_self": "a foreign key to itself",
-        "t_bare": "no primary key or unique index",
-        "t_trig": "triggers of its own",
+        "t_self": "a foreign key to itself (t_up), which the copy's would point at the old table",
+        "t_bare": "no primary key or unique index, which its triggers find rows by",
+        "t_trig": "triggers of its own (t_trig_audit), beside which it cannot keep its copy in step",
+        "t_json": "a column's CHECK named after the column's former name (doc_json), which the copy would rename",
         "catalog_item": None,
     }
+    assert ignored is None

@@ -11,7 +11,7 @@ in the caller's, after everything queued before the statement has run.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from byhand.vendors.statements import IDENTIFIER, QUOTED_TEXT, normalize_query, tables_named_in
@@ -22,6 +22,7 @@ __all__ = [
     "Observer",
     "PostgreSQLObserver",
     "SQLiteObserver",
+    "copy_obstacle",
     "own_clauses",
     "reads_every_row",
     "tables_named",
@@ -441,30 +442,47 @@ _CREATE_INDEX = re.compile(r"^\s*CREATE\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?I
 _DROP_INDEX = re.compile(rf"^\s*DROP\s+INDEX\s+({IDENTIFIER})\s+ON\s+({_QUALIFIED})\s*$", re.IGNORECASE)
 
 
-def _copy_obstacle(cursor: Any, table: str) -> str | None:
-    """Why pt-online-schema-change cannot copy ``table`` (as the scratch copy has it now),
-    or None: ``byhand sql --online`` then leaves its statement as Django wrote it."""
-    for query, found in (
-        (
-            "SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS "
-            "WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = %s AND REFERENCED_TABLE_NAME = TABLE_NAME",
-            "a foreign key to itself",
-        ),
-        (
-            "SELECT COUNT(*) = 0 FROM information_schema.STATISTICS "
-            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND NON_UNIQUE = 0",
-            "no primary key or unique index",
-        ),
-        (
-            "SELECT COUNT(*) FROM information_schema.TRIGGERS "
-            "WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = %s",
-            "triggers of its own",
-        ),
-    ):
-        cursor.execute(query, (table,))
-        row = cursor.fetchone()
-        if row and row[0]:
-            return found
+#: What pt-online-schema-change cannot copy as migrate leaves it: a query for the names
+#: that show it on a table, and what to say of them.
+_OBSTACLES = (
+    (
+        "SELECT CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS "
+        "WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = %(t)s AND REFERENCED_TABLE_NAME = TABLE_NAME",
+        "a foreign key to itself ({}), which the copy's would point at the old table",
+    ),
+    (
+        "SELECT 'none' FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM information_schema.STATISTICS "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %(t)s AND NON_UNIQUE = 0)",
+        "no primary key or unique index, which its triggers find rows by",
+    ),
+    (
+        "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
+        "WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = %(t)s ORDER BY 1",
+        "triggers of its own ({}), beside which it cannot keep its copy in step",
+    ),
+    (
+        # MariaDB names a column's CHECK after the column when it is made, and keeps the
+        # name when the column is renamed; the copy's table names it after the column again.
+        "SELECT CONSTRAINT_NAME FROM information_schema.CHECK_CONSTRAINTS "
+        "WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = %(t)s AND LEVEL = 'Column' "
+        "AND CONSTRAINT_NAME NOT IN (SELECT COLUMN_NAME FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %(t)s) ORDER BY 1",
+        "a column's CHECK named after the column's former name ({}), which the copy would rename",
+    ),
+)
+
+
+def copy_obstacle(cursor: Any, table: str, *, ignored: Collection[str] = ()) -> str | None:
+    """What ``table`` has that pt-online-schema-change cannot copy as migrate leaves it
+    (through a DB-API ``cursor``; ``ignored``: triggers that are its own), or None."""
+    for query, said in _OBSTACLES:
+        try:
+            cursor.execute(query, {"t": table})
+        except Exception:  # noqa: BLE001 -- MySQL's CHECK_CONSTRAINTS has no LEVEL: no column checks to ask of
+            continue
+        names = [str(row[0]) for row in cursor.fetchall() if row[0] not in ignored]
+        if names:
+            return said.format(", ".join(names))
     return None
 
 
@@ -526,7 +544,7 @@ class MySQLObserver(Observer):
                 observed["rewrites"] = observed["tables"][:1]
                 observed["scan"] = True
             if algorithm == "COPY" and observed["tables"]:
-                obstacle = _copy_obstacle(cursor, str(observed["tables"][0]))
+                obstacle = copy_obstacle(cursor, str(observed["tables"][0]))
                 if obstacle is not None:
                     observed["uncopied"] = obstacle
             return result, observed

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from byhand.exceptions import ByhandError, StatementFailed
+from byhand.vendors.observing import copy_obstacle
 from byhand.vendors.online import ENGINE, engine_alter, unquote
 
 if TYPE_CHECKING:
@@ -137,27 +138,11 @@ class PtOnlineSchemaChange:
             )
         if not self.target.table_exists(table):
             return None  # an earlier migration of the runbook makes it: asked again before the copy
-        rows = self.target.execute(
-            "SELECT 1 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s "
-            "AND NON_UNIQUE = 0 LIMIT 1",
-            [table],
-        )
-        if not rows:
+        obstacle = copy_obstacle(self.target.connection.cursor(), table, ignored=self._trigger_names(table))
+        if obstacle is not None:
             return (
-                f"{quoted} has no primary key or unique index, which pt-online-schema-change's triggers find rows "
-                "by: add one first, or apply a runbook generated without --online"
-            )
-        if any(key.table == key.referenced == table for key in _foreign_keys(self.target, table)):
-            return (
-                f"{quoted} has a foreign key to itself, which pt-online-schema-change refuses to copy (its key "
-                "would point at the old table): apply a runbook generated without --online"
-            )
-        mine = set(self._trigger_names(table))
-        theirs = [name for name in self._triggers_on(table) if name not in mine]
-        if theirs:
-            return (
-                f"{quoted} has triggers of its own ({', '.join(theirs)}), beside which pt-online-schema-change "
-                "cannot keep its copy in step: apply a runbook generated without --online, or drop them first"
+                f"pt-online-schema-change cannot copy {quoted}, which has {obstacle}: apply a runbook generated "
+                "without --online"
             )
         left = self.leftovers(table)
         if left and not resuming:
