@@ -74,6 +74,9 @@ class Rehearsal:
         self.vendor = vendor
         self.backwards = backwards
         self.recorder = StatementRecorder(connection, vendor)
+        if target is not None:
+            with target.cursor() as cursor:
+                self.recorder.observer.read_target(cursor)
         self.reads = _DefaultReads(vendor, target, from_rehearsal=defaults_from_rehearsal)
         #: Primary keys whose type the plan changes, each with the tables its statements alter.
         self.key_changes: list[str] = []

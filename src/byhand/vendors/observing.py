@@ -23,6 +23,7 @@ __all__ = [
     "PostgreSQLObserver",
     "SQLiteObserver",
     "copy_obstacle",
+    "copy_obstacles",
     "own_clauses",
     "reads_every_row",
     "tables_named",
@@ -94,6 +95,10 @@ class Observer:
     def touched(self, *, created: bool = False) -> None:
         """Something else ran on the connection since the last statement observed
         (``created``: something that may have created tables: RunPython's code)."""
+
+    def read_target(self, cursor: Any) -> None:
+        """Read what the observer needs of the runbook's own database (through ``cursor``),
+        before the rehearsal starts, in the thread that made the connection."""
 
 
 class SQLiteObserver(Observer):
@@ -446,44 +451,58 @@ _DROP_INDEX = re.compile(rf"^\s*DROP\s+INDEX\s+({IDENTIFIER})\s+ON\s+({_QUALIFIE
 #: that show it on a table, and what to say of them.
 _OBSTACLES = (
     (
-        "SELECT CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS "
-        "WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = %(t)s AND REFERENCED_TABLE_NAME = TABLE_NAME",
+        "SELECT TABLE_NAME, CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS "
+        "WHERE CONSTRAINT_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME = TABLE_NAME{only}",
         "a foreign key to itself ({}), which the copy's would point at the old table",
     ),
     (
-        "SELECT 'none' FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM information_schema.STATISTICS "
-        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %(t)s AND NON_UNIQUE = 0)",
+        "SELECT TABLE_NAME, 'none' FROM information_schema.TABLES t WHERE TABLE_SCHEMA = DATABASE() "
+        "AND TABLE_TYPE = 'BASE TABLE'{only} AND NOT EXISTS (SELECT 1 FROM information_schema.STATISTICS s "
+        "WHERE s.TABLE_SCHEMA = t.TABLE_SCHEMA AND s.TABLE_NAME = t.TABLE_NAME AND s.NON_UNIQUE = 0)",
         "no primary key or unique index, which its triggers find rows by",
     ),
     (
-        "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
-        "WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = %(t)s ORDER BY 1",
+        "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME FROM information_schema.TRIGGERS "
+        "WHERE EVENT_OBJECT_SCHEMA = DATABASE(){only_event}",
         "triggers of its own ({}), beside which it cannot keep its copy in step",
     ),
     (
         # MariaDB names a column's CHECK after the column when it is made, and keeps the
         # name when the column is renamed; the copy's table names it after the column again.
-        "SELECT CONSTRAINT_NAME FROM information_schema.CHECK_CONSTRAINTS "
-        "WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = %(t)s AND LEVEL = 'Column' "
-        "AND CONSTRAINT_NAME NOT IN (SELECT COLUMN_NAME FROM information_schema.COLUMNS "
-        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %(t)s) ORDER BY 1",
+        "SELECT TABLE_NAME, CONSTRAINT_NAME FROM information_schema.CHECK_CONSTRAINTS c "
+        "WHERE CONSTRAINT_SCHEMA = DATABASE() AND LEVEL = 'Column'{only} AND NOT EXISTS (SELECT 1 FROM "
+        "information_schema.COLUMNS k WHERE k.TABLE_SCHEMA = DATABASE() AND k.TABLE_NAME = c.TABLE_NAME "
+        "AND k.COLUMN_NAME = c.CONSTRAINT_NAME)",
         "a column's CHECK named after the column's former name ({}), which the copy would rename",
     ),
 )
 
 
-def copy_obstacle(cursor: Any, table: str, *, ignored: Collection[str] = ()) -> str | None:
-    """What ``table`` has that pt-online-schema-change cannot copy as migrate leaves it
-    (through a DB-API ``cursor``; ``ignored``: triggers that are its own), or None."""
+def copy_obstacles(cursor: Any, *, table: str | None = None, ignored: Collection[str] = ()) -> dict[str, str]:
+    """Per table of the database (or ``table`` alone), what it has that pt-online-schema-change
+    cannot copy as migrate leaves it (through a DB-API ``cursor``; ``ignored``: triggers that
+    are its own); tables with nothing of the kind are left out."""
+    found: dict[str, str] = {}
     for query, said in _OBSTACLES:
+        only = {"only": "", "only_event": ""}
+        if table is not None:
+            only = {"only": " AND TABLE_NAME = %(t)s", "only_event": " AND EVENT_OBJECT_TABLE = %(t)s"}
         try:
-            cursor.execute(query, {"t": table})
+            cursor.execute(query.format(**only) + " ORDER BY 1, 2", {"t": table} if table is not None else None)
         except Exception:  # noqa: BLE001 -- MySQL's CHECK_CONSTRAINTS has no LEVEL: no column checks to ask of
             continue
-        names = [str(row[0]) for row in cursor.fetchall() if row[0] not in ignored]
-        if names:
-            return said.format(", ".join(names))
-    return None
+        names: dict[str, list[str]] = {}
+        for name, what in cursor.fetchall():
+            if what not in ignored:
+                names.setdefault(str(name), []).append(str(what))
+        for name, whats in names.items():
+            found.setdefault(name, said.format(", ".join(whats)))
+    return found
+
+
+def copy_obstacle(cursor: Any, table: str, *, ignored: Collection[str] = ()) -> str | None:
+    """What ``table`` has that pt-online-schema-change cannot copy as migrate leaves it, or None."""
+    return copy_obstacles(cursor, table=table, ignored=ignored).get(table)
 
 
 class MySQLObserver(Observer):
@@ -497,6 +516,12 @@ class MySQLObserver(Observer):
     def __init__(self) -> None:
         self.copies_online: bool | None = None  # whether the server has COPY with LOCK=NONE
         self.version: str | None = None  # the server's, as the driver gives it
+        #: What the runbook's own database has that a copy cannot keep (read_target): the
+        #: scratch copy, made from a dump, lacks some of it (a column CHECK's former name).
+        self.uncopied: dict[str, str] = {}
+
+    def read_target(self, cursor: Any) -> None:
+        self.uncopied = copy_obstacles(cursor)
 
     def observe(
         self, run: Run, sql: str, cursor: Any, params: Any = None, *, batch: bool = False
@@ -544,7 +569,8 @@ class MySQLObserver(Observer):
                 observed["rewrites"] = observed["tables"][:1]
                 observed["scan"] = True
             if algorithm == "COPY" and observed["tables"]:
-                obstacle = copy_obstacle(cursor, str(observed["tables"][0]))
+                table = str(observed["tables"][0])
+                obstacle = copy_obstacle(cursor, table) or self.uncopied.get(table)
                 if obstacle is not None:
                     observed["uncopied"] = obstacle
             return result, observed
