@@ -24,6 +24,7 @@ RENAME TABLE. What byhand adds around it:
 from __future__ import annotations
 
 import collections
+import contextlib
 import math
 import os
 import re
@@ -138,7 +139,8 @@ class PtOnlineSchemaChange:
             )
         if not self.target.table_exists(table):
             return None  # an earlier migration of the runbook makes it: asked again before the copy
-        obstacle = copy_obstacle(self.target.connection.cursor(), table, ignored=self._trigger_names(table))
+        with contextlib.closing(self.target.connection.cursor()) as cursor:
+            obstacle = copy_obstacle(cursor, table, ignored=self._trigger_names(table))
         if obstacle is not None:
             return (
                 f"pt-online-schema-change cannot copy {quoted}, which has {obstacle}: apply a runbook generated "
@@ -413,8 +415,9 @@ def _names_kept(target: Target, table: str, alter: str, statements: Sequence[str
     for name, clause in checks:
         if q(name) in alter:
             continue  # the statement's own business
-        renamed = {_copy_name(name), ("_" + name)[:64]} - {name}
-        clauses += [f", DROP CONSTRAINT IF EXISTS {q(other)}" for other in sorted(renamed)]
+        # Under whichever name the copy has it (its own too: a version that does not rename).
+        named = {name, _copy_name(name), ("_" + name)[:64]}
+        clauses += [f", DROP CONSTRAINT IF EXISTS {q(other)}" for other in sorted(named)]
         clauses.append(f", ADD CONSTRAINT {q(name)} CHECK ({clause})")
     # The columns a key of the table has now: their index is that key's, whatever its name.
     keyed = {key.columns for key in _foreign_keys(target, table) if key.table == table}
