@@ -134,7 +134,7 @@ def test_kill_an_online_runbook_at_every_point_in_turn_then_resume(online: Path)
     else:
         assert [block.online for block in runbook.migrations] == [False, True]
         forms = {step.online["form"] for step in runbook.migrations[1].steps if step.online}
-        assert forms == {"algorithm", "pt-online-schema-change"}
+        assert forms == {"algorithm", "copy"}
     reference = Reference(online)
     inside = [point for point in reference.points if point[1] == runbook.migrations[1].migration]
     # Before and after each of its statements, and after it.

@@ -189,7 +189,7 @@ def test_what_only_a_copy_will_do_runs_through_pt_online_schema_change() -> None
     sql = "ALTER TABLE `a` MODIFY `x` bigint NOT NULL, ADD CONSTRAINT `k` FOREIGN KEY (`x`) REFERENCES `b` (`id`);"
     form = get_vendor("mysql").online_form(sql, _probed("COPY", "SHARED", scan=True))
     assert form is not None
-    assert (form.kind, form.table, form.observed) == ("pt-online-schema-change", "a", True)
+    assert (form.kind, form.table, form.observed) == ("copy", "a", True)
     assert form.parts == (Part(sql, "with", scans=True),)
     assert "records the migration only after that cut-over" in form.why
 

@@ -255,5 +255,5 @@ def test_every_online_form_on_tables_with_rows(tmp_path: Path) -> None:
             if VENDOR == "postgresql":
                 assert sorted(set(forms)) == ["check", "foreign-key", "index", "not-null", "unique"]
             else:
-                assert sorted(set(forms)) == ["algorithm", "pt-online-schema-change"]
+                assert sorted(set(forms)) == ["algorithm", "copy"]
             oracle_step("default", a, b, tmp_path / "zero.sql", "catalog", "zero", c=c, sql_options=online)

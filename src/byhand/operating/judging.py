@@ -22,7 +22,7 @@ from byhand.operating.assessing import RiskLevel, Thresholds, created_by, is_row
 from byhand.operating.preflight import numbered_steps
 from byhand.runbook import Control, Runbook, Step
 from byhand.vendors import get_vendor
-from byhand.vendors.online import ENGINE, OnlineForm
+from byhand.vendors.online import COPY, ENGINE, OnlineForm
 from byhand.vendors.reviewing import Blocks, ReviewFacts, TableSize, stronger, unknown_lock
 from byhand.vendors.statements import tables_named_in
 from byhand.vendors.text_locks import describe_text_locks
@@ -227,7 +227,7 @@ def assess_runbook(
 def _as_run(review: StatementReview, step: Step, form: OnlineForm | None) -> Mapping[str, Any] | None:
     """What the rehearsal observed of ``step``, as it runs: through an engine (``form``), its
     copy is what holds the table (or does not), not the algorithm the statement would take."""
-    if form is None or form.kind != ENGINE or step.observed is None:
+    if form is None or form.kind != COPY or step.observed is None:
         return step.observed
     review.algorithm = ENGINE
     return {**step.observed, "algorithm": ENGINE, "lock": "NONE"}

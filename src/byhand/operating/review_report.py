@@ -15,7 +15,7 @@ from byhand.operating.assessing import LEVELS, Thresholds, format_bytes
 from byhand.operating.judging import StatementReview
 from byhand.operating.reviewing import Review
 from byhand.runbook import escape_comment
-from byhand.vendors.online import ENGINE
+from byhand.vendors.online import COPY, ENGINE
 
 __all__ = ["JSON_VERSION", "format_review", "review_html", "review_json"]
 
@@ -148,7 +148,7 @@ def _online(online: dict[str, Any] | None) -> list[str]:
     said = f"          online: part {online['part']} of {online['of']} of the {online['form']} form"
     if online["part"] != 1:
         return [said]
-    if online["form"] == ENGINE:
+    if online["form"] == COPY:
         said = f"          online: Django's statement as it is, run by byhand apply through {ENGINE}"
         return [said] + ([f"          because {online['why']}"] if online.get("why") else [])
     instead = f"          instead of Django's {_sql_line(str(online['replaces']))}"

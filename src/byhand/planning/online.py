@@ -24,7 +24,7 @@ from dataclasses import replace
 
 from byhand.runbook import Block, Comment, Control, Item, Step
 from byhand.vendors import Vendor
-from byhand.vendors.online import ENGINE, OnlineForm, unquote
+from byhand.vendors.online import COPY, OnlineForm, unquote
 
 __all__ = ["keys_dropped", "put_online"]
 
@@ -93,7 +93,7 @@ def _copy_keeps_names(form: OnlineForm, rest: list[Item], keys_dropped_later: Co
     key. A copy declares it, unmarked, and the server keeps its old name. So a copy is not
     made of a table a later statement drops a foreign key of (the statement stays as Django
     wrote it: review names it)."""
-    if form.kind != ENGINE:
+    if form.kind != COPY:
         return True
     found = (_DROPS_KEY.match(item.sql) for item in rest if isinstance(item, Step))
     later = {unquote(match.group(1)) for match in found if match}

@@ -43,6 +43,7 @@ from byhand.vendors.observing import own_clauses, with_algorithm
 from byhand.vendors.statements import digest
 
 __all__ = [
+    "COPY",
     "ENGINE",
     "OnlineForm",
     "Part",
@@ -52,7 +53,10 @@ __all__ = [
     "unquote",
 ]
 
-#: The form of a statement that stays as Django wrote it, for apply to run through this engine.
+#: The form of a statement that stays as Django wrote it, for apply to run through an engine
+#: that copies the table while writes go on (the form names no engine: gh-ost could be one).
+COPY = "copy"
+#: The engine apply runs a COPY form through.
 ENGINE = "pt-online-schema-change"
 
 #: How a part runs: "with" the statements around it, in their transaction; in a transaction
@@ -173,7 +177,7 @@ def _copied_by_engine(sql: str, table: str) -> OnlineForm | None:
         "statement through pt-online-schema-change (a copy kept in step by triggers, then an atomic rename), and "
         "records the migration only after that cut-over"
     )
-    return OnlineForm(ENGINE, table, why, (Part(sql, "with", scans=True),), observed=True)
+    return OnlineForm(COPY, table, why, (Part(sql, "with", scans=True),), observed=True)
 
 
 def _index(sql: str, unique: str | None, name: str, table: str, rest: str) -> OnlineForm:

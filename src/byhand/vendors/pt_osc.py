@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from byhand.exceptions import ByhandError, StatementFailed
 from byhand.vendors.observing import copy_obstacle
-from byhand.vendors.online import ENGINE, engine_alter, unquote
+from byhand.vendors.online import COPY, ENGINE, engine_alter, unquote
 
 if TYPE_CHECKING:
     from byhand.vendors.target import Target
@@ -523,6 +523,6 @@ def engine_for(
 ) -> PtOnlineSchemaChange | None:
     """The engine that runs a statement with this ``online`` marker (``statements``: the
     runbook's), or None (the driver runs it)."""
-    if online is None or online.get("form") != ENGINE:
+    if online is None or online.get("form") != COPY:
         return None
     return PtOnlineSchemaChange(target, settings, statements=statements)
