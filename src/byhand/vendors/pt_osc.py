@@ -257,7 +257,7 @@ class PtOnlineSchemaChange:
                 copying = _COPYING.search(text)
                 if copying:
                     report(f"pt-online-schema-change: copying rows, {copying.group(1)}%, {copying.group(2)} left")
-                elif text.endswith("...") or text.endswith(" OK."):
+                elif text.endswith(("...", " OK.")) or text.startswith(("Pausing", "Replica lag", "Waiting")):
                     report(f"pt-online-schema-change: {text}")
             return process.wait()
         finally:
