@@ -13,14 +13,13 @@ from typing import Any
 
 from benchlib import BenchmarkError, Database, Run, apply_command, byhand_events, manage_env, run_timed
 from online_stage import Outcome
-from openloop import MixedLoad, Stream
+from openloop import LEAD, under_load
 
 __all__ = ["LEAD", "Attempts", "Build", "Contender", "Scenario", "attempts_of", "byhand_source"]
 
 PROJECT = Path(__file__).resolve().parent / "mariabuild"
 APP, TARGET, MIGRATION = "archive", "0002", "0002_document_title_slug_idx"
 TABLE, INDEX = "archive_document", "archive_doc_title_slug_idx"
-LEAD, TAIL = 1.0, 1.0  # seconds of load before the migration starts, and after it has ended
 READ = f"SELECT id, title, slug, hits FROM {TABLE} WHERE id = %s"
 UPDATE = f"UPDATE {TABLE} SET hits = hits + 1 WHERE id = %s"  # hits: not in the index
 #: Random hexadecimal text, 190 characters a column (three SHA-256 digests, cut): keys of
@@ -174,16 +173,15 @@ class Build:
             command = [sys.executable, "manage.py", "migrate", APP, TARGET]
         else:
             command = apply_command(self.runbook(contender.runbook), self.database.url, "--json")
-        streams = [Stream("read", READ, self.scenario.read_rate), Stream("update", UPDATE, self.scenario.update_rate)]
-        load = MixedLoad(self.database, streams, threads=self.scenario.threads, keys=self.scenario.rows)
-        t0 = time.perf_counter() + 0.2
-        load.start(t0)
-        time.sleep(max(0.0, t0 + LEAD - time.perf_counter()))
         env = self.env(contender.src)
-        migration = run_timed(command, cwd=PROJECT, env=env, timeout=self.scenario.give_up_after)
-        if migration.returncode == -9:
-            self._end_leftovers()
-        load.stop(time.perf_counter() + TAIL)
+
+        def migrate() -> Run:
+            migration = run_timed(command, cwd=PROJECT, env=env, timeout=self.scenario.give_up_after)
+            if migration.returncode == -9:
+                self._end_leftovers()  # before the load stops: the kill's rollback is in the window
+            return migration
+
+        migration, load = under_load(self.database, self.scenario, read=READ, update=UPDATE, run=migrate)
         outcome = Outcome("add_index", contender.name, index, load.samples, load.failures, migration.seconds)
         outcome.events = byhand_events(migration.stdout) if contender.runbook else []
         outcome.failure = self._judge(migration)
