@@ -34,7 +34,7 @@ __all__ = [
     "Database",
     "Run",
     "add_load_arguments",
-    "add_operations_argument",
+    "add_subset_argument",
     "apply_command",
     "byhand_events",
     "describe_context",
@@ -215,16 +215,17 @@ def parse_load_arguments(parser: argparse.ArgumentParser, argv: list[str] | None
     return args
 
 
-def add_operations_argument(parser: argparse.ArgumentParser, operations: Sequence[str]) -> None:
-    """--operations: a comma-separated subset of ``operations``, in order; a list, all by default."""
+def add_subset_argument(parser: argparse.ArgumentParser, option: str, choices: Sequence[str]) -> None:
+    """``option`` (e.g. --operations): a comma-separated subset of ``choices``, in order; a list, all by default."""
+    what = option.lstrip("-")
 
     def chosen(text: str) -> list[str]:
         names = [name.strip() for name in text.split(",") if name.strip()]
-        if unknown := set(names) - set(operations):
-            raise argparse.ArgumentTypeError(f"unknown operations {sorted(unknown)}: use {', '.join(operations)}")
+        if unknown := set(names) - set(choices):
+            raise argparse.ArgumentTypeError(f"unknown {what} {sorted(unknown)}: use {', '.join(choices)}")
         return names
 
-    parser.add_argument("--operations", type=chosen, default=list(operations), help="comma-separated subset, in order")
+    parser.add_argument(option, type=chosen, default=list(choices), help="comma-separated subset, in order")
 
 
 @contextmanager

@@ -3,7 +3,8 @@
 
     python benchmarks/mariadb_copy.py [--database-url URL] [--rows 2000000] [--rounds 2]
                                       [--read-rate 150] [--update-rate 50] [--threads 8]
-                                      [--operations type_change,...] [--online-variant OPTIONS]
+                                      [--operations type_change,...] [--contenders migrate,...]
+                                      [--online-variant OPTIONS]
                                       [--give-up-after 900] [--json-out FILE] [--keep]
 
 MariaDB only (issue 20, item 4). The database named in the URL is created afresh,
@@ -28,15 +29,15 @@ contender:
 Contenders: ``migrate`` (``manage.py migrate stock 0002``), ``byhand plain`` and ``byhand
 online`` (``byhand apply RUNBOOK --json``, apply's defaults otherwise), and, for each
 --online-variant, the --online runbook applied with those options too (e.g.
-``--online-variant "--pt-osc-sleep 0.1"``). Between windows the schema goes back to 0001 by
-SQL (columns modified back, what was added dropped, what a copy left dropped, 0002
-unrecorded, journal emptied) and is checked against the start; after each window, SHOW
-CREATE TABLE, the recorded migrations, triggers and stray tables must equal what the
-operation's first successful contender (migrate) left. Operations and contenders run
-interleaved, --rounds times; the report gives medians over the rounds, the failed queries
-by error, the form of each statement of the --online runbooks and whether
-pt-online-schema-change swapped its copy in, and the goal: with the online runbook, no
-query over 100 ms and none failed, for every operation, in every round.
+``--online-variant "--pt-osc-sleep 0.1"``); --contenders picks some of the first three.
+Between windows the schema goes back to 0001 by SQL (columns modified back, what was added
+dropped, what a copy left dropped, 0002 unrecorded, journal emptied) and is checked against
+the start; after each window, SHOW CREATE TABLE, the recorded migrations, triggers and stray
+tables must equal what the operation's first successful contender (migrate) left.
+Operations and contenders run interleaved, --rounds times; the report gives medians over the
+rounds, the failed queries by error, the form of each statement of the --online runbooks and
+whether pt-online-schema-change swapped its copy in, and the goal: with the online runbook,
+no query over 100 ms and none failed, for every operation, in every round.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from benchlib import (
     BenchmarkError,
     Database,
     add_load_arguments,
-    add_operations_argument,
+    add_subset_argument,
     describe_context,
     parse_load_arguments,
     say,
@@ -93,7 +94,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--database-url", default=DEFAULT_URL, help="mysql://...; dropped and created afresh")
     add_load_arguments(parser, rows=2_000_000, rounds=2)
-    add_operations_argument(parser, OPERATIONS)
+    add_subset_argument(parser, "--operations", OPERATIONS)
+    add_subset_argument(parser, "--contenders", CONTENDERS)
     parser.add_argument(
         "--online-variant",
         action="append",
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     database = Database.from_url(args.database_url)
     scenario = Scenario(args.rows, args.read_rate, args.update_rate, args.threads, args.give_up_after)
-    contenders = [*CONTENDERS, *(online_contender(options) for options in args.online_variant)]
+    contenders = [*args.contenders, *(online_contender(options) for options in args.online_variant)]
     context = {"context": describe_context(), "server": database.server_version()}
     started = time.perf_counter()
     with scratch(database, keep=args.keep, prefix="byhand_mariacopy_") as workdir:

@@ -47,7 +47,7 @@ from benchlib import (
     BenchmarkError,
     Database,
     add_load_arguments,
-    add_operations_argument,
+    add_subset_argument,
     describe_context,
     markdown_table,
     parse_load_arguments,
@@ -192,7 +192,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--database-url", default=DEFAULT_URL, help="postgres://...; dropped and created afresh")
     add_load_arguments(parser, rows=5_000_000, rounds=2)
-    add_operations_argument(parser, OPERATIONS)
+    add_subset_argument(parser, "--operations", OPERATIONS)
     parser.add_argument(
         "--zero-downtime-path",
         help="a directory holding django-pg-zero-downtime-migrations (pip install --target DIR); "
