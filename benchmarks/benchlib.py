@@ -11,11 +11,14 @@ import json
 import math
 import os
 import platform
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,16 +34,18 @@ __all__ = [
     "Database",
     "Run",
     "add_load_arguments",
+    "add_subset_argument",
     "apply_command",
     "byhand_events",
-    "check_load_arguments",
     "describe_context",
     "manage_env",
     "markdown_table",
+    "parse_load_arguments",
     "percentile",
     "run_timed",
     "runbook_body",
     "say",
+    "scratch",
 ]
 
 _VENDORS = {"postgres": "postgresql", "postgresql": "postgresql", "mysql": "mysql", "sqlite": "sqlite"}
@@ -189,7 +194,7 @@ class Run:
 
 def add_load_arguments(parser: argparse.ArgumentParser, *, rows: int, rounds: int) -> None:
     """--rows, --rounds and the open-loop load's --read-rate, --update-rate and --threads, with
-    --json-out and --keep (online_load.py, mariadb_build.py); check_load_arguments after parsing."""
+    --json-out and --keep (online_load.py, mariadb_build.py, mariadb_copy.py); parse with parse_load_arguments."""
     parser.add_argument("--rows", type=int, default=rows, help="rows in the big table (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=rounds, help="rounds (default: %(default)s)")
     parser.add_argument("--read-rate", type=float, default=150.0, help="SELECTs per second (default: %(default)s)")
@@ -199,13 +204,41 @@ def add_load_arguments(parser: argparse.ArgumentParser, *, rows: int, rounds: in
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards (default: drop it)")
 
 
-def check_load_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, *, vendor: str) -> None:
-    """What add_load_arguments added, positive; --database-url of ``vendor``."""
+def parse_load_arguments(parser: argparse.ArgumentParser, argv: list[str] | None, *, vendor: str) -> argparse.Namespace:
+    """The parsed arguments, checked: what add_load_arguments added, positive; --database-url of ``vendor``."""
+    args = parser.parse_args(argv)
     if min(args.rounds, args.rows, args.threads) < 1 or min(args.read_rate, args.update_rate) <= 0:
         parser.error("--rounds, --rows, --threads and the rates must be positive")
     if Database.from_url(args.database_url).vendor != vendor:
         scheme = {"postgresql": "postgres://", "mysql": "mysql://"}[vendor]
         parser.error(f"this benchmark runs on {vendor} only: use {scheme}")
+    return args
+
+
+def add_subset_argument(parser: argparse.ArgumentParser, option: str, choices: Sequence[str]) -> None:
+    """``option`` (e.g. --operations): a comma-separated subset of ``choices``, in order; a list, all by default."""
+    what = option.lstrip("-")
+
+    def chosen(text: str) -> list[str]:
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        if unknown := set(names) - set(choices):
+            raise argparse.ArgumentTypeError(f"unknown {what} {sorted(unknown)}: use {', '.join(choices)}")
+        return names
+
+    parser.add_argument(option, type=chosen, default=list(choices), help="comma-separated subset, in order")
+
+
+@contextmanager
+def scratch(database: Database, *, keep: bool, prefix: str) -> Iterator[Path]:
+    """A temporary directory (for runbooks), removed at the end, when ``database`` is
+    dropped too unless ``keep``."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield workdir
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if not keep:
+            database.drop()
 
 
 def run_timed(

@@ -43,11 +43,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -57,10 +55,11 @@ from benchlib import (
     BenchmarkError,
     Database,
     add_load_arguments,
-    check_load_arguments,
     describe_context,
     markdown_table,
+    parse_load_arguments,
     say,
+    scratch,
 )
 from mariadb_stage import LEAD, Build, Contender, Scenario, attempts_of, byhand_source
 from online_stage import Outcome
@@ -235,9 +234,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--head-src", type=Path, default=HEAD_SRC, help="byhand's src/ (default: this tree's)")
     parser.add_argument("--before-src", type=Path, help="src/ of byhand before (e.g. a worktree at d739a28)")
-    args = parser.parse_args(argv)
-    check_load_arguments(parser, args, vendor="mysql")
-    return args
+    return parse_load_arguments(parser, argv, vendor="mysql")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,23 +245,21 @@ def main(argv: list[str] | None = None) -> int:
     contenders = contenders_of(head, before)
     imports = {str(src): str(byhand_source(src)) for src in {c.src for c in contenders}}
     context = {"context": describe_context(), "server": database.server_version(), "imports": imports}
-    workdir = Path(tempfile.mkdtemp(prefix="byhand_mariabuild_"))
-    build = Build(database, scenario, head=head, workdir=workdir)
     started = time.perf_counter()
-    try:
-        say(f"byhand imported from {', '.join(imports.values())}")
-        say(f"creating {database.name}, migrating to 0001, loading {args.rows:,} rows, building the index alone ...")
-        build.prepare()
-        say(f"  ready in {time.perf_counter() - started:.1f} s; the index alone: {build.alone_s:.1f} s")
-        outcomes = measure(build, contenders, rounds=args.rounds)
-        statements = {kind: build.statements(kind) for kind in ("plain", "online")}
-    except BenchmarkError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        if not args.keep:
-            database.drop()
+    with scratch(database, keep=args.keep, prefix="byhand_mariabuild_") as workdir:
+        build = Build(database, scenario, head=head, workdir=workdir)
+        try:
+            say(f"byhand imported from {', '.join(imports.values())}")
+            say(
+                f"creating {database.name}, migrating to 0001, loading {args.rows:,} rows, building the index alone ..."
+            )
+            build.prepare()
+            say(f"  ready in {time.perf_counter() - started:.1f} s; the index alone: {build.alone_s:.1f} s")
+            outcomes = measure(build, contenders, rounds=args.rounds)
+            statements = {kind: build.statements(kind) for kind in ("plain", "online")}
+        except BenchmarkError as exc:
+            print(f"benchmark failed: {exc}", file=sys.stderr)
+            return 1
     print(f"## An index built in place under load (MariaDB), {args.rounds} round(s)\n\n{context['context']}\n")
     print(
         f"{context['server']}. {args.rows:,} rows; the index built with no load: {build.alone_s:.1f} s. "

@@ -13,14 +13,13 @@ from typing import Any
 
 from benchlib import BenchmarkError, Database, Run, apply_command, byhand_events, manage_env, run_timed
 from online_stage import Outcome
-from openloop import MixedLoad, Stream
+from openloop import LEAD, under_load
 
-__all__ = ["LEAD", "Attempts", "Build", "Contender", "Scenario", "attempts_of", "byhand_source"]
+__all__ = ["LEAD", "Attempts", "Build", "Contender", "Scenario", "attempts_of", "byhand_source", "end_statements"]
 
 PROJECT = Path(__file__).resolve().parent / "mariabuild"
 APP, TARGET, MIGRATION = "archive", "0002", "0002_document_title_slug_idx"
 TABLE, INDEX = "archive_document", "archive_doc_title_slug_idx"
-LEAD, TAIL = 1.0, 1.0  # seconds of load before the migration starts, and after it has ended
 READ = f"SELECT id, title, slug, hits FROM {TABLE} WHERE id = %s"
 UPDATE = f"UPDATE {TABLE} SET hits = hits + 1 WHERE id = %s"  # hits: not in the index
 #: Random hexadecimal text, 190 characters a column (three SHA-256 digests, cut): keys of
@@ -32,10 +31,8 @@ FILL = (
     "FROM seq_{first}_to_{last}"
 )
 FILL_CHUNK = 500_000
-#: The benchmark's own connection, the load's and the server's threads are left out.
-LEFTOVERS = (
-    f"SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND ID <> CONNECTION_ID() AND INFO LIKE '%%{INDEX}%%'"
-)
+#: The statements of other sessions in the database whose text is LIKE one of the patterns.
+_STATEMENTS = "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND ID <> CONNECTION_ID() AND ({})"
 
 
 @dataclass(frozen=True)
@@ -89,6 +86,21 @@ def attempts_of(events: list[dict[str, Any]]) -> Attempts:
         elif name == "run-finished":
             result.outcome = event["outcome"]
     return result
+
+
+def end_statements(database: Database, *patterns: str, what: str) -> None:
+    """KILL QUERY the statements of other sessions in ``database`` whose text is LIKE one of
+    ``patterns`` (a stopped contender's, which the server goes on running: ``what``), and
+    wait for them to end; BenchmarkError after 60 s."""
+    sql = _STATEMENTS.format(" OR ".join(["INFO LIKE %s"] * len(patterns)))
+    params = (database.name, *patterns)
+    for (thread,) in database.execute(sql, params):
+        database.execute(f"KILL QUERY {int(thread)}")
+    deadline = time.perf_counter() + 60
+    while database.execute(sql, params):
+        if time.perf_counter() > deadline:
+            raise BenchmarkError(f"a stopped contender's {what} still runs after KILL QUERY and 60 s")
+        time.sleep(0.2)
 
 
 def byhand_source(src: Path) -> Path:
@@ -174,30 +186,20 @@ class Build:
             command = [sys.executable, "manage.py", "migrate", APP, TARGET]
         else:
             command = apply_command(self.runbook(contender.runbook), self.database.url, "--json")
-        streams = [Stream("read", READ, self.scenario.read_rate), Stream("update", UPDATE, self.scenario.update_rate)]
-        load = MixedLoad(self.database, streams, threads=self.scenario.threads, keys=self.scenario.rows)
-        t0 = time.perf_counter() + 0.2
-        load.start(t0)
-        time.sleep(max(0.0, t0 + LEAD - time.perf_counter()))
         env = self.env(contender.src)
-        migration = run_timed(command, cwd=PROJECT, env=env, timeout=self.scenario.give_up_after)
-        if migration.returncode == -9:
-            self._end_leftovers()
-        load.stop(time.perf_counter() + TAIL)
+
+        def migrate() -> Run:
+            migration = run_timed(command, cwd=PROJECT, env=env, timeout=self.scenario.give_up_after)
+            if migration.returncode == -9:
+                # before the load stops: the kill's rollback is in the window
+                end_statements(self.database, f"%{INDEX}%", what="CREATE INDEX")
+            return migration
+
+        migration, load = under_load(self.database, self.scenario, read=READ, update=UPDATE, run=migrate)
         outcome = Outcome("add_index", contender.name, index, load.samples, load.failures, migration.seconds)
         outcome.events = byhand_events(migration.stdout) if contender.runbook else []
         outcome.failure = self._judge(migration)
         return outcome
-
-    def _end_leftovers(self) -> None:
-        """A contender stopped mid-build: its statement goes on in the server; end it there."""
-        for (thread,) in self.database.execute(LEFTOVERS, (self.database.name,)):
-            self.database.execute(f"KILL QUERY {int(thread)}")
-        deadline = time.perf_counter() + 60
-        while self.database.execute(LEFTOVERS, (self.database.name,)):
-            if time.perf_counter() > deadline:
-                raise BenchmarkError("a stopped contender's CREATE INDEX still runs after KILL QUERY and 60 s")
-            time.sleep(0.2)
 
     def _judge(self, migration: Run) -> str | None:
         if migration.returncode == -9:

@@ -33,27 +33,31 @@ with the online runbook, no query slower than 150 ms and none failed, in every r
 from __future__ import annotations
 
 import argparse
+import collections
 import importlib.metadata
 import json
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from benchlib import (
     BenchmarkError,
     Database,
     add_load_arguments,
-    check_load_arguments,
+    add_subset_argument,
     describe_context,
     markdown_table,
+    parse_load_arguments,
     say,
+    scratch,
 )
 from online_stage import CONTENDERS, OPERATIONS, Outcome, Scenario, Stage
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = ["main"]
 
@@ -61,7 +65,14 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/byhand_onlineload"
 GOAL_MS = 150.0
 
 
-def measure(stage: Stage, operations: list[str], contenders: list[str], *, rounds: int) -> list[Outcome]:
+class Windows(Protocol):
+    """A benchmark's database side: one window of an operation's migration by a contender, and the reset."""
+
+    def run(self, operation: str, contender: str, index: int) -> Outcome: ...
+    def reset(self) -> None: ...
+
+
+def measure(stage: Windows, operations: list[str], contenders: list[str], *, rounds: int) -> list[Outcome]:
     """Every operation with every contender, ``rounds`` times, interleaved."""
     outcomes = []
     for index in range(1, rounds + 1):
@@ -90,8 +101,10 @@ def _median(outcomes: list[Outcome], key: str, digits: int) -> str:
     return f"{statistics.median(values):,.{digits}f}" if values else "—"
 
 
-def report(outcomes: list[Outcome], operations: list[str], contenders: list[str], rounds: int) -> str:
-    """The markdown table of medians, the failures, and the goal's PASS/FAIL lines."""
+def report(
+    outcomes: list[Outcome], operations: list[str], contenders: list[str], rounds: int, *, goal_ms: float = GOAL_MS
+) -> str:
+    """The markdown table of medians, the failures (how many of each error), and the goal's PASS/FAIL lines."""
     rows = []
     for operation in operations:
         for contender in contenders:
@@ -114,28 +127,31 @@ def report(outcomes: list[Outcome], operations: list[str], contenders: list[str]
         if o.failure:
             lines.append(f"- round {o.round}, {o.operation}, `{o.contender}` failed: {o.failure}")
         if o.failures:
-            errors = sorted({failure.error.splitlines()[0] for failure in o.failures})
-            lines.append(
-                f"- round {o.round}, {o.operation}, `{o.contender}`: {len(o.failures)} queries failed: {errors}"
-            )
-    return "\n".join([*lines, "", *goal_lines(outcomes, operations)]) + "\n"
+            errors = collections.Counter(failure.error.splitlines()[0] for failure in o.failures)
+            counted = "; ".join(f"{count} of {error}" for error, count in sorted(errors.items()))
+            where = f"round {o.round}, {o.operation}, `{o.contender}`"
+            lines.append(f"- {where}: {len(o.failures)} queries failed: {counted}")
+    return "\n".join([*lines, "", *goal_lines(outcomes, operations, goal_ms=goal_ms)]) + "\n"
 
 
-def goal_lines(outcomes: list[Outcome], operations: list[str]) -> list[str]:
-    """Per operation: PASS if every round of the online runbook succeeded, its slowest query
-    took <= 150 ms and no query failed; and how long migrate stalled the updates."""
+def goal_lines(outcomes: list[Outcome], operations: list[str], *, goal_ms: float = GOAL_MS) -> list[str]:
+    """Per operation and online contender (``byhand online`` and its variants): PASS if every
+    round succeeded, its slowest query took <= ``goal_ms`` and no query failed; and how long
+    migrate stalled the updates."""
     lines = []
+    onlines = [c for c in dict.fromkeys(o.contender for o in outcomes) if c.startswith("byhand online")]
     for operation in operations:
-        online = [o for o in outcomes if (o.operation, o.contender) == (operation, "byhand online")]
-        maxima = [o.summary()["max_ms"] for o in online]
-        failed = sum(len(o.failures) for o in online)
-        ok = bool(online) and all(o.failure is None for o in online) and max(maxima) <= GOAL_MS and not failed
-        lines.append(
-            f"{'PASS' if ok else 'FAIL'} {operation}: byhand online, max latency <= {GOAL_MS:.0f} ms and no failed "
-            f"query: max {', '.join(f'{m:.1f}' for m in maxima)} ms over the rounds, {failed} failed"
-            + ("" if all(o.failure is None for o in online) else ", the runbook failed (above)")
-            + "."
-        )
+        for contender in onlines:
+            online = [o for o in outcomes if (o.operation, o.contender) == (operation, contender)]
+            maxima = [o.summary()["max_ms"] for o in online]
+            failed = sum(len(o.failures) for o in online)
+            ok = bool(online) and all(o.failure is None for o in online) and max(maxima) <= goal_ms and not failed
+            lines.append(
+                f"{'PASS' if ok else 'FAIL'} {operation}: {contender}, max latency <= {goal_ms:.0f} ms and no "
+                f"failed query: max {', '.join(f'{m:.1f}' for m in maxima)} ms over the rounds, {failed} failed"
+                + ("" if all(o.failure is None for o in online) else ", the runbook failed (above)")
+                + "."
+            )
         migrate = [o.summary() for o in outcomes if (o.operation, o.contender) == (operation, "migrate")]
         if migrate:
             stall = ", ".join(
@@ -152,7 +168,7 @@ def zero_downtime_version(path: str | None) -> str | None:
     return next((dist.version for dist in dists), None)
 
 
-def write_json(path: Path, outcomes: list[Outcome], scenario: Scenario, context: dict[str, Any]) -> None:
+def write_json(path: Path, outcomes: list[Outcome], scenario: DataclassInstance, context: dict[str, Any]) -> None:
     """Raw numbers: each window's summary, failures and every query's (stream, due, latency ms)."""
     data = {
         **context,
@@ -176,18 +192,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--database-url", default=DEFAULT_URL, help="postgres://...; dropped and created afresh")
     add_load_arguments(parser, rows=5_000_000, rounds=2)
-    parser.add_argument("--operations", default=",".join(OPERATIONS), help="comma-separated subset, in order")
+    add_subset_argument(parser, "--operations", OPERATIONS)
     parser.add_argument(
         "--zero-downtime-path",
         help="a directory holding django-pg-zero-downtime-migrations (pip install --target DIR); "
         "without it the zero-downtime contender is skipped",
     )
-    args = parser.parse_args(argv)
-    args.operations = [name.strip() for name in args.operations.split(",") if name.strip()]
-    if unknown := set(args.operations) - set(OPERATIONS):
-        parser.error(f"unknown operations {sorted(unknown)}: use {', '.join(OPERATIONS)}")
-    check_load_arguments(parser, args, vendor="postgresql")
-    return args
+    return parse_load_arguments(parser, argv, vendor="postgresql")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,21 +211,17 @@ def main(argv: list[str] | None = None) -> int:
         "server": database.server_version(),
         "zero_downtime": zero_downtime_version(args.zero_downtime_path),
     }
-    workdir = Path(tempfile.mkdtemp(prefix="byhand_onlineload_"))
-    stage = Stage(database, scenario, workdir)
     started = time.perf_counter()
-    try:
-        say(f"creating {database.name}, migrating to 0001, loading {args.rows:,} rows ...")
-        stage.prepare()
-        say(f"  ready in {time.perf_counter() - started:.1f} s")
-        outcomes = measure(stage, args.operations, contenders, rounds=args.rounds)
-    except BenchmarkError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        if not args.keep:
-            database.drop()
+    with scratch(database, keep=args.keep, prefix="byhand_onlineload_") as workdir:
+        stage = Stage(database, scenario, workdir)
+        try:
+            say(f"creating {database.name}, migrating to 0001, loading {args.rows:,} rows ...")
+            stage.prepare()
+            say(f"  ready in {time.perf_counter() - started:.1f} s")
+            outcomes = measure(stage, args.operations, contenders, rounds=args.rounds)
+        except BenchmarkError as exc:
+            print(f"benchmark failed: {exc}", file=sys.stderr)
+            return 1
     print(f"## Online forms under load, {args.rounds} round(s)\n\n{context['context']}\n")
     print(
         f"{context['server']}; django-pg-zero-downtime-migrations {context['zero_downtime'] or '(not run)'}. "

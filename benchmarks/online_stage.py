@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchlib import BenchmarkError, Database, Run, apply_command, byhand_events, manage_env, percentile, run_timed
-from openloop import Failure, MixedLoad, Sample, Stream
+from openloop import Failure, Sample, under_load
 
 __all__ = ["CONTENDERS", "OPERATIONS", "Outcome", "Scenario", "Stage"]
 
@@ -28,7 +27,6 @@ ONLINE_FORMS = {
     "set_not_null": ('CONSTRAINT "byhand_nn_', "NOT VALID", "VALIDATE CONSTRAINT", "SET NOT NULL"),
     "add_check": ("CHECK", "NOT VALID", "VALIDATE CONSTRAINT"),
 }
-LEAD, TAIL = 1.0, 1.0  # seconds of load before the migration starts, and after it has ended
 MIGRATION_TIMEOUT = 900.0
 READ = f"SELECT id, account_id, code, amount, note, hits FROM {TABLE} WHERE id = %s"
 UPDATE = f"UPDATE {TABLE} SET hits = hits + 1 WHERE id = %s"
@@ -143,13 +141,13 @@ class Stage:
         """One timed window (reset and runbook written first, outside it)."""
         self.reset()
         command, env = self._command(operation, contender)
-        streams = [Stream("read", READ, self.scenario.read_rate), Stream("update", UPDATE, self.scenario.update_rate)]
-        load = MixedLoad(self.database, streams, threads=self.scenario.threads, keys=self.scenario.rows)
-        t0 = time.perf_counter() + 0.2
-        load.start(t0)
-        time.sleep(max(0.0, t0 + LEAD - time.perf_counter()))
-        migration = run_timed(command, cwd=PROJECT, env=env, timeout=MIGRATION_TIMEOUT)
-        load.stop(time.perf_counter() + TAIL)
+        migration, load = under_load(
+            self.database,
+            self.scenario,
+            read=READ,
+            update=UPDATE,
+            run=lambda: run_timed(command, cwd=PROJECT, env=env, timeout=MIGRATION_TIMEOUT),
+        )
         outcome = Outcome(operation, contender, index, load.samples, load.failures, migration.seconds)
         if contender.startswith("byhand"):
             outcome.events = byhand_events(migration.stdout)

@@ -11,12 +11,16 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from benchlib import Database
 
-__all__ = ["Failure", "MixedLoad", "Sample", "Stream"]
+__all__ = ["Failure", "MixedLoad", "Sample", "Stream", "under_load"]
+
+T = TypeVar("T")
+LEAD, TAIL = 1.0, 1.0  # seconds of load before the migration starts, and after it has ended
 
 
 @dataclass(frozen=True)
@@ -96,3 +100,32 @@ class MixedLoad:
                     self._connections.append(connection)
                 continue
             self.samples.append(Sample(stream.name, due - self._t0, time.perf_counter() - due))
+
+
+class Rates(Protocol):
+    """What a benchmark's scenario says of its load: keys 1..rows, the rates, the connections."""
+
+    @property
+    def rows(self) -> int: ...
+    @property
+    def read_rate(self) -> float: ...
+    @property
+    def update_rate(self) -> float: ...
+    @property
+    def threads(self) -> int: ...
+
+
+def under_load(
+    database: Database, rates: Rates, *, read: str, update: str, run: Callable[[], T]
+) -> tuple[T, MixedLoad]:
+    """``run()`` in a window of load: the ``read`` and ``update`` streams start, ``run`` is
+    called LEAD seconds later, and the load stops TAIL seconds after it returned; what
+    ``run`` returned, and the stopped load (its samples and failures)."""
+    streams = [Stream("read", read, rates.read_rate), Stream("update", update, rates.update_rate)]
+    load = MixedLoad(database, streams, threads=rates.threads, keys=rates.rows)
+    t0 = time.perf_counter() + 0.2
+    load.start(t0)
+    time.sleep(max(0.0, t0 + LEAD - time.perf_counter()))
+    result = run()
+    load.stop(time.perf_counter() + TAIL)
+    return result, load
