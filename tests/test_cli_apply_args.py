@@ -83,7 +83,7 @@ def test_apply_defaults() -> None:
         "big_rows": 100_000,
         "big_bytes": 100 * 1024 * 1024,
         "pt_osc_chunk_size": 500,
-        "pt_osc_sleep": 0.05,
+        "pt_osc_sleep": 0.1,
         "pt_osc_max_load": "Threads_running=25",
         "pt_osc_critical_load": "Threads_running=50",
     }
