@@ -227,8 +227,13 @@ def test_an_online_runbook_builds_what_migrate_builds(tmp_path: Path) -> None:
         oracle_step(alias, a, b, tmp_path / "start.sql", "shop", "0003", c=c)
         oracle_step(alias, a, b, tmp_path / "forwards.sql", c=c, sql_options=online)
         forms = [step.online["form"] for step in _steps(tmp_path / "forwards.sql") if step.online]
-        expected = {"index", "unique", "foreign-key", "check"} if VENDOR == "postgresql" else {"algorithm"}
+        expected = {"index", "unique", "foreign-key", "check"} if VENDOR == "postgresql" else {"algorithm", "copy"}
         assert expected <= set(forms)
+        if VENDOR == "mysql":  # shop.0005 drops a key of shop_book: 0004's copies of it stay as Django wrote them
+            assert (
+                "-- online: left as Django wrote it: a later statement drops a foreign key of shop_book"
+                in (tmp_path / "forwards.sql").read_text()
+            )
         for app in BACKWARDS:
             oracle_step(alias, a, b, tmp_path / f"{app}-zero.sql", app, "zero", c=c, sql_options=online)
 

@@ -52,26 +52,30 @@ def put_online(
     if any(isinstance(item, Control) and item.sql not in placed for item in block.items):
         return 0  # a control statement of the vendor's own (SQLite's PRAGMAs): not a place for forms
     items: list[Item] = [item for item in block.items if not isinstance(item, Control)]
-    forms = _forms(items, vendor, exempt, keys_dropped_later)
+    forms, declined = _forms(items, vendor, exempt, keys_dropped_later)
     if not forms:
+        for position, text in declined.items():  # said where the statement stands
+            block.items.insert(block.items.index(items[position]), Comment(text))
         return 0
     if whole is not None and transactional:
         block.items.insert(0, Comment(f"-- online: {len(forms)} statement(s) left as Django wrote them: {whole}"))
         return 0
     opening = vendor.before_migration(transaction=transactional)
     closing = vendor.after_migration(transaction=transactional)
-    block.items = _rewritten(items, forms, opening=opening, closing=closing)
+    block.items = _rewritten(items, forms, declined, opening=opening, closing=closing)
     block.atomic, block.online = False, True
     return len(forms)
 
 
 def _forms(
     items: list[Item], vendor: Vendor, exempt: Collection[str], keys_dropped_later: Collection[str]
-) -> dict[int, OnlineForm]:
+) -> tuple[dict[int, OnlineForm], dict[int, str]]:
     """The online form of each statement that has one, by position, on tables the
-    migration did not create and that are not ``exempt``."""
+    migration did not create and that are not ``exempt``; and, by position, the comment
+    of each copy declined (see _copy_keeps_names)."""
     kept: set[str] = set(exempt)  # tables whose statements stay as Django wrote them
     forms: dict[int, OnlineForm] = {}
+    declined: dict[int, str] = {}
     for position, item in enumerate(items):
         if not isinstance(item, Step) or item.kind != "schema":
             continue
@@ -83,7 +87,12 @@ def _forms(
             continue
         if _copy_keeps_names(form, items[position:], keys_dropped_later):
             forms[position] = form
-    return forms
+        else:
+            declined[position] = (
+                f"-- online: left as Django wrote it: a later statement drops a foreign key of {form.table}, and "
+                "after a copy the index MariaDB made for that key would keep its old name where migrate renames it"
+            )
+    return forms, declined
 
 
 def _copy_keeps_names(form: OnlineForm, rest: list[Item], keys_dropped_later: Collection[str]) -> bool:
@@ -117,7 +126,12 @@ def _unheld(step: Step) -> Step:
 
 
 def _rewritten(
-    items: list[Item], forms: dict[int, OnlineForm], *, opening: list[str], closing: list[str]
+    items: list[Item],
+    forms: dict[int, OnlineForm],
+    declined: dict[int, str],
+    *,
+    opening: list[str],
+    closing: list[str],
 ) -> list[Item]:
     """``items`` with each replaced statement's form in its place; between ``opening`` and
     ``closing`` (BEGIN and COMMIT, none when the migration was not atomic) the statements that
@@ -141,6 +155,8 @@ def _rewritten(
         if form is None:
             if isinstance(item, Step):
                 transaction(True)
+            if position in declined:
+                out.append(Comment(declined[position]))
             out.append(_unheld(item) if isinstance(item, Step) else item)
             continue
         assert isinstance(item, Step)
