@@ -141,7 +141,8 @@ def _online(online: dict[str, Any] | None) -> list[str]:
     if online.get("form") is None and online.get("left"):
         return [
             "          online: left as Django wrote it (its migration's own SQL keeps it one transaction, or the "
-            "migration made the table, or the table is partitioned: the runbook's comments say which)"
+            "migration made the table, or the table is partitioned, or a copy would not leave migrate's names: "
+            "the runbook's comments say which)"
         ]
     if online.get("form") is None:
         return ["          online: no safe form byhand writes for it; it runs as Django wrote it"]
