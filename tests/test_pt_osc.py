@@ -309,3 +309,18 @@ def test_the_rehearsal_notes_what_pt_osc_cannot_copy(db: dict[str, Any]) -> None
         "catalog_item": None,
     }
     assert ignored is None
+
+
+def test_apply_without_pt_osc_on_path_exits_2_and_changes_nothing(
+    reference: tuple[Path, Any], db: dict[str, Any]
+) -> None:
+    """The console script, with no pt-online-schema-change on PATH: exit 2 (refused before
+    any change), the statement and the way on named, the database as it was."""
+    runbook, _ = reference
+    before = state(db)
+    refused = byhand("apply", str(runbook), "--database-url", database_url(db), env={"PATH": "/nonexistent"})
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "preflight refused the runbook (nothing was changed)" in refused.stderr
+    assert "catalog.0002_copies statement 1: pt-online-schema-change is not installed" in refused.stderr
+    assert "apply a runbook generated without --online" in refused.stderr
+    assert state(db) == before
