@@ -14,7 +14,8 @@ SEQUENCE engine). Each operation is a 0002 of its own from that same 0001: type_
 no NULLs), add_check (a CheckConstraint), add_index (AddIndex), add_unique (a
 UniqueConstraint). ``manage.py byhand sql stock 0002 [--online]`` writes each operation's
 two runbooks once, before the windows; the --online one marks each statement with its form
-(``pt-online-schema-change`` where the rehearsal found only a copy will do, ``algorithm``
+(``copy`` where the rehearsal found only a copy will do, which apply runs through
+pt-online-schema-change; it was ``pt-online-schema-change`` before fe9bc33; ``algorithm``
 where ALGORITHM=INSTANT/NOCOPY/INPLACE, LOCK=NONE is written in). For each operation and
 contender:
 
