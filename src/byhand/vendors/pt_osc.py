@@ -323,13 +323,6 @@ class PtOnlineSchemaChange:
         )
         return [str(row[0]) for row in self.target.execute(sql, names)]
 
-    def _triggers_on(self, table: str) -> list[str]:
-        sql = (
-            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
-            "WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = %s ORDER BY 1"
-        )
-        return [str(row[0]) for row in self.target.execute(sql, [table])]
-
 
 def _foreign_keys(target: Target, table: str) -> list[ForeignKey]:
     """The foreign keys on ``table``, its copies, and those that reference them."""
