@@ -104,7 +104,9 @@ def compile_runbook(
             scratch_db.ensure_connection()  # its set-up queries are not the migration's
             check_on_scratch(scratch_db, vendor, copy)
             vendor.prepare_scratch(scratch_db)
-            compiler = _Compiler(plan, scratch_db, vendor, target=target, from_rehearsal=defaults_from_rehearsal)
+            compiler = _Compiler(
+                plan, scratch_db, vendor, target=target, from_rehearsal=defaults_from_rehearsal, online=online
+            )
             with _failures_named(), compiler.rehearsal.recorder.threaded(enabled=vendor.rehearses_in_thread):
                 blocks = [] if plan.has_recorder_table else [compiler.setup_block()]
                 blocks.extend(compiler.migration_block(m, state_before(m)) for m in plan.migrations)
@@ -189,13 +191,20 @@ def _check_names(plan: Plan) -> None:
 class _Compiler:
     """Blocks of the runbook, each rehearsed on the scratch connection."""
 
-    def __init__(self, plan: Plan, connection: Any, vendor: Vendor, *, target: Any, from_rehearsal: bool) -> None:
+    def __init__(
+        self, plan: Plan, connection: Any, vendor: Vendor, *, target: Any, from_rehearsal: bool, online: bool = False
+    ) -> None:
         self.plan = plan
         self.connection = connection
         self.vendor = vendor
         # target: the database the runbook is for, read only by defaults that query it
         self.rehearsal = Rehearsal(
-            connection, vendor, backwards=plan.backwards, target=target, defaults_from_rehearsal=from_rehearsal
+            connection,
+            vendor,
+            backwards=plan.backwards,
+            target=target,
+            defaults_from_rehearsal=from_rehearsal,
+            online=online,
         )
         self.use_tz = bool(settings.USE_TZ)
 

@@ -69,12 +69,13 @@ class Rehearsal:
         backwards: bool,
         target: Any = None,
         defaults_from_rehearsal: bool = False,
+        online: bool = False,
     ) -> None:
         self.connection = connection
         self.vendor = vendor
         self.backwards = backwards
         self.recorder = StatementRecorder(connection, vendor)
-        if target is not None:
+        if target is not None and online:  # what only --online's forms need: not on every run
             with target.cursor() as cursor:
                 self.recorder.observer.read_target(cursor)
         self.reads = _DefaultReads(vendor, target, from_rehearsal=defaults_from_rehearsal)

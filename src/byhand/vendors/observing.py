@@ -518,7 +518,8 @@ class MySQLObserver(Observer):
         self.version: str | None = None  # the server's, as the driver gives it
         #: What the runbook's own database has that a copy cannot keep (read_target): the
         #: scratch copy, made from a dump, lacks some of it (a column CHECK's former name).
-        self.uncopied: dict[str, str] = {}
+        #: None: not asked (no --online), and no statement is asked about either.
+        self.uncopied: dict[str, str] | None = None
 
     def read_target(self, cursor: Any) -> None:
         self.uncopied = copy_obstacles(cursor)
@@ -568,7 +569,7 @@ class MySQLObserver(Observer):
             if algorithm == "COPY" or rebuilt:
                 observed["rewrites"] = observed["tables"][:1]
                 observed["scan"] = True
-            if algorithm == "COPY" and observed["tables"]:
+            if algorithm == "COPY" and observed["tables"] and self.uncopied is not None:
                 table = str(observed["tables"][0])
                 obstacle = copy_obstacle(cursor, table) or self.uncopied.get(table)
                 if obstacle is not None:
