@@ -347,6 +347,28 @@ def test_a_re_signed_edit_of_a_mysql_form_is_refused(edit: object, says: str) ->
         parse_runbook(_signed(edited))
 
 
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (lambda t: t.replace("\nALTER TABLE `a` MODIFY `x` bigint NOT NULL;\n", "\nDROP TABLE `a`;\n"), "it runs"),
+        (lambda t: t.replace('"algorithm": "COPY"', '"algorithm": "INPLACE"'), "no such online form"),
+        (lambda t: t.replace('"lock": "SHARED"', '"lock": "SHARED", "uncopied": "x"'), "no such online form"),
+    ],
+    ids=["statement", "observed-inplace", "observed-uncopied"],
+)
+def test_a_re_signed_edit_of_a_copy_is_refused(edit: object, says: str) -> None:
+    """The copy form (Django's statement, which apply runs through pt-online-schema-change)
+    is derived again too: a re-signed runbook that runs another statement through it, or whose
+    observation no longer calls for a copy, is refused."""
+    text = _mysql_online_text("ALTER TABLE `a` MODIFY `x` bigint NOT NULL;", _probed("COPY", "SHARED", scan=True))
+    assert '"online": {"form": "copy", "part": 1, "of": 1' in text
+    parse_runbook(_signed(text))
+    edited = edit(text)  # type: ignore[operator]
+    assert edited != text
+    with pytest.raises(RunbookFormatError, match=says):
+        parse_runbook(_signed(edited))
+
+
 def test_a_non_atomic_migration_s_forms_run_each_on_their_own() -> None:
     """Without BEGIN/COMMIT around the migration, each part commits on its own; the runbook
     parses back as written."""
