@@ -217,6 +217,31 @@ def test_sigterm_during_the_copy_stops_it_and_leaves_the_table_as_it_was(
     assert _counts(db) == counts
 
 
+def test_a_row_that_breaks_the_change_fails_the_copy_and_loses_no_row(
+    reference: tuple[Path, Any], db: dict[str, Any]
+) -> None:
+    """A row the new CHECK rejects: pt-online-schema-change fills its copy with INSERT IGNORE,
+    which would skip that row; it stops on the warning instead, so the statement fails as
+    migrate's ALTER fails (exit 1), every row still in the table, nothing left behind, the
+    migration unrecorded. With the row corrected, the same runbook resumes to migrate's end."""
+    runbook, (schema, recorded) = reference
+    _rows(db, "UPDATE catalog_item SET qty = -7 WHERE id = 250")
+    counts = _counts(db)
+    failed = byhand("apply", str(runbook), "--database-url", database_url(db))
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "CONSTRAINT `item_qty_gte_0` failed" in failed.stderr, failed.stderr
+    assert "`catalog_item` is as it was" in failed.stderr, failed.stderr
+    assert _counts(db) == counts
+    assert _rows(db, "SELECT qty FROM catalog_item WHERE id = 250") == [(-7,)]
+    assert _leftovers(db) == []
+    assert ("catalog", "0002_copies") not in state(db)[1]
+    _rows(db, "UPDATE catalog_item SET qty = 7 WHERE id = 250")
+    done = byhand("apply", str(runbook), "--database-url", database_url(db))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert state(db) == (schema, recorded)
+    assert _leftovers(db) == []
+
+
 def test_a_run_killed_after_the_cut_over_gives_the_keys_their_names_back(
     reference: tuple[Path, Any], db: dict[str, Any], tmp_path: Path
 ) -> None:
