@@ -153,13 +153,16 @@ class Database:
         connection = self.connect(server_only=True)
         try:
             cursor = connection.cursor()
-            cursor.execute("SHOW server_version" if self.vendor == "postgresql" else "SELECT VERSION()")
-            version = cursor.fetchone()[0]
+            if self.vendor == "postgresql":
+                cursor.execute("SHOW server_version")
+                return f"PostgreSQL {cursor.fetchone()[0]}"
+            # What a copy's or a build's stalls were found to depend on (benchmarks/RESULTS.md).
+            cursor.execute("SELECT VERSION(), @@innodb_buffer_pool_size, @@innodb_log_file_size")
+            version, pool, redo = cursor.fetchone()
         finally:
             connection.close()
-        if self.vendor == "postgresql":
-            return f"PostgreSQL {version}"
-        return f"MariaDB {version}" if "mariadb" in version.lower() else f"MySQL {version}"
+        name = "MariaDB" if "mariadb" in version.lower() else "MySQL"
+        return f"{name} {version} (buffer pool {int(pool) >> 20} MB, redo log {int(redo) >> 20} MB)"
 
     def _on_server(self, sql: str) -> None:
         connection = self.connect(server_only=True)

@@ -65,6 +65,8 @@ from mariadb_stage import Scenario
 from online_load import measure, report, write_json
 from online_stage import Outcome
 
+from byhand.vendors.pt_osc import EngineSettings
+
 __all__ = ["main"]
 
 DEFAULT_URL = "mysql://root@127.0.0.1:3306/byhand_mariacopy"
@@ -133,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{context['server']}; {ENGINE} {shutil.which(ENGINE) or '(not found)'}. {args.rows:,} rows; "
         f"{args.read_rate:g} reads/s + {args.update_rate:g} updates/s on {args.threads} connections, open loop; "
         "byhand apply with its defaults (--lock-timeout 100ms, --max-attempts 20, --max-wait 10m; "
-        "--pt-osc-chunk-size 500, --pt-osc-sleep 0.05) unless the contender says otherwise; migrate with the "
+        f"--pt-osc-chunk-size {EngineSettings.chunk_size}, --pt-osc-sleep {EngineSettings.sleep:g}) unless the "
+        "contender says otherwise; migrate with the "
         "server's lock_wait_timeout. Medians over the rounds that succeeded; latency from each query's due time; "
         f"migration = the whole process, start-up included. Wall time {time.perf_counter() - started:.0f} s; "
         f"load average (1 min) at the windows' ends {min(copies.loads):.2f} to {max(copies.loads):.2f}, "
