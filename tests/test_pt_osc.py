@@ -18,6 +18,7 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from byhand.exceptions import PreflightRefused
+from byhand.runbook import parse_runbook
 from byhand.vendors.observing import copy_obstacle
 from byhand.vendors.pt_osc import EngineSettings
 from support import VENDOR, apply, byhand, database_url, fresh_database, journal_rows, state, target_for, use_database
@@ -240,6 +241,40 @@ def test_a_row_that_breaks_the_change_fails_the_copy_and_loses_no_row(
     assert done.returncode == 0, done.stdout + done.stderr
     assert state(db) == (schema, recorded)
     assert _leftovers(db) == []
+
+
+def _table_id(db: dict[str, Any], table: str) -> int:
+    """InnoDB's id of ``table``: a copy of the table (ALGORITHM=COPY) gives it a new one."""
+    [(table_id,)] = _rows(
+        db, f"SELECT TABLE_ID FROM information_schema.INNODB_SYS_TABLES WHERE NAME = CONCAT(DATABASE(), '/{table}')"
+    )
+    return int(table_id)
+
+
+def test_a_foreign_key_added_through_a_copy_leaves_the_children_uncopied(tmp_path: Path) -> None:
+    """AddField of a ForeignKey to item, which tag's key references: MariaDB copies item for
+    it, so the online runbook runs it through pt-online-schema-change with foreign_key_checks
+    on (the copy's rows checked as migrate's are), and tag's key, re-pointed at the copy, is
+    rebuilt with them off: in place (tag keeps its InnoDB table id), not copied under a lock.
+    migrate's schema, its keys' names included; nothing left behind."""
+    scenario = {"catalog": "scenarios.online_copy_fk"}
+    runbook = tmp_path / "0002.sql"
+    with override_settings(MIGRATION_MODULES=scenario), fresh_database() as db, use_database("default", db):
+        call_command("migrate", "catalog", "0001", verbosity=0)
+        call_command("byhand", "sql", "catalog", "--online", "--manual-steps", "-o", str(runbook))
+        call_command("migrate", "catalog", verbosity=0)
+        expected = state(db)
+    copies = [step for block in parse_runbook(runbook.read_text()).blocks for step in block.steps if step.online]
+    assert [(step.online["form"], "FOREIGN KEY" in step.sql) for step in copies] == [("copy", True)]
+    with override_settings(MIGRATION_MODULES=scenario), fresh_database() as db, use_database("default", db):
+        call_command("migrate", "catalog", "0001", verbosity=0)
+        tag = _table_id(db, "catalog_tag")
+        done = byhand("apply", str(runbook), "--database-url", database_url(db), "--json")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "pt-online-schema-change: Rebuilding foreign key constraints..." in done.stdout
+        assert state(db) == expected
+        assert _table_id(db, "catalog_tag") == tag
+        assert _leftovers(db) == []
 
 
 def test_a_run_killed_after_the_cut_over_gives_the_keys_their_names_back(

@@ -11,6 +11,9 @@ RENAME TABLE. What byhand adds around it:
 - its metadata-lock waits bounded as byhand bounds its own, and its copy throttled
   (EngineSettings: fixed chunks, a pause after each, load limits);
 - its progress as byhand's "waiting" events;
+- the children's keys, re-pointed at the copy, rebuilt in place (foreign_key_checks off for
+  them, through a --plugin when the ALTER itself adds a key and its rows are checked), not
+  copied under a lock;
 - the foreign keys' names put back after the cut-over. InnoDB's names are unique per
   database, so pt-online-schema-change names the copy's keys ``_name``, and its children's,
   re-pointed at the new table, too; migrate's schema has Django's names. The keys are
@@ -63,6 +66,14 @@ ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION
 _COPYING = re.compile(r"Copying .*?:\s+(\d+)% (\S+) remain")
 _STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d ")
 _LOCK_ERRORS = {1205, 1213}
+_ADDS_FOREIGN_KEY = re.compile(r"\bFOREIGN\s+KEY\b", re.IGNORECASE)
+#: A --plugin for pt-online-schema-change (Perl): foreign_key_checks off on its connection
+#: just before it rebuilds the children's keys (its hook before_update_foreign_keys).
+_UNCHECKED_CHILDREN = """package pt_online_schema_change_plugin;
+sub new { my ($class, %args) = @_; return bless { cxn => $args{cxn} }, $class; }
+sub before_update_foreign_keys { $_[0]->{cxn}->dbh()->do('SET SESSION foreign_key_checks = 0'); }
+1;
+"""
 _DEFAULTS_PREFIX = "byhand-pt-osc-"
 
 
@@ -185,9 +196,10 @@ class PtOnlineSchemaChange:
         note({"engine": self.name, "foreign_keys": [key.as_list() for key in keys]})
         output: collections.deque[str] = collections.deque(maxlen=12)
         swapped = [False]
-        with self._defaults_file() as defaults:
+        checked = _ADDS_FOREIGN_KEY.search(alter) is not None
+        with self._defaults_file() as defaults, _plugin_file(checked) as plugin:
             kept = alter + "".join(_names_kept(self.target, table, alter, self.statements))
-            argv = self.command(table, kept, defaults=defaults, lock_timeout=lock_timeout)
+            argv = self.command(table, kept, defaults=defaults, lock_timeout=lock_timeout, plugin=plugin)
             try:
                 code = self._follow(argv, output, report, swapped)
             except BaseException:
@@ -210,15 +222,21 @@ class PtOnlineSchemaChange:
             )
         _restore_keys(self.target, table, keys)
 
-    def command(self, table: str, alter: str, *, defaults: str, lock_timeout: timedelta) -> list[str]:
-        """pt-online-schema-change's arguments for ``alter`` on ``table``: no secret among them."""
+    def command(
+        self, table: str, alter: str, *, defaults: str, lock_timeout: timedelta, plugin: str | None = None
+    ) -> list[str]:
+        """pt-online-schema-change's arguments for ``alter`` on ``table``: no secret among them.
+
+        The children's keys are re-pointed at the copy with foreign_key_checks off, in place:
+        with the checks on, each child table would be copied under a lock (no rows to check:
+        they are the keys they had). An ALTER that adds a foreign key has the copy's rows
+        checked as migrate's are, so the checks stay on and ``plugin`` (_plugin_file) turns
+        them off just before the children's keys are rebuilt."""
         settings, params = self.settings, self.target.params
         dsn = f"F={defaults},D={params.database},t={table}"
         wait = max(1, math.ceil(lock_timeout.total_seconds()))
         variables = f"lock_wait_timeout={wait}"
-        if not re.search(r"\bFOREIGN\s+KEY\b", alter, re.IGNORECASE):
-            # The children's keys re-pointed in place, not copied (no rows to check: the keys
-            # are the ones they had). An ALTER that adds a key has its rows checked as migrate does.
+        if _ADDS_FOREIGN_KEY.search(alter) is None:
             variables += ",foreign_key_checks=0"
         return [
             settings.executable,
@@ -234,6 +252,7 @@ class PtOnlineSchemaChange:
             "--charset=utf8mb4",
             "--progress=time,1",
             "--no-version-check",
+            *([f"--plugin={plugin}"] if plugin else []),
             dsn,
         ]
 
@@ -322,6 +341,21 @@ class PtOnlineSchemaChange:
             f"WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME IN ({marks}) ORDER BY 1"
         )
         return [str(row[0]) for row in self.target.execute(sql, names)]
+
+
+@contextmanager
+def _plugin_file(needed: bool) -> Iterator[str | None]:
+    """The file of _UNCHECKED_CHILDREN while pt-online-schema-change runs, when ``needed``."""
+    if not needed:
+        yield None
+        return
+    handle, path = tempfile.mkstemp(prefix=f"{_DEFAULTS_PREFIX}{os.getpid()}-", suffix=".pm")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(_UNCHECKED_CHILDREN)
+        yield path
+    finally:
+        os.unlink(path)
 
 
 def _foreign_keys(target: Target, table: str) -> list[ForeignKey]:
@@ -488,9 +522,11 @@ def _rename_key(target: Target, now: ForeignKey, key: ForeignKey) -> str:
 
 
 def _remove_stale_defaults() -> None:
-    """Remove the defaults files of runs killed before they could (SIGKILL): those of this
-    user whose process is gone."""
-    for path in Path(tempfile.gettempdir()).glob(f"{_DEFAULTS_PREFIX}*.cnf"):
+    """Remove the defaults (and plugin) files of runs killed before they could (SIGKILL): those
+    of this user whose process is gone."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_DEFAULTS_PREFIX}*"):
+        if path.suffix not in (".cnf", ".pm"):
+            continue
         pid = path.name[len(_DEFAULTS_PREFIX) :].partition("-")[0]
         try:
             if path.stat().st_uid != os.getuid() or not pid.isdigit():
