@@ -22,11 +22,14 @@ from byhand.runbook import parse_runbook
 from byhand.vendors.observing import copy_obstacle
 from byhand.vendors.pt_osc import EngineSettings
 from support import VENDOR, apply, byhand, database_url, fresh_database, journal_rows, state, target_for, use_database
+from trust_helpers import byhand_popen
 
 pytestmark = [pytest.mark.needs_server]
 
 REAL = shutil.which("pt-online-schema-change") or "/usr/bin/pt-online-schema-change"
 SCENARIO = {"catalog": "scenarios.online_copy"}
+#: For a copy that is not what the test is about (the run after an interrupted one): no pause.
+FAST = ("--pt-osc-sleep", "0")
 
 
 @pytest.fixture(autouse=True)
@@ -180,7 +183,7 @@ def test_a_copy_killed_midway_is_cleaned_up_and_run_again(
         subprocess.run(["sleep", "0.1"], check=True)
     left = sorted(str(row[0]) for row in _leftovers(db))
     assert "_catalog_item_new" in left and any(name.startswith("pt_osc_") for name in left), left
-    done = byhand("apply", str(runbook), "--database-url", database_url(db))
+    done = byhand("apply", str(runbook), "--database-url", database_url(db), *FAST)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "its pt-online-schema-change run was cut short: dropped trigger pt_osc_" in done.stdout
     assert state(db) == (schema, recorded)
@@ -212,7 +215,36 @@ def test_sigterm_during_the_copy_stops_it_and_leaves_the_table_as_it_was(
     assert "interrupted" in stopped.stderr
     assert _leftovers(db) == []
     assert state(db) == before
-    done = byhand("apply", str(runbook), "--database-url", database_url(db))
+    done = byhand("apply", str(runbook), "--database-url", database_url(db), *FAST)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert state(db) == (schema, recorded)
+    assert _counts(db) == counts
+
+
+def test_apply_piped_into_a_reader_that_goes_away_mid_copy_stops_and_cleans_up(
+    reference: tuple[Path, Any], db: dict[str, Any]
+) -> None:
+    """``byhand apply … --json | head``: the reader goes away while pt-online-schema-change
+    copies. apply's next progress line finds its output closed: it stops the copy, drops its
+    triggers and new table, and exits interrupted (130) with the migration unrecorded; the
+    next apply runs it to migrate's end."""
+    runbook, (schema, recorded) = reference
+    _rows(db, "INSERT INTO catalog_item (name, qty, shelf_id) SELECT CONCAT('more ', seq), seq, 1 FROM seq_1_to_100000")
+    before, counts = state(db), _counts(db)
+    process = byhand_popen(
+        "apply", str(runbook), "--database-url", database_url(db), "--json", "--pt-osc-chunk-size", "200"
+    )
+    assert process.stdout is not None and process.stderr is not None
+    for line in process.stdout:  # the reader: until the copy is under way, then gone
+        if "copying rows" in line:
+            break
+    process.stdout.close()
+    stopped = process.wait(timeout=120)
+    error = process.stderr.read()
+    assert stopped == 130, error
+    assert _leftovers(db) == []
+    assert state(db) == before
+    done = byhand("apply", str(runbook), "--database-url", database_url(db), *FAST)
     assert done.returncode == 0, done.stdout + done.stderr
     assert state(db) == (schema, recorded)
     assert _counts(db) == counts
