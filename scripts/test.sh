@@ -43,7 +43,7 @@ slots="${BYHAND_JOBS:-3}"
 # $slots jobs at a time (BYHAND_JOBS, default 3)
 # (each test makes its own databases), the longest first, so that a slot freed by a
 # short job takes the next one instead of waiting for the slowest lane of its series.
-# Each job's log is printed when it ends.
+# Each job's log is printed when it ends, with its 8 slowest tests (what to make faster next).
 jobs=()
 if [ "${BYHAND_SKIP_REALWORLD:-}" != 1 ]; then
   bash scripts/realworld.sh 5.2 --venv-only || exit 1
@@ -79,7 +79,7 @@ for job in "${jobs[@]}"; do
     realworld*) BYHAND_REALWORLD_READY=1 REPORTS="$reports" bash scripts/realworld.sh "${series#realworld}" "$vendor" ;;
     pulpcore:*) BYHAND_REALWORLD_READY=1 REPORTS="$reports" bash scripts/realworld_pulp.sh ;;
     *) BYHAND_KILL_STRIDE="${strides[$series]}" BYHAND_KILL_CHAIN="${chains[$series]}" DATABASE_URL="${urls[$vendor]}" "${pythons[$series]}" -m pytest -q \
-      -p no:cacheprovider --junitxml="$reports/django${series}-${vendor}.xml" "$@" tests ;;
+      -p no:cacheprovider --durations=8 --junitxml="$reports/django${series}-${vendor}.xml" "$@" tests ;;
   esac >"$reports/${job/:/-}.log" 2>&1 &
   running[$!]="$job"
 done

@@ -150,6 +150,25 @@ def test_the_copies_leave_migrate_s_schema_with_no_secret_in_sight(
     assert len(notes) == 3
 
 
+def _bigger(db: dict[str, Any]) -> tuple[Any, list[tuple[Any, ...]]]:
+    """100,000 more items, so that a copy lasts long enough to be stopped; the state and counts."""
+    _rows(db, "INSERT INTO catalog_item (name, qty, shelf_id) SELECT CONCAT('more ', seq), seq, 1 FROM seq_1_to_100000")
+    return state(db), _counts(db)
+
+
+def _as_it_was_then_resumed(
+    runbook: Path, db: dict[str, Any], before: Any, counts: list[tuple[Any, ...]], *, expected: Any
+) -> None:
+    """After a stopped copy: nothing left behind, the database as ``before``; the next apply
+    (no pause between chunks) ends at ``expected`` with every row."""
+    assert _leftovers(db) == []
+    assert state(db) == before
+    done = byhand("apply", str(runbook), "--database-url", database_url(db), *FAST)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert state(db) == expected
+    assert _counts(db) == counts
+
+
 def test_a_copy_killed_midway_is_cleaned_up_and_run_again(
     reference: tuple[Path, Any], db: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -157,8 +176,7 @@ def test_a_copy_killed_midway_is_cleaned_up_and_run_again(
     its parent's death) and leaves its triggers and new table; the next apply drops them,
     triggers first, copies again and ends where migrate ends."""
     runbook, (schema, recorded) = reference
-    _rows(db, "INSERT INTO catalog_item (name, qty, shelf_id) SELECT CONCAT('more ', seq), seq, 1 FROM seq_1_to_100000")
-    before = _counts(db)
+    _, before = _bigger(db)
     pid = tmp_path / "apply.pid"
     wrapper = _wrapper(tmp_path, f'echo $PPID > {pid}\n(sleep 2; kill -KILL $PPID) &\nexec {REAL} "$@"')
     slow = ("--pt-osc-chunk-size", "200", "--pt-osc-sleep", "0.05")
@@ -199,8 +217,7 @@ def test_sigterm_during_the_copy_stops_it_and_leaves_the_table_as_it_was(
     stops the copy, drops its triggers and new table, and exits interrupted with the
     migration unrecorded; the next apply runs the whole migration."""
     runbook, (schema, recorded) = reference
-    _rows(db, "INSERT INTO catalog_item (name, qty, shelf_id) SELECT CONCAT('more ', seq), seq, 1 FROM seq_1_to_100000")
-    before, counts = state(db), _counts(db)
+    before, counts = _bigger(db)
     wrapper = _wrapper(tmp_path, f'(sleep 2; kill -TERM $PPID) &\nexec {REAL} "$@"')
     stopped = byhand(
         "apply",
@@ -213,12 +230,7 @@ def test_sigterm_during_the_copy_stops_it_and_leaves_the_table_as_it_was(
     )
     assert stopped.returncode == 130, stopped.stdout + stopped.stderr
     assert "interrupted" in stopped.stderr
-    assert _leftovers(db) == []
-    assert state(db) == before
-    done = byhand("apply", str(runbook), "--database-url", database_url(db), *FAST)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert state(db) == (schema, recorded)
-    assert _counts(db) == counts
+    _as_it_was_then_resumed(runbook, db, before, counts, expected=(schema, recorded))
 
 
 def test_apply_piped_into_a_reader_that_goes_away_mid_copy_stops_and_cleans_up(
@@ -229,8 +241,7 @@ def test_apply_piped_into_a_reader_that_goes_away_mid_copy_stops_and_cleans_up(
     triggers and new table, and exits interrupted (130) with the migration unrecorded; the
     next apply runs it to migrate's end."""
     runbook, (schema, recorded) = reference
-    _rows(db, "INSERT INTO catalog_item (name, qty, shelf_id) SELECT CONCAT('more ', seq), seq, 1 FROM seq_1_to_100000")
-    before, counts = state(db), _counts(db)
+    before, counts = _bigger(db)
     process = byhand_popen(
         "apply", str(runbook), "--database-url", database_url(db), "--json", "--pt-osc-chunk-size", "200"
     )
@@ -242,12 +253,7 @@ def test_apply_piped_into_a_reader_that_goes_away_mid_copy_stops_and_cleans_up(
     stopped = process.wait(timeout=120)
     error = process.stderr.read()
     assert stopped == 130, error
-    assert _leftovers(db) == []
-    assert state(db) == before
-    done = byhand("apply", str(runbook), "--database-url", database_url(db), *FAST)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert state(db) == (schema, recorded)
-    assert _counts(db) == counts
+    _as_it_was_then_resumed(runbook, db, before, counts, expected=(schema, recorded))
 
 
 def test_a_row_that_breaks_the_change_fails_the_copy_and_loses_no_row(

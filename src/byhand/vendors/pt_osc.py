@@ -66,7 +66,7 @@ ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION
 _COPYING = re.compile(r"Copying .*?:\s+(\d+)% (\S+) remain")
 _STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d ")
 _LOCK_ERRORS = {1205, 1213}
-_ADDS_FOREIGN_KEY = re.compile(r"\bFOREIGN\s+KEY\b", re.IGNORECASE)
+_ADDS_FOREIGN_KEY = re.compile(r"\bADD\s+(?:CONSTRAINT\s+(?:`[^`]*`|\S+)\s+)?FOREIGN\s+KEY\b", re.IGNORECASE)
 #: A --plugin for pt-online-schema-change (Perl): foreign_key_checks off on its connection
 #: just before it rebuilds the children's keys (its hook before_update_foreign_keys).
 _UNCHECKED_CHILDREN = """package pt_online_schema_change_plugin;
@@ -83,10 +83,11 @@ class EngineSettings:
     of ``sleep`` seconds after each, pausing while ``max_load`` is exceeded and giving up
     past ``critical_load`` (its own --max-load/--critical-load syntax). Measured on a
     2,000,000-row MariaDB table under 150 reads and 50 updates a second (benchmarks/
-    mariadb_copy.py): a 0.1 s pause kept the slowest query to 119 to 143 ms with 3 to 9 over
-    100 ms and the copy took 422 s; a 0.05 s pause let 135 to 1,046 queries past 100 ms (up to
-    877 ms) for a 225 to 231 s copy; migrate stalled every query for 3.7 to 5.1 s. Neither meets
-    "none over 100 ms"; the longer pause comes closest."""
+    mariadb_copy.py, RESULTS.md): a 0.1 s pause copies it in 415 to 422 s, with no query over
+    100 ms in 5 copies of 8 where the buffer pool holds the table (a few up to 127 ms, or one
+    burst, in the others) and 3 to 9 (up to 143 ms) on a 128 MB pool; a 0.05 s pause let 135
+    to 1,046 queries past 100 ms for a 225 to 231 s copy; migrate stalled every query for 2.5
+    to 5.1 s."""
 
     executable: str = "pt-online-schema-change"
     chunk_size: int = 500
@@ -196,9 +197,9 @@ class PtOnlineSchemaChange:
         note({"engine": self.name, "foreign_keys": [key.as_list() for key in keys]})
         output: collections.deque[str] = collections.deque(maxlen=12)
         swapped = [False]
-        checked = _ADDS_FOREIGN_KEY.search(alter) is not None
+        kept = alter + "".join(_names_kept(self.target, table, alter, self.statements))
+        checked = _ADDS_FOREIGN_KEY.search(kept) is not None  # see command()
         with self._defaults_file() as defaults, _plugin_file(checked) as plugin:
-            kept = alter + "".join(_names_kept(self.target, table, alter, self.statements))
             argv = self.command(table, kept, defaults=defaults, lock_timeout=lock_timeout, plugin=plugin)
             try:
                 code = self._follow(argv, output, report, swapped)
