@@ -325,6 +325,15 @@ def _mysql_online_text(sql: str, observed: dict[str, object]) -> str:
     return Runbook(header={"direction": "forwards", "vendor": "mysql"}, blocks=[block]).render()
 
 
+def _refused_once_edited(text: str, edit: object, says: str) -> None:
+    """``text`` signed parses; ``edit`` of it (a real change), re-signed, is refused saying ``says``."""
+    parse_runbook(_signed(text))
+    edited = edit(text)  # type: ignore[operator]
+    assert edited != text
+    with pytest.raises(RunbookFormatError, match=says):
+        parse_runbook(_signed(edited))
+
+
 @pytest.mark.parametrize(
     ("edit", "says"),
     [
@@ -340,11 +349,7 @@ def test_a_re_signed_edit_of_a_mysql_form_is_refused(edit: object, says: str) ->
     in the runbook: a re-signed runbook whose clause or observation was changed is refused."""
     text = _mysql_online_text("ALTER TABLE `a` MODIFY `x` integer NULL;", _probed("INPLACE", "NONE", scan=True))
     assert "\nALTER TABLE `a` MODIFY `x` integer NULL, ALGORITHM=INPLACE, LOCK=NONE;\n" in text
-    parse_runbook(_signed(text))
-    edited = edit(text)  # type: ignore[operator]
-    assert edited != text
-    with pytest.raises(RunbookFormatError, match=says):
-        parse_runbook(_signed(edited))
+    _refused_once_edited(text, edit, says)
 
 
 @pytest.mark.parametrize(
@@ -362,11 +367,7 @@ def test_a_re_signed_edit_of_a_copy_is_refused(edit: object, says: str) -> None:
     observation no longer calls for a copy, is refused."""
     text = _mysql_online_text("ALTER TABLE `a` MODIFY `x` bigint NOT NULL;", _probed("COPY", "SHARED", scan=True))
     assert '"online": {"form": "copy", "part": 1, "of": 1' in text
-    parse_runbook(_signed(text))
-    edited = edit(text)  # type: ignore[operator]
-    assert edited != text
-    with pytest.raises(RunbookFormatError, match=says):
-        parse_runbook(_signed(edited))
+    _refused_once_edited(text, edit, says)
 
 
 def test_a_non_atomic_migration_s_forms_run_each_on_their_own() -> None:
